@@ -1,0 +1,1 @@
+//! TCP between nodes. CONTRACT: see the helper brief.
