@@ -39,8 +39,11 @@ impl fmt::Display for Bind {
 
 /// The CPUs this process may run on, in ascending order.
 pub fn allowed_cpus() -> Vec<usize> {
-    let mut cpus: Vec<usize> =
-        core_affinity::get_core_ids().unwrap_or_default().into_iter().map(|c| c.id).collect();
+    let mut cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
     cpus.sort_unstable();
     cpus
 }
@@ -66,7 +69,11 @@ mod tests {
     fn picks_by_local_rank_within_allowed_set() {
         assert_eq!(pick(&[2, 3], 0), Some(2));
         assert_eq!(pick(&[2, 3], 1), Some(3));
-        assert_eq!(pick(&[2, 3], 2), Some(2), "oversubscribed ranks wrap around");
+        assert_eq!(
+            pick(&[2, 3], 2),
+            Some(2),
+            "oversubscribed ranks wrap around"
+        );
         assert_eq!(pick(&[], 0), None);
         assert!(!allowed_cpus().is_empty());
     }

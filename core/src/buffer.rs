@@ -81,7 +81,11 @@ const MIN_CLASS_SHIFT: u32 = 8; // 256 B
 const MAX_CLASS_SHIFT: u32 = 22; // 4 MiB
 
 fn class_of(len: usize) -> Option<usize> {
-    let need = len.max(1).next_power_of_two().trailing_zeros().max(MIN_CLASS_SHIFT);
+    let need = len
+        .max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+        .max(MIN_CLASS_SHIFT);
     (need <= MAX_CLASS_SHIFT).then(|| (need - MIN_CLASS_SHIFT) as usize)
 }
 
@@ -107,6 +111,16 @@ pub struct BufferPool {
     inner: Rc<RefCell<PoolInner>>,
 }
 
+impl std::fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (allocated, reused) = self.stats();
+        f.debug_struct("BufferPool")
+            .field("allocated", &allocated)
+            .field("reused", &reused)
+            .finish()
+    }
+}
+
 impl Default for BufferPool {
     fn default() -> Self {
         Self::new()
@@ -119,8 +133,16 @@ impl BufferPool {
 
     /// An empty pool.
     pub fn new() -> Self {
-        let classes = (MIN_CLASS_SHIFT..=MAX_CLASS_SHIFT).map(|_| Vec::new()).collect();
-        BufferPool { inner: Rc::new(RefCell::new(PoolInner { classes, allocated: 0, reused: 0 })) }
+        let classes = (MIN_CLASS_SHIFT..=MAX_CLASS_SHIFT)
+            .map(|_| Vec::new())
+            .collect();
+        BufferPool {
+            inner: Rc::new(RefCell::new(PoolInner {
+                classes,
+                allocated: 0,
+                reused: 0,
+            })),
+        }
     }
 
     /// A buffer of exactly `len` bytes (contents unspecified but initialised).
@@ -144,7 +166,10 @@ impl BufferPool {
             }
         };
         debug_assert_eq!(data.as_ptr() as usize % BUF_ALIGN, 0);
-        RecvBuf { data, pool: Some(self.inner.clone()) }
+        RecvBuf {
+            data,
+            pool: Some(self.inner.clone()),
+        }
     }
 
     /// (buffers allocated, buffers reused) since the pool was made.
@@ -168,7 +193,11 @@ mod tests {
         }
         let before = pool.stats();
         drop(pool.get(1000));
-        assert_eq!(pool.stats().0, before.0, "a freed 1 KiB buffer is reused, not allocated");
+        assert_eq!(
+            pool.stats().0,
+            before.0,
+            "a freed 1 KiB buffer is reused, not allocated"
+        );
     }
 
     #[test]

@@ -60,8 +60,12 @@ mod tests {
 
     #[test]
     fn executor_runs_unbound() {
-        let (ex, cpu) =
-            build(&ExecutorConfig { bind: Bind::None, local_rank: 0, local_size: 1 }).unwrap();
+        let (ex, cpu) = build(&ExecutorConfig {
+            bind: Bind::None,
+            local_rank: 0,
+            local_size: 1,
+        })
+        .unwrap();
         assert_eq!(cpu, None);
         assert_eq!(ex.run(async { 41 + 1 }), 42);
     }

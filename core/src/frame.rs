@@ -208,15 +208,24 @@ pub fn access_checked<'a>(bytes: &'a [u8], expect: &Expect) -> Result<&'a FrameV
     let h = access(bytes)?;
     let job = h.job.to_native();
     if job != expect.job {
-        return Err(FrameError::WrongJob { got: job, want: expect.job });
+        return Err(FrameError::WrongJob {
+            got: job,
+            want: expect.job,
+        });
     }
     let src = h.src.to_native();
     if src >= expect.size {
-        return Err(FrameError::BadRank { rank: src, size: expect.size });
+        return Err(FrameError::BadRank {
+            rank: src,
+            size: expect.size,
+        });
     }
     let dst = h.dst.to_native();
     if dst != expect.rank {
-        return Err(FrameError::WrongDestination { got: dst, want: expect.rank });
+        return Err(FrameError::WrongDestination {
+            got: dst,
+            want: expect.rank,
+        });
     }
     let len = h.len.to_native();
     if len > MAX_MESSAGE_LEN {
@@ -258,14 +267,21 @@ mod tests {
     #[test]
     fn truncated_is_refused() {
         let b = sample().to_bytes();
-        assert_eq!(access(&b.as_slice()[..10]).unwrap_err(), FrameError::Truncated { got: 10 });
+        assert_eq!(
+            access(&b.as_slice()[..10]).unwrap_err(),
+            FrameError::Truncated { got: 10 }
+        );
     }
 
     #[test]
     fn bad_kind_is_refused() {
         let mut b = sample().to_bytes();
         // The kind byte is the last field; find it by encoding a different kind.
-        let other = FrameHeader { kind: FrameKind::Fin, ..sample() }.to_bytes();
+        let other = FrameHeader {
+            kind: FrameKind::Fin,
+            ..sample()
+        }
+        .to_bytes();
         let pos = (0..HEADER_LEN).find(|&i| b.0[i] != other.0[i]).unwrap();
         b.0[pos] = 200;
         assert!(matches!(access(b.as_slice()), Err(FrameError::Invalid(_))));
@@ -274,7 +290,11 @@ mod tests {
     #[test]
     fn checked_access_refuses_foreign_frames() {
         let b = sample().to_bytes();
-        let e = Expect { job: 0xabc, rank: 3, size: 4 };
+        let e = Expect {
+            job: 0xabc,
+            rank: 3,
+            size: 4,
+        };
         assert!(access_checked(b.as_slice(), &e).is_ok());
         assert!(matches!(
             access_checked(b.as_slice(), &Expect { job: 1, ..e }),

@@ -29,7 +29,10 @@ pub struct MemlockError {
 
 /// The current soft `RLIMIT_MEMLOCK` in bytes (`None` = unlimited).
 pub fn current_limit() -> Option<u64> {
-    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes into the struct we pass and has no other effect.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) };
     if rc != 0 || r.rlim_cur == libc::RLIM_INFINITY {

@@ -1,1 +1,3 @@
-//! fabric
+//! fabric (engine under construction)
+pub mod protocol;
+pub mod userbuf;

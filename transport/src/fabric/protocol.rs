@@ -1,0 +1,956 @@
+//! The point-to-point protocol of one rank, sans-IO.
+//!
+//! [`Protocol`] owns the matching queues and every send and receive request of a rank. It
+//! never touches a ring, a socket or a clock: posts and incoming frames go in, and
+//! [`Action`]s come out for the engine to carry out (send this frame, read that memory of
+//! another process). The same type runs under the real engine and under in-memory tests.
+//!
+//! Messages up to the eager limit of their path travel whole in one `Eager` frame. Larger
+//! messages (and all synchronous sends) use a rendezvous:
+//!
+//! 1. the sender sends `Rts` with its buffer's address and its process id;
+//! 2. on a node, the receiver reads the data itself with one copy (`CmaRead`, i.e.
+//!    `process_vm_readv`) and answers `Fin`; between nodes, or where single-copy reads are
+//!    not allowed, it answers `Cts` and the sender streams `Data` chunks;
+//! 3. the send completes on `Fin`, or when its last `Data` chunk has left.
+//!
+//! Everything a peer says is checked: sequence numbers, request cookies (a key and a
+//! generation, so a stale or forged cookie cannot touch another request), offsets and
+//! lengths. A violation is a [`ProtocolError`]; the engine then treats the peer as failed.
+
+use super::userbuf::{RecvBufRef, SendBuf};
+use crate::matching::{Envelope, MatchError, Matcher, Pattern};
+use slab::Slab;
+use std::collections::VecDeque;
+use zerorank_core::buffer::{BufferPool, RecvBuf};
+use zerorank_core::frame::{ArchivedFrameKind, FrameHeader, FrameKind, FrameView};
+
+/// Handle of a request inside a [`Protocol`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReqId {
+    key: u32,
+    generation: u32,
+}
+
+impl ReqId {
+    fn cookie(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.key)
+    }
+    fn from_cookie(c: u64) -> Self {
+        ReqId {
+            key: c as u32,
+            generation: (c >> 32) as u32,
+        }
+    }
+}
+
+/// How a message reaches a rank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// This rank itself.
+    Loopback,
+    /// Shared memory on this node.
+    Shm,
+    /// TCP to another node.
+    Tcp,
+}
+
+/// Send modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendMode {
+    /// Eager below the path's limit, rendezvous above.
+    Standard,
+    /// Completes only once the receiver has matched the message (always rendezvous).
+    Synchronous,
+}
+
+/// What a completed receive reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// Source rank.
+    pub source: u32,
+    /// Tag.
+    pub tag: i32,
+    /// Bytes written into the receive buffer.
+    pub len: usize,
+    /// Bytes the sender sent (more than `len` when truncated).
+    pub sent: usize,
+    /// The receive was cancelled before it matched.
+    pub cancelled: bool,
+}
+
+impl Status {
+    /// The message was longer than the receive buffer.
+    pub fn truncated(&self) -> bool {
+        self.sent > self.len
+    }
+}
+
+/// Why an operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpError {
+    /// The peer died or broke the protocol.
+    #[error("rank {rank} failed: {reason}")]
+    PeerFailed {
+        /// The failed rank.
+        rank: u32,
+        /// Why it is considered failed.
+        reason: String,
+    },
+    /// A queue reached its bound.
+    #[error(transparent)]
+    Queue(#[from] MatchError),
+    /// Reading a large message from the sender's memory failed.
+    #[error("single-copy read from rank {rank} failed: {reason}")]
+    Copy {
+        /// The sender.
+        rank: u32,
+        /// The OS error.
+        reason: String,
+    },
+}
+
+/// A peer said something the protocol does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("protocol violation by rank {rank}: {what}")]
+pub struct ProtocolError {
+    /// The offending rank.
+    pub rank: u32,
+    /// What it did.
+    pub what: String,
+}
+
+/// The bytes a frame carries, as the engine should send them.
+#[derive(Debug)]
+pub enum Payload {
+    /// No payload.
+    None,
+    /// `len` bytes at `off` of a user buffer that stays valid while its request lives.
+    User {
+        /// The buffer.
+        buf: SendBuf,
+        /// Offset.
+        off: usize,
+        /// Length.
+        len: usize,
+    },
+}
+
+/// What the engine must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Send one frame to `to`. When `complete` is set, that send request completes once the
+    /// payload has been copied out of the user buffer (into a ring slot or a socket buffer).
+    Frame {
+        /// Destination rank.
+        to: u32,
+        /// Header (sequence number already assigned).
+        header: FrameHeader,
+        /// Payload.
+        payload: Payload,
+        /// Send request to complete once the payload is out.
+        complete: Option<ReqId>,
+    },
+    /// Stream `buf` to `to` as `Data` frames addressed to the receiver's request `cookie`,
+    /// then complete send `req`. The engine chunks it to its path's frame size and assigns
+    /// sequence numbers with [`Protocol::next_seq`].
+    Stream {
+        /// Destination rank.
+        to: u32,
+        /// Communicator (for the headers).
+        comm: u32,
+        /// Receiver's request cookie.
+        cookie: u64,
+        /// Bytes to stream.
+        buf: SendBuf,
+        /// How many bytes of `buf` (what the receiver accepted).
+        len: usize,
+        /// Send request to complete after the last chunk.
+        req: ReqId,
+    },
+    /// Read `len` bytes at `addr` in process `pid` into receive `req` (single copy), then
+    /// report [`Protocol::cma_done`] or [`Protocol::cma_failed`].
+    CmaRead {
+        /// The receive.
+        req: ReqId,
+        /// The sender.
+        src: u32,
+        /// Sender's process id.
+        pid: u32,
+        /// Address in the sender.
+        addr: u64,
+        /// Bytes to read.
+        len: usize,
+    },
+}
+
+#[derive(Debug)]
+enum Unexpected {
+    Eager(RecvBuf),
+    Rts {
+        len: u64,
+        cookie: u64,
+        addr: u64,
+        pid: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendStage {
+    /// The eager frame is queued in the engine.
+    Eager,
+    /// `Rts` sent; waiting for `Fin` (receiver read it) or `Cts` (stream it).
+    Rendezvous,
+    /// `Data` is being streamed.
+    Streaming,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RecvStage {
+    Posted,
+    /// Rendezvous in progress: `accepted` bytes expected, `received` so far.
+    Reading {
+        src: u32,
+        tag: i32,
+        comm: u32,
+        cookie: u64,
+        sent: usize,
+        accepted: usize,
+        received: usize,
+    },
+}
+
+#[derive(Debug)]
+enum Req {
+    Send {
+        dst: u32,
+        buf: SendBuf,
+        stage: SendStage,
+    },
+    Recv {
+        pat: Pattern,
+        buf: RecvBufRef,
+        stage: RecvStage,
+    },
+    Done(Result<Status, OpError>),
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    req: Req,
+}
+
+/// Limits that decide eager versus rendezvous per path.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest eager payload through shared memory (a ring slot minus the header).
+    pub shm_eager: usize,
+    /// Largest eager payload over TCP.
+    pub tcp_eager: usize,
+    /// Whether single-copy reads (`process_vm_readv`) work on this node.
+    pub cma: bool,
+}
+
+/// Point-to-point protocol state of one rank.
+#[derive(Debug)]
+pub struct Protocol {
+    job: u64,
+    me: u32,
+    pid: u32,
+    paths: Vec<Path>,
+    limits: Limits,
+    matcher: Matcher<ReqId, (Unexpected, Path)>,
+    reqs: Slab<Slot>,
+    next_generation: u32,
+    send_seq: Vec<u64>,
+    recv_seq: Vec<u64>,
+    failed: Vec<Option<String>>,
+    actions: VecDeque<Action>,
+    pool: BufferPool,
+}
+
+impl Protocol {
+    /// A rank `me` of a job of `paths.len()` ranks; `paths[r]` is how rank `r` is reached.
+    pub fn new(
+        job: u64,
+        me: u32,
+        pid: u32,
+        paths: Vec<Path>,
+        limits: Limits,
+        pool: BufferPool,
+    ) -> Self {
+        let n = paths.len();
+        assert!((me as usize) < n, "rank {me} outside a job of {n}");
+        assert_eq!(
+            paths[me as usize],
+            Path::Loopback,
+            "a rank reaches itself by loopback"
+        );
+        Protocol {
+            job,
+            me,
+            pid,
+            paths,
+            limits,
+            matcher: Matcher::new(),
+            reqs: Slab::new(),
+            next_generation: 1,
+            send_seq: vec![0; n],
+            recv_seq: vec![0; n],
+            failed: vec![None; n],
+            actions: VecDeque::new(),
+            pool,
+        }
+    }
+
+    /// Ranks in the job.
+    pub fn size(&self) -> u32 {
+        self.paths.len() as u32
+    }
+
+    /// How `rank` is reached.
+    pub fn path(&self, rank: u32) -> Path {
+        self.paths[rank as usize]
+    }
+
+    /// Why `rank` is considered failed, if it is.
+    pub fn failure(&self, rank: u32) -> Option<&str> {
+        self.failed[rank as usize].as_deref()
+    }
+
+    /// The next action for the engine.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Next sequence number toward `to` (the engine uses it for `Data` chunks).
+    pub fn next_seq(&mut self, to: u32) -> u64 {
+        let s = &mut self.send_seq[to as usize];
+        *s += 1;
+        *s
+    }
+
+    fn insert(&mut self, req: Req) -> ReqId {
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let key = self.reqs.insert(Slot { generation, req });
+        ReqId {
+            key: key as u32,
+            generation,
+        }
+    }
+
+    fn slot_mut(&mut self, id: ReqId) -> Option<&mut Req> {
+        self.reqs
+            .get_mut(id.key as usize)
+            .filter(|s| s.generation == id.generation)
+            .map(|s| &mut s.req)
+    }
+
+    fn finish(&mut self, id: ReqId, result: Result<Status, OpError>) {
+        let req = self.slot_mut(id).expect("finishing a live request");
+        assert!(!matches!(req, Req::Done(_)), "a request completes once");
+        *req = Req::Done(result);
+    }
+
+    fn header(&mut self, to: u32, comm: u32, tag: i32, kind: FrameKind) -> FrameHeader {
+        FrameHeader {
+            job: self.job,
+            comm,
+            src: self.me,
+            dst: to,
+            tag,
+            seq: self.next_seq(to),
+            len: 0,
+            cookie: 0,
+            addr: 0,
+            pid: self.pid,
+            kind,
+        }
+    }
+
+    fn dead(&self, rank: u32) -> Option<OpError> {
+        self.failed[rank as usize]
+            .as_ref()
+            .map(|reason| OpError::PeerFailed {
+                rank,
+                reason: reason.clone(),
+            })
+    }
+
+    /// Start a send of `buf` to `dst`.
+    ///
+    /// # Panics
+    /// If `dst` is outside the job (the API layer checks ranks first).
+    pub fn post_send(
+        &mut self,
+        dst: u32,
+        comm: u32,
+        tag: i32,
+        buf: SendBuf,
+        mode: SendMode,
+    ) -> ReqId {
+        assert!(dst < self.size(), "send to rank {dst} outside the job");
+        if let Some(e) = self.dead(dst) {
+            return self.insert(Req::Done(Err(e)));
+        }
+        let len = buf.len();
+        let path = self.path(dst);
+        if path == Path::Loopback {
+            let id = self.insert(Req::Done(Ok(Status {
+                source: self.me,
+                tag,
+                len,
+                sent: len,
+                cancelled: false,
+            })));
+            let env = Envelope {
+                comm,
+                src: self.me,
+                tag,
+            };
+            if let Err(e) = self.deliver_eager(env, buf.slice(0, len), Path::Loopback) {
+                self.finish_overwrite(id, Err(e));
+            }
+            return id;
+        }
+        let eager_limit = match path {
+            Path::Shm => self.limits.shm_eager,
+            _ => self.limits.tcp_eager,
+        };
+        if mode == SendMode::Standard && len <= eager_limit {
+            let id = self.insert(Req::Send {
+                dst,
+                buf,
+                stage: SendStage::Eager,
+            });
+            let mut header = self.header(dst, comm, tag, FrameKind::Eager);
+            header.len = len as u64;
+            self.actions.push_back(Action::Frame {
+                to: dst,
+                header,
+                payload: Payload::User { buf, off: 0, len },
+                complete: Some(id),
+            });
+            id
+        } else {
+            let id = self.insert(Req::Send {
+                dst,
+                buf,
+                stage: SendStage::Rendezvous,
+            });
+            let mut header = self.header(dst, comm, tag, FrameKind::Rts);
+            header.len = len as u64;
+            header.cookie = id.cookie();
+            header.addr = buf.addr();
+            self.actions.push_back(Action::Frame {
+                to: dst,
+                header,
+                payload: Payload::None,
+                complete: None,
+            });
+            id
+        }
+    }
+
+    fn finish_overwrite(&mut self, id: ReqId, result: Result<Status, OpError>) {
+        *self.slot_mut(id).expect("live request") = Req::Done(result);
+    }
+
+    /// The engine copied an eager payload out of the user buffer: the send is complete.
+    pub fn send_copied(&mut self, id: ReqId) {
+        let Some(Req::Send { dst, buf, stage }) = self.slot_mut(id) else {
+            // Failed meanwhile (peer death): nothing to do.
+            return;
+        };
+        let (dst, len, stage) = (*dst, buf.len(), *stage);
+        assert!(
+            matches!(stage, SendStage::Eager | SendStage::Streaming),
+            "copied in stage {stage:?}"
+        );
+        self.finish(
+            id,
+            Ok(Status {
+                source: dst,
+                tag: 0,
+                len,
+                sent: len,
+                cancelled: false,
+            }),
+        );
+    }
+
+    /// Post a receive into `buf`.
+    pub fn post_recv(&mut self, pat: Pattern, buf: RecvBufRef) -> ReqId {
+        if let Some(src) = pat.src {
+            assert!(src < self.size(), "receive from rank {src} outside the job");
+            if let Some(e) = self.dead(src) {
+                return self.insert(Req::Done(Err(e)));
+            }
+        }
+        let id = self.insert(Req::Recv {
+            pat,
+            buf,
+            stage: RecvStage::Posted,
+        });
+        match self.matcher.take_unexpected(&pat) {
+            Some((env, (Unexpected::Eager(data), _))) => {
+                let st = copy_eager(buf, &env, data.as_slice());
+                self.finish(id, Ok(st));
+            }
+            Some((
+                env,
+                (
+                    Unexpected::Rts {
+                        len,
+                        cookie,
+                        addr,
+                        pid,
+                    },
+                    path,
+                ),
+            )) => {
+                self.start_rendezvous(id, env, path, len, cookie, addr, pid);
+            }
+            None => {
+                if let Err(e) = self.matcher.post(pat, id) {
+                    self.finish(id, Err(e.into()));
+                }
+            }
+        }
+        id
+    }
+
+    /// Cancel a receive that has not matched yet. Returns false if it already matched.
+    pub fn cancel_recv(&mut self, id: ReqId) -> bool {
+        if self.matcher.remove_posted(|_, &p| p == id).is_none() {
+            return false;
+        }
+        let Some(Req::Recv { pat, .. }) = self.slot_mut(id) else {
+            return false;
+        };
+        let st = Status {
+            source: pat.src.unwrap_or(u32::MAX),
+            tag: pat.tag.unwrap_or(-1),
+            len: 0,
+            sent: 0,
+            cancelled: true,
+        };
+        self.finish(id, Ok(st));
+        true
+    }
+
+    /// Has `id` completed (successfully or not)?
+    pub fn is_done(&self, id: ReqId) -> bool {
+        self.reqs
+            .get(id.key as usize)
+            .is_none_or(|s| s.generation != id.generation || matches!(s.req, Req::Done(_)))
+    }
+
+    /// If `id` has completed, remove it and return its outcome.
+    ///
+    /// # Panics
+    /// If `id` is not a request of this protocol (already taken).
+    pub fn take(&mut self, id: ReqId) -> Option<Result<Status, OpError>> {
+        let slot = self.reqs.get(id.key as usize).expect("unknown request");
+        assert_eq!(slot.generation, id.generation, "request taken twice");
+        if !matches!(slot.req, Req::Done(_)) {
+            return None;
+        }
+        match self.reqs.remove(id.key as usize).req {
+            Req::Done(r) => Some(r),
+            _ => unreachable!("checked above"),
+        }
+    }
+
+    /// Requests not yet taken.
+    pub fn live_requests(&self) -> usize {
+        self.reqs.len()
+    }
+
+    /// Is there an unexpected message `pat` accepts? Gives its envelope and length.
+    pub fn probe(&self, pat: &Pattern) -> Option<(Envelope, usize)> {
+        self.matcher.peek_unexpected(pat).map(|(e, (u, _))| {
+            let len = match u {
+                Unexpected::Eager(b) => b.len(),
+                Unexpected::Rts { len, .. } => *len as usize,
+            };
+            (*e, len)
+        })
+    }
+
+    fn deliver_eager(&mut self, env: Envelope, payload: &[u8], path: Path) -> Result<(), OpError> {
+        if let Some(id) = self.matcher.arrive(&env) {
+            let Some(Req::Recv { buf, .. }) = self.slot_mut(id) else {
+                unreachable!("posted receives are live receive requests")
+            };
+            let st = copy_eager(*buf, &env, payload);
+            self.finish(id, Ok(st));
+            return Ok(());
+        }
+        let mut copy = self.pool.get(payload.len());
+        copy.as_mut_slice().copy_from_slice(payload);
+        self.matcher
+            .push_unexpected(env, (Unexpected::Eager(copy), path))?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_rendezvous(
+        &mut self,
+        id: ReqId,
+        env: Envelope,
+        path: Path,
+        len: u64,
+        cookie: u64,
+        addr: u64,
+        pid: u32,
+    ) {
+        let Some(Req::Recv { buf, stage, .. }) = self.slot_mut(id) else {
+            unreachable!("rendezvous on a live receive")
+        };
+        let sent = len as usize;
+        let accepted = sent.min(buf.len());
+        *stage = RecvStage::Reading {
+            src: env.src,
+            tag: env.tag,
+            comm: env.comm,
+            cookie,
+            sent,
+            accepted,
+            received: 0,
+        };
+        if path == Path::Shm && self.limits.cma && accepted > 0 {
+            self.actions.push_back(Action::CmaRead {
+                req: id,
+                src: env.src,
+                pid,
+                addr,
+                len: accepted,
+            });
+        } else {
+            let mut h = self.header(env.src, env.comm, env.tag, FrameKind::Cts);
+            h.len = accepted as u64;
+            h.cookie = cookie;
+            h.addr = id.cookie();
+            self.actions.push_back(Action::Frame {
+                to: env.src,
+                header: h,
+                payload: Payload::None,
+                complete: None,
+            });
+            if accepted == 0 {
+                let st = Status {
+                    source: env.src,
+                    tag: env.tag,
+                    len: 0,
+                    sent,
+                    cancelled: false,
+                };
+                self.finish(id, Ok(st));
+            }
+        }
+    }
+
+    /// The single-copy read for `id` succeeded: tell the sender and complete.
+    pub fn cma_done(&mut self, id: ReqId) {
+        let Some(Req::Recv {
+            stage:
+                RecvStage::Reading {
+                    src,
+                    tag,
+                    comm,
+                    cookie,
+                    sent,
+                    accepted,
+                    ..
+                },
+            ..
+        }) = self.slot_mut(id).map(|r| &*r)
+        else {
+            return; // failed meanwhile
+        };
+        let (src, tag, comm, sender_cookie, sent, accepted) =
+            (*src, *tag, *comm, *cookie, *sent, *accepted);
+        let mut h = self.header(src, comm, tag, FrameKind::Fin);
+        h.len = accepted as u64;
+        h.cookie = sender_cookie;
+        self.actions.push_back(Action::Frame {
+            to: src,
+            header: h,
+            payload: Payload::None,
+            complete: None,
+        });
+        self.finish(
+            id,
+            Ok(Status {
+                source: src,
+                tag,
+                len: accepted,
+                sent,
+                cancelled: false,
+            }),
+        );
+    }
+
+    /// The single-copy read for `id` was refused by the kernel: fall back to streaming.
+    pub fn cma_failed(&mut self, id: ReqId, reason: &str) {
+        self.limits.cma = false;
+        tracing::warn!(%reason, "single-copy reads refused; falling back to copies through the segment");
+        let Some(Req::Recv {
+            stage:
+                RecvStage::Reading {
+                    src,
+                    tag,
+                    comm,
+                    cookie,
+                    accepted,
+                    ..
+                },
+            ..
+        }) = self.slot_mut(id).map(|r| &*r)
+        else {
+            return;
+        };
+        let (src, tag, comm, sender_cookie, accepted) = (*src, *tag, *comm, *cookie, *accepted);
+        let mut h = self.header(src, comm, tag, FrameKind::Cts);
+        h.len = accepted as u64;
+        h.cookie = sender_cookie;
+        h.addr = id.cookie();
+        self.actions.push_back(Action::Frame {
+            to: src,
+            header: h,
+            payload: Payload::None,
+            complete: None,
+        });
+    }
+
+    /// Writable memory of a receive that is reading a large message (for `CmaRead`).
+    pub fn recv_target(&self, id: ReqId) -> Option<RecvBufRef> {
+        match self
+            .reqs
+            .get(id.key as usize)
+            .filter(|s| s.generation == id.generation)
+            .map(|s| &s.req)
+        {
+            Some(Req::Recv {
+                buf,
+                stage: RecvStage::Reading { .. },
+                ..
+            }) => Some(*buf),
+            _ => None,
+        }
+    }
+
+    /// A frame arrived from `src` over `path` (header already validated for job, ranks
+    /// and length bounds). `payload` is exactly `header.payload_len()` bytes.
+    pub fn on_frame(
+        &mut self,
+        path: Path,
+        h: &FrameView,
+        payload: &[u8],
+    ) -> Result<(), ProtocolError> {
+        let src = h.src.to_native();
+        let violation = |what: String| ProtocolError { rank: src, what };
+        if self.failed[src as usize].is_some() {
+            return Ok(()); // late frames of a failed peer are ignored
+        }
+        if self.path(src) != path {
+            return Err(violation(format!(
+                "frame arrived over {path:?}, rank is reached over {:?}",
+                self.path(src)
+            )));
+        }
+        let seq = h.seq.to_native();
+        let expected = self.recv_seq[src as usize] + 1;
+        if seq != expected {
+            return Err(violation(format!(
+                "sequence number {seq}, expected {expected}"
+            )));
+        }
+        self.recv_seq[src as usize] = seq;
+        let env = Envelope {
+            comm: h.comm.to_native(),
+            src,
+            tag: h.tag.to_native(),
+        };
+        match h.kind {
+            ArchivedFrameKind::Eager => {
+                debug_assert_eq!(payload.len(), h.len.to_native() as usize);
+                self.deliver_eager(env, payload, path)
+                    .map_err(|e| violation(e.to_string()))?;
+            }
+            ArchivedFrameKind::Rts => {
+                let (len, cookie, addr, pid) = (
+                    h.len.to_native(),
+                    h.cookie.to_native(),
+                    h.addr.to_native(),
+                    h.pid.to_native(),
+                );
+                match self.matcher.arrive(&env) {
+                    Some(id) => self.start_rendezvous(id, env, path, len, cookie, addr, pid),
+                    None => self
+                        .matcher
+                        .push_unexpected(
+                            env,
+                            (
+                                Unexpected::Rts {
+                                    len,
+                                    cookie,
+                                    addr,
+                                    pid,
+                                },
+                                path,
+                            ),
+                        )
+                        .map_err(|e| violation(e.to_string()))?,
+                }
+            }
+            ArchivedFrameKind::Cts => {
+                let id = ReqId::from_cookie(h.cookie.to_native());
+                let accepted = h.len.to_native() as usize;
+                let Some(Req::Send { dst, buf, stage }) = self.slot_mut(id) else {
+                    return Err(violation("clear-to-send for an unknown send".into()));
+                };
+                if *dst != src || *stage != SendStage::Rendezvous || accepted > buf.len() {
+                    return Err(violation(format!(
+                        "clear-to-send of {accepted} bytes does not fit its send"
+                    )));
+                }
+                *stage = SendStage::Streaming;
+                let buf = *buf;
+                if accepted == 0 {
+                    self.send_copied(id);
+                } else {
+                    self.actions.push_back(Action::Stream {
+                        to: src,
+                        comm: env.comm,
+                        cookie: h.addr.to_native(),
+                        buf,
+                        len: accepted,
+                        req: id,
+                    });
+                }
+            }
+            ArchivedFrameKind::Data => {
+                let id = ReqId::from_cookie(h.cookie.to_native());
+                let off = h.addr.to_native() as usize;
+                let Some(Req::Recv {
+                    buf,
+                    stage:
+                        RecvStage::Reading {
+                            src: from,
+                            tag,
+                            sent,
+                            accepted,
+                            received,
+                            ..
+                        },
+                    ..
+                }) = self.slot_mut(id)
+                else {
+                    return Err(violation("data for an unknown receive".into()));
+                };
+                if *from != src || off != *received || payload.len() > *accepted - *received {
+                    return Err(violation(format!(
+                        "data chunk at {off} of {} bytes does not fit",
+                        payload.len()
+                    )));
+                }
+                buf.slice_mut(off, payload.len()).copy_from_slice(payload);
+                *received += payload.len();
+                if *received == *accepted {
+                    let st = Status {
+                        source: src,
+                        tag: *tag,
+                        len: *accepted,
+                        sent: *sent,
+                        cancelled: false,
+                    };
+                    self.finish(id, Ok(st));
+                }
+            }
+            ArchivedFrameKind::Fin => {
+                let id = ReqId::from_cookie(h.cookie.to_native());
+                match self.slot_mut(id) {
+                    Some(Req::Send {
+                        dst,
+                        stage: SendStage::Rendezvous,
+                        ..
+                    }) if *dst == src => {
+                        let len = h.len.to_native() as usize;
+                        self.finish(
+                            id,
+                            Ok(Status {
+                                source: src,
+                                tag: env.tag,
+                                len,
+                                sent: len,
+                                cancelled: false,
+                            }),
+                        );
+                    }
+                    _ => return Err(violation("finish for an unknown send".into())),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `rank` died or broke the protocol: fail everything that waits on it.
+    pub fn peer_failed(&mut self, rank: u32, reason: &str) {
+        if self.failed[rank as usize].is_some() || rank == self.me {
+            return;
+        }
+        tracing::error!(rank, %reason, "peer failed; failing its pending operations");
+        self.failed[rank as usize] = Some(reason.to_string());
+        let err = OpError::PeerFailed {
+            rank,
+            reason: reason.to_string(),
+        };
+        let doomed: Vec<ReqId> = self
+            .reqs
+            .iter()
+            .filter(|(_, s)| match &s.req {
+                Req::Send { dst, .. } => *dst == rank,
+                Req::Recv {
+                    pat,
+                    stage: RecvStage::Posted,
+                    ..
+                } => pat.src == Some(rank),
+                Req::Recv {
+                    stage: RecvStage::Reading { src, .. },
+                    ..
+                } => *src == rank,
+                Req::Done(_) => false,
+            })
+            .map(|(k, s)| ReqId {
+                key: k as u32,
+                generation: s.generation,
+            })
+            .collect();
+        for id in doomed {
+            self.matcher.remove_posted(|_, &p| p == id);
+            self.finish(id, Err(err.clone()));
+        }
+        self.matcher
+            .drop_unexpected(|e, (u, _)| e.src == rank && matches!(u, Unexpected::Rts { .. }));
+    }
+}
+
+fn copy_eager(buf: RecvBufRef, env: &Envelope, payload: &[u8]) -> Status {
+    let n = payload.len().min(buf.len());
+    buf.slice_mut(0, n).copy_from_slice(&payload[..n]);
+    Status {
+        source: env.src,
+        tag: env.tag,
+        len: n,
+        sent: payload.len(),
+        cancelled: false,
+    }
+}
+
+#[cfg(test)]
+#[path = "protocol_tests.rs"]
+mod tests;
