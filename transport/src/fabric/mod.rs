@@ -1,3 +1,608 @@
-//! fabric (engine under construction)
+//! The per-rank progress engine.
+//!
+//! [`Fabric`] is what a rank process holds between init and finalize: its job identity,
+//! its glommio executor, its shared-memory endpoint, its TCP connections and the
+//! point-to-point [`protocol`]. It routes every peer to one [`Path`]: loopback for itself,
+//! shared memory for ranks on the same node, TCP for ranks on other nodes.
+//!
+//! Operations are posted without blocking ([`Fabric::isend`], [`Fabric::irecv`]) and
+//! completed by [`Fabric::wait`] / [`Fabric::test`], or by the `async` variants inside the
+//! runtime. Progress happens inside these calls (no progress thread): the shared-memory
+//! path is polled directly with no syscalls; the TCP path is driven by glommio tasks that
+//! run while a waiter sleeps in the executor.
+
+mod engine;
 pub mod protocol;
+mod stats;
+mod tcplink;
 pub mod userbuf;
+mod wait;
+
+pub use protocol::{OpError, Path, ReqId, SendMode, Status};
+pub use stats::PeerStats;
+pub use userbuf::{RecvBufRef, SendBuf};
+
+use crate::bootstrap::{self, BootstrapError, JobInfo, Kvs};
+use crate::matching::{Envelope, Pattern};
+use crate::shm::{cma, ShmConfig, ShmEndpoint, ShmError, ShmSegment};
+use crate::tcp::{self, Listener, TcpConfig};
+use engine::Engine;
+use glommio::LocalExecutor;
+use protocol::{Limits, Protocol};
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tcplink::TcpShared;
+use zerorank_core::buffer::BufferPool;
+use zerorank_core::executor::{self, ExecutorConfig, ExecutorError};
+use zerorank_core::frame::{Expect, HEADER_LEN};
+
+/// Why a rank could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum FabricError {
+    /// Bootstrap (launcher, PMI, key-value exchange) failed.
+    #[error("bootstrap failed: {0}")]
+    Bootstrap(#[from] BootstrapError),
+    /// The executor could not start.
+    #[error(transparent)]
+    Executor(#[from] ExecutorError),
+    /// The shared-memory segment could not be set up.
+    #[error("shared memory: {0}")]
+    Shm(#[from] ShmError),
+    /// TCP setup failed.
+    #[error("TCP setup: {0}")]
+    Tcp(String),
+    /// A peer published an endpoint this rank cannot use.
+    #[error("bad endpoint of rank {rank} ({value:?}): {why}")]
+    Endpoint {
+        /// The peer.
+        rank: u32,
+        /// What it published.
+        value: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// One rank's view of the job and its connections.
+pub struct Fabric {
+    // Field order matters for drop: the engine (and its shared-memory mapping) goes first,
+    // the executor last.
+    engine: Rc<RefCell<Engine>>,
+    tcp: Rc<TcpShared>,
+    kvs: RefCell<Box<dyn Kvs>>,
+    info: JobInfo,
+    cpu: Option<usize>,
+    has_tcp: bool,
+    finalized: Cell<bool>,
+    /// Buffers of requests whose owner went away (a dropped future), kept until the
+    /// request completes.
+    orphans: RefCell<Vec<(ReqId, Box<dyn std::any::Any>)>>,
+    ex: LocalExecutor,
+}
+
+struct Endpoint {
+    node: u32,
+    addr: Option<SocketAddr>,
+    pid: i32,
+}
+
+fn parse_endpoint(rank: u32, value: &str) -> Result<Endpoint, FabricError> {
+    let bad = |why: &str| FabricError::Endpoint {
+        rank,
+        value: value.to_string(),
+        why: why.to_string(),
+    };
+    let mut it = value.split(';');
+    let (Some(node), Some(addr), Some(pid), None) = (it.next(), it.next(), it.next(), it.next())
+    else {
+        return Err(bad("expected node;address;pid"));
+    };
+    Ok(Endpoint {
+        node: node.parse().map_err(|_| bad("node id is not a number"))?,
+        addr: match addr {
+            "-" => None,
+            a => Some(a.parse().map_err(|_| bad("address is not host:port"))?),
+        },
+        pid: pid.parse().map_err(|_| bad("pid is not a number"))?,
+    })
+}
+
+impl Fabric {
+    /// Bootstrap, start the executor, set up shared memory and TCP. Collective: every rank
+    /// of the job calls it.
+    pub fn init() -> Result<Fabric, FabricError> {
+        let (info, mut kvs) = bootstrap::bootstrap()?;
+        let (ex, cpu) = executor::build(&ExecutorConfig {
+            bind: info.bind,
+            local_rank: info.local_rank as usize,
+            local_size: info.local_size as usize,
+        })?;
+        let (me, size, pid) = (info.rank, info.size, std::process::id());
+        let local_size = info.local_size as usize;
+        let need_shm = local_size > 1;
+        let need_tcp = info.local_size < info.size;
+
+        let mut segment = None;
+        if need_shm && info.local_rank == 0 {
+            segment = Some(ShmSegment::create(
+                info.job_id,
+                info.node_id,
+                local_size,
+                ShmConfig::for_local_size(local_size),
+            )?);
+        }
+        let listener = if need_tcp {
+            let bind = SocketAddr::new(info.advertise_ip, 0);
+            Some(
+                ex.run(async { Listener::bind(bind) })
+                    .map_err(|e| FabricError::Tcp(format!("cannot listen on {bind}: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let addr = listener.as_ref().map_or("-".to_string(), |l| {
+            SocketAddr::new(info.advertise_ip, l.local_addr().port()).to_string()
+        });
+        kvs.put(
+            &format!("ep-{me}"),
+            &format!("{};{addr};{pid}", info.node_id),
+        )?;
+        kvs.fence()?;
+        let mut eps = Vec::with_capacity(size as usize);
+        for r in 0..size {
+            eps.push(parse_endpoint(r, &kvs.get(&format!("ep-{r}"))?)?);
+        }
+        let rank_of_local: Vec<u32> = (0..size)
+            .filter(|&r| eps[r as usize].node == info.node_id)
+            .collect();
+        if rank_of_local.len() != local_size
+            || rank_of_local.get(info.local_rank as usize) != Some(&me)
+        {
+            return Err(FabricError::Endpoint {
+                rank: me,
+                value: format!("{rank_of_local:?}"),
+                why: format!(
+                    "the launcher says local rank {} of {}, the published node ids disagree",
+                    info.local_rank, info.local_size
+                ),
+            });
+        }
+        let mut local_of = vec![None; size as usize];
+        for (li, &r) in rank_of_local.iter().enumerate() {
+            local_of[r as usize] = Some(li);
+        }
+        if need_shm && info.local_rank != 0 {
+            segment = Some(ShmSegment::attach(info.job_id, info.node_id, local_size)?);
+        }
+        kvs.fence()?;
+        if need_shm && info.local_rank == 0 {
+            // Every local rank has mapped it: remove the name so nothing is left behind,
+            // whatever way the job ends.
+            ShmSegment::unlink(info.job_id, info.node_id)?;
+        }
+        let shm: Option<ShmEndpoint> = segment.map(|s| s.endpoint(info.local_rank as usize));
+        let paths: Vec<Path> = (0..size)
+            .map(|r| {
+                if r == me {
+                    Path::Loopback
+                } else if local_of[r as usize].is_some() {
+                    Path::Shm
+                } else {
+                    Path::Tcp
+                }
+            })
+            .collect();
+        let limits = Limits {
+            shm_eager: shm.as_ref().map_or(0, |s| s.max_frame() - HEADER_LEN),
+            tcp_eager: engine::TCP_EAGER,
+            cma: need_shm && cma::available(),
+        };
+        let pool = BufferPool::new();
+        let proto = Protocol::new(info.job_id, me, pid, paths, limits, pool.clone());
+        let expect = Expect {
+            job: info.job_id,
+            rank: me,
+            size,
+        };
+        let tcp_shared = TcpShared::new(size as usize);
+        let pids = eps.iter().map(|e| e.pid).collect();
+        let eng = Engine::new(
+            proto,
+            shm,
+            rank_of_local,
+            local_of.clone(),
+            pids,
+            expect,
+            tcp_shared.clone(),
+            pool.clone(),
+        );
+
+        if let Some(listener) = listener {
+            let peers: Vec<(u32, Option<SocketAddr>)> = (0..size)
+                .filter(|&r| local_of[r as usize].is_none())
+                .map(|r| (r, eps[r as usize].addr))
+                .collect();
+            ex.run(connect_all(
+                &info,
+                listener,
+                peers,
+                tcp_shared.clone(),
+                pool,
+                expect,
+            ))?;
+        }
+        tracing::debug!(rank = me, size, ?cpu, "rank initialised");
+        Ok(Fabric {
+            engine: Rc::new(RefCell::new(eng)),
+            tcp: tcp_shared,
+            kvs: RefCell::new(kvs),
+            info,
+            cpu,
+            has_tcp: need_tcp,
+            finalized: Cell::new(false),
+            orphans: RefCell::default(),
+            ex,
+        })
+    }
+
+    /// Job identity of this rank.
+    pub fn info(&self) -> &JobInfo {
+        &self.info
+    }
+
+    /// This rank.
+    pub fn rank(&self) -> u32 {
+        self.info.rank
+    }
+
+    /// Ranks in the job.
+    pub fn size(&self) -> u32 {
+        self.info.size
+    }
+
+    /// The CPU this rank is pinned to (`None` with `--bind none`).
+    pub fn cpu(&self) -> Option<usize> {
+        self.cpu
+    }
+
+    /// The rank's glommio executor (to run `async` code with `block_on`).
+    pub fn executor(&self) -> &LocalExecutor {
+        &self.ex
+    }
+
+    /// Traffic with `rank` so far.
+    pub fn peer_stats(&self, rank: u32) -> PeerStats {
+        self.engine.borrow().stats[rank as usize]
+    }
+
+    /// Why `rank` is considered failed, if it is.
+    pub fn peer_failure(&self, rank: u32) -> Option<String> {
+        self.engine.borrow().proto.failure(rank).map(str::to_string)
+    }
+
+    /// Start sending `buf` to `dst`.
+    ///
+    /// # Safety
+    /// `buf` must stay valid and unmodified until the request completes (see [`SendBuf`]).
+    pub unsafe fn isend(
+        &self,
+        dst: u32,
+        comm: u32,
+        tag: i32,
+        buf: SendBuf,
+        mode: SendMode,
+    ) -> ReqId {
+        let id = {
+            let mut e = self.engine.borrow_mut();
+            let id = e.proto.post_send(dst, comm, tag, buf, mode);
+            e.progress();
+            id
+        };
+        if self.has_tcp && self.tcp.outbox_bytes[dst as usize].get() > engine::TCP_OUTBOX_LIMIT {
+            let tcp = self.tcp.clone();
+            self.wait_until(move |e| {
+                tcp.outbox_bytes[dst as usize].get() <= engine::TCP_OUTBOX_LIMIT
+                    || e.proto.failure(dst).is_some()
+            });
+        }
+        id
+    }
+
+    /// Start receiving into `buf` a message `pat` accepts.
+    ///
+    /// # Safety
+    /// `buf` must stay valid and untouched until the request completes (see [`RecvBufRef`]).
+    pub unsafe fn irecv(&self, pat: Pattern, buf: RecvBufRef) -> ReqId {
+        let mut e = self.engine.borrow_mut();
+        let id = e.proto.post_recv(pat, buf);
+        e.progress();
+        id
+    }
+
+    /// Send `buf` and wait until it may be reused.
+    pub fn send(
+        &self,
+        dst: u32,
+        comm: u32,
+        tag: i32,
+        buf: &[u8],
+        mode: SendMode,
+    ) -> Result<(), OpError> {
+        // SAFETY: the request completes inside this call, while `buf` is borrowed.
+        let id = unsafe { self.isend(dst, comm, tag, SendBuf::from_slice(buf), mode) };
+        self.wait(id).map(|_| ())
+    }
+
+    /// Receive into `buf` and wait for the message.
+    pub fn recv(&self, pat: Pattern, buf: &mut [u8]) -> Result<Status, OpError> {
+        // SAFETY: the request completes inside this call, while `buf` is borrowed.
+        let id = unsafe { self.irecv(pat, RecvBufRef::from_slice(buf)) };
+        self.wait(id)
+    }
+
+    /// Make progress once; if `id` has completed, remove it and return its outcome.
+    pub fn test(&self, id: ReqId) -> Option<Result<Status, OpError>> {
+        let mut e = self.engine.borrow_mut();
+        if !e.proto.is_done(id) {
+            e.progress();
+        }
+        e.proto.take(id)
+    }
+
+    /// Has `id` completed? (Does not remove it.)
+    pub fn is_done(&self, id: ReqId) -> bool {
+        let mut e = self.engine.borrow_mut();
+        e.progress();
+        e.proto.is_done(id)
+    }
+
+    /// Wait for `id` and return its outcome.
+    pub fn wait(&self, id: ReqId) -> Result<Status, OpError> {
+        self.wait_until(|e| e.proto.is_done(id));
+        self.engine
+            .borrow_mut()
+            .proto
+            .take(id)
+            .expect("completed request")
+    }
+
+    /// Wait for `id` inside the runtime (from `async` code run by [`Fabric::block_on`]).
+    pub async fn wait_async(&self, id: ReqId) -> Result<Status, OpError> {
+        wait::wait_in_runtime(&self.engine, &self.tcp, |e| e.proto.is_done(id)).await;
+        self.engine
+            .borrow_mut()
+            .proto
+            .take(id)
+            .expect("completed request")
+    }
+
+    /// Keep `keep` (the buffer of request `id`) alive until `id` completes; for `async`
+    /// operations whose future was dropped.
+    pub fn adopt(&self, id: ReqId, keep: Box<dyn std::any::Any>) {
+        self.orphans.borrow_mut().push((id, keep));
+    }
+
+    fn sweep_orphans(&self) {
+        let mut orphans = self.orphans.borrow_mut();
+        if orphans.is_empty() {
+            return;
+        }
+        let mut e = self.engine.borrow_mut();
+        orphans.retain(|(id, _)| match e.proto.take(*id) {
+            None => true,
+            Some(r) => {
+                if let Err(err) = r {
+                    tracing::debug!(error = %err, "abandoned request failed");
+                }
+                false
+            }
+        });
+    }
+
+    /// Wait inside the runtime until a message `pat` accepts is waiting.
+    pub async fn probe_async(&self, pat: &Pattern) -> Result<(Envelope, usize), OpError> {
+        let mut found = None;
+        wait::wait_in_runtime(&self.engine, &self.tcp, |e| {
+            found = Some(probe_or_fail(e, pat));
+            !matches!(found, Some(Ok(None)))
+        })
+        .await;
+        found.expect("the condition ran").map(|f| f.expect("found"))
+    }
+
+    /// Cancel a receive that has not matched. False if it already matched.
+    pub fn cancel(&self, id: ReqId) -> bool {
+        self.engine.borrow_mut().proto.cancel_recv(id)
+    }
+
+    /// Is a message `pat` accepts waiting? Its envelope and length in bytes.
+    pub fn iprobe(&self, pat: &Pattern) -> Result<Option<(Envelope, usize)>, OpError> {
+        let mut e = self.engine.borrow_mut();
+        e.progress();
+        probe_or_fail(&e, pat)
+    }
+
+    /// Wait until a message `pat` accepts is waiting; its envelope and length.
+    pub fn probe(&self, pat: &Pattern) -> Result<(Envelope, usize), OpError> {
+        let mut found = None;
+        self.wait_until(|e| {
+            found = Some(probe_or_fail(e, pat));
+            !matches!(found, Some(Ok(None)))
+        });
+        found.expect("the condition ran").map(|f| f.expect("found"))
+    }
+
+    /// Run `fut` to completion on this rank's executor.
+    pub fn block_on<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+        self.ex.run(fut)
+    }
+
+    fn wait_until(&self, mut cond: impl FnMut(&mut Engine) -> bool) {
+        self.sweep_orphans();
+        {
+            let mut e = self.engine.borrow_mut();
+            let spins = if self.has_tcp { 16 } else { 64 };
+            for _ in 0..spins {
+                e.progress();
+                if cond(&mut e) {
+                    return;
+                }
+            }
+        }
+        if self.has_tcp {
+            self.ex
+                .run(wait::wait_in_runtime(&self.engine, &self.tcp, cond));
+        } else {
+            wait::wait_shm(&self.engine, cond);
+        }
+    }
+
+    /// Flush outgoing traffic, synchronise with every rank and close connections.
+    /// Called by drop if not called before.
+    pub fn finalize(&self) -> Result<(), FabricError> {
+        if self.finalized.replace(true) {
+            return Ok(());
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let orphans: Vec<ReqId> = self.orphans.borrow().iter().map(|(id, _)| *id).collect();
+        self.wait_until(|e| {
+            (orphans.iter().all(|&id| e.proto.is_done(id)) && !e.has_outgoing()) || Instant::now() > deadline
+        });
+        self.sweep_orphans();
+        if self.engine.borrow().has_outgoing() {
+            tracing::warn!("finalize: outgoing messages still queued after 60 s");
+        }
+        let mut kvs = self.kvs.borrow_mut();
+        kvs.fence()?;
+        self.tcp.closing.set(true);
+        for w in &self.tcp.writer_wake {
+            w.notify();
+        }
+        kvs.finalize()?;
+        Ok(())
+    }
+}
+
+fn probe_or_fail(e: &Engine, pat: &Pattern) -> Result<Option<(Envelope, usize)>, OpError> {
+    if let Some(found) = e.proto.probe(pat) {
+        return Ok(Some(found));
+    }
+    if let Some(src) = pat.src {
+        if let Some(reason) = e.proto.failure(src) {
+            return Err(OpError::PeerFailed {
+                rank: src,
+                reason: reason.to_string(),
+            });
+        }
+    }
+    Ok(None)
+}
+
+impl Drop for Fabric {
+    fn drop(&mut self) {
+        if let Err(e) = self.finalize() {
+            tracing::error!(error = %e, "finalize failed");
+        }
+    }
+}
+
+/// Establish authenticated connections with every rank on another node: this rank
+/// connects to lower ranks and accepts higher ones. The accept loop keeps running for the
+/// whole job, so a stray or hostile connection later is refused and logged too.
+async fn connect_all(
+    info: &JobInfo,
+    listener: Listener,
+    peers: Vec<(u32, Option<SocketAddr>)>,
+    shared: Rc<TcpShared>,
+    pool: BufferPool,
+    expect: Expect,
+) -> Result<(), FabricError> {
+    let cfg = TcpConfig::default();
+    let me = info.rank;
+    let errors: Rc<RefCell<Vec<String>>> = Rc::default();
+    let accept_from: Vec<u32> = peers.iter().map(|p| p.0).filter(|&r| r > me).collect();
+    {
+        let (shared, pool, cfg, secret, job, size) = (
+            shared.clone(),
+            pool.clone(),
+            cfg.clone(),
+            info.secret,
+            info.job_id,
+            info.size,
+        );
+        glommio::spawn_local(async move {
+            loop {
+                if shared.closing.get() {
+                    return;
+                }
+                match listener.accept(job, me, size, &secret, &cfg).await {
+                    Ok((peer, conn)) => {
+                        if accept_from.contains(&peer) && !shared.connected[peer as usize].get() {
+                            tracing::debug!(peer, "accepted connection");
+                            tcplink::start(&shared, conn, pool.clone(), expect);
+                        } else {
+                            tracing::warn!(
+                                peer,
+                                "refused connection: rank {peer} is not expected to connect here"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refused connection");
+                        glommio::timer::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+    for &(peer, addr) in peers.iter().filter(|p| p.0 < me) {
+        let Some(addr) = addr else {
+            return Err(FabricError::Endpoint {
+                rank: peer,
+                value: "-".into(),
+                why: "no TCP address published".into(),
+            });
+        };
+        let (shared, pool, cfg, secret, job, errors) = (
+            shared.clone(),
+            pool.clone(),
+            cfg.clone(),
+            info.secret,
+            info.job_id,
+            errors.clone(),
+        );
+        glommio::spawn_local(async move {
+            match tcp::connect(addr, job, me, peer, &secret, &cfg).await {
+                Ok(conn) => tcplink::start(&shared, conn, pool, expect),
+                Err(e) => errors
+                    .borrow_mut()
+                    .push(format!("rank {peer} at {addr}: {e}")),
+            }
+        })
+        .detach();
+    }
+    let deadline = Instant::now() + cfg.connect_timeout + cfg.handshake_timeout * 2;
+    loop {
+        if !errors.borrow().is_empty() {
+            return Err(FabricError::Tcp(errors.borrow().join("; ")));
+        }
+        let missing: Vec<u32> = peers
+            .iter()
+            .map(|p| p.0)
+            .filter(|&r| !shared.connected[r as usize].get())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(FabricError::Tcp(format!(
+                "no connection from ranks {missing:?} within {:?}",
+                cfg.connect_timeout
+            )));
+        }
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+}

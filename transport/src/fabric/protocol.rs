@@ -139,7 +139,7 @@ pub enum Payload {
 /// What the engine must do.
 #[derive(Debug)]
 pub enum Action {
-    /// Send one frame to `to`. When `complete` is set, that send request completes once the
+    /// Send one frame to `to` (its `seq` is 0: the engine stamps it). When `complete` is set, that send request completes once the
     /// payload has been copied out of the user buffer (into a ring slot or a socket buffer).
     Frame {
         /// Destination rank.
@@ -152,8 +152,7 @@ pub enum Action {
         complete: Option<ReqId>,
     },
     /// Stream `buf` to `to` as `Data` frames addressed to the receiver's request `cookie`,
-    /// then complete send `req`. The engine chunks it to its path's frame size and assigns
-    /// sequence numbers with [`Protocol::next_seq`].
+    /// then complete send `req`. The engine chunks it to its path's frame size.
     Stream {
         /// Destination rank.
         to: u32,
@@ -324,11 +323,17 @@ impl Protocol {
         self.actions.pop_front()
     }
 
-    /// Next sequence number toward `to` (the engine uses it for `Data` chunks).
+    /// Next sequence number toward `to`. The engine stamps every frame with it at the
+    /// moment the frame enters its channel, so frames held back (a full ring) keep order.
     pub fn next_seq(&mut self, to: u32) -> u64 {
         let s = &mut self.send_seq[to as usize];
         *s += 1;
         *s
+    }
+
+    /// The last sequence number stamped toward `to`.
+    pub fn send_seq_peek(&self, to: u32) -> u64 {
+        self.send_seq[to as usize]
     }
 
     fn insert(&mut self, req: Req) -> ReqId {
@@ -361,7 +366,7 @@ impl Protocol {
             src: self.me,
             dst: to,
             tag,
-            seq: self.next_seq(to),
+            seq: 0, // stamped by the engine when the frame enters its channel
             len: 0,
             cookie: 0,
             addr: 0,

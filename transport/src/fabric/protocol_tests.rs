@@ -37,7 +37,8 @@ impl Net {
         Net { ranks, chunk: 37 }
     }
 
-    fn deliver(&mut self, to: u32, header: FrameHeader, payload: &[u8]) {
+    fn deliver(&mut self, to: u32, mut header: FrameHeader, payload: &[u8]) {
+        header.seq = self.ranks[header.src as usize].next_seq(to);
         let bytes = header.to_bytes();
         let h = access(bytes.as_slice()).unwrap();
         let path = self.ranks[to as usize].path(header.src);
@@ -78,14 +79,13 @@ impl Net {
                             let mut off = 0;
                             while off < len {
                                 let n = self.chunk.min(len - off);
-                                let seq = self.ranks[r].next_seq(to);
                                 let h = FrameHeader {
                                     job: 9,
                                     comm,
                                     src: r as u32,
                                     dst: to,
                                     tag: 0,
-                                    seq,
+                                    seq: 0,
                                     len: n as u64,
                                     cookie,
                                     addr: off as u64,

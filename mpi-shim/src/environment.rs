@@ -1,0 +1,57 @@
+//! Starting and stopping the rank layer.
+
+use crate::communicator::Communicator;
+use crate::error::Result;
+use std::rc::Rc;
+use zerorank_transport::fabric::Fabric;
+
+/// The running rank layer. Dropping it finalizes (flushes traffic, synchronises with every
+/// rank and closes connections).
+pub struct Universe {
+    fabric: Rc<Fabric>,
+}
+
+/// Start the rank layer: bootstrap under `zrun`, `srun`, `mpiexec` or alone, start the
+/// glommio executor pinned to this rank's CPU, and connect to the other ranks.
+///
+/// Logging goes to stderr through `tracing`; set `ZR_LOG=debug` for more.
+pub fn initialize() -> Result<Universe> {
+    init_logging();
+    let fabric = Fabric::init()?;
+    Ok(Universe { fabric: Rc::new(fabric) })
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("ZR_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+impl Universe {
+    /// The communicator of all ranks.
+    pub fn world(&self) -> Communicator {
+        Communicator::world(self.fabric.clone())
+    }
+
+    /// Run `async` code on this rank's executor (for the `*_async` operations).
+    pub fn block_on<T>(&self, fut: impl std::future::Future<Output = T>) -> T {
+        self.fabric.block_on(fut)
+    }
+
+    /// The CPU this rank is pinned to, if any.
+    pub fn cpu(&self) -> Option<usize> {
+        self.fabric.cpu()
+    }
+
+    /// Lower-level access to the transport (job info, per-peer statistics).
+    pub fn fabric(&self) -> &Fabric {
+        &self.fabric
+    }
+
+    /// Finalize now and report errors (dropping the universe does the same, but can only
+    /// log them).
+    pub fn finalize(self) -> Result<()> {
+        self.fabric.finalize()?;
+        Ok(())
+    }
+}

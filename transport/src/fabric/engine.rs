@@ -1,0 +1,478 @@
+//! The engine: carries out the protocol's actions on shared memory and TCP, and feeds it
+//! the frames that arrive. Everything here is synchronous and allocation-free on the
+//! shared-memory fast path; TCP frames are handed to glommio tasks through [`TcpShared`].
+
+use super::protocol::{Action, Path, Payload, Protocol, ReqId};
+use super::stats::PeerStats;
+use super::tcplink::{OutFrame, OutPayload, TcpShared};
+use super::userbuf::SendBuf;
+use crate::shm::{cma, ShmEndpoint};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use zerorank_core::buffer::BufferPool;
+use zerorank_core::frame::{access_checked, Expect, FrameHeader, FrameKind, HEADER_LEN};
+
+/// Largest `Data` chunk over TCP.
+pub const TCP_CHUNK: usize = 1 << 20;
+/// Largest eager message over TCP.
+pub const TCP_EAGER: usize = 64 << 10;
+/// Outgoing TCP bytes queued per peer before a sender waits for the socket.
+pub const TCP_OUTBOX_LIMIT: usize = 64 << 20;
+/// Frames taken from one ring per progress round (fairness between peers).
+const RING_BATCH: usize = 32;
+
+/// Work held back because a ring was full; kept in order per peer.
+enum Backlog {
+    Frame {
+        header: FrameHeader,
+        payload: Payload,
+        complete: Option<ReqId>,
+    },
+    Stream {
+        comm: u32,
+        cookie: u64,
+        buf: SendBuf,
+        len: usize,
+        off: usize,
+        req: ReqId,
+    },
+}
+
+/// The per-rank engine.
+pub(crate) struct Engine {
+    pub proto: Protocol,
+    pub shm: Option<ShmEndpoint>,
+    /// World rank of each local index.
+    pub rank_of_local: Vec<u32>,
+    /// Local index of each world rank on this node.
+    pub local_of: Vec<Option<usize>>,
+    pub pids: Vec<i32>,
+    pub stats: Vec<PeerStats>,
+    pub expect: Expect,
+    pub tcp: Rc<TcpShared>,
+    pub pool: BufferPool,
+    backlog: Vec<VecDeque<Backlog>>,
+    me_local: usize,
+}
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        proto: Protocol,
+        shm: Option<ShmEndpoint>,
+        rank_of_local: Vec<u32>,
+        local_of: Vec<Option<usize>>,
+        pids: Vec<i32>,
+        expect: Expect,
+        tcp: Rc<TcpShared>,
+        pool: BufferPool,
+    ) -> Self {
+        let n = expect.size as usize;
+        let stats = (0..n as u32)
+            .map(|r| PeerStats::new(proto.path(r)))
+            .collect();
+        let me_local = local_of[expect.rank as usize].expect("this rank is local to itself");
+        Engine {
+            proto,
+            shm,
+            rank_of_local,
+            local_of,
+            pids,
+            stats,
+            expect,
+            tcp,
+            pool,
+            backlog: (0..n).map(|_| VecDeque::new()).collect(),
+            me_local,
+        }
+    }
+
+    /// One round of progress. Returns true if anything moved.
+    pub fn progress(&mut self) -> bool {
+        let mut moved = self.poll_shm();
+        moved |= self.poll_tcp();
+        moved |= self.run_actions();
+        moved |= self.flush_backlogs();
+        moved
+    }
+
+    fn poll_shm(&mut self) -> bool {
+        let Some(shm) = self.shm.as_ref() else {
+            return false;
+        };
+        let mut moved = false;
+        let mut failed = None;
+        for li in 0..self.rank_of_local.len() {
+            if li == self.me_local {
+                continue;
+            }
+            let src = self.rank_of_local[li];
+            for _ in 0..RING_BATCH {
+                let (proto, stats, expect) = (&mut self.proto, &mut self.stats, &self.expect);
+                let r = shm.try_recv(li, |bytes| -> Result<(), String> {
+                    let h = access_checked(bytes, expect).map_err(|e| e.to_string())?;
+                    if h.src.to_native() != src {
+                        return Err(format!(
+                            "frame claims rank {} on the ring of rank {src}",
+                            h.src.to_native()
+                        ));
+                    }
+                    let n = h.payload_len();
+                    if bytes.len() != HEADER_LEN + n {
+                        return Err(format!(
+                            "slot holds {} bytes, header says {}",
+                            bytes.len(),
+                            HEADER_LEN + n
+                        ));
+                    }
+                    stats[src as usize].frames_received += 1;
+                    proto
+                        .on_frame(Path::Shm, h, &bytes[HEADER_LEN..])
+                        .map_err(|e| e.to_string())
+                });
+                match r {
+                    None => break,
+                    Some(Ok(())) => moved = true,
+                    Some(Err(reason)) => {
+                        failed = Some((src, reason));
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((src, reason)) = failed {
+            tracing::error!(rank = src, %reason, "bad frame in shared memory");
+            self.fail_peer(src, &format!("bad frame in shared memory: {reason}"));
+        }
+        moved
+    }
+
+    fn poll_tcp(&mut self) -> bool {
+        let mut moved = false;
+        loop {
+            let next = self.tcp.inbox.borrow_mut().pop_front();
+            let Some((peer, buf)) = next else { break };
+            moved = true;
+            let bytes = buf.as_slice();
+            let r = access_checked(bytes, &self.expect)
+                .map_err(|e| e.to_string())
+                .and_then(|h| {
+                    if h.src.to_native() != peer {
+                        return Err(format!(
+                            "frame claims rank {} on the connection of rank {peer}",
+                            h.src.to_native()
+                        ));
+                    }
+                    self.stats[peer as usize].frames_received += 1;
+                    self.proto
+                        .on_frame(Path::Tcp, h, &bytes[HEADER_LEN..])
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(reason) = r {
+                tracing::error!(rank = peer, %reason, "bad frame over TCP");
+                self.fail_peer(peer, &format!("bad frame over TCP: {reason}"));
+            }
+        }
+        loop {
+            let next = self.tcp.failures.borrow_mut().pop_front();
+            let Some((peer, reason)) = next else { break };
+            moved = true;
+            self.fail_peer(peer, &reason);
+        }
+        loop {
+            let next = self.tcp.sent.borrow_mut().pop_front();
+            let Some(id) = next else { break };
+            moved = true;
+            self.proto.send_copied(id);
+        }
+        moved
+    }
+
+    pub fn fail_peer(&mut self, rank: u32, reason: &str) {
+        self.backlog[rank as usize].clear();
+        self.proto.peer_failed(rank, reason);
+    }
+
+    fn run_actions(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(a) = self.proto.poll_action() {
+            moved = true;
+            match a {
+                Action::Frame {
+                    to,
+                    header,
+                    payload,
+                    complete,
+                } => {
+                    self.submit(
+                        to,
+                        Backlog::Frame {
+                            header,
+                            payload,
+                            complete,
+                        },
+                    );
+                }
+                Action::Stream {
+                    to,
+                    comm,
+                    cookie,
+                    buf,
+                    len,
+                    req,
+                } => {
+                    self.submit(
+                        to,
+                        Backlog::Stream {
+                            comm,
+                            cookie,
+                            buf,
+                            len,
+                            off: 0,
+                            req,
+                        },
+                    );
+                }
+                Action::CmaRead {
+                    req,
+                    src,
+                    pid,
+                    addr,
+                    len,
+                } => self.cma_read(req, src, pid, addr, len),
+            }
+        }
+        moved
+    }
+
+    fn cma_read(&mut self, req: ReqId, src: u32, pid: u32, addr: u64, len: usize) {
+        let Some(target) = self.proto.recv_target(req) else {
+            return;
+        };
+        match cma::read(pid as i32, addr, target.slice_mut(0, len)) {
+            Ok(()) => {
+                self.stats[src as usize].bytes_read_cma += len as u64;
+                self.proto.cma_done(req);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                self.fail_peer(src, &format!("process {pid} is gone"));
+            }
+            Err(e) => self.proto.cma_failed(req, &e.to_string()),
+        }
+    }
+
+    fn submit(&mut self, to: u32, item: Backlog) {
+        if self.proto.failure(to).is_some() {
+            return; // its requests were failed already
+        }
+        match self.proto.path(to) {
+            Path::Tcp => self.submit_tcp(to, item),
+            Path::Shm => {
+                self.backlog[to as usize].push_back(item);
+                self.flush_peer(to);
+            }
+            Path::Loopback => unreachable!("the protocol delivers to itself without frames"),
+        }
+    }
+
+    fn submit_tcp(&mut self, to: u32, item: Backlog) {
+        match item {
+            Backlog::Frame {
+                mut header,
+                payload,
+                complete,
+            } => {
+                header.seq = self.proto.next_seq(to);
+                let (payload, complete, bytes) = match payload {
+                    Payload::None => (OutPayload::None, complete, 0),
+                    Payload::User { buf, off, len } => {
+                        // Eager: copy now so the send completes at once (MPI buffered eager).
+                        let mut copy = self.pool.get(len);
+                        copy.as_mut_slice().copy_from_slice(buf.slice(off, len));
+                        if let Some(id) = complete {
+                            self.proto.send_copied(id);
+                        }
+                        (OutPayload::Owned(copy), None, len)
+                    }
+                };
+                self.count_sent(to, bytes);
+                self.tcp.push(
+                    to,
+                    OutFrame {
+                        header: header.to_bytes(),
+                        payload,
+                        complete,
+                        bytes,
+                    },
+                );
+            }
+            Backlog::Stream {
+                comm,
+                cookie,
+                buf,
+                len,
+                off: _,
+                req,
+            } => {
+                let mut off = 0;
+                while off < len {
+                    let n = TCP_CHUNK.min(len - off);
+                    let seq = self.proto.next_seq(to);
+                    let header = self.data_header(to, seq, comm, cookie, off, n);
+                    let last = off + n == len;
+                    self.count_sent(to, n);
+                    self.tcp.push(
+                        to,
+                        OutFrame {
+                            header: header.to_bytes(),
+                            payload: OutPayload::User(buf, off, n),
+                            complete: last.then_some(req),
+                            bytes: n,
+                        },
+                    );
+                    off += n;
+                }
+            }
+        }
+    }
+
+    fn count_sent(&mut self, to: u32, bytes: usize) {
+        let s = &mut self.stats[to as usize];
+        s.frames_sent += 1;
+        s.bytes_sent += bytes as u64;
+    }
+
+    fn data_header(
+        &self,
+        to: u32,
+        seq: u64,
+        comm: u32,
+        cookie: u64,
+        off: usize,
+        n: usize,
+    ) -> FrameHeader {
+        FrameHeader {
+            job: self.expect.job,
+            comm,
+            src: self.expect.rank,
+            dst: to,
+            tag: 0,
+            seq,
+            len: n as u64,
+            cookie,
+            addr: off as u64,
+            pid: 0,
+            kind: FrameKind::Data,
+        }
+    }
+
+    fn flush_backlogs(&mut self) -> bool {
+        let mut moved = false;
+        for to in 0..self.backlog.len() {
+            if !self.backlog[to].is_empty() {
+                moved |= self.flush_peer(to as u32);
+            }
+        }
+        moved
+    }
+
+    /// Push as much of `to`'s backlog into its ring as fits. Returns true if anything went.
+    fn flush_peer(&mut self, to: u32) -> bool {
+        let Some(shm) = self.shm.as_ref() else {
+            return false;
+        };
+        let li = self.local_of[to as usize].expect("shared-memory peer has a local index");
+        let max_payload = shm.max_frame() - HEADER_LEN;
+        let mut moved = false;
+        while let Some(item) = self.backlog[to as usize].front_mut() {
+            match item {
+                Backlog::Frame {
+                    header,
+                    payload,
+                    complete,
+                } => {
+                    let seq = self.proto.send_seq_peek(to) + 1;
+                    header.seq = seq;
+                    let bytes = header.to_bytes();
+                    let body = match payload {
+                        Payload::None => &[][..],
+                        Payload::User { buf, off, len } => buf.slice(*off, *len),
+                    };
+                    if !shm.try_send(li, bytes.as_slice(), body) {
+                        break;
+                    }
+                    let _ = self.proto.next_seq(to);
+                    let (n, complete) = (body.len(), *complete);
+                    self.backlog[to as usize].pop_front();
+                    let s = &mut self.stats[to as usize];
+                    s.frames_sent += 1;
+                    s.bytes_sent += n as u64;
+                    if let Some(id) = complete {
+                        self.proto.send_copied(id);
+                    }
+                    moved = true;
+                }
+                Backlog::Stream {
+                    comm,
+                    cookie,
+                    buf,
+                    len,
+                    off,
+                    req,
+                } => {
+                    let (comm, cookie, buf, len, req) = (*comm, *cookie, *buf, *len, *req);
+                    let mut pos = *off;
+                    while pos < len {
+                        let n = max_payload.min(len - pos);
+                        let seq = self.proto.send_seq_peek(to) + 1;
+                        let hb = self.data_header(to, seq, comm, cookie, pos, n).to_bytes();
+                        let src = buf.slice(pos, n);
+                        if !shm.try_send_with(li, hb.as_slice(), n, |dst| dst.copy_from_slice(src))
+                        {
+                            break;
+                        }
+                        let _ = self.proto.next_seq(to);
+                        let s = &mut self.stats[to as usize];
+                        s.frames_sent += 1;
+                        s.bytes_sent += n as u64;
+                        pos += n;
+                        moved = true;
+                    }
+                    if pos < len {
+                        if let Some(Backlog::Stream { off, .. }) =
+                            self.backlog[to as usize].front_mut()
+                        {
+                            *off = pos;
+                        }
+                        break;
+                    }
+                    self.backlog[to as usize].pop_front();
+                    self.proto.send_copied(req);
+                }
+            }
+        }
+        moved
+    }
+
+    /// Is anything still queued toward peers (shared-memory backlog or TCP outbox)?
+    pub fn has_outgoing(&self) -> bool {
+        self.backlog.iter().any(|b| !b.is_empty()) || !self.tcp.drained()
+    }
+
+    /// Check that shared-memory peers are still alive; fail the ones that are gone.
+    pub fn check_local_peers(&mut self) {
+        for li in 0..self.rank_of_local.len() {
+            let rank = self.rank_of_local[li];
+            if li == self.me_local || self.proto.failure(rank).is_some() {
+                continue;
+            }
+            let pid = self.pids[rank as usize];
+            // Signal 0 only checks that the process exists.
+            let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH);
+            if gone {
+                self.fail_peer(rank, &format!("process {pid} exited"));
+            }
+        }
+    }
+}
