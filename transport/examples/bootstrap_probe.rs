@@ -1,5 +1,5 @@
 //! Test rank program for bootstrap: `bootstrap_probe [--exit-rank R --code C] [--sleep SECS]
-//! [--sleep-rank R] [--kill-rank R]`. Calls bootstrap(), puts `ep-<rank>`, fences, reads
+//! [--sleep-rank R] [--kill-rank R] [--early-exit-rank R]`. Calls bootstrap(), puts `ep-<rank>`, fences, reads
 //! every rank's key, checks the values and prints
 //! `rank R/N local L/M node K launcher X ok`.
 
@@ -30,6 +30,10 @@ fn main() -> ExitCode {
         }
     };
     let me = info.rank;
+    if arg(&args, "--early-exit-rank") == Some(me as u64) {
+        // Leave without fencing: the others must not hang in their fence.
+        return ExitCode::from(7);
+    }
     let value = |r: u32| format!("{r};{};{:x}", info.advertise_ip, info.job_id);
     let mut run = || -> Result<(), String> {
         kvs.put(&format!("ep-{me}"), &value(me))

@@ -98,3 +98,17 @@ fn slurm_env_mode_on_localhost() {
         );
     }
 }
+
+#[test]
+fn missing_peers_time_out_with_a_clear_error() {
+    let p = probe();
+    let mut c = manual(&p, free_port(), 0, 0, SECRET);
+    c.env("ZR_BOOTSTRAP_TIMEOUT", "2");
+    let o = run_bounded(c, 60);
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("timed out") && err.contains("ZR_BOOTSTRAP_TIMEOUT"),
+        "{err}"
+    );
+}

@@ -127,7 +127,56 @@ fn sigint_is_forwarded() {
         nix::sys::signal::Signal::SIGINT,
     );
     let o = wait_bounded(child, 30);
-    assert!(!o.status.success());
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("SIGINT"), "{err}");
+}
+
+#[test]
+fn rank_dying_before_the_fence_does_not_hang_the_job() {
+    let p = probe();
+    let mut c = zrun();
+    clean_env(&mut c)
+        .args(["-n", "3"])
+        .arg(&p)
+        .args(["--early-exit-rank", "1"]);
+    let o = wait_bounded(c.spawn().unwrap(), 60);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(7), "{err}");
+    assert!(
+        err.contains("rank 1 (pid") && err.contains("exited with code 7"),
+        "{err}"
+    );
+}
+
+#[test]
+fn stdin_reaches_rank_0() {
+    let mut c = zrun();
+    clean_env(&mut c).args(["-n", "2", "--tag-output", "sh", "-c", "cat"]);
+    c.stdin(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut i = child.stdin.take().unwrap();
+        i.write_all(b"hello\n").unwrap();
+    }
+    let o = wait_bounded(child, 30);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(out.trim(), "[0] hello");
+}
+
+#[test]
+fn help_mentions_np() {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_zrun"));
+    c.arg("--help");
+    let o = run_bounded(c, 30);
+    let (out, _) = text(&o);
+    assert!(o.status.success());
+    assert!(
+        out.contains("--np") && out.contains("--tag-output") && out.contains("--timeout"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -22,6 +22,9 @@ pub struct ServerConfig {
     pub kvsname: String,
     /// Keys present from the start (e.g. `PMI_process_mapping`).
     pub preset: Vec<(String, String)>,
+    /// Fail every fence as soon as a connection closes without finalize. `zrun` turns this
+    /// off and calls [`KvsServer::rank_exited`] when it reaps a rank instead.
+    pub break_on_disconnect: bool,
 }
 
 #[derive(Default)]
@@ -35,6 +38,8 @@ struct State {
     finalized: u32,
     /// Why fences can no longer complete.
     broken: Option<String>,
+    /// Connections (labels) that finalized.
+    finalized_labels: std::collections::HashSet<String>,
 }
 
 struct Shared {
@@ -222,6 +227,15 @@ impl KvsServer {
         self.shared.cv.notify_all();
     }
 
+    /// The process behind connection `label` ended (`how`); unless it finalized, fences
+    /// can no longer complete, so pending and future ones fail.
+    pub fn rank_exited(&self, label: &str, how: &str) {
+        let finalized = self.lock().finalized_labels.contains(label);
+        if !finalized {
+            self.abort(&format!("{label} {how} without PMI finalize"));
+        }
+    }
+
     /// Serve requests until finalize, end of stream or garbage.
     fn handle(&self, stream: Stream, label: &str) {
         let mut w = match stream.try_clone() {
@@ -264,6 +278,7 @@ impl KvsServer {
                 if msg.cmd == "finalize" {
                     let mut st = self.lock();
                     st.finalized += 1;
+                    st.finalized_labels.insert(label.to_string());
                     self.shared.cv.notify_all();
                 }
                 return;
@@ -272,6 +287,10 @@ impl KvsServer {
     }
 
     fn departed(&self, label: &str, how: &str) {
+        if !self.shared.cfg.break_on_disconnect {
+            tracing::debug!(%label, how, "kvs server: connection ended");
+            return;
+        }
         let mut st = self.lock();
         if st.broken.is_none() {
             st.broken = Some(format!("rank connection {label} {how}"));
@@ -425,6 +444,7 @@ mod tests {
             size: 3,
             kvsname: "t".into(),
             preset: vec![],
+            break_on_disconnect: true,
         });
         let mut handles = Vec::new();
         for r in 0..3u32 {
@@ -458,6 +478,7 @@ mod tests {
             size: 2,
             kvsname: "t".into(),
             preset: vec![],
+            break_on_disconnect: true,
         });
         let (a, b) = UnixStream::pair().unwrap();
         let (c, d) = UnixStream::pair().unwrap();
@@ -478,6 +499,7 @@ mod tests {
             size: 2,
             kvsname: "t".into(),
             preset: vec![],
+            break_on_disconnect: true,
         });
         let (a, mut b) = UnixStream::pair().unwrap();
         srv.serve(Stream::Unix(a), "g".into()).unwrap();

@@ -52,6 +52,7 @@ pub fn join(rv: Rendezvous) -> Result<TcpKvs, BootstrapError> {
                 size: rv.size,
                 kvsname: "zerorank".into(),
                 preset: rv.preset.clone(),
+                break_on_disconnect: true,
             });
             srv.serve_tcp(listener, rv.secret, Duration::from_secs(10))
                 .map_err(|e| BootstrapError::io("starting the key-value server thread", e, secs))?;

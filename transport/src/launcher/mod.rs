@@ -13,6 +13,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use output::Sink;
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -93,6 +94,9 @@ pub fn run(cli: &Cli) -> i32 {
         size: n,
         kvsname: format!("zrun-{job_id:016x}"),
         preset: vec![("PMI_process_mapping".into(), format!("(vector,(0,1,{n}))"))],
+        // zrun learns of departures from waitpid, so that the rank that really failed is the
+        // one reported (not a rank whose fence failed because of it).
+        break_on_disconnect: false,
     });
 
     // Signals: remember the first SIGINT/SIGTERM and act on it in the loop below.
@@ -137,6 +141,7 @@ pub fn run(cli: &Cli) -> i32 {
             match rk.child.try_wait() {
                 Ok(Some(st)) => {
                     rk.status = Some(st);
+                    server.rank_exited(&format!("rank{}", rk.rank), &status::describe(&st));
                     let failed = !st.success();
                     if failed && stopping.is_none() {
                         say(&format!(
@@ -247,7 +252,9 @@ fn spawn_rank(
     let program: &OsString = &cli.command[0];
     let mut cmd = Command::new(program);
     cmd.args(&cli.command[1..])
-        .stdin(if r == 0 {
+        // Rank 0 reads zrun's stdin when it is a file or pipe, never a terminal: the ranks
+        // run in their own process groups, where a terminal read would stop them.
+        .stdin(if r == 0 && !std::io::stdin().is_terminal() {
             Stdio::inherit()
         } else {
             Stdio::null()
