@@ -185,7 +185,7 @@ pub fn access(bytes: &[u8]) -> Result<&FrameView, FrameError> {
         return Err(FrameError::Truncated { got: bytes.len() });
     }
     let head = &bytes[..HEADER_LEN];
-    if head.as_ptr() as usize % HEADER_ALIGN != 0 {
+    if !(head.as_ptr() as usize).is_multiple_of(HEADER_ALIGN) {
         return Err(FrameError::Misaligned);
     }
     rkyv::access::<ArchivedFrameHeader, rancor::Error>(head)

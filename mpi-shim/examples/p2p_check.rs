@@ -216,9 +216,13 @@ fn async_ops(u: &zerorank::Universe, w: &Communicator) {
     let peer = (me + 1) % n;
     let from = (me + n - 1) % n;
     u.block_on(async {
-        let back = w.process_at_rank(peer).send_async(pattern(5000, me as u64), 4).await.unwrap();
-        check!(back.len() == 5000, "buffer returned");
-        let (v, st) = w.process_at_rank(from).receive_vec_async::<u64>().await.unwrap();
+        // Send and receive run concurrently: awaiting a large (rendezvous) send before
+        // posting the receive would deadlock, as two blocking MPI sends would.
+        let to = w.process_at_rank(peer);
+        let src = w.process_at_rank(from);
+        let (back, got) = futures_lite::future::zip(to.send_async(pattern(5000, me as u64), 4), src.receive_vec_async::<u64>()).await;
+        check!(back.unwrap().len() == 5000, "buffer returned");
+        let (v, st) = got.unwrap();
         check!(v == pattern(5000, from as u64) && st.tag() == 4, "async payload");
     });
 }
