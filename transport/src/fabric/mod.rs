@@ -76,6 +76,8 @@ pub struct Fabric {
     cpu: Option<usize>,
     has_tcp: bool,
     finalized: Cell<bool>,
+    /// Where this rank accepts TCP connections from other nodes.
+    listen_addr: Option<SocketAddr>,
     /// Buffers of requests whose owner went away (a dropped future), kept until the
     /// request completes.
     orphans: RefCell<Vec<(ReqId, Box<dyn std::any::Any>)>>,
@@ -142,9 +144,8 @@ impl Fabric {
         } else {
             None
         };
-        let addr = listener.as_ref().map_or("-".to_string(), |l| {
-            SocketAddr::new(info.advertise_ip, l.local_addr().port()).to_string()
-        });
+        let listen_addr = listener.as_ref().map(|l| SocketAddr::new(info.advertise_ip, l.local_addr().port()));
+        let addr = listen_addr.map_or("-".to_string(), |a| a.to_string());
         kvs.put(
             &format!("ep-{me}"),
             &format!("{};{addr};{pid}", info.node_id),
@@ -243,6 +244,7 @@ impl Fabric {
             has_tcp: need_tcp,
             finalized: Cell::new(false),
             orphans: RefCell::default(),
+            listen_addr,
             ex,
         })
     }
@@ -265,6 +267,11 @@ impl Fabric {
     /// The CPU this rank is pinned to (`None` with `--bind none`).
     pub fn cpu(&self) -> Option<usize> {
         self.cpu
+    }
+
+    /// Where this rank accepts TCP connections (only when the job spans several nodes).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen_addr
     }
 
     /// The rank's glommio executor (to run `async` code with `block_on`).

@@ -1,0 +1,100 @@
+//! Helpers for tests that run real rank processes.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The target directory the test binary was built into (debug or release).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test>
+    exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf()
+}
+
+/// Build the example `name` of the zerorank crate (once per process) and return its path.
+pub fn example(name: &str) -> PathBuf {
+    let dir = target_dir();
+    let path = dir.join("examples").join(name);
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = BUILD.lock().unwrap();
+    let release = dir.ends_with("release");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "-q", "-p", "zerorank", "--example", name]);
+    if release {
+        cmd.arg("--release");
+    }
+    let st = cmd.status().expect("run cargo build");
+    assert!(st.success(), "building example {name} failed");
+    assert!(path.exists(), "example {name} not at {}", path.display());
+    path
+}
+
+/// The zrun binary (built by cargo for this workspace).
+pub fn zrun() -> PathBuf {
+    let dir = target_dir();
+    let path = dir.join("zrun");
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = BUILD.lock().unwrap();
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "-q", "-p", "zerorank-transport", "--bin", "zrun"]);
+    if dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().expect("run cargo build").success(), "building zrun failed");
+    path
+}
+
+/// Run a command with a hard time limit; a command still running then is killed and the
+/// test fails with a clear message.
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let desc = format!("{cmd:?}");
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {desc}: {e}"));
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("collect output");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect output");
+            panic!(
+                "HUNG: {desc} still running after {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `zrun -n N example args...`, bounded.
+pub fn zrun_example(n: usize, name: &str, args: &[&str], limit: Duration) -> Output {
+    let mut cmd = Command::new(zrun());
+    cmd.arg("-n").arg(n.to_string()).arg(example(name)).args(args);
+    run_bounded(cmd, limit)
+}
+
+/// Assert success and show the output otherwise.
+pub fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Files this job left in /dev/shm.
+pub fn shm_leftovers() -> Vec<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("zerorank-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,63 @@
+//! A rank killed with SIGKILL mid-job: zrun exits non-zero within a bound, no rank is
+//! left running and nothing is left in /dev/shm.
+
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn pids_of(pattern: &str) -> Vec<i32> {
+    let out = Command::new("pgrep").args(["-f", pattern]).output().expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+#[test]
+fn sigkill_of_a_rank_ends_the_job_cleanly() {
+    let ex = example("p2p_check");
+    let tag = format!("hang-{}", std::process::id());
+    let mut cmd = Command::new(zrun());
+    cmd.args(["-n", "3"]).arg(&ex).args(["hang", &tag]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start zrun");
+    // Wait (bounded) until all 3 ranks run and have set up shared memory.
+    let start = Instant::now();
+    let ranks = loop {
+        let p = pids_of(&format!("p2p_check hang {tag}"));
+        if p.len() == 3 {
+            break p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "ranks did not start: {p:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let victim = ranks[1];
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::SIGKILL).unwrap();
+    let killed_at = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if killed_at.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("HUNG: zrun still running 30 s after a rank was killed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "zrun must fail when a rank is killed");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("signal 9") || err.contains("SIGKILL"), "zrun names the cause: {err}");
+    let left = pids_of(&format!("p2p_check hang {tag}"));
+    assert!(left.is_empty(), "ranks left running: {left:?}");
+    // Segments of other jobs starting concurrently exist only until all their ranks
+    // attached; a segment of this job would stay. Allow a few seconds for the former.
+    let checked = Instant::now();
+    loop {
+        let shm = shm_leftovers();
+        if shm.is_empty() {
+            break;
+        }
+        assert!(checked.elapsed() < Duration::from_secs(5), "segments left in /dev/shm: {shm:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

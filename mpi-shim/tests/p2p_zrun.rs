@@ -1,0 +1,98 @@
+//! Point-to-point semantics with real rank processes under `zrun`, at 1 to 4 ranks
+//! (4 ranks oversubscribe the 2-core CI machine).
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn scenario(name: &str) {
+    for n in 1..=4 {
+        let out = zrun_example(n, "p2p_check", &[name], Duration::from_secs(120));
+        assert_ok(&out, &format!("p2p_check {name} at {n} ranks"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout.matches(" ok").count(), n, "every rank reports ok:\n{stdout}");
+    }
+}
+
+#[test]
+fn basic_values_slices_and_derived_structs() {
+    scenario("basic");
+}
+
+#[test]
+fn wildcard_source_and_tag() {
+    scenario("wildcard");
+}
+
+#[test]
+fn one_sender_never_overtakes() {
+    scenario("order");
+}
+
+#[test]
+fn truncation_reports_counts() {
+    scenario("truncate");
+}
+
+#[test]
+fn large_messages_64_mib() {
+    scenario("large");
+}
+
+#[test]
+fn nonblocking_requests_test_wait_all_cancel() {
+    scenario("nonblocking");
+}
+
+#[test]
+fn probe_and_iprobe() {
+    scenario("probe");
+}
+
+#[test]
+fn async_api_inside_the_runtime() {
+    scenario("async");
+}
+
+#[test]
+fn bad_arguments_give_errors() {
+    scenario("errors");
+}
+
+#[test]
+fn same_node_pairs_use_shared_memory() {
+    let out = zrun_example(3, "p2p_check", &["paths"], Duration::from_secs(60));
+    assert_ok(&out, "paths");
+    let s = String::from_utf8_lossy(&out.stdout);
+    for line in s.lines().filter(|l| l.starts_with("PATH")) {
+        let (from_to, rest) = line.split_once(':').unwrap();
+        let parts: Vec<&str> = from_to.split_whitespace().collect();
+        let (a, b) = (parts[2], parts[4]);
+        if a == b {
+            assert!(rest.contains("Loopback"), "{line}");
+        } else {
+            assert!(rest.contains("Shm"), "same-node pair must use shared memory: {line}");
+            assert!(!rest.contains("frames_sent 0 "), "shared memory carried frames: {line}");
+        }
+    }
+    assert_eq!(s.lines().filter(|l| l.starts_with("PATH")).count(), 9, "{s}");
+}
+
+#[test]
+fn demo_runs() {
+    let dir = target_dir();
+    let demo = dir.join("zr-demo");
+    let mut cmd = std::process::Command::new(env!("CARGO"));
+    cmd.args(["build", "-q", "-p", "zerorank", "--bin", "zr-demo"]);
+    if dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    assert!(cmd.status().unwrap().success());
+    let mut z = std::process::Command::new(zrun());
+    z.args(["-n", "4"]).arg(&demo);
+    let out = run_bounded(z, Duration::from_secs(120));
+    assert_ok(&out, "demo");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("came back as 6 (expected 6)"), "{s}");
+    assert!(s.contains("ping-pong 0<->1 over Shm"), "{s}");
+}
