@@ -39,13 +39,17 @@ impl Communicator {
     /// If `rank` is not in the communicator (use [`Communicator::checked_process_at_rank`]
     /// to get an error instead).
     pub fn process_at_rank(&self, rank: Rank) -> Process<'_> {
-        self.checked_process_at_rank(rank).unwrap_or_else(|e| panic!("{e}"))
+        self.checked_process_at_rank(rank)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The process at `rank`, or an error if there is none.
     pub fn checked_process_at_rank(&self, rank: Rank) -> Result<Process<'_>> {
         if rank < 0 || rank >= self.size() {
-            return Err(Error::InvalidRank { rank, size: self.size() });
+            return Err(Error::InvalidRank {
+                rank,
+                size: self.size(),
+            });
         }
         Ok(Process::new(self, rank as u32))
     }
@@ -62,7 +66,15 @@ impl Communicator {
 
     /// Send `send` to `dest` and receive from `source` into `recv`, without deadlock
     /// whatever order the peers call it in.
-    pub fn sendrecv_into<S, R>(&self, send: &S, dest: Rank, send_tag: Tag, recv: &mut R, source: Rank, recv_tag: Tag) -> Result<Status>
+    pub fn sendrecv_into<S, R>(
+        &self,
+        send: &S,
+        dest: Rank,
+        send_tag: Tag,
+        recv: &mut R,
+        source: Rank,
+        recv_tag: Tag,
+    ) -> Result<Status>
     where
         S: Buffer + ?Sized,
         R: BufferMut + ?Sized,

@@ -18,13 +18,18 @@ pub struct Universe {
 pub fn initialize() -> Result<Universe> {
     init_logging();
     let fabric = Fabric::init()?;
-    Ok(Universe { fabric: Rc::new(fabric) })
+    Ok(Universe {
+        fabric: Rc::new(fabric),
+    })
 }
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ZR_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 impl Universe {

@@ -31,7 +31,9 @@ pub enum Error {
     #[error("tag {0} is invalid: tags go from 0 to {ub}", ub = crate::TAG_UB)]
     InvalidTag(i32),
     /// A received message does not hold a whole number of the expected elements.
-    #[error("received {got} bytes, expected {expected} (a whole number of {element}-byte elements)")]
+    #[error(
+        "received {got} bytes, expected {expected} (a whole number of {element}-byte elements)"
+    )]
     Count {
         /// Bytes expected.
         expected: usize,

@@ -43,9 +43,18 @@ impl Status {
 
 pub(crate) fn convert(r: std::result::Result<fabric::Status, OpError>) -> Result<Status> {
     let s = r?;
-    let status = Status { source: s.source as Rank, tag: s.tag, bytes: s.len, cancelled: s.cancelled };
+    let status = Status {
+        source: s.source as Rank,
+        tag: s.tag,
+        bytes: s.len,
+        cancelled: s.cancelled,
+    };
     if s.truncated() {
-        return Err(Error::Truncated { status, sent: s.sent, capacity: s.len });
+        return Err(Error::Truncated {
+            status,
+            sent: s.sent,
+            capacity: s.len,
+        });
     }
     Ok(status)
 }
@@ -70,7 +79,11 @@ pub trait Source {
         if let Some(t) = tag {
             check_tag(t)?;
         }
-        Ok(Pattern { comm: self.communicator().context, src: self.source_rank(), tag })
+        Ok(Pattern {
+            comm: self.communicator().context,
+            src: self.source_rank(),
+            tag,
+        })
     }
 
     /// Receive into `buf`, any tag.
@@ -79,7 +92,11 @@ pub trait Source {
     }
 
     /// Receive into `buf` a message with `tag`.
-    fn receive_into_with_tag<B: BufferMut + ?Sized>(&self, buf: &mut B, tag: Tag) -> Result<Status> {
+    fn receive_into_with_tag<B: BufferMut + ?Sized>(
+        &self,
+        buf: &mut B,
+        tag: Tag,
+    ) -> Result<Status> {
         receive_into_pattern(self.communicator(), self.pattern(Some(tag))?, buf)
     }
 
@@ -116,17 +133,29 @@ pub trait Source {
     /// Is a message available now?
     fn immediate_probe(&self) -> Result<Option<Status>> {
         let pat = self.pattern(None)?;
-        Ok(self.communicator().fabric.iprobe(&pat)?.map(|(e, n)| status_of(e.src, e.tag, n)))
+        Ok(self
+            .communicator()
+            .fabric
+            .iprobe(&pat)?
+            .map(|(e, n)| status_of(e.src, e.tag, n)))
     }
 
     /// Is a message with `tag` available now?
     fn immediate_probe_with_tag(&self, tag: Tag) -> Result<Option<Status>> {
         let pat = self.pattern(Some(tag))?;
-        Ok(self.communicator().fabric.iprobe(&pat)?.map(|(e, n)| status_of(e.src, e.tag, n)))
+        Ok(self
+            .communicator()
+            .fabric
+            .iprobe(&pat)?
+            .map(|(e, n)| status_of(e.src, e.tag, n)))
     }
 
     /// Start receiving into `buf` (any tag); the request lives in `scope`.
-    fn immediate_receive_into<'a, 's, B: BufferMut + ?Sized>(&self, scope: &'s Scope<'a>, buf: &'a mut B) -> Result<Request<'a, 's>> {
+    fn immediate_receive_into<'a, 's, B: BufferMut + ?Sized>(
+        &self,
+        scope: &'s Scope<'a>,
+        buf: &'a mut B,
+    ) -> Result<Request<'a, 's>> {
         let pat = self.pattern(None)?;
         Ok(immediate_receive(self.communicator(), scope, pat, buf))
     }
@@ -148,14 +177,25 @@ pub trait Source {
         let comm = self.communicator();
         let pat = self.pattern(None)?;
         let (env, n) = comm.fabric.probe_async(&pat).await?;
-        let exact = Pattern { comm: pat.comm, src: Some(env.src), tag: Some(env.tag) };
+        let exact = Pattern {
+            comm: pat.comm,
+            src: Some(env.src),
+            tag: Some(env.tag),
+        };
         let elem = std::mem::size_of::<T>().max(1);
         let mut v = zeroed_vec::<T>(n.div_ceil(elem));
         // SAFETY: the vector's heap block does not move when the vector moves into
         // `pending`, which keeps it until the request completes, or hands it to the fabric
         // if this future is dropped first.
-        let id = unsafe { comm.fabric.irecv(exact, RecvBufRef::from_slice(bytes_of_mut(&mut v))) };
-        let mut pending = Pending { fabric: comm.fabric.clone(), id: Some(id), keep: Some(Box::new(v)) };
+        let id = unsafe {
+            comm.fabric
+                .irecv(exact, RecvBufRef::from_slice(bytes_of_mut(&mut v)))
+        };
+        let mut pending = Pending {
+            fabric: comm.fabric.clone(),
+            id: Some(id),
+            keep: Some(Box::new(v)),
+        };
         let r = comm.fabric.wait_async(id).await;
         let mut v = pending.release::<Vec<T>>();
         let st = convert(r)?;
@@ -175,7 +215,12 @@ impl Pending {
     /// The request completed: give the buffer back.
     fn release<B: 'static>(&mut self) -> B {
         self.id = None;
-        *self.keep.take().expect("buffer kept").downcast::<B>().expect("same type")
+        *self
+            .keep
+            .take()
+            .expect("buffer kept")
+            .downcast::<B>()
+            .expect("same type")
     }
 }
 
@@ -183,16 +228,26 @@ impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             self.fabric.cancel(id);
-            self.fabric.adopt(id, self.keep.take().unwrap_or_else(|| Box::new(())));
+            self.fabric
+                .adopt(id, self.keep.take().unwrap_or_else(|| Box::new(())));
         }
     }
 }
 
 fn status_of(src: u32, tag: Tag, bytes: usize) -> Status {
-    Status { source: src as Rank, tag, bytes, cancelled: false }
+    Status {
+        source: src as Rank,
+        tag,
+        bytes,
+        cancelled: false,
+    }
 }
 
-fn receive_into_pattern<B: BufferMut + ?Sized>(comm: &Communicator, pat: Pattern, buf: &mut B) -> Result<Status> {
+fn receive_into_pattern<B: BufferMut + ?Sized>(
+    comm: &Communicator,
+    pat: Pattern,
+    buf: &mut B,
+) -> Result<Status> {
     convert(comm.fabric.recv(pat, buf.as_bytes_mut()))
 }
 
@@ -201,21 +256,36 @@ fn receive_value<T: Equivalence>(comm: &Communicator, pat: Pattern) -> Result<(T
     let st = receive_into_pattern(comm, pat, &mut v)?;
     let size = std::mem::size_of::<T>();
     if st.count_bytes() != size {
-        return Err(Error::Count { expected: size, got: st.count_bytes(), element: size });
+        return Err(Error::Count {
+            expected: size,
+            got: st.count_bytes(),
+            element: size,
+        });
     }
     Ok((v, st))
 }
 
-fn receive_vec_pattern<T: Equivalence>(comm: &Communicator, pat: Pattern) -> Result<(Vec<T>, Status)> {
+fn receive_vec_pattern<T: Equivalence>(
+    comm: &Communicator,
+    pat: Pattern,
+) -> Result<(Vec<T>, Status)> {
     let (env, n) = comm.fabric.probe(&pat)?;
     let elem = std::mem::size_of::<T>().max(1);
     if n % elem != 0 {
-        return Err(Error::Count { expected: n.next_multiple_of(elem), got: n, element: elem });
+        return Err(Error::Count {
+            expected: n.next_multiple_of(elem),
+            got: n,
+            element: elem,
+        });
     }
     let mut v = zeroed_vec::<T>(n / elem);
     // The probed message is the first one this exact pattern matches: one thread per rank,
     // and one sender's messages never overtake each other.
-    let exact = Pattern { comm: pat.comm, src: Some(env.src), tag: Some(env.tag) };
+    let exact = Pattern {
+        comm: pat.comm,
+        src: Some(env.src),
+        tag: Some(env.tag),
+    };
     let st = receive_into_pattern(comm, exact, &mut v[..])?;
     Ok((v, st))
 }
@@ -225,10 +295,18 @@ fn probe_pattern(comm: &Communicator, pat: Pattern) -> Result<Status> {
     Ok(status_of(e.src, e.tag, n))
 }
 
-fn immediate_receive<'a, 's, B: BufferMut + ?Sized>(comm: &Communicator, scope: &'s Scope<'a>, pat: Pattern, buf: &'a mut B) -> Request<'a, 's> {
+fn immediate_receive<'a, 's, B: BufferMut + ?Sized>(
+    comm: &Communicator,
+    scope: &'s Scope<'a>,
+    pat: Pattern,
+    buf: &'a mut B,
+) -> Request<'a, 's> {
     // SAFETY: `buf` is borrowed for `'a`, which outlives the scope, and the scope waits for
     // the request before it ends.
-    let id = unsafe { comm.fabric.irecv(pat, RecvBufRef::from_slice(buf.as_bytes_mut())) };
+    let id = unsafe {
+        comm.fabric
+            .irecv(pat, RecvBufRef::from_slice(buf.as_bytes_mut()))
+    };
     Request::new(comm.fabric.clone(), id, scope)
 }
 
@@ -257,7 +335,13 @@ impl<'c> Process<'c> {
     /// Send `buf` with `tag`.
     pub fn send_with_tag<B: Buffer + ?Sized>(&self, buf: &B, tag: Tag) -> Result<()> {
         check_tag(tag)?;
-        self.comm.fabric.send(self.rank, self.comm.context, tag, buf.as_bytes(), SendMode::Standard)?;
+        self.comm.fabric.send(
+            self.rank,
+            self.comm.context,
+            tag,
+            buf.as_bytes(),
+            SendMode::Standard,
+        )?;
         Ok(())
     }
 
@@ -269,30 +353,64 @@ impl<'c> Process<'c> {
     /// Synchronous send with `tag`.
     pub fn synchronous_send_with_tag<B: Buffer + ?Sized>(&self, buf: &B, tag: Tag) -> Result<()> {
         check_tag(tag)?;
-        self.comm.fabric.send(self.rank, self.comm.context, tag, buf.as_bytes(), SendMode::Synchronous)?;
+        self.comm.fabric.send(
+            self.rank,
+            self.comm.context,
+            tag,
+            buf.as_bytes(),
+            SendMode::Synchronous,
+        )?;
         Ok(())
     }
 
     /// Start sending `buf` with tag 0; the request lives in `scope`.
-    pub fn immediate_send<'a, 's, B: Buffer + ?Sized>(&self, scope: &'s Scope<'a>, buf: &'a B) -> Result<Request<'a, 's>> {
+    pub fn immediate_send<'a, 's, B: Buffer + ?Sized>(
+        &self,
+        scope: &'s Scope<'a>,
+        buf: &'a B,
+    ) -> Result<Request<'a, 's>> {
         self.immediate_send_with_tag(scope, buf, 0)
     }
 
     /// Start sending `buf` with `tag`.
-    pub fn immediate_send_with_tag<'a, 's, B: Buffer + ?Sized>(&self, scope: &'s Scope<'a>, buf: &'a B, tag: Tag) -> Result<Request<'a, 's>> {
+    pub fn immediate_send_with_tag<'a, 's, B: Buffer + ?Sized>(
+        &self,
+        scope: &'s Scope<'a>,
+        buf: &'a B,
+        tag: Tag,
+    ) -> Result<Request<'a, 's>> {
         self.immediate_send_mode(scope, buf, tag, SendMode::Standard)
     }
 
     /// Start a synchronous send.
-    pub fn immediate_synchronous_send<'a, 's, B: Buffer + ?Sized>(&self, scope: &'s Scope<'a>, buf: &'a B, tag: Tag) -> Result<Request<'a, 's>> {
+    pub fn immediate_synchronous_send<'a, 's, B: Buffer + ?Sized>(
+        &self,
+        scope: &'s Scope<'a>,
+        buf: &'a B,
+        tag: Tag,
+    ) -> Result<Request<'a, 's>> {
         self.immediate_send_mode(scope, buf, tag, SendMode::Synchronous)
     }
 
-    fn immediate_send_mode<'a, 's, B: Buffer + ?Sized>(&self, scope: &'s Scope<'a>, buf: &'a B, tag: Tag, mode: SendMode) -> Result<Request<'a, 's>> {
+    fn immediate_send_mode<'a, 's, B: Buffer + ?Sized>(
+        &self,
+        scope: &'s Scope<'a>,
+        buf: &'a B,
+        tag: Tag,
+        mode: SendMode,
+    ) -> Result<Request<'a, 's>> {
         check_tag(tag)?;
         // SAFETY: `buf` is borrowed for `'a`, which outlives the scope, and the scope waits
         // for the request before it ends.
-        let id = unsafe { self.comm.fabric.isend(self.rank, self.comm.context, tag, SendBuf::from_slice(buf.as_bytes()), mode) };
+        let id = unsafe {
+            self.comm.fabric.isend(
+                self.rank,
+                self.comm.context,
+                tag,
+                SendBuf::from_slice(buf.as_bytes()),
+                mode,
+            )
+        };
         Ok(Request::new(self.comm.fabric.clone(), id, scope))
     }
 
@@ -304,9 +422,15 @@ impl<'c> Process<'c> {
         // if this future is dropped first.
         let id = unsafe {
             let bytes = SendBuf::from_slice(crate::datatype::bytes_of(&data));
-            self.comm.fabric.isend(self.rank, self.comm.context, tag, bytes, SendMode::Standard)
+            self.comm
+                .fabric
+                .isend(self.rank, self.comm.context, tag, bytes, SendMode::Standard)
         };
-        let mut pending = Pending { fabric: self.comm.fabric.clone(), id: Some(id), keep: Some(Box::new(data)) };
+        let mut pending = Pending {
+            fabric: self.comm.fabric.clone(),
+            id: Some(id),
+            keep: Some(Box::new(data)),
+        };
         let r = self.comm.fabric.wait_async(id).await;
         let data = pending.release::<Vec<T>>();
         convert(r)?;

@@ -25,7 +25,10 @@ pub fn scope<'a, F, R>(f: F) -> R
 where
     F: FnOnce(&Scope<'a>) -> R,
 {
-    let s = Scope { pending: RefCell::default(), _invariant: PhantomData };
+    let s = Scope {
+        pending: RefCell::default(),
+        _invariant: PhantomData,
+    };
     f(&s)
     // `s` drops here and waits for whatever is still pending.
 }

@@ -7,8 +7,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn pids_of(pattern: &str) -> Vec<i32> {
-    let out = Command::new("pgrep").args(["-f", pattern]).output().expect("pgrep");
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    let out = Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 #[test]
@@ -26,12 +32,19 @@ fn sigkill_of_a_rank_ends_the_job_cleanly() {
         if p.len() == 3 {
             break p;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "ranks did not start: {p:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "ranks did not start: {p:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     std::thread::sleep(Duration::from_millis(500));
     let victim = ranks[1];
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
     let killed_at = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -46,7 +59,10 @@ fn sigkill_of_a_rank_ends_the_job_cleanly() {
     assert!(!status.success(), "zrun must fail when a rank is killed");
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("signal 9") || err.contains("SIGKILL"), "zrun names the cause: {err}");
+    assert!(
+        err.contains("signal 9") || err.contains("SIGKILL"),
+        "zrun names the cause: {err}"
+    );
     let left = pids_of(&format!("p2p_check hang {tag}"));
     assert!(left.is_empty(), "ranks left running: {left:?}");
     // Segments of other jobs starting concurrently exist only until all their ranks
@@ -57,7 +73,10 @@ fn sigkill_of_a_rank_ends_the_job_cleanly() {
         if shm.is_empty() {
             break;
         }
-        assert!(checked.elapsed() < Duration::from_secs(5), "segments left in /dev/shm: {shm:?}");
+        assert!(
+            checked.elapsed() < Duration::from_secs(5),
+            "segments left in /dev/shm: {shm:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -10,7 +10,11 @@ fn scenario(name: &str) {
         let out = zrun_example(n, "p2p_check", &[name], Duration::from_secs(120));
         assert_ok(&out, &format!("p2p_check {name} at {n} ranks"));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(stdout.matches(" ok").count(), n, "every rank reports ok:\n{stdout}");
+        assert_eq!(
+            stdout.matches(" ok").count(),
+            n,
+            "every rank reports ok:\n{stdout}"
+        );
     }
 }
 
@@ -71,11 +75,21 @@ fn same_node_pairs_use_shared_memory() {
         if a == b {
             assert!(rest.contains("Loopback"), "{line}");
         } else {
-            assert!(rest.contains("Shm"), "same-node pair must use shared memory: {line}");
-            assert!(!rest.contains("frames_sent 0 "), "shared memory carried frames: {line}");
+            assert!(
+                rest.contains("Shm"),
+                "same-node pair must use shared memory: {line}"
+            );
+            assert!(
+                !rest.contains("frames_sent 0 "),
+                "shared memory carried frames: {line}"
+            );
         }
     }
-    assert_eq!(s.lines().filter(|l| l.starts_with("PATH")).count(), 9, "{s}");
+    assert_eq!(
+        s.lines().filter(|l| l.starts_with("PATH")).count(),
+        9,
+        "{s}"
+    );
 }
 
 #[test]

@@ -28,9 +28,12 @@ pub fn derive_equivalence(input: TokenStream) -> TokenStream {
         }
     });
     if !repr_ok {
-        return syn::Error::new_spanned(name, "derive(Equivalence) needs #[repr(C)] or #[repr(transparent)]")
-            .to_compile_error()
-            .into();
+        return syn::Error::new_spanned(
+            name,
+            "derive(Equivalence) needs #[repr(C)] or #[repr(transparent)]",
+        )
+        .to_compile_error()
+        .into();
     }
     let fields = match &input.data {
         Data::Struct(s) => match &s.fields {
@@ -45,9 +48,12 @@ pub fn derive_equivalence(input: TokenStream) -> TokenStream {
         }
     };
     if !input.generics.params.is_empty() {
-        return syn::Error::new_spanned(&input.generics, "derive(Equivalence) does not support generic structs")
-            .to_compile_error()
-            .into();
+        return syn::Error::new_spanned(
+            &input.generics,
+            "derive(Equivalence) does not support generic structs",
+        )
+        .to_compile_error()
+        .into();
     }
     let expanded = quote! {
         const _: () = {

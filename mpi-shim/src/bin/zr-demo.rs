@@ -36,7 +36,10 @@ fn run() -> zerorank::Result<()> {
     let token = if rank == 0 {
         world.process_at_rank(right).send(&0u64)?;
         let (t, _) = world.process_at_rank(left).receive::<u64>()?;
-        println!("ring: token went round {size} ranks and came back as {t} (expected {})", (0..size as u64).sum::<u64>());
+        println!(
+            "ring: token went round {size} ranks and came back as {t} (expected {})",
+            (0..size as u64).sum::<u64>()
+        );
         t
     } else {
         let (t, _) = world.process_at_rank(left).receive::<u64>()?;

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test>
-    exe.parent().and_then(|p| p.parent()).expect("target/<profile>").to_path_buf()
+    exe.parent()
+        .and_then(|p| p.parent())
+        .expect("target/<profile>")
+        .to_path_buf()
 }
 
 /// Build the example `name` of the zerorank crate (once per process) and return its path.
@@ -41,16 +44,23 @@ pub fn zrun() -> PathBuf {
     if dir.ends_with("release") {
         cmd.arg("--release");
     }
-    assert!(cmd.status().expect("run cargo build").success(), "building zrun failed");
+    assert!(
+        cmd.status().expect("run cargo build").success(),
+        "building zrun failed"
+    );
     path
 }
 
 /// Run a command with a hard time limit; a command still running then is killed and the
 /// test fails with a clear message.
 pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     let desc = format!("{cmd:?}");
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {desc}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {desc}: {e}"));
     let start = Instant::now();
     loop {
         if child.try_wait().expect("wait").is_some() {
@@ -72,7 +82,10 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
 /// `zrun -n N example args...`, bounded.
 pub fn zrun_example(n: usize, name: &str, args: &[&str], limit: Duration) -> Output {
     let mut cmd = Command::new(zrun());
-    cmd.arg("-n").arg(n.to_string()).arg(example(name)).args(args);
+    cmd.arg("-n")
+        .arg(n.to_string())
+        .arg(example(name))
+        .args(args);
     run_bounded(cmd, limit)
 }
 

@@ -144,7 +144,9 @@ impl Fabric {
         } else {
             None
         };
-        let listen_addr = listener.as_ref().map(|l| SocketAddr::new(info.advertise_ip, l.local_addr().port()));
+        let listen_addr = listener
+            .as_ref()
+            .map(|l| SocketAddr::new(info.advertise_ip, l.local_addr().port()));
         let addr = listen_addr.map_or("-".to_string(), |a| a.to_string());
         kvs.put(
             &format!("ep-{me}"),
@@ -475,7 +477,8 @@ impl Fabric {
         let deadline = Instant::now() + Duration::from_secs(60);
         let orphans: Vec<ReqId> = self.orphans.borrow().iter().map(|(id, _)| *id).collect();
         self.wait_until(|e| {
-            (orphans.iter().all(|&id| e.proto.is_done(id)) && !e.has_outgoing()) || Instant::now() > deadline
+            (orphans.iter().all(|&id| e.proto.is_done(id)) && !e.has_outgoing())
+                || Instant::now() > deadline
         });
         self.sweep_orphans();
         if self.engine.borrow().has_outgoing() {
