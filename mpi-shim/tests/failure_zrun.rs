@@ -26,9 +26,11 @@ fn sigkill_of_a_rank_ends_the_job_cleanly() {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("start zrun");
     // Wait (bounded) until all 3 ranks run and have set up shared memory.
+    // Anchored at the start of the command line, so zrun's own command is not matched.
+    let rank_pattern = format!("^{} hang {tag}", ex.display());
     let start = Instant::now();
     let ranks = loop {
-        let p = pids_of(&format!("p2p_check hang {tag}"));
+        let p = pids_of(&rank_pattern);
         if p.len() == 3 {
             break p;
         }
@@ -63,7 +65,7 @@ fn sigkill_of_a_rank_ends_the_job_cleanly() {
         err.contains("signal 9") || err.contains("SIGKILL"),
         "zrun names the cause: {err}"
     );
-    let left = pids_of(&format!("p2p_check hang {tag}"));
+    let left = pids_of(&rank_pattern);
     assert!(left.is_empty(), "ranks left running: {left:?}");
     // Segments of other jobs starting concurrently exist only until all their ranks
     // attached; a segment of this job would stay. Allow a few seconds for the former.

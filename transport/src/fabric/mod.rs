@@ -559,8 +559,8 @@ async fn connect_all(
                             );
                         }
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "refused connection");
+                    Err(_) => {
+                        // The TCP layer has logged the refusal with the peer's address.
                         glommio::timer::sleep(Duration::from_millis(1)).await;
                     }
                 }
