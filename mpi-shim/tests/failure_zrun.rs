@@ -24,7 +24,22 @@ fn sigkill_of_a_rank_ends_the_job_cleanly() {
     let mut cmd = Command::new(zrun());
     cmd.args(["-n", "3"]).arg(&ex).args(["hang", &tag]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start zrun");
+    let child = cmd.spawn().expect("start zrun");
+    // However the test ends, stop the job: zrun forwards SIGTERM to its ranks.
+    struct StopJob(std::process::Child);
+    impl Drop for StopJob {
+        fn drop(&mut self) {
+            if let Ok(None) = self.0.try_wait() {
+                let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
+                std::thread::sleep(Duration::from_secs(3));
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+    }
+    let mut job = StopJob(child);
+    let child = &mut job.0;
     // Wait (bounded) until all 3 ranks run and have set up shared memory.
     // Anchored at the start of the command line, so zrun's own command is not matched.
     let rank_pattern = format!("^{} hang {tag}", ex.display());
@@ -59,8 +74,8 @@ fn sigkill_of_a_rank_ends_the_job_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(!status.success(), "zrun must fail when a rank is killed");
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().expect("piped stderr"), &mut err).unwrap();
     assert!(
         err.contains("signal 9") || err.contains("SIGKILL"),
         "zrun names the cause: {err}"
