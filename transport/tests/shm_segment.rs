@@ -207,3 +207,14 @@ fn frames_are_exact_and_aligned() {
     assert!(b.try_recv(0, |f| assert_eq!(f[0], 0)).is_some());
     assert!(a.try_send(1, &[9; 64], &[]));
 }
+
+#[test]
+#[should_panic(expected = "already took")]
+fn second_endpoint_of_a_rank_is_refused() {
+    let job = job_id();
+    let a = ShmSegment::create(job, 0, 2, small()).unwrap();
+    let b = ShmSegment::attach(job, 0, 2).unwrap();
+    ShmSegment::unlink(job, 0).unwrap();
+    let _first = a.endpoint(1);
+    let _second = b.endpoint(1);
+}

@@ -23,9 +23,17 @@ const SLEEPING: u32 = 1;
 #[repr(C)]
 pub(crate) struct Doorbell {
     word: AtomicU32,
+    /// Set once when the rank takes its endpoint (rings are single-producer/consumer, so a
+    /// second endpoint of one rank would corrupt them).
+    claimed: AtomicU32,
 }
 
 impl Doorbell {
+    /// Claim the owning rank's endpoint; false if it was already claimed.
+    pub(crate) fn claim(&self) -> bool {
+        self.claimed.swap(1, Ordering::AcqRel) == 0
+    }
+
     /// Announce that the owner is about to sleep. The caller must re-check its rings after
     /// this and before [`Doorbell::sleep`].
     #[inline]
@@ -94,7 +102,9 @@ mod tests {
     fn sleep_times_out_and_wakes() {
         let d = Doorbell {
             word: AtomicU32::new(0),
+            claimed: AtomicU32::new(0),
         };
+        assert!(d.claim() && !d.claim());
         d.prepare();
         let t = Instant::now();
         d.sleep(Duration::from_millis(30));

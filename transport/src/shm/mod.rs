@@ -41,7 +41,7 @@ impl Default for ShmConfig {
     fn default() -> Self {
         ShmConfig {
             slots: 64,
-            slot_size: 8192,
+            slot_size: 32 << 10,
         }
     }
 }
@@ -50,7 +50,7 @@ impl Default for ShmConfig {
 pub const SEGMENT_BUDGET: usize = 64 << 20;
 
 impl ShmConfig {
-    /// Geometry for `local_size` ranks: the default (64 x 8 KiB) while the
+    /// Geometry for `local_size` ranks: the default (64 x 32 KiB) while the
     /// `local_size * (local_size - 1)` rings fit in [`SEGMENT_BUDGET`], then fewer slots
     /// (down to 8), then smaller slots (down to 1 KiB), then down to 2 slots of 256 bytes.
     /// Past about 250 local ranks even that exceeds the budget (it grows quadratically).
@@ -100,7 +100,8 @@ pub enum ShmError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// `ftruncate` failed (for example /dev/shm is full).
+    /// `ftruncate` or `posix_fallocate` failed (for example /dev/shm is full: free space
+    /// there or use fewer local ranks).
     #[error("cannot size shared-memory segment {path}: {source}")]
     Resize {
         path: PathBuf,
@@ -202,12 +203,19 @@ impl std::fmt::Debug for ShmEndpoint {
 
 impl ShmSegment {
     /// This rank's endpoint. Each local rank must take exactly one endpoint (of its own
-    /// rank) in the whole job: the rings are single-producer single-consumer.
+    /// rank) in the whole job: the rings are single-producer single-consumer. Panics if
+    /// `local_rank` is out of range or its endpoint was already taken (from any mapping).
     pub fn endpoint(self, local_rank: usize) -> ShmEndpoint {
         let n = self.local_size();
         assert!(
             local_rank < n,
             "local rank {local_rank} out of range (local size {n})"
+        );
+        // SAFETY: the doorbell pointer lies inside the mapping owned by `self`.
+        let claimed = unsafe { &*self.doorbell(local_rank) }.claim();
+        assert!(
+            claimed,
+            "local rank {local_rank} already took its shared-memory endpoint"
         );
         let producers = (0..n)
             .map(|to| (to != local_rank).then(|| Producer::new(self.ring(local_rank, to))))

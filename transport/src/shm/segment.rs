@@ -14,6 +14,7 @@ use super::{ShmConfig, ShmError};
 use crossbeam_utils::CachePadded;
 use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -173,6 +174,16 @@ impl ShmSegment {
                 path: path.to_owned(),
                 source,
             })?;
+        // Reserve the tmpfs pages now: a full /dev/shm must be an error here, not a SIGBUS
+        // on first touch later.
+        // SAFETY: posix_fallocate on an fd we own, with an in-range length.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, layout.total as libc::off_t) };
+        if rc != 0 {
+            return Err(ShmError::Resize {
+                path: path.to_owned(),
+                source: std::io::Error::from_raw_os_error(rc),
+            });
+        }
         // SAFETY: the file was just created by us (O_EXCL, mode 0600) and sized; other
         // processes of this job map it too, which is the point: everything in it is
         // accessed through atomics or the ring protocol, never as plain Rust references to
