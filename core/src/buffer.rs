@@ -98,7 +98,11 @@ impl PoolInner {
         if let Some(c) = class_of(cap) {
             let list = &mut self.classes[c];
             if list.len() < BufferPool::MAX_CACHED_PER_CLASS {
-                data.clear();
+                // SAFETY: pooled buffers are zero-filled to their whole capacity when first
+                // allocated (`BufferPool::get`) and bytes never become uninitialised again,
+                // so every byte up to the capacity is initialised. Keeping the full length
+                // lets the next `get` shorten it instead of zero-filling it again.
+                unsafe { data.set_len(cap) };
                 list.push(data);
             }
         }
@@ -155,13 +159,21 @@ impl BufferPool {
         let data = match inner.classes[c].pop() {
             Some(mut d) => {
                 inner.reused += 1;
-                d.resize(len, 0);
+                debug_assert_eq!(
+                    d.len(),
+                    d.capacity(),
+                    "pooled buffers keep their full length"
+                );
+                d.resize(len, 0); // shortens without writing
                 d
             }
             None => {
                 inner.allocated += 1;
-                let mut d = AlignedVec::with_capacity(1 << (c as u32 + MIN_CLASS_SHIFT));
-                d.resize(len, 0);
+                let cap = 1 << (c as u32 + MIN_CLASS_SHIFT);
+                let mut d = AlignedVec::with_capacity(cap);
+                // Zero-fill the whole capacity once; see `give_back`.
+                d.resize(d.capacity(), 0);
+                d.resize(len, 0); // shortens without writing
                 d
             }
         };

@@ -92,6 +92,11 @@ impl HeaderBytes {
     pub fn as_slice(&self) -> &[u8] {
         &self.0
     }
+
+    /// The bytes, writable (to copy a received header into aligned storage).
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
 }
 
 /// Why a frame was refused.

@@ -1,14 +1,13 @@
 //! The engine: carries out the protocol's actions on shared memory and TCP, and feeds it
 //! the frames that arrive. Everything here is synchronous and allocation-free on the
-//! shared-memory fast path; TCP frames are handed to glommio tasks through [`TcpShared`].
+//! shared-memory fast path; TCP frames go through the io_uring ring of [`TcpRing`].
 
 use super::protocol::{Action, Path, Payload, Protocol, ReqId};
 use super::stats::PeerStats;
-use super::tcplink::{OutFrame, OutPayload, TcpShared};
+use super::tcpring::{LinkEvent, OutFrame, OutPayload, TcpRing};
 use super::userbuf::SendBuf;
 use crate::shm::{cma, ShmEndpoint};
 use std::collections::VecDeque;
-use std::rc::Rc;
 use zerorank_core::buffer::BufferPool;
 use zerorank_core::frame::{access_checked, Expect, FrameHeader, FrameKind, HEADER_LEN};
 
@@ -49,9 +48,18 @@ pub(crate) struct Engine {
     pub pids: Vec<i32>,
     pub stats: Vec<PeerStats>,
     pub expect: Expect,
-    pub tcp: Rc<TcpShared>,
+    pub tcp: Option<TcpRing>,
     pub pool: BufferPool,
+    /// Rounds spent waiting, over the rank's life (paces the runtime's ticks).
+    pub wait_rounds: u64,
+    /// When glommio last ran (connection management), over the rank's life.
+    pub last_runtime: std::time::Instant,
+    events: VecDeque<LinkEvent>,
     backlog: Vec<VecDeque<Backlog>>,
+    /// Items held in all backlogs (so the fast path skips the scan when there are none).
+    backlog_len: usize,
+    /// Whether any peer is reached over TCP (so shared-memory-only jobs skip TCP polling).
+    has_tcp: bool,
     me_local: usize,
 }
 
@@ -64,7 +72,7 @@ impl Engine {
         local_of: Vec<Option<usize>>,
         pids: Vec<i32>,
         expect: Expect,
-        tcp: Rc<TcpShared>,
+        tcp: Option<TcpRing>,
         pool: BufferPool,
     ) -> Self {
         let n = expect.size as usize;
@@ -72,6 +80,7 @@ impl Engine {
             .map(|r| PeerStats::new(proto.path(r)))
             .collect();
         let me_local = local_of[expect.rank as usize].expect("this rank is local to itself");
+        let has_tcp = (0..n as u32).any(|r| proto.path(r) == Path::Tcp);
         Engine {
             proto,
             shm,
@@ -82,7 +91,12 @@ impl Engine {
             expect,
             tcp,
             pool,
+            wait_rounds: 0,
+            last_runtime: std::time::Instant::now(),
+            events: VecDeque::new(),
             backlog: (0..n).map(|_| VecDeque::new()).collect(),
+            backlog_len: 0,
+            has_tcp,
             me_local,
         }
     }
@@ -90,9 +104,13 @@ impl Engine {
     /// One round of progress. Returns true if anything moved.
     pub fn progress(&mut self) -> bool {
         let mut moved = self.poll_shm();
-        moved |= self.poll_tcp();
+        if self.has_tcp {
+            moved |= self.poll_tcp();
+        }
         moved |= self.run_actions();
-        moved |= self.flush_backlogs();
+        if self.backlog_len > 0 {
+            moved |= self.flush_backlogs();
+        }
         moved
     }
 
@@ -148,47 +166,58 @@ impl Engine {
     }
 
     fn poll_tcp(&mut self) -> bool {
-        let mut moved = false;
-        loop {
-            let next = self.tcp.inbox.borrow_mut().pop_front();
-            let Some((peer, buf)) = next else { break };
-            moved = true;
-            let bytes = buf.as_slice();
-            let r = access_checked(bytes, &self.expect)
-                .map_err(|e| e.to_string())
-                .and_then(|h| {
-                    if h.src.to_native() != peer {
-                        return Err(format!(
-                            "frame claims rank {} on the connection of rank {peer}",
-                            h.src.to_native()
-                        ));
-                    }
-                    self.stats[peer as usize].frames_received += 1;
-                    self.proto
-                        .on_frame(Path::Tcp, h, &bytes[HEADER_LEN..])
+        let Some(ring) = self.tcp.as_mut() else {
+            return false;
+        };
+        if !ring.poll(&mut self.events) {
+            return false;
+        }
+        while let Some(ev) = self.events.pop_front() {
+            match ev {
+                LinkEvent::Frame(peer, buf) => {
+                    let bytes = buf.as_slice();
+                    let r = access_checked(bytes, &self.expect)
                         .map_err(|e| e.to_string())
-                });
-            if let Err(reason) = r {
-                tracing::error!(rank = peer, %reason, "bad frame over TCP");
-                self.fail_peer(peer, &format!("bad frame over TCP: {reason}"));
+                        .and_then(|h| {
+                            debug_assert_eq!(
+                                h.src.to_native(),
+                                peer,
+                                "the ring checked the source"
+                            );
+                            self.stats[peer as usize].frames_received += 1;
+                            self.proto
+                                .on_frame(Path::Tcp, h, &bytes[HEADER_LEN..])
+                                .map_err(|e| e.to_string())
+                        });
+                    if let Err(reason) = r {
+                        tracing::error!(rank = peer, %reason, "bad frame over TCP");
+                        self.fail_peer(peer, &format!("bad frame over TCP: {reason}"));
+                    }
+                }
+                LinkEvent::Sent(id) => self.proto.send_copied(id),
+                LinkEvent::Failed(peer, reason) => self.fail_peer(peer, &reason),
             }
         }
-        loop {
-            let next = self.tcp.failures.borrow_mut().pop_front();
-            let Some((peer, reason)) = next else { break };
-            moved = true;
-            self.fail_peer(peer, &reason);
+        true
+    }
+
+    /// Sleep until TCP has news or `timeout` passes (no TCP: just sleep on shared memory).
+    pub fn sleep(&mut self, timeout: std::time::Duration) {
+        match (self.tcp.as_mut(), self.shm.as_ref()) {
+            (Some(ring), Some(_)) => ring.wait(timeout.min(super::wait::SHM_NAP_WITH_TCP)),
+            (Some(ring), None) => ring.wait(timeout),
+            (None, Some(shm)) => shm.wait(timeout),
+            (None, None) => std::thread::sleep(timeout),
         }
-        loop {
-            let next = self.tcp.sent.borrow_mut().pop_front();
-            let Some(id) = next else { break };
-            moved = true;
-            self.proto.send_copied(id);
-        }
-        moved
+    }
+
+    /// Bytes queued toward `peer` over TCP and not yet sent.
+    pub fn tcp_queued(&self, peer: u32) -> usize {
+        self.tcp.as_ref().map_or(0, |r| r.queued_bytes(peer))
     }
 
     pub fn fail_peer(&mut self, rank: u32, reason: &str) {
+        self.backlog_len -= self.backlog[rank as usize].len();
         self.backlog[rank as usize].clear();
         self.proto.peer_failed(rank, reason);
     }
@@ -269,6 +298,7 @@ impl Engine {
             Path::Tcp => self.submit_tcp(to, item),
             Path::Shm => {
                 self.backlog[to as usize].push_back(item);
+                self.backlog_len += 1;
                 self.flush_peer(to);
             }
             Path::Loopback => unreachable!("the protocol delivers to itself without frames"),
@@ -296,15 +326,11 @@ impl Engine {
                     }
                 };
                 self.count_sent(to, bytes);
-                self.tcp.push(
-                    to,
-                    OutFrame {
-                        header: header.to_bytes(),
-                        payload,
-                        complete,
-                        bytes,
-                    },
-                );
+                let frame = OutFrame::new(&header.to_bytes(), payload, complete);
+                self.tcp
+                    .as_mut()
+                    .expect("TCP peer without a ring")
+                    .queue(to, frame);
             }
             Backlog::Stream {
                 comm,
@@ -321,15 +347,15 @@ impl Engine {
                     let header = self.data_header(to, seq, comm, cookie, off, n);
                     let last = off + n == len;
                     self.count_sent(to, n);
-                    self.tcp.push(
-                        to,
-                        OutFrame {
-                            header: header.to_bytes(),
-                            payload: OutPayload::User(buf, off, n),
-                            complete: last.then_some(req),
-                            bytes: n,
-                        },
+                    let frame = OutFrame::new(
+                        &header.to_bytes(),
+                        OutPayload::User(buf, off, n),
+                        last.then_some(req),
                     );
+                    self.tcp
+                        .as_mut()
+                        .expect("TCP peer without a ring")
+                        .queue(to, frame);
                     off += n;
                 }
             }
@@ -404,6 +430,7 @@ impl Engine {
                     let _ = self.proto.next_seq(to);
                     let (n, complete) = (body.len(), *complete);
                     self.backlog[to as usize].pop_front();
+                    self.backlog_len -= 1;
                     let s = &mut self.stats[to as usize];
                     s.frames_sent += 1;
                     s.bytes_sent += n as u64;
@@ -447,6 +474,7 @@ impl Engine {
                         break;
                     }
                     self.backlog[to as usize].pop_front();
+                    self.backlog_len -= 1;
                     self.proto.send_copied(req);
                 }
             }
@@ -456,7 +484,11 @@ impl Engine {
 
     /// Is anything still queued toward peers (shared-memory backlog or TCP outbox)?
     pub fn has_outgoing(&self) -> bool {
-        self.backlog.iter().any(|b| !b.is_empty()) || !self.tcp.drained()
+        debug_assert_eq!(
+            self.backlog_len,
+            self.backlog.iter().map(VecDeque::len).sum::<usize>()
+        );
+        self.backlog_len > 0 || self.tcp.as_ref().is_some_and(TcpRing::has_outgoing)
     }
 
     /// Check that shared-memory peers are still alive; fail the ones that are gone.

@@ -14,7 +14,7 @@
 mod engine;
 pub mod protocol;
 mod stats;
-mod tcplink;
+mod tcpring;
 pub mod userbuf;
 mod wait;
 
@@ -33,7 +33,7 @@ use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use tcplink::TcpShared;
+use tcpring::TcpRing;
 use zerorank_core::buffer::BufferPool;
 use zerorank_core::executor::{self, ExecutorConfig, ExecutorError};
 use zerorank_core::frame::{Expect, HEADER_LEN};
@@ -70,7 +70,6 @@ pub struct Fabric {
     // Field order matters for drop: the engine (and its shared-memory mapping) goes first,
     // the executor last.
     engine: Rc<RefCell<Engine>>,
-    tcp: Rc<TcpShared>,
     kvs: RefCell<Box<dyn Kvs>>,
     info: JobInfo,
     cpu: Option<usize>,
@@ -209,8 +208,27 @@ impl Fabric {
             rank: me,
             size,
         };
-        let tcp_shared = TcpShared::new(size as usize);
         let pids = eps.iter().map(|e| e.pid).collect();
+        let mut ring = None;
+        if let Some(listener) = listener {
+            let peers: Vec<(u32, Option<SocketAddr>)> = (0..size)
+                .filter(|&r| local_of[r as usize].is_none())
+                .map(|r| (r, eps[r as usize].addr))
+                .collect();
+            let conns = ex.run(connect_all(&info, listener, peers))?;
+            let cfg = TcpConfig::default();
+            let mut r = TcpRing::new(size as usize, pool.clone(), expect, cfg.max_frame_payload)
+                .map_err(|e| {
+                    FabricError::Tcp(format!("cannot set up the io_uring TCP ring: {e}"))
+                })?;
+            for (peer, conn) in conns {
+                let fd = conn
+                    .into_fd()
+                    .map_err(|e| FabricError::Tcp(format!("connection to rank {peer}: {e}")))?;
+                r.add(peer, fd);
+            }
+            ring = Some(r);
+        }
         let eng = Engine::new(
             proto,
             shm,
@@ -218,28 +236,12 @@ impl Fabric {
             local_of.clone(),
             pids,
             expect,
-            tcp_shared.clone(),
+            ring,
             pool.clone(),
         );
-
-        if let Some(listener) = listener {
-            let peers: Vec<(u32, Option<SocketAddr>)> = (0..size)
-                .filter(|&r| local_of[r as usize].is_none())
-                .map(|r| (r, eps[r as usize].addr))
-                .collect();
-            ex.run(connect_all(
-                &info,
-                listener,
-                peers,
-                tcp_shared.clone(),
-                pool,
-                expect,
-            ))?;
-        }
         tracing::debug!(rank = me, size, ?cpu, "rank initialised");
         Ok(Fabric {
             engine: Rc::new(RefCell::new(eng)),
-            tcp: tcp_shared,
             kvs: RefCell::new(kvs),
             info,
             cpu,
@@ -309,11 +311,9 @@ impl Fabric {
             e.progress();
             id
         };
-        if self.has_tcp && self.tcp.outbox_bytes[dst as usize].get() > engine::TCP_OUTBOX_LIMIT {
-            let tcp = self.tcp.clone();
+        if self.has_tcp && self.engine.borrow().tcp_queued(dst) > engine::TCP_OUTBOX_LIMIT {
             self.wait_until(move |e| {
-                tcp.outbox_bytes[dst as usize].get() <= engine::TCP_OUTBOX_LIMIT
-                    || e.proto.failure(dst).is_some()
+                e.tcp_queued(dst) <= engine::TCP_OUTBOX_LIMIT || e.proto.failure(dst).is_some()
             });
         }
         id
@@ -379,7 +379,7 @@ impl Fabric {
 
     /// Wait for `id` inside the runtime (from `async` code run by [`Fabric::block_on`]).
     pub async fn wait_async(&self, id: ReqId) -> Result<Status, OpError> {
-        wait::wait_in_runtime(&self.engine, &self.tcp, |e| e.proto.is_done(id)).await;
+        wait::wait_in_runtime(&self.engine, |e| e.proto.is_done(id)).await;
         self.engine
             .borrow_mut()
             .proto
@@ -413,7 +413,7 @@ impl Fabric {
     /// Wait inside the runtime until a message `pat` accepts is waiting.
     pub async fn probe_async(&self, pat: &Pattern) -> Result<(Envelope, usize), OpError> {
         let mut found = None;
-        wait::wait_in_runtime(&self.engine, &self.tcp, |e| {
+        wait::wait_in_runtime(&self.engine, |e| {
             found = Some(probe_or_fail(e, pat));
             !matches!(found, Some(Ok(None)))
         })
@@ -448,24 +448,9 @@ impl Fabric {
         self.ex.run(fut)
     }
 
-    fn wait_until(&self, mut cond: impl FnMut(&mut Engine) -> bool) {
+    fn wait_until(&self, cond: impl FnMut(&mut Engine) -> bool) {
         self.sweep_orphans();
-        {
-            let mut e = self.engine.borrow_mut();
-            let spins = if self.has_tcp { 16 } else { 64 };
-            for _ in 0..spins {
-                e.progress();
-                if cond(&mut e) {
-                    return;
-                }
-            }
-        }
-        if self.has_tcp {
-            self.ex
-                .run(wait::wait_in_runtime(&self.engine, &self.tcp, cond));
-        } else {
-            wait::wait_shm(&self.engine, cond);
-        }
+        wait::wait_sync(&self.engine, &self.ex, cond);
     }
 
     /// Flush outgoing traffic, synchronise with every rank and close connections.
@@ -486,9 +471,8 @@ impl Fabric {
         }
         let mut kvs = self.kvs.borrow_mut();
         kvs.fence()?;
-        self.tcp.closing.set(true);
-        for w in &self.tcp.writer_wake {
-            w.notify();
+        if let Some(ring) = self.engine.borrow_mut().tcp.as_mut() {
+            ring.close();
         }
         kvs.finalize()?;
         Ok(())
@@ -520,38 +504,35 @@ impl Drop for Fabric {
 
 /// Establish authenticated connections with every rank on another node: this rank
 /// connects to lower ranks and accepts higher ones. The accept loop keeps running for the
-/// whole job, so a stray or hostile connection later is refused and logged too.
+/// whole job (whenever the executor runs), so a stray or hostile connection later is
+/// refused and logged too. Returns the connections, for the io_uring data path.
 async fn connect_all(
     info: &JobInfo,
     listener: Listener,
     peers: Vec<(u32, Option<SocketAddr>)>,
-    shared: Rc<TcpShared>,
-    pool: BufferPool,
-    expect: Expect,
-) -> Result<(), FabricError> {
+) -> Result<Vec<(u32, tcp::TcpConn)>, FabricError> {
     let cfg = TcpConfig::default();
     let me = info.rank;
     let errors: Rc<RefCell<Vec<String>>> = Rc::default();
+    let conns: Rc<RefCell<Vec<(u32, tcp::TcpConn)>>> = Rc::default();
     let accept_from: Vec<u32> = peers.iter().map(|p| p.0).filter(|&r| r > me).collect();
     {
-        let (shared, pool, cfg, secret, job, size) = (
-            shared.clone(),
-            pool.clone(),
+        let (conns, cfg, secret, job, size) = (
+            conns.clone(),
             cfg.clone(),
             info.secret,
             info.job_id,
             info.size,
         );
+        let mut accepted: Vec<u32> = Vec::new();
         glommio::spawn_local(async move {
             loop {
-                if shared.closing.get() {
-                    return;
-                }
                 match listener.accept(job, me, size, &secret, &cfg).await {
                     Ok((peer, conn)) => {
-                        if accept_from.contains(&peer) && !shared.connected[peer as usize].get() {
+                        if accept_from.contains(&peer) && !accepted.contains(&peer) {
                             tracing::debug!(peer, "accepted connection");
-                            tcplink::start(&shared, conn, pool.clone(), expect);
+                            accepted.push(peer);
+                            conns.borrow_mut().push((peer, conn));
                         } else {
                             tracing::warn!(
                                 peer,
@@ -576,9 +557,8 @@ async fn connect_all(
                 why: "no TCP address published".into(),
             });
         };
-        let (shared, pool, cfg, secret, job, errors) = (
-            shared.clone(),
-            pool.clone(),
+        let (conns, cfg, secret, job, errors) = (
+            conns.clone(),
             cfg.clone(),
             info.secret,
             info.job_id,
@@ -586,7 +566,7 @@ async fn connect_all(
         );
         glommio::spawn_local(async move {
             match tcp::connect(addr, job, me, peer, &secret, &cfg).await {
-                Ok(conn) => tcplink::start(&shared, conn, pool, expect),
+                Ok(conn) => conns.borrow_mut().push((peer, conn)),
                 Err(e) => errors
                     .borrow_mut()
                     .push(format!("rank {peer} at {addr}: {e}")),
@@ -602,10 +582,10 @@ async fn connect_all(
         let missing: Vec<u32> = peers
             .iter()
             .map(|p| p.0)
-            .filter(|&r| !shared.connected[r as usize].get())
+            .filter(|r| !conns.borrow().iter().any(|(c, _)| c == r))
             .collect();
         if missing.is_empty() {
-            return Ok(());
+            return Ok(std::mem::take(&mut *conns.borrow_mut()));
         }
         if Instant::now() > deadline {
             return Err(FabricError::Tcp(format!(

@@ -205,6 +205,20 @@ impl TcpConn {
     }
 
     /// Split into the frame reader and the frame writer (each may live in its own task).
+    /// Take the connected socket out of glommio, for a data path that drives it with its
+    /// own io_uring ring. The descriptor is duplicated, then glommio's stream is dropped.
+    pub fn into_fd(self) -> std::io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsRawFd;
+        let owned = {
+            // SAFETY: the descriptor belongs to `self.stream`, which is alive for this
+            // borrow; `try_clone_to_owned` duplicates it (F_DUPFD_CLOEXEC).
+            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.stream.as_raw_fd()) };
+            borrowed.try_clone_to_owned()?
+        };
+        drop(self.stream);
+        Ok(owned)
+    }
+
     pub fn into_split(self) -> (FrameReader, FrameWriter) {
         framing::split(self.stream, self.peer, self.addr, self.max_payload)
     }

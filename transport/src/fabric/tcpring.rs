@@ -1,0 +1,555 @@
+//! The data path of established TCP connections, on a dedicated io_uring ring that the
+//! progress engine polls directly.
+//!
+//! glommio drives connection management (listen, connect, the authenticated handshake).
+//! Once a connection is authenticated its socket moves here. glommio reaps io_uring
+//! completions only when its executor parks, and parking and waking cost tens of
+//! microseconds on a virtual machine, which made every message pay for it. This ring is
+//! set up with `COOP_TASKRUN | TASKRUN_FLAG`: checking it for news reads two words of
+//! shared memory, and it enters the kernel only when the kernel has posted work or there
+//! are submissions. So the progress loop polls shared memory and TCP in one pass.
+//!
+//! Each connection keeps one receive and one send in flight. Frames on the wire are
+//! `[u32 LE length = 64 + payload][64-byte header][payload]`. Small frames are received
+//! into a staging buffer and copied into a pooled buffer; a large frame's payload is
+//! received straight into its own buffer. Headers are validated as soon as they arrive,
+//! before any large buffer is allocated. Whatever a peer sends, a bad frame fails that
+//! peer and never the rank.
+//!
+//! All `unsafe` of this path is here: submission entries point at buffers that must stay
+//! put until their completion arrives. Each connection's buffers live in a `Box` that is
+//! freed only when no operation is in flight (or leaked if the kernel never answers).
+
+use super::protocol::ReqId;
+use super::userbuf::SendBuf;
+use io_uring::{opcode, squeue, types, IoUring};
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+use zerorank_core::buffer::{BufferPool, RecvBuf};
+use zerorank_core::frame::{access_checked, Expect, HeaderBytes, HEADER_LEN};
+
+/// Bytes of the staging buffer each connection receives small frames into.
+const STAGING: usize = 256 << 10;
+/// Payloads at least this large are received straight into their own buffer.
+const DIRECT_MIN: usize = 16 << 10;
+/// Submission queue entries of the ring.
+const RING_ENTRIES: u32 = 256;
+/// Length of the frame prefix.
+const PREFIX: usize = 4;
+
+const OP_RECV: u64 = 1;
+const OP_SEND: u64 = 2;
+
+fn user_data(peer: u32, op: u64) -> u64 {
+    (u64::from(peer) << 8) | op
+}
+
+/// The payload of an outgoing frame.
+pub(crate) enum OutPayload {
+    None,
+    /// A copy owned by the frame (eager sends complete as soon as it is made).
+    Owned(RecvBuf),
+    /// Part of a user buffer kept alive by its send request.
+    User(SendBuf, usize, usize),
+}
+
+impl OutPayload {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            OutPayload::None => &[],
+            OutPayload::Owned(b) => b.as_slice(),
+            OutPayload::User(b, off, len) => b.slice(*off, *len),
+        }
+    }
+}
+
+/// One frame waiting to be sent.
+pub(crate) struct OutFrame {
+    head: [u8; PREFIX + HEADER_LEN],
+    payload: OutPayload,
+    complete: Option<ReqId>,
+}
+
+impl OutFrame {
+    pub fn new(header: &HeaderBytes, payload: OutPayload, complete: Option<ReqId>) -> Self {
+        let mut head = [0u8; PREFIX + HEADER_LEN];
+        let total = (HEADER_LEN + payload.bytes().len()) as u32;
+        head[..PREFIX].copy_from_slice(&total.to_le_bytes());
+        head[PREFIX..].copy_from_slice(header.as_slice());
+        OutFrame {
+            head,
+            payload,
+            complete,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.head.len() + self.payload.bytes().len()
+    }
+}
+
+/// What the ring reports to the engine.
+pub(crate) enum LinkEvent {
+    /// A frame (header + payload, 64-byte aligned, header already validated).
+    Frame(u32, RecvBuf),
+    /// A frame carrying `complete` has left entirely.
+    Sent(ReqId),
+    /// The connection to this peer broke or the peer sent garbage.
+    Failed(u32, String),
+}
+
+/// Memory the kernel may touch while operations are in flight; boxed so it never moves.
+struct ConnBufs {
+    staging: RecvBuf,
+    msg: libc::msghdr,
+    iov: [libc::iovec; 2],
+}
+
+struct Conn {
+    peer: u32,
+    fd: OwnedFd,
+    bufs: Box<ConnBufs>,
+    /// Unparsed bytes of the staging buffer.
+    start: usize,
+    end: usize,
+    /// A large frame being received straight into its buffer: (buffer, bytes filled).
+    direct: Option<(RecvBuf, usize)>,
+    recv_pending: bool,
+    queue: VecDeque<OutFrame>,
+    queued_bytes: usize,
+    /// Bytes of the front frame already sent.
+    sent_of_front: usize,
+    send_pending: bool,
+    failed: bool,
+}
+
+/// The io_uring TCP data path of one rank.
+pub(crate) struct TcpRing {
+    ring: IoUring,
+    conns: Vec<Option<Box<Conn>>>,
+    pool: BufferPool,
+    expect: Expect,
+    max_payload: usize,
+    unsubmitted: usize,
+    closing: bool,
+}
+
+impl TcpRing {
+    pub fn new(
+        size: usize,
+        pool: BufferPool,
+        expect: Expect,
+        max_payload: usize,
+    ) -> std::io::Result<Self> {
+        let ring = IoUring::builder()
+            .setup_coop_taskrun()
+            .setup_taskrun_flag()
+            .build(RING_ENTRIES)?;
+        Ok(TcpRing {
+            ring,
+            conns: (0..size).map(|_| None).collect(),
+            pool,
+            expect,
+            max_payload,
+            unsubmitted: 0,
+            closing: false,
+        })
+    }
+
+    /// Take over the authenticated socket of `peer`.
+    pub fn add(&mut self, peer: u32, fd: OwnedFd) {
+        assert!(
+            self.conns[peer as usize].is_none(),
+            "one connection per peer"
+        );
+        let bufs = Box::new(ConnBufs {
+            staging: RecvBuf::unpooled(STAGING),
+            // SAFETY: msghdr and iovec are plain C structs for which all-zero is valid.
+            msg: unsafe { std::mem::zeroed() },
+            iov: [libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            }; 2],
+        });
+        let conn = Box::new(Conn {
+            peer,
+            fd,
+            bufs,
+            start: 0,
+            end: 0,
+            direct: None,
+            recv_pending: false,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            sent_of_front: 0,
+            send_pending: false,
+            failed: false,
+        });
+        self.conns[peer as usize] = Some(conn);
+        self.submit_recv(peer);
+    }
+
+    /// Queue a frame to `peer`.
+    pub fn queue(&mut self, peer: u32, frame: OutFrame) {
+        let Some(c) = self.conns[peer as usize].as_mut() else {
+            return;
+        };
+        if c.failed {
+            return;
+        }
+        c.queued_bytes += frame.len();
+        c.queue.push_back(frame);
+        self.submit_send(peer);
+    }
+
+    /// Bytes queued toward `peer` and not yet sent.
+    pub fn queued_bytes(&self, peer: u32) -> usize {
+        self.conns[peer as usize]
+            .as_ref()
+            .map_or(0, |c| c.queued_bytes)
+    }
+
+    /// Is anything still queued or being sent?
+    pub fn has_outgoing(&self) -> bool {
+        self.conns
+            .iter()
+            .flatten()
+            .any(|c| !c.failed && (!c.queue.is_empty() || c.send_pending))
+    }
+
+    fn push(&mut self, sqe: squeue::Entry) {
+        // SAFETY (for the callers' entries): every buffer an entry points at lives in a
+        // boxed `ConnBufs`, a `RecvBuf` held in `Conn::direct`, or a frame held at the front
+        // of `Conn::queue`, none of which is freed or moved while the operation is in
+        // flight (`recv_pending` / `send_pending` guard them).
+        loop {
+            // SAFETY: see above.
+            let pushed = unsafe { self.ring.submission().push(&sqe).is_ok() };
+            if pushed {
+                self.unsubmitted += 1;
+                return;
+            }
+            // Queue full: hand what is there to the kernel and try again.
+            if let Err(e) = self.ring.submit() {
+                tracing::error!(error = %e, "io_uring submit failed");
+            }
+            self.unsubmitted = 0;
+        }
+    }
+
+    fn submit_recv(&mut self, peer: u32) {
+        let Some(c) = self.conns[peer as usize].as_mut() else {
+            return;
+        };
+        if c.recv_pending || c.failed {
+            return;
+        }
+        let fd = types::Fd(c.fd.as_raw_fd());
+        let (ptr, len) = if let Some((buf, filled)) = c.direct.as_mut() {
+            let rest = &mut buf.as_mut_slice()[*filled..];
+            (rest.as_mut_ptr(), rest.len())
+        } else {
+            if c.start == c.end {
+                c.start = 0;
+                c.end = 0;
+            } else if c.start > 0 && (c.end == STAGING || c.start > STAGING / 2) {
+                c.bufs.staging.as_mut_slice().copy_within(c.start..c.end, 0);
+                c.end -= c.start;
+                c.start = 0;
+            }
+            let rest = &mut c.bufs.staging.as_mut_slice()[c.end..];
+            (rest.as_mut_ptr(), rest.len())
+        };
+        debug_assert!(len > 0, "a receive always has room");
+        c.recv_pending = true;
+        let sqe = opcode::Recv::new(fd, ptr, len.min(u32::MAX as usize) as u32)
+            .build()
+            .user_data(user_data(peer, OP_RECV));
+        self.push(sqe);
+    }
+
+    fn submit_send(&mut self, peer: u32) {
+        let Some(c) = self.conns[peer as usize].as_mut() else {
+            return;
+        };
+        if c.send_pending || c.failed {
+            return;
+        }
+        let Some(front) = c.queue.front() else { return };
+        let done = c.sent_of_front;
+        let head = &front.head;
+        let body = front.payload.bytes();
+        let bufs = &mut *c.bufs;
+        let mut n = 0;
+        if done < head.len() {
+            bufs.iov[n] = libc::iovec {
+                iov_base: head[done..].as_ptr() as *mut _,
+                iov_len: head.len() - done,
+            };
+            n += 1;
+            if !body.is_empty() {
+                bufs.iov[n] = libc::iovec {
+                    iov_base: body.as_ptr() as *mut _,
+                    iov_len: body.len(),
+                };
+                n += 1;
+            }
+        } else {
+            let off = done - head.len();
+            bufs.iov[n] = libc::iovec {
+                iov_base: body[off..].as_ptr() as *mut _,
+                iov_len: body.len() - off,
+            };
+            n += 1;
+        }
+        bufs.msg.msg_iov = bufs.iov.as_mut_ptr();
+        bufs.msg.msg_iovlen = n;
+        let msg_ptr: *const libc::msghdr = &bufs.msg;
+        c.send_pending = true;
+        let fd = types::Fd(c.fd.as_raw_fd());
+        let sqe = opcode::SendMsg::new(fd, msg_ptr)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+            .user_data(user_data(peer, OP_SEND));
+        self.push(sqe);
+    }
+
+    /// Hand submissions to the kernel and collect completions. Cheap when nothing
+    /// happened: no system call unless there are submissions or the kernel has news.
+    pub fn poll(&mut self, events: &mut VecDeque<LinkEvent>) -> bool {
+        let news = self.unsubmitted > 0
+            || self.ring.submission().taskrun()
+            || !self.ring.completion().is_empty();
+        if !news {
+            return false;
+        }
+        if let Err(e) = self.ring.submit() {
+            if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EINTR) {
+                tracing::error!(error = %e, "io_uring submit failed");
+            }
+        }
+        self.unsubmitted = 0;
+        self.reap(events)
+    }
+
+    /// Sleep until a completion arrives or `timeout` passes.
+    pub fn wait(&mut self, timeout: Duration) {
+        let ts = types::Timespec::from(timeout);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)
+                ) => {}
+            Err(e) => tracing::error!(error = %e, "io_uring wait failed"),
+        }
+        self.unsubmitted = 0;
+    }
+
+    fn reap(&mut self, events: &mut VecDeque<LinkEvent>) -> bool {
+        let mut moved = false;
+        loop {
+            let cqe = self.ring.completion().next();
+            let Some(cqe) = cqe else { break };
+            moved = true;
+            let peer = (cqe.user_data() >> 8) as u32;
+            let op = cqe.user_data() & 0xff;
+            let res = cqe.result();
+            match op {
+                OP_RECV => self.on_recv(peer, res, events),
+                OP_SEND => self.on_send(peer, res, events),
+                _ => unreachable!("unknown io_uring operation {op}"),
+            }
+        }
+        moved
+    }
+
+    fn fail(&mut self, peer: u32, reason: String, events: &mut VecDeque<LinkEvent>) {
+        let Some(c) = self.conns[peer as usize].as_mut() else {
+            return;
+        };
+        if c.failed {
+            return;
+        }
+        c.failed = true;
+        // Wake any operation still in flight; their completions come back as errors.
+        let _ = nix::sys::socket::shutdown(c.fd.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        if !self.closing {
+            tracing::warn!(peer, %reason, "connection to peer lost");
+            events.push_back(LinkEvent::Failed(peer, reason));
+        }
+    }
+
+    fn on_send(&mut self, peer: u32, res: i32, events: &mut VecDeque<LinkEvent>) {
+        let Some(c) = self.conns[peer as usize].as_mut() else {
+            return;
+        };
+        c.send_pending = false;
+        if c.failed {
+            return;
+        }
+        if res < 0 {
+            let e = std::io::Error::from_raw_os_error(-res);
+            return self.fail(peer, format!("TCP send failed: {e}"), events);
+        }
+        c.sent_of_front += res as usize;
+        let front_len = c.queue.front().expect("a send was in flight").len();
+        assert!(c.sent_of_front <= front_len, "sent more than the frame");
+        if c.sent_of_front == front_len {
+            let f = c.queue.pop_front().expect("front frame");
+            c.queued_bytes -= front_len;
+            c.sent_of_front = 0;
+            if let Some(id) = f.complete {
+                events.push_back(LinkEvent::Sent(id));
+            }
+        }
+        self.submit_send(peer);
+    }
+
+    fn on_recv(&mut self, peer: u32, res: i32, events: &mut VecDeque<LinkEvent>) {
+        let Some(c) = self.conns[peer as usize].as_mut() else {
+            return;
+        };
+        c.recv_pending = false;
+        if c.failed {
+            return;
+        }
+        if res <= 0 {
+            let reason = if res == 0 {
+                if c.direct.is_some() || c.start != c.end {
+                    "connection closed in the middle of a frame (truncated frame)".to_string()
+                } else {
+                    "peer closed the connection".to_string()
+                }
+            } else {
+                format!(
+                    "TCP receive failed: {}",
+                    std::io::Error::from_raw_os_error(-res)
+                )
+            };
+            return self.fail(peer, reason, events);
+        }
+        let n = res as usize;
+        if let Some((buf, filled)) = c.direct.as_mut() {
+            *filled += n;
+            if *filled == buf.len() {
+                let (buf, _) = c.direct.take().expect("direct receive");
+                events.push_back(LinkEvent::Frame(peer, buf));
+            }
+        } else {
+            c.end += n;
+            if let Err(reason) = self.parse(peer, events) {
+                return self.fail(peer, reason, events);
+            }
+        }
+        self.submit_recv(peer);
+    }
+
+    /// Cut complete frames out of the staging buffer.
+    fn parse(&mut self, peer: u32, events: &mut VecDeque<LinkEvent>) -> Result<(), String> {
+        let max = self.max_payload;
+        let TcpRing {
+            conns,
+            pool,
+            expect,
+            ..
+        } = self;
+        let c = conns[peer as usize].as_mut().expect("connection");
+        loop {
+            let avail = c.end - c.start;
+            if avail < PREFIX + HEADER_LEN {
+                return Ok(());
+            }
+            let bytes = &c.bufs.staging.as_slice()[c.start..c.end];
+            let total = u32::from_le_bytes(bytes[..PREFIX].try_into().expect("4 bytes")) as usize;
+            if total < HEADER_LEN || total > HEADER_LEN + max {
+                return Err(format!(
+                    "frame length {total} outside {HEADER_LEN}..={}",
+                    HEADER_LEN + max
+                ));
+            }
+            let mut hb = HeaderBytes::default();
+            let head = &bytes[PREFIX..PREFIX + HEADER_LEN];
+            hb_copy(&mut hb, head);
+            let h = access_checked(hb.as_slice(), expect)
+                .map_err(|e| format!("bad frame header: {e}"))?;
+            if h.src.to_native() != peer {
+                return Err(format!(
+                    "frame claims rank {} on the connection of rank {peer}",
+                    h.src.to_native()
+                ));
+            }
+            let payload = h.payload_len();
+            if HEADER_LEN + payload != total {
+                return Err(format!(
+                    "length prefix {total} disagrees with header payload {payload}"
+                ));
+            }
+            let mut buf = pool.get(total);
+            if avail >= PREFIX + total {
+                buf.as_mut_slice()
+                    .copy_from_slice(&bytes[PREFIX..PREFIX + total]);
+                c.start += PREFIX + total;
+                events.push_back(LinkEvent::Frame(peer, buf));
+                continue;
+            }
+            if payload >= DIRECT_MIN {
+                let have = avail - PREFIX;
+                buf.as_mut_slice()[..have].copy_from_slice(&bytes[PREFIX..]);
+                c.start = c.end;
+                c.direct = Some((buf, have));
+            }
+            return Ok(());
+        }
+    }
+
+    /// Close every connection: shut the sockets down, wait (bounded) for operations in
+    /// flight to come back, then free the buffers.
+    pub fn close(&mut self) {
+        self.closing = true;
+        for c in self.conns.iter_mut().flatten() {
+            let _ = nix::sys::socket::shutdown(c.fd.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut sink = VecDeque::new();
+        while self
+            .conns
+            .iter()
+            .flatten()
+            .any(|c| c.recv_pending || c.send_pending)
+            && Instant::now() < deadline
+        {
+            self.poll(&mut sink);
+            self.wait(Duration::from_millis(10));
+            self.reap(&mut sink);
+        }
+        for slot in self.conns.iter_mut() {
+            if let Some(c) = slot.take() {
+                if c.recv_pending || c.send_pending {
+                    // The kernel never answered: leak the buffers rather than free memory
+                    // it may still write.
+                    tracing::warn!(
+                        peer = c.peer,
+                        "TCP operation still in flight at close; leaking its buffers"
+                    );
+                    std::mem::forget(c);
+                }
+            }
+        }
+    }
+}
+
+fn hb_copy(dst: &mut HeaderBytes, src: &[u8]) {
+    dst.as_mut_slice().copy_from_slice(src);
+}
+
+impl Drop for TcpRing {
+    fn drop(&mut self) {
+        if self.conns.iter().any(Option::is_some) {
+            self.close();
+        }
+    }
+}
