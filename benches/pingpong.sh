@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Ping-pong latency / streaming bandwidth: zerorank vs Open MPI (sm) vs MPICH, 2 ranks.
 # Usage: benches/pingpong.sh [rounds]   (run from anywhere; default 3 rounds)
-# Env: TCP=1 also runs Open MPI over TCP (--mca btl tcp,self).
+# Env: TCP=1 also runs both over TCP on loopback: Open MPI with --mca btl tcp,self, and
+#      zerorank with its two ranks declared on different nodes (manual mode), so they
+#      use its io_uring TCP path instead of shared memory.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -15,6 +17,21 @@ mpicc.openmpi -O2 -w -o "$OUT/pingpong-openmpi" benches/c/pingpong.c || exit 1
 mpicc.mpich   -O2 -w -o "$OUT/pingpong-mpich"   benches/c/pingpong.c || exit 1
 
 : > "$OUT/all.txt"
+# zerorank over TCP on loopback: rank 0 on "node" 0 and CPU 0, rank 1 on "node" 1 and CPU 1.
+zr_tcp() {
+    local secret port
+    secret=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+    port=$((47800 + RANDOM % 100))
+    ZR_COORD=127.0.0.1:$port ZR_RANK=1 ZR_SIZE=2 ZR_NODE_ID=1 ZR_SECRET=$secret \
+        taskset -c 1 ./target/release/zr-pingpong zerorank-tcp > /dev/null &
+    local other=$!
+    ZR_COORD=127.0.0.1:$port ZR_RANK=0 ZR_SIZE=2 ZR_NODE_ID=0 ZR_SECRET=$secret \
+        taskset -c 0 ./target/release/zr-pingpong zerorank-tcp
+    local rc=$?
+    wait "$other" || rc=$?
+    return $rc
+}
+export -f zr_tcp
 run() { # name round cmd...
     local name=$1 r=$2; shift 2
     echo "== round $r: $name" >&2
@@ -28,6 +45,7 @@ for r in $(seq 1 "$ROUNDS"); do
     run openmpi  "$r" mpirun.openmpi -np 2 --bind-to core "$OUT/pingpong-openmpi" openmpi
     run mpich    "$r" mpiexec.mpich -n 2 "$OUT/pingpong-mpich" mpich
     if [ "${TCP:-0}" = 1 ]; then
+        run zerorank-tcp "$r" bash -c zr_tcp
         run openmpi-tcp "$r" mpirun.openmpi -np 2 --bind-to core --mca btl tcp,self \
             "$OUT/pingpong-openmpi" openmpi-tcp
     fi

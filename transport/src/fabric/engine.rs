@@ -102,8 +102,13 @@ impl Engine {
     }
 
     /// One round of progress. Returns true if anything moved.
+    ///
+    /// Outgoing work goes first, so a frame just posted leaves before the incoming rings
+    /// are polled; actions that incoming frames cause (clear-to-send, finish) go out in
+    /// the same round.
     pub fn progress(&mut self) -> bool {
-        let mut moved = self.poll_shm();
+        let mut moved = self.run_actions();
+        moved |= self.poll_shm();
         if self.has_tcp {
             moved |= self.poll_tcp();
         }
@@ -297,6 +302,21 @@ impl Engine {
         match self.proto.path(to) {
             Path::Tcp => self.submit_tcp(to, item),
             Path::Shm => {
+                if let (
+                    true,
+                    Backlog::Frame {
+                        header,
+                        payload,
+                        complete,
+                    },
+                ) = (self.backlog[to as usize].is_empty(), &item)
+                {
+                    // Fast path: nothing queued ahead, straight into the ring.
+                    let (header, payload, complete) = (*header, *payload, *complete);
+                    if self.try_send_frame(to, header, &payload, complete) {
+                        return;
+                    }
+                }
                 self.backlog[to as usize].push_back(item);
                 self.backlog_len += 1;
                 self.flush_peer(to);
@@ -404,11 +424,11 @@ impl Engine {
 
     /// Push as much of `to`'s backlog into its ring as fits. Returns true if anything went.
     fn flush_peer(&mut self, to: u32) -> bool {
-        let Some(shm) = self.shm.as_ref() else {
+        let Some(max_frame) = self.shm.as_ref().map(ShmEndpoint::max_frame) else {
             return false;
         };
         let li = self.local_of[to as usize].expect("shared-memory peer has a local index");
-        let max_payload = shm.max_frame() - HEADER_LEN;
+        let max_payload = max_frame - HEADER_LEN;
         let mut moved = false;
         while let Some(item) = self.backlog[to as usize].front_mut() {
             match item {
@@ -417,26 +437,12 @@ impl Engine {
                     payload,
                     complete,
                 } => {
-                    let seq = self.proto.send_seq_peek(to) + 1;
-                    header.seq = seq;
-                    let bytes = header.to_bytes();
-                    let body = match payload {
-                        Payload::None => &[][..],
-                        Payload::User { buf, off, len } => buf.slice(*off, *len),
-                    };
-                    if !shm.try_send(li, bytes.as_slice(), body) {
+                    let (header, payload, complete) = (*header, *payload, *complete);
+                    if !self.try_send_frame(to, header, &payload, complete) {
                         break;
                     }
-                    let _ = self.proto.next_seq(to);
-                    let (n, complete) = (body.len(), *complete);
                     self.backlog[to as usize].pop_front();
                     self.backlog_len -= 1;
-                    let s = &mut self.stats[to as usize];
-                    s.frames_sent += 1;
-                    s.bytes_sent += n as u64;
-                    if let Some(id) = complete {
-                        self.proto.send_copied(id);
-                    }
                     moved = true;
                 }
                 Backlog::Stream {
@@ -448,6 +454,7 @@ impl Engine {
                     req,
                 } => {
                     let (comm, cookie, buf, len, req) = (*comm, *cookie, *buf, *len, *req);
+                    let shm = self.shm.as_ref().expect("checked above");
                     let mut pos = *off;
                     while pos < len {
                         let n = max_payload.min(len - pos);
@@ -480,6 +487,39 @@ impl Engine {
             }
         }
         moved
+    }
+
+    /// Push one frame into `to`'s ring. False if the ring is full.
+    fn try_send_frame(
+        &mut self,
+        to: u32,
+        mut header: FrameHeader,
+        payload: &Payload,
+        complete: Option<ReqId>,
+    ) -> bool {
+        let shm = self
+            .shm
+            .as_ref()
+            .expect("shared-memory peer without a segment");
+        let li = self.local_of[to as usize].expect("shared-memory peer has a local index");
+        header.seq = self.proto.send_seq_peek(to) + 1;
+        let bytes = header.to_bytes();
+        let body = match payload {
+            Payload::None => &[][..],
+            Payload::User { buf, off, len } => buf.slice(*off, *len),
+        };
+        if !shm.try_send(li, bytes.as_slice(), body) {
+            return false;
+        }
+        let n = body.len();
+        let _ = self.proto.next_seq(to);
+        let s = &mut self.stats[to as usize];
+        s.frames_sent += 1;
+        s.bytes_sent += n as u64;
+        if let Some(id) = complete {
+            self.proto.send_copied(id);
+        }
+        true
     }
 
     /// Is anything still queued toward peers (shared-memory backlog or TCP outbox)?

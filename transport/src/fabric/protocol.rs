@@ -121,7 +121,7 @@ pub struct ProtocolError {
 }
 
 /// The bytes a frame carries, as the engine should send them.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub enum Payload {
     /// No payload.
     None,
