@@ -45,6 +45,7 @@ fn main() {
         "errors" => errors(&world),
         "paths" => paths(&world),
         "stream" => stream(&world),
+        "peerdeath" => peer_death(&world),
         "hang" => {
             // Rank 0 waits for a message nobody sends; used by kill tests.
             if world.rank() == 0 {
@@ -340,6 +341,29 @@ fn errors(w: &Communicator) {
         matches!(p.receive::<u64>(), Err(Error::Count { .. })),
         "3 bytes into a u64"
     );
+}
+
+/// The last rank is killed by the test harness; rank 0's pending receive from it must
+/// fail with an error naming it, not hang. The others leave at once (a job with a dead
+/// rank cannot finalize collectively).
+fn peer_death(w: &Communicator) -> ! {
+    let victim = w.size() - 1;
+    if w.rank() == victim {
+        if let Ok(path) = std::env::var("ZR_READY_FILE") {
+            std::fs::write(path, b"ready").unwrap_or_else(|e| fail(format!("ready file: {e}")));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+        fail("the victim was not killed".into());
+    }
+    if w.rank() == 0 {
+        match w.process_at_rank(victim).receive::<u64>() {
+            Err(Error::Op(e)) if e.to_string().contains(&format!("rank {victim} failed")) => {
+                println!("PEER FAILURE DETECTED: {e}");
+            }
+            other => fail(format!("expected a peer failure, got {other:?}")),
+        }
+    }
+    std::process::exit(0);
 }
 
 /// Report which path each peer used (read by the multi-node test).

@@ -479,3 +479,46 @@ fn netns_garbage_and_wrong_secret_are_refused_job_finishes() {
     );
     drop(cluster);
 }
+
+#[test]
+fn netns_tcp_peer_death_fails_pending_receive() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let cluster = Cluster::up(&unique_prefix("c"), 2);
+    let ready = std::env::temp_dir().join(format!("zr-ready-{}", std::process::id()));
+    let _ = std::fs::remove_file(&ready);
+    let ready_s = ready.to_string_lossy().into_owned();
+    let mut children = spawn_job(
+        &cluster,
+        "peerdeath",
+        4,
+        base_port(7),
+        &[("ZR_READY_FILE", ready_s.as_str())],
+    );
+    let start = std::time::Instant::now();
+    while !ready.exists() {
+        if start.elapsed() > LIMIT {
+            kill_all(&mut children);
+            panic!("HUNG: the victim rank never became ready");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Kill rank 3 (node 1) while rank 0 (node 0) waits for a message from it over TCP.
+    let _ = children[3].kill();
+    let outs = wait_job(children, "job after a TCP peer was killed", LIMIT);
+    let _ = std::fs::remove_file(&ready);
+    let out0 = String::from_utf8_lossy(&outs[0].stdout);
+    assert!(
+        outs[0].status.success(),
+        "rank 0 must report the failure and exit cleanly\n{}",
+        describe(&outs)
+    );
+    assert!(
+        out0.contains("PEER FAILURE DETECTED") && out0.contains("rank 3 failed"),
+        "rank 0: {out0}\n{}",
+        describe(&outs)
+    );
+    drop(cluster);
+}

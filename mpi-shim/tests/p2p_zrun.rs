@@ -44,6 +44,32 @@ fn large_messages_64_mib() {
 }
 
 #[test]
+fn large_messages_without_single_copy_reads() {
+    // ZR_SHM_CMA=0: large messages go as pipelined chunks through the segment instead.
+    for n in [2, 3] {
+        let mut cmd = std::process::Command::new(zrun());
+        cmd.args(["-n", &n.to_string(), "-x", "ZR_SHM_CMA=0"])
+            .arg(example("p2p_check"))
+            .arg("large");
+        let out = run_bounded(cmd, Duration::from_secs(180));
+        assert_ok(&out, &format!("p2p_check large without CMA at {n} ranks"));
+    }
+    let mut cmd = std::process::Command::new(zrun());
+    cmd.args(["-n", "2", "-x", "ZR_SHM_CMA=0"])
+        .arg(example("p2p_check"))
+        .arg("paths");
+    let out = run_bounded(cmd, Duration::from_secs(60));
+    assert_ok(&out, "paths without CMA");
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.lines()
+            .filter(|l| l.contains("Shm"))
+            .all(|l| l.ends_with("cma 0")),
+        "no single-copy reads: {s}"
+    );
+}
+
+#[test]
 fn nonblocking_requests_test_wait_all_cancel() {
     scenario("nonblocking");
 }

@@ -199,7 +199,9 @@ impl Fabric {
         let limits = Limits {
             shm_eager: shm.as_ref().map_or(0, |s| s.max_frame() - HEADER_LEN),
             tcp_eager: engine::TCP_EAGER,
-            cma: need_shm && cma::available(),
+            // ZR_SHM_CMA=0 forces the pipelined copy through the segment (what happens
+            // anyway where the kernel forbids process_vm_readv).
+            cma: need_shm && cma::available() && std::env::var("ZR_SHM_CMA").as_deref() != Ok("0"),
         };
         let pool = BufferPool::new();
         let proto = Protocol::new(info.job_id, me, pid, paths, limits, pool.clone());
