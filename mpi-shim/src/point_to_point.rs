@@ -334,15 +334,7 @@ impl<'c> Process<'c> {
 
     /// Send `buf` with `tag`.
     pub fn send_with_tag<B: Buffer + ?Sized>(&self, buf: &B, tag: Tag) -> Result<()> {
-        check_tag(tag)?;
-        self.comm.fabric.send(
-            self.rank,
-            self.comm.context,
-            tag,
-            buf.as_bytes(),
-            SendMode::Standard,
-        )?;
-        Ok(())
+        self.send_mode(buf, tag, SendMode::Standard)
     }
 
     /// Send `buf` and return only once the receiver has matched it.
@@ -352,14 +344,14 @@ impl<'c> Process<'c> {
 
     /// Synchronous send with `tag`.
     pub fn synchronous_send_with_tag<B: Buffer + ?Sized>(&self, buf: &B, tag: Tag) -> Result<()> {
+        self.send_mode(buf, tag, SendMode::Synchronous)
+    }
+
+    fn send_mode<B: Buffer + ?Sized>(&self, buf: &B, tag: Tag, mode: SendMode) -> Result<()> {
         check_tag(tag)?;
-        self.comm.fabric.send(
-            self.rank,
-            self.comm.context,
-            tag,
-            buf.as_bytes(),
-            SendMode::Synchronous,
-        )?;
+        self.comm
+            .fabric
+            .send(self.rank, self.comm.context, tag, buf.as_bytes(), mode)?;
         Ok(())
     }
 

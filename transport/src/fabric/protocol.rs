@@ -204,19 +204,39 @@ enum SendStage {
     Streaming,
 }
 
+/// A receive that matched a large message and is reading it.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    src: u32,
+    tag: i32,
+    comm: u32,
+    /// The sender's request cookie.
+    cookie: u64,
+    /// Bytes the sender sent.
+    sent: usize,
+    /// Bytes this receive takes (at most its buffer).
+    accepted: usize,
+    /// Bytes arrived so far.
+    received: usize,
+}
+
+impl Reading {
+    fn status(&self) -> Status {
+        Status {
+            source: self.src,
+            tag: self.tag,
+            len: self.accepted,
+            sent: self.sent,
+            cancelled: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum RecvStage {
     Posted,
-    /// Rendezvous in progress: `accepted` bytes expected, `received` so far.
-    Reading {
-        src: u32,
-        tag: i32,
-        comm: u32,
-        cookie: u64,
-        sent: usize,
-        accepted: usize,
-        received: usize,
-    },
+    /// Rendezvous in progress.
+    Reading(Reading),
 }
 
 #[derive(Debug)]
@@ -616,123 +636,50 @@ impl Protocol {
             unreachable!("rendezvous on a live receive")
         };
         let sent = len as usize;
-        let accepted = sent.min(buf.len());
-        *stage = RecvStage::Reading {
+        let r = Reading {
             src: env.src,
             tag: env.tag,
             comm: env.comm,
             cookie,
             sent,
-            accepted,
+            accepted: sent.min(buf.len()),
             received: 0,
         };
-        if path == Path::Shm && self.limits.cma && accepted > 0 {
+        *stage = RecvStage::Reading(r);
+        if path == Path::Shm && self.limits.cma && r.accepted > 0 {
             self.actions.push_back(Action::CmaRead {
                 req: id,
-                src: env.src,
+                src: r.src,
                 pid,
                 addr,
-                len: accepted,
+                len: r.accepted,
             });
         } else {
-            let mut h = self.header(env.src, env.comm, env.tag, FrameKind::Cts);
-            h.len = accepted as u64;
-            h.cookie = cookie;
-            h.addr = id.cookie();
-            self.actions.push_back(Action::Frame {
-                to: env.src,
-                header: h,
-                payload: Payload::None,
-                complete: None,
-            });
-            if accepted == 0 {
-                let st = Status {
-                    source: env.src,
-                    tag: env.tag,
-                    len: 0,
-                    sent,
-                    cancelled: false,
-                };
-                self.finish(id, Ok(st));
+            self.send_control(id, &r, FrameKind::Cts);
+            if r.accepted == 0 {
+                self.finish(id, Ok(r.status()));
             }
         }
     }
 
-    /// The single-copy read for `id` succeeded: tell the sender and complete.
-    pub fn cma_done(&mut self, id: ReqId) {
-        let Some(Req::Recv {
-            stage:
-                RecvStage::Reading {
-                    src,
-                    tag,
-                    comm,
-                    cookie,
-                    sent,
-                    accepted,
-                    ..
-                },
-            ..
-        }) = self.slot_mut(id).map(|r| &*r)
-        else {
-            return; // failed meanwhile
-        };
-        let (src, tag, comm, sender_cookie, sent, accepted) =
-            (*src, *tag, *comm, *cookie, *sent, *accepted);
-        let mut h = self.header(src, comm, tag, FrameKind::Fin);
-        h.len = accepted as u64;
-        h.cookie = sender_cookie;
+    /// Queue a control frame about reading `r` to its sender: `Cts` (stream the data to
+    /// receive `id`) or `Fin` (the data has been read).
+    fn send_control(&mut self, id: ReqId, r: &Reading, kind: FrameKind) {
+        let mut h = self.header(r.src, r.comm, r.tag, kind);
+        h.len = r.accepted as u64;
+        h.cookie = r.cookie;
+        if kind == FrameKind::Cts {
+            h.addr = id.cookie();
+        }
         self.actions.push_back(Action::Frame {
-            to: src,
-            header: h,
-            payload: Payload::None,
-            complete: None,
-        });
-        self.finish(
-            id,
-            Ok(Status {
-                source: src,
-                tag,
-                len: accepted,
-                sent,
-                cancelled: false,
-            }),
-        );
-    }
-
-    /// The single-copy read for `id` was refused by the kernel: fall back to streaming.
-    pub fn cma_failed(&mut self, id: ReqId, reason: &str) {
-        self.limits.cma = false;
-        tracing::warn!(%reason, "single-copy reads refused; falling back to copies through the segment");
-        let Some(Req::Recv {
-            stage:
-                RecvStage::Reading {
-                    src,
-                    tag,
-                    comm,
-                    cookie,
-                    accepted,
-                    ..
-                },
-            ..
-        }) = self.slot_mut(id).map(|r| &*r)
-        else {
-            return;
-        };
-        let (src, tag, comm, sender_cookie, accepted) = (*src, *tag, *comm, *cookie, *accepted);
-        let mut h = self.header(src, comm, tag, FrameKind::Cts);
-        h.len = accepted as u64;
-        h.cookie = sender_cookie;
-        h.addr = id.cookie();
-        self.actions.push_back(Action::Frame {
-            to: src,
+            to: r.src,
             header: h,
             payload: Payload::None,
             complete: None,
         });
     }
 
-    /// Writable memory of a receive that is reading a large message (for `CmaRead`).
-    pub fn recv_target(&self, id: ReqId) -> Option<RecvBufRef> {
+    fn reading(&self, id: ReqId) -> Option<(RecvBufRef, Reading)> {
         match self
             .reqs
             .get(id.key as usize)
@@ -741,11 +688,34 @@ impl Protocol {
         {
             Some(Req::Recv {
                 buf,
-                stage: RecvStage::Reading { .. },
+                stage: RecvStage::Reading(r),
                 ..
-            }) => Some(*buf),
+            }) => Some((*buf, *r)),
             _ => None,
         }
+    }
+
+    /// The single-copy read for `id` succeeded: tell the sender and complete.
+    pub fn cma_done(&mut self, id: ReqId) {
+        let Some((_, r)) = self.reading(id) else {
+            return; // failed meanwhile
+        };
+        self.send_control(id, &r, FrameKind::Fin);
+        self.finish(id, Ok(r.status()));
+    }
+
+    /// The single-copy read for `id` was refused by the kernel: fall back to streaming.
+    pub fn cma_failed(&mut self, id: ReqId, reason: &str) {
+        self.limits.cma = false;
+        tracing::warn!(%reason, "single-copy reads refused; falling back to copies through the segment");
+        if let Some((_, r)) = self.reading(id) {
+            self.send_control(id, &r, FrameKind::Cts);
+        }
+    }
+
+    /// Writable memory of a receive that is reading a large message (for `CmaRead`).
+    pub fn recv_target(&self, id: ReqId) -> Option<RecvBufRef> {
+        self.reading(id).map(|(buf, _)| buf)
     }
 
     /// A frame arrived from `src` over `path` (header already validated for job, ranks
@@ -843,36 +813,22 @@ impl Protocol {
                 let off = h.addr.to_native() as usize;
                 let Some(Req::Recv {
                     buf,
-                    stage:
-                        RecvStage::Reading {
-                            src: from,
-                            tag,
-                            sent,
-                            accepted,
-                            received,
-                            ..
-                        },
+                    stage: RecvStage::Reading(r),
                     ..
                 }) = self.slot_mut(id)
                 else {
                     return Err(violation("data for an unknown receive".into()));
                 };
-                if *from != src || off != *received || payload.len() > *accepted - *received {
+                if r.src != src || off != r.received || payload.len() > r.accepted - r.received {
                     return Err(violation(format!(
                         "data chunk at {off} of {} bytes does not fit",
                         payload.len()
                     )));
                 }
                 buf.slice_mut(off, payload.len()).copy_from_slice(payload);
-                *received += payload.len();
-                if *received == *accepted {
-                    let st = Status {
-                        source: src,
-                        tag: *tag,
-                        len: *accepted,
-                        sent: *sent,
-                        cancelled: false,
-                    };
+                r.received += payload.len();
+                if r.received == r.accepted {
+                    let st = r.status();
                     self.finish(id, Ok(st));
                 }
             }
@@ -925,9 +881,9 @@ impl Protocol {
                     ..
                 } => pat.src == Some(rank),
                 Req::Recv {
-                    stage: RecvStage::Reading { src, .. },
+                    stage: RecvStage::Reading(r),
                     ..
-                } => *src == rank,
+                } => r.src == rank,
                 Req::Done(_) => false,
             })
             .map(|(k, s)| ReqId {
