@@ -393,13 +393,30 @@ fn paths(w: &Communicator) {
 }
 
 /// A steady stream while the test harness disturbs the job (garbage on ports, kills).
+/// Runs `ZR_STREAM_ROUNDS` rounds or, with `ZR_STREAM_UNTIL_FILE`, until that file exists:
+/// rank 0 checks it and tells every rank each round, so all ranks stop at the same round.
 fn stream(w: &Communicator) {
     let (me, n) = (w.rank(), w.size());
-    let rounds: u64 = std::env::var("ZR_STREAM_ROUNDS")
+    let max_rounds: u64 = std::env::var("ZR_STREAM_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    for i in 0..rounds {
+    let stop_file = std::env::var("ZR_STREAM_UNTIL_FILE").ok();
+    for i in 0..max_rounds {
+        if let Some(path) = &stop_file {
+            let stop = if me == 0 {
+                let stop = u8::from(std::path::Path::new(path).exists());
+                for r in 1..n {
+                    w.process_at_rank(r).send_with_tag(&stop, 1).unwrap();
+                }
+                stop
+            } else {
+                w.process_at_rank(0).receive_with_tag::<u8>(1).unwrap().0
+            };
+            if stop == 1 {
+                return;
+            }
+        }
         let peer = (me + 1) % n;
         let from = (me + n - 1) % n;
         let mut got = 0u64;
@@ -407,4 +424,5 @@ fn stream(w: &Communicator) {
             .unwrap();
         check!(got == i * 1000 + from as u64, "round {i}");
     }
+    check!(stop_file.is_none(), "the stop file never appeared");
 }

@@ -399,12 +399,20 @@ fn netns_garbage_and_wrong_secret_are_refused_job_finishes() {
     }
     let cluster = Cluster::up(&unique_prefix("b"), 2);
     let kvs_port = base_port(3);
+    // The job streams until this file appears, so it is surely running during the attack.
+    let stop = std::env::temp_dir().join(format!("zr-stop-{}", std::process::id()));
+    let _ = std::fs::remove_file(&stop);
+    let stop_s = stop.to_string_lossy().into_owned();
     let mut children = spawn_job(
         &cluster,
         "stream",
         4,
         kvs_port,
-        &[("ZR_STREAM_ROUNDS", "100000"), ("ZR_LOG", "warn")],
+        &[
+            ("ZR_STREAM_ROUNDS", "100000000"),
+            ("ZR_STREAM_UNTIL_FILE", stop_s.as_str()),
+            ("ZR_LOG", "warn"),
+        ],
     );
     let rank3_pid = children[3].id();
     let ns1 = cluster.ns(1);
@@ -453,15 +461,19 @@ fn netns_garbage_and_wrong_secret_are_refused_job_finishes() {
     let job_still_running = children
         .iter_mut()
         .all(|c| matches!(c.try_wait(), Ok(None)));
+    std::fs::write(&stop, b"stop").expect("write the stop file");
 
     let outs = wait_job(children, "stream job under attack", LIMIT);
+    let _ = std::fs::remove_file(&stop);
     assert_all_ok(&outs, "p2p_check stream with garbage connections");
     let err3 = String::from_utf8_lossy(&outs[3].stderr).into_owned();
     eprintln!("rank 3 stderr:\n{err3}");
     common::assert_ok(&py_out, "python attacker");
-    if !job_still_running {
-        eprintln!("warning: the job finished before the attack completed");
-    }
+    assert!(
+        job_still_running,
+        "the job ended before the attack was over\n{}",
+        describe(&outs)
+    );
     assert!(
         err3.contains("refused incoming connection"),
         "rank 3 logged no refusal\n{}",
