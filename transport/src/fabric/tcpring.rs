@@ -104,6 +104,9 @@ struct ConnBufs {
     staging: RecvBuf,
     msg: libc::msghdr,
     iov: [libc::iovec; 2],
+    /// Prefix and header of the frame being sent. Copied here because queued frames
+    /// move when the queue grows, while the kernel may read these bytes later.
+    head: [u8; PREFIX + HEADER_LEN],
 }
 
 struct Conn {
@@ -171,6 +174,7 @@ impl TcpRing {
                 iov_base: std::ptr::null_mut(),
                 iov_len: 0,
             }; 2],
+            head: [0; PREFIX + HEADER_LEN],
         });
         let conn = Box::new(Conn {
             peer,
@@ -220,9 +224,11 @@ impl TcpRing {
 
     fn push(&mut self, sqe: squeue::Entry) {
         // SAFETY (for the callers' entries): every buffer an entry points at lives in a
-        // boxed `ConnBufs`, a `RecvBuf` held in `Conn::direct`, or a frame held at the front
-        // of `Conn::queue`, none of which is freed or moved while the operation is in
-        // flight (`recv_pending` / `send_pending` guard them).
+        // boxed `ConnBufs` (staging, msghdr, iovecs, the frame head being sent), a
+        // `RecvBuf` held in `Conn::direct`, or the heap payload of the frame at the front of
+        // `Conn::queue` (an owned buffer or a user buffer kept alive by its request); none
+        // is freed or moved while the operation is in flight (`recv_pending` /
+        // `send_pending` guard them).
         loop {
             // SAFETY: see above.
             let pushed = unsafe { self.ring.submission().push(&sqe).is_ok() };
@@ -278,9 +284,12 @@ impl TcpRing {
         }
         let Some(front) = c.queue.front() else { return };
         let done = c.sent_of_front;
-        let head = &front.head;
         let body = front.payload.bytes();
         let bufs = &mut *c.bufs;
+        if done == 0 {
+            bufs.head = front.head;
+        }
+        let head = &bufs.head;
         let mut n = 0;
         if done < head.len() {
             bufs.iov[n] = libc::iovec {
