@@ -174,7 +174,7 @@ impl Engine {
         let Some(ring) = self.tcp.as_mut() else {
             return false;
         };
-        if !ring.poll(&mut self.events) {
+        if !ring.poll(&mut self.events) && self.events.is_empty() {
             return false;
         }
         while let Some(ev) = self.events.pop_front() {
@@ -200,7 +200,7 @@ impl Engine {
                     }
                 }
                 LinkEvent::Sent(id) => self.proto.send_copied(id),
-                LinkEvent::Failed(peer, reason) => self.fail_peer(peer, &reason),
+                LinkEvent::Failed(peer, reason) => self.fail_requests(peer, &reason),
             }
         }
         true
@@ -221,7 +221,19 @@ impl Engine {
         self.tcp.as_ref().map_or(0, |r| r.queued_bytes(peer))
     }
 
+    /// Treat `rank` as failed. A TCP peer's connection is closed first and its requests
+    /// fail once no send reading a user buffer is in flight on it.
     pub fn fail_peer(&mut self, rank: u32, reason: &str) {
+        if self.proto.path(rank) == Path::Tcp {
+            if let Some(ring) = self.tcp.as_mut() {
+                ring.fail(rank, reason.to_string(), &mut self.events);
+                return; // reported through `events`, handled by `poll_tcp`
+            }
+        }
+        self.fail_requests(rank, reason);
+    }
+
+    fn fail_requests(&mut self, rank: u32, reason: &str) {
         self.backlog_len -= self.backlog[rank as usize].len();
         self.backlog[rank as usize].clear();
         self.proto.peer_failed(rank, reason);

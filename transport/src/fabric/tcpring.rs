@@ -125,6 +125,9 @@ struct Conn {
     sent_of_front: usize,
     send_pending: bool,
     failed: bool,
+    /// A failure not reported yet because a send was still in flight: its request must
+    /// not complete (and its buffer be given back) while the kernel may read it.
+    unreported: Option<String>,
 }
 
 /// The io_uring TCP data path of one rank.
@@ -189,6 +192,7 @@ impl TcpRing {
             sent_of_front: 0,
             send_pending: false,
             failed: false,
+            unreported: None,
         });
         self.conns[peer as usize] = Some(conn);
         self.submit_recv(peer);
@@ -376,8 +380,11 @@ impl TcpRing {
         moved
     }
 
-    fn fail(&mut self, peer: u32, reason: String, events: &mut VecDeque<LinkEvent>) {
+    /// Fail the connection to `peer`. The failure is reported (as `LinkEvent::Failed`)
+    /// once no send on it is in flight.
+    pub fn fail(&mut self, peer: u32, reason: String, events: &mut VecDeque<LinkEvent>) {
         let Some(c) = self.conns[peer as usize].as_mut() else {
+            events.push_back(LinkEvent::Failed(peer, reason));
             return;
         };
         if c.failed {
@@ -386,8 +393,14 @@ impl TcpRing {
         c.failed = true;
         // Wake any operation still in flight; their completions come back as errors.
         let _ = nix::sys::socket::shutdown(c.fd.as_raw_fd(), nix::sys::socket::Shutdown::Both);
-        if !self.closing {
-            tracing::warn!(peer, %reason, "connection to peer lost");
+        if self.closing {
+            return;
+        }
+        tracing::warn!(peer, %reason, "connection to peer lost");
+        if c.send_pending {
+            // Reported when that send comes back (see `on_send`).
+            c.unreported = Some(reason);
+        } else {
             events.push_back(LinkEvent::Failed(peer, reason));
         }
     }
@@ -398,6 +411,9 @@ impl TcpRing {
         };
         c.send_pending = false;
         if c.failed {
+            if let Some(reason) = c.unreported.take() {
+                events.push_back(LinkEvent::Failed(peer, reason));
+            }
             return;
         }
         if res < 0 {
