@@ -29,41 +29,69 @@ pub const LIVENESS_PERIOD: Duration = Duration::from_millis(100);
 /// How often a sleeping waiter lets glommio run its connection-management tasks.
 pub const RUNTIME_PERIOD: Duration = Duration::from_millis(20);
 
+/// The state of one wait: how long nothing has moved, and when shared-memory peers were
+/// last checked.
+struct Waiter {
+    idle: u32,
+    last_check: Instant,
+}
+
+impl Waiter {
+    fn new() -> Self {
+        Waiter {
+            idle: 0,
+            last_check: Instant::now(),
+        }
+    }
+
+    /// Make progress and test `cond`; counts the rounds in which nothing moved.
+    fn round(&mut self, e: &mut Engine, cond: &mut impl FnMut(&mut Engine) -> bool) -> bool {
+        if e.progress() {
+            self.idle = 0;
+        }
+        if cond(e) {
+            return true;
+        }
+        self.idle = self.idle.saturating_add(1);
+        e.wait_rounds = e.wait_rounds.wrapping_add(1);
+        false
+    }
+
+    /// Check that shared-memory peers still live, when that is due.
+    fn check_peers(&mut self, e: &mut Engine) {
+        if self.last_check.elapsed() >= LIVENESS_PERIOD {
+            e.check_local_peers();
+            self.last_check = Instant::now();
+        }
+    }
+}
+
 /// Wait outside the runtime until `cond` holds.
 pub(crate) fn wait_sync(
     engine: &RefCell<Engine>,
     ex: &LocalExecutor,
     mut cond: impl FnMut(&mut Engine) -> bool,
 ) {
-    let mut idle: u32 = 0;
-    let mut last_check = Instant::now();
+    let mut w = Waiter::new();
     loop {
         {
             let mut e = engine.borrow_mut();
-            if e.progress() {
-                idle = 0;
-            }
-            if cond(&mut e) {
+            if w.round(&mut e, &mut cond) {
                 return;
             }
-            idle = idle.saturating_add(1);
-            e.wait_rounds = e.wait_rounds.wrapping_add(1);
-            if idle < SPIN_ROUNDS {
+            if w.idle < SPIN_ROUNDS {
                 std::hint::spin_loop();
                 // Check the clock now and then (counted across operations, so a busy rank
                 // whose waits are all short still gets there).
                 if !e.wait_rounds.is_multiple_of(1024) {
                     continue;
                 }
-            } else if idle < SPIN_ROUNDS + YIELD_ROUNDS {
+            } else if w.idle < SPIN_ROUNDS + YIELD_ROUNDS {
                 std::thread::yield_now();
                 continue;
             } else {
                 e.sleep(MAX_NAP);
-                if last_check.elapsed() >= LIVENESS_PERIOD {
-                    e.check_local_peers();
-                    last_check = Instant::now();
-                }
+                w.check_peers(&mut e);
             }
         }
         let due = engine.borrow().last_runtime.elapsed() >= RUNTIME_PERIOD;
@@ -89,24 +117,16 @@ pub(crate) async fn wait_in_runtime(
     engine: &RefCell<Engine>,
     mut cond: impl FnMut(&mut Engine) -> bool,
 ) {
-    let mut idle: u32 = 0;
-    let mut last_check = Instant::now();
+    let mut w = Waiter::new();
     loop {
         {
             let mut e = engine.borrow_mut();
-            if e.progress() {
-                idle = 0;
-            }
-            if cond(&mut e) {
+            if w.round(&mut e, &mut cond) {
                 return;
             }
-            if last_check.elapsed() >= LIVENESS_PERIOD {
-                e.check_local_peers();
-                last_check = Instant::now();
-            }
+            w.check_peers(&mut e);
         }
-        idle = idle.saturating_add(1);
-        if idle < 64 {
+        if w.idle < 64 {
             // Back to glommio's loop so its other tasks run, then on.
             glommio::executor().yield_task_queue_now().await;
             continue;
