@@ -38,6 +38,9 @@ const RING_ENTRIES: u32 = 256;
 /// Length of the frame prefix.
 const PREFIX: usize = 4;
 
+/// `IORING_RECVSEND_POLL_FIRST`.
+const RECVSEND_POLL_FIRST: u16 = 1;
+
 const OP_RECV: u64 = 1;
 const OP_SEND: u64 = 2;
 
@@ -119,6 +122,10 @@ struct Conn {
     /// A large frame being received straight into its buffer: (buffer, bytes filled).
     direct: Option<(RecvBuf, usize)>,
     recv_pending: bool,
+    /// The last receive returned less than asked for: the socket is probably drained.
+    drained: bool,
+    /// Bytes the receive in flight asked for.
+    asked: usize,
     queue: VecDeque<OutFrame>,
     queued_bytes: usize,
     /// Bytes of the front frame already sent.
@@ -187,6 +194,8 @@ impl TcpRing {
             end: 0,
             direct: None,
             recv_pending: false,
+            drained: false,
+            asked: 0,
             queue: VecDeque::new(),
             queued_bytes: 0,
             sent_of_front: 0,
@@ -273,7 +282,12 @@ impl TcpRing {
         };
         debug_assert!(len > 0, "a receive always has room");
         c.recv_pending = true;
+        c.asked = len;
+        // After a short receive the socket is almost surely empty: skip the kernel's
+        // first attempt and arm the poll at once.
+        let ioprio = if c.drained { RECVSEND_POLL_FIRST } else { 0 };
         let sqe = opcode::Recv::new(fd, ptr, len.min(u32::MAX as usize) as u32)
+            .ioprio(ioprio)
             .build()
             .user_data(user_data(peer, OP_RECV));
         self.push(sqe);
@@ -458,6 +472,7 @@ impl TcpRing {
             return self.fail(peer, reason, events);
         }
         let n = res as usize;
+        c.drained = n < c.asked;
         if let Some((buf, filled)) = c.direct.as_mut() {
             *filled += n;
             if *filled == buf.len() {
