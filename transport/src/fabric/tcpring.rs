@@ -593,3 +593,185 @@ impl Drop for TcpRing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use zerorank_core::frame::{FrameHeader, FrameKind};
+
+    const JOB: u64 = 77;
+
+    fn ring_for(rank: u32) -> TcpRing {
+        TcpRing::new(
+            2,
+            BufferPool::new(),
+            Expect {
+                job: JOB,
+                rank,
+                size: 2,
+            },
+            4 << 20,
+        )
+        .expect("io_uring")
+    }
+
+    fn header(src: u32, dst: u32, len: usize, seq: u64) -> HeaderBytes {
+        FrameHeader {
+            job: JOB,
+            src,
+            dst,
+            seq,
+            len: len as u64,
+            kind: FrameKind::Eager,
+            ..Default::default()
+        }
+        .to_bytes()
+    }
+
+    /// Poll `ring` until `done` says so, for at most 10 s.
+    fn pump(
+        ring: &mut TcpRing,
+        events: &mut VecDeque<LinkEvent>,
+        mut done: impl FnMut(&VecDeque<LinkEvent>) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(events) {
+            assert!(
+                Instant::now() < deadline,
+                "HUNG: no expected event within 10 s"
+            );
+            if !ring.poll(events) {
+                ring.wait(Duration::from_millis(1));
+            }
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_in_order_small_and_large() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (mut r0, mut r1) = (ring_for(0), ring_for(1));
+        r0.add(1, a.into());
+        r1.add(0, b.into());
+        let sizes = [0usize, 8, 1000, 20_000, 300_000, 5];
+        let payloads: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 7 + n) as u8).collect())
+            .collect();
+        for (i, p) in payloads.iter().enumerate() {
+            let mut owned = BufferPool::new().get(p.len());
+            owned.as_mut_slice().copy_from_slice(p);
+            r0.queue(
+                1,
+                OutFrame::new(
+                    &header(0, 1, p.len(), i as u64 + 1),
+                    OutPayload::Owned(owned),
+                    None,
+                ),
+            );
+        }
+        let (mut ev0, mut ev1) = (VecDeque::new(), VecDeque::new());
+        let want = payloads.len();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got.len() < want {
+            assert!(
+                Instant::now() < deadline,
+                "HUNG: {} of {want} frames arrived",
+                got.len()
+            );
+            r0.poll(&mut ev0);
+            r1.poll(&mut ev1);
+            while let Some(e) = ev1.pop_front() {
+                match e {
+                    LinkEvent::Frame(peer, buf) => {
+                        assert_eq!(peer, 0);
+                        got.push(buf);
+                    }
+                    LinkEvent::Failed(_, why) => panic!("unexpected failure: {why}"),
+                    LinkEvent::Sent(_) => {}
+                }
+            }
+        }
+        for (i, buf) in got.iter().enumerate() {
+            let h = access_checked(
+                buf.as_slice(),
+                &Expect {
+                    job: JOB,
+                    rank: 1,
+                    size: 2,
+                },
+            )
+            .unwrap();
+            assert_eq!(h.seq.to_native(), i as u64 + 1, "frames arrive in order");
+            assert_eq!(&buf.as_slice()[HEADER_LEN..], &payloads[i][..]);
+        }
+        assert!(!r0.has_outgoing());
+    }
+
+    fn expect_failure(bytes: &[u8], close: bool) -> String {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut r1 = ring_for(1);
+        r1.add(0, b.into());
+        a.write_all(bytes).unwrap();
+        if close {
+            drop(a);
+        } else {
+            std::mem::forget(a); // keep the socket open: the failure must come from the bytes
+        }
+        let mut ev = VecDeque::new();
+        pump(&mut r1, &mut ev, |ev| {
+            ev.iter().any(|e| matches!(e, LinkEvent::Failed(..)))
+        });
+        ev.into_iter()
+            .find_map(|e| match e {
+                LinkEvent::Failed(peer, why) => {
+                    assert_eq!(peer, 0);
+                    Some(why)
+                }
+                _ => None,
+            })
+            .expect("a failure")
+    }
+
+    #[test]
+    fn garbage_is_a_failure_not_a_panic() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20 {
+            let bytes: Vec<u8> = (0..4096)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            let why = expect_failure(&bytes, false);
+            assert!(
+                why.contains("frame length") || why.contains("bad frame header"),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_length_forged_source_and_truncation_are_failures() {
+        let mut big = ((HEADER_LEN + (4 << 20) + 1) as u32).to_le_bytes().to_vec();
+        big.extend_from_slice(header(0, 1, 0, 1).as_slice());
+        assert!(expect_failure(&big, false).contains("frame length"));
+
+        let mut forged = ((HEADER_LEN) as u32).to_le_bytes().to_vec();
+        forged.extend_from_slice(header(1, 1, 0, 1).as_slice());
+        let why = expect_failure(&forged, false);
+        assert!(
+            why.contains("claims rank") || why.contains("bad frame header"),
+            "{why}"
+        );
+
+        let mut truncated = ((HEADER_LEN + 100) as u32).to_le_bytes().to_vec();
+        truncated.extend_from_slice(header(0, 1, 100, 1).as_slice());
+        truncated.extend_from_slice(&[0u8; 10]);
+        assert!(expect_failure(&truncated, true).contains("truncated"));
+    }
+}
