@@ -182,11 +182,14 @@ fn kill_all(children: &mut [Child]) {
 fn wait_job(mut children: Vec<Child>, what: &str, limit: Duration) -> Vec<Output> {
     let mut readers = Vec::new();
     for ch in children.iter_mut() {
-        let mut so = ch.stdout.take().expect("stdout piped");
+        // A test may have taken a rank's stdout to watch it live.
+        let so = ch.stdout.take();
         let mut se = ch.stderr.take().expect("stderr piped");
         let a = std::thread::spawn(move || {
             let mut v = Vec::new();
-            let _ = std::io::Read::read_to_end(&mut so, &mut v);
+            if let Some(mut so) = so {
+                let _ = std::io::Read::read_to_end(&mut so, &mut v);
+            }
             v
         });
         let b = std::thread::spawn(move || {
@@ -499,28 +502,49 @@ fn netns_tcp_peer_death_fails_pending_receive() {
         return;
     }
     let cluster = Cluster::up(&unique_prefix("c"), 2);
-    let ready = std::env::temp_dir().join(format!("zr-ready-{}", std::process::id()));
-    let _ = std::fs::remove_file(&ready);
-    let ready_s = ready.to_string_lossy().into_owned();
-    let mut children = spawn_job(
-        &cluster,
-        "peerdeath",
-        4,
-        base_port(7),
-        &[("ZR_READY_FILE", ready_s.as_str())],
-    );
-    let start = std::time::Instant::now();
-    while !ready.exists() {
-        if start.elapsed() > LIMIT {
-            kill_all(&mut children);
-            panic!("HUNG: the victim rank never became ready");
+    let mut children = spawn_job(&cluster, "peerdeath", 4, base_port(7), &[]);
+    // The victim prints READY once it is up; read its stdout on a thread.
+    let victim_out = children[3].stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(victim_out)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.trim() == "READY" {
+                let _ = tx.send(());
+            }
         }
-        std::thread::sleep(Duration::from_millis(50));
+    });
+    let start = std::time::Instant::now();
+    loop {
+        if rx.recv_timeout(Duration::from_millis(50)).is_ok() {
+            break;
+        }
+        let exited = children
+            .iter_mut()
+            .any(|c| !matches!(c.try_wait(), Ok(None)));
+        if exited || start.elapsed() > LIMIT {
+            kill_all(&mut children);
+            let outs: Vec<Output> = children
+                .into_iter()
+                .map(|c| c.wait_with_output().expect("collect output"))
+                .collect();
+            panic!(
+                "{}: the victim rank never became ready\n{}",
+                if exited {
+                    "a rank exited early"
+                } else {
+                    "HUNG"
+                },
+                describe(&outs)
+            );
+        }
     }
     // Kill rank 3 (node 1) while rank 0 (node 0) waits for a message from it over TCP.
     let _ = children[3].kill();
     let outs = wait_job(children, "job after a TCP peer was killed", LIMIT);
-    let _ = std::fs::remove_file(&ready);
     let out0 = String::from_utf8_lossy(&outs[0].stdout);
     assert!(
         outs[0].status.success(),
