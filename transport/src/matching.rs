@@ -111,11 +111,6 @@ impl<P, U> Matcher<P, U> {
         self.unexpected.retain(|(e, u)| !pred(e, u));
     }
 
-    /// Would an arriving `env` match a posted receive? (No change.)
-    pub fn would_match(&self, env: &Envelope) -> bool {
-        self.posted.iter().any(|(pat, _)| pat.matches(env))
-    }
-
     /// Post a receive. If an unexpected message matches, it is removed and returned and the
     /// receive is not queued; otherwise the receive is queued.
     pub fn post(&mut self, pat: Pattern, p: P) -> Result<Option<(Envelope, U)>, MatchError> {
@@ -147,11 +142,6 @@ impl<P, U> Matcher<P, U> {
     pub fn remove_posted(&mut self, mut pred: impl FnMut(&Pattern, &P) -> bool) -> Option<P> {
         let i = self.posted.iter().position(|(pat, p)| pred(pat, p))?;
         self.posted.remove(i).map(|(_, p)| p)
-    }
-
-    /// Posted receives, in post order.
-    pub fn posted(&self) -> impl Iterator<Item = (&Pattern, &P)> {
-        self.posted.iter().map(|(a, b)| (a, b))
     }
 
     /// Number of posted receives.

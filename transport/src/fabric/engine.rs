@@ -58,8 +58,6 @@ pub(crate) struct Engine {
     backlog: Vec<VecDeque<Backlog>>,
     /// Items held in all backlogs (so the fast path skips the scan when there are none).
     backlog_len: usize,
-    /// Whether any peer is reached over TCP (so shared-memory-only jobs skip TCP polling).
-    has_tcp: bool,
     me_local: usize,
 }
 
@@ -80,7 +78,6 @@ impl Engine {
             .map(|r| PeerStats::new(proto.path(r)))
             .collect();
         let me_local = local_of[expect.rank as usize].expect("this rank is local to itself");
-        let has_tcp = (0..n as u32).any(|r| proto.path(r) == Path::Tcp);
         Engine {
             proto,
             shm,
@@ -96,7 +93,6 @@ impl Engine {
             events: VecDeque::new(),
             backlog: (0..n).map(|_| VecDeque::new()).collect(),
             backlog_len: 0,
-            has_tcp,
             me_local,
         }
     }
@@ -109,7 +105,7 @@ impl Engine {
     pub fn progress(&mut self) -> bool {
         let mut moved = self.run_actions();
         moved |= self.poll_shm();
-        if self.has_tcp {
+        if self.tcp.is_some() {
             moved |= self.poll_tcp();
         }
         moved |= self.run_actions();

@@ -73,7 +73,6 @@ pub struct Fabric {
     kvs: RefCell<Box<dyn Kvs>>,
     info: JobInfo,
     cpu: Option<usize>,
-    has_tcp: bool,
     finalized: Cell<bool>,
     /// Where this rank accepts TCP connections from other nodes.
     listen_addr: Option<SocketAddr>,
@@ -247,7 +246,6 @@ impl Fabric {
             kvs: RefCell::new(kvs),
             info,
             cpu,
-            has_tcp: need_tcp,
             finalized: Cell::new(false),
             orphans: RefCell::default(),
             listen_addr,
@@ -313,7 +311,7 @@ impl Fabric {
             e.progress();
             id
         };
-        if self.has_tcp && self.engine.borrow().tcp_queued(dst) > engine::TCP_OUTBOX_LIMIT {
+        if self.engine.borrow().tcp_queued(dst) > engine::TCP_OUTBOX_LIMIT {
             self.wait_until(move |e| {
                 e.tcp_queued(dst) <= engine::TCP_OUTBOX_LIMIT || e.proto.failure(dst).is_some()
             });

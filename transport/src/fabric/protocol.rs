@@ -589,11 +589,6 @@ impl Protocol {
         }
     }
 
-    /// Requests not yet taken.
-    pub fn live_requests(&self) -> usize {
-        self.reqs.len()
-    }
-
     /// Is there an unexpected message `pat` accepts? Gives its envelope and length.
     pub fn probe(&self, pat: &Pattern) -> Option<(Envelope, usize)> {
         self.matcher.peek_unexpected(pat).map(|(e, (u, _))| {
