@@ -183,15 +183,23 @@ pub enum Action {
     },
 }
 
+/// A sender's request to send a large message, as its `Rts` frame describes it.
+#[derive(Debug, Clone, Copy)]
+struct Rts {
+    /// Message bytes.
+    len: u64,
+    /// The sender's request cookie.
+    cookie: u64,
+    /// The sender's buffer address (for single-copy reads).
+    addr: u64,
+    /// The sender's process id.
+    pid: u32,
+}
+
 #[derive(Debug)]
 enum Unexpected {
     Eager(RecvBuf),
-    Rts {
-        len: u64,
-        cookie: u64,
-        addr: u64,
-        pid: u32,
-    },
+    Rts(Rts),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -524,20 +532,7 @@ impl Protocol {
                 let st = copy_eager(buf, &env, data.as_slice());
                 self.finish(id, Ok(st));
             }
-            Some((
-                env,
-                (
-                    Unexpected::Rts {
-                        len,
-                        cookie,
-                        addr,
-                        pid,
-                    },
-                    path,
-                ),
-            )) => {
-                self.start_rendezvous(id, env, path, len, cookie, addr, pid);
-            }
+            Some((env, (Unexpected::Rts(rts), path))) => self.start_rendezvous(id, env, path, rts),
             None => {
                 if let Err(e) = self.matcher.post(pat, id) {
                     self.finish(id, Err(e.into()));
@@ -594,7 +589,7 @@ impl Protocol {
         self.matcher.peek_unexpected(pat).map(|(e, (u, _))| {
             let len = match u {
                 Unexpected::Eager(b) => b.len(),
-                Unexpected::Rts { len, .. } => *len as usize,
+                Unexpected::Rts(rts) => rts.len as usize,
             };
             (*e, len)
         })
@@ -616,26 +611,16 @@ impl Protocol {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn start_rendezvous(
-        &mut self,
-        id: ReqId,
-        env: Envelope,
-        path: Path,
-        len: u64,
-        cookie: u64,
-        addr: u64,
-        pid: u32,
-    ) {
+    fn start_rendezvous(&mut self, id: ReqId, env: Envelope, path: Path, rts: Rts) {
         let Some(Req::Recv { buf, stage, .. }) = self.slot_mut(id) else {
             unreachable!("rendezvous on a live receive")
         };
-        let sent = len as usize;
+        let sent = rts.len as usize;
         let r = Reading {
             src: env.src,
             tag: env.tag,
             comm: env.comm,
-            cookie,
+            cookie: rts.cookie,
             sent,
             accepted: sent.min(buf.len()),
             received: 0,
@@ -645,8 +630,8 @@ impl Protocol {
             self.actions.push_back(Action::CmaRead {
                 req: id,
                 src: r.src,
-                pid,
-                addr,
+                pid: rts.pid,
+                addr: rts.addr,
                 len: r.accepted,
             });
         } else {
@@ -752,28 +737,17 @@ impl Protocol {
                     .map_err(|e| violation(e.to_string()))?;
             }
             ArchivedFrameKind::Rts => {
-                let (len, cookie, addr, pid) = (
-                    h.len.to_native(),
-                    h.cookie.to_native(),
-                    h.addr.to_native(),
-                    h.pid.to_native(),
-                );
+                let rts = Rts {
+                    len: h.len.to_native(),
+                    cookie: h.cookie.to_native(),
+                    addr: h.addr.to_native(),
+                    pid: h.pid.to_native(),
+                };
                 match self.matcher.arrive(&env) {
-                    Some(id) => self.start_rendezvous(id, env, path, len, cookie, addr, pid),
+                    Some(id) => self.start_rendezvous(id, env, path, rts),
                     None => self
                         .matcher
-                        .push_unexpected(
-                            env,
-                            (
-                                Unexpected::Rts {
-                                    len,
-                                    cookie,
-                                    addr,
-                                    pid,
-                                },
-                                path,
-                            ),
-                        )
+                        .push_unexpected(env, (Unexpected::Rts(rts), path))
                         .map_err(|e| violation(e.to_string()))?,
                 }
             }
@@ -891,7 +865,7 @@ impl Protocol {
             self.finish(id, Err(err.clone()));
         }
         self.matcher
-            .drop_unexpected(|e, (u, _)| e.src == rank && matches!(u, Unexpected::Rts { .. }));
+            .drop_unexpected(|e, (u, _)| e.src == rank && matches!(u, Unexpected::Rts(_)));
     }
 }
 
