@@ -128,7 +128,14 @@ pub enum FrameError {
 impl FrameHeader {
     /// Encode into `out` (no allocation).
     pub fn encode(&self, out: &mut HeaderBytes) {
-        let writer = rkyv::ser::writer::Buffer::from(&mut out.0[..]);
+        self.encode_into(&mut out.0);
+    }
+
+    /// Encode into the first [`HEADER_LEN`] bytes of `out` (a ring slot, say), with no
+    /// intermediate copy. Panics if `out` is shorter.
+    #[inline]
+    pub fn encode_into(&self, out: &mut [u8]) {
+        let writer = rkyv::ser::writer::Buffer::from(&mut out[..HEADER_LEN]);
         let written = rkyv::api::low::to_bytes_in_with_alloc::<_, _, rancor::Failure>(
             self,
             writer,
@@ -193,8 +200,16 @@ pub fn access(bytes: &[u8]) -> Result<&FrameView, FrameError> {
     if !(head.as_ptr() as usize).is_multiple_of(HEADER_ALIGN) {
         return Err(FrameError::Misaligned);
     }
-    rkyv::access::<ArchivedFrameHeader, rancor::Error>(head)
-        .map_err(|e| FrameError::Invalid(e.to_string()))
+    // The header holds no relative pointers, so rkyv's low-level validator (bounds,
+    // alignment and bytecheck of every field, no shared-pointer map) checks all there is.
+    // Its error type carries nothing; on failure, validate again with the descriptive one.
+    rkyv::api::low::access::<ArchivedFrameHeader, rancor::Failure>(head).map_err(|_| {
+        FrameError::Invalid(
+            rkyv::access::<ArchivedFrameHeader, rancor::Error>(head)
+                .err()
+                .map_or_else(|| "rejected by bytecheck".to_string(), |e| e.to_string()),
+        )
+    })
 }
 
 /// What a receiver checks of a header beyond its shape.

@@ -38,11 +38,28 @@ fn run() -> zerorank::Result<()> {
     let maxn = 4usize << 20;
     let sbuf = vec![1u8; maxn];
     let mut rbuf = vec![0u8; maxn];
-    let mut samples: Vec<f64> = Vec::with_capacity(10_000);
+    let mut samples: Vec<f64> = Vec::new();
     let mut sync = [0u8; 4];
 
+    // PP_SIZES=8,64 limits the latency sizes (and skips bandwidth unless listed there
+    // too); PP_ITERS overrides the small-message iteration count (for profiling).
+    let only: Option<Vec<usize>> = std::env::var("PP_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect());
+    let small_iters: usize = std::env::var("PP_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let wanted = |n: usize| only.as_ref().is_none_or(|v| v.contains(&n));
     for &n in &[0usize, 8, 64, 1024, 8192, 65536, 1 << 20, 4 << 20] {
-        let (iters, warm) = if n <= 8192 { (10_000, 1000) } else { (200, 20) };
+        if !wanted(n) {
+            continue;
+        }
+        let (iters, warm) = if n <= 8192 {
+            (small_iters, 1000)
+        } else {
+            (200, 20)
+        };
         samples.clear();
         // barrier substitute: a 4-byte exchange
         if rank == 0 {
@@ -69,10 +86,11 @@ fn run() -> zerorank::Result<()> {
         if rank == 0 {
             samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
             println!(
-                "latency {impl_name} {n} p50={:.3} p90={:.3} p99={:.3}",
+                "latency {impl_name} {n} p50={:.3} p90={:.3} p99={:.3} mean={:.4}",
                 pct(&samples, 0.5),
                 pct(&samples, 0.9),
-                pct(&samples, 0.99)
+                pct(&samples, 0.99),
+                samples.iter().sum::<f64>() / samples.len() as f64
             );
         }
     }
@@ -80,6 +98,9 @@ fn run() -> zerorank::Result<()> {
     let ack = [0u8; 4];
     let mut ackr = [0u8; 4];
     for &n in &[65536usize, 1 << 20, 4 << 20] {
+        if only.is_some() && !wanted(n) {
+            continue;
+        }
         let warm = 2;
         let reps = if n <= 65536 {
             50

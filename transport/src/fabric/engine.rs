@@ -2,7 +2,7 @@
 //! the frames that arrive. Everything here is synchronous and allocation-free on the
 //! shared-memory fast path; TCP frames go through the io_uring ring of [`TcpRing`].
 
-use super::protocol::{Action, Path, Payload, Protocol, ReqId};
+use super::protocol::{Action, Path, Payload, Protocol, ReqId, SendMode};
 use super::stats::PeerStats;
 use super::tcpring::{LinkEvent, OutFrame, OutPayload, TcpRing};
 use super::userbuf::SendBuf;
@@ -129,21 +129,7 @@ impl Engine {
             for _ in 0..RING_BATCH {
                 let (proto, stats, expect) = (&mut self.proto, &mut self.stats, &self.expect);
                 let r = shm.try_recv(li, |bytes| -> Result<(), String> {
-                    let h = access_checked(bytes, expect).map_err(|e| e.to_string())?;
-                    if h.src.to_native() != src {
-                        return Err(format!(
-                            "frame claims rank {} on the ring of rank {src}",
-                            h.src.to_native()
-                        ));
-                    }
-                    let n = h.payload_len();
-                    if bytes.len() != HEADER_LEN + n {
-                        return Err(format!(
-                            "slot holds {} bytes, header says {}",
-                            bytes.len(),
-                            HEADER_LEN + n
-                        ));
-                    }
+                    let h = check_shm_frame(bytes, src, expect)?;
                     stats[src as usize].frames_received += 1;
                     proto
                         .on_frame(Path::Shm, h, &bytes[HEADER_LEN..])
@@ -200,6 +186,24 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// Poll the incoming rings (their control lines only) up to `polls` times, while
+    /// nothing else can move: no action or backlog to carry out and no TCP ring to poll.
+    /// Returns as soon as a frame is waiting.
+    #[inline]
+    pub fn spin_for_incoming(&self, polls: u32) {
+        let Some(shm) = self.shm.as_ref() else {
+            return;
+        };
+        if self.tcp.is_some() || self.backlog_len > 0 || self.proto.has_actions() {
+            return;
+        }
+        for _ in 0..polls {
+            if shm.has_incoming() {
+                return;
+            }
+        }
     }
 
     /// Sleep until TCP has news or `timeout` passes (no TCP: just sleep on shared memory).
@@ -501,33 +505,63 @@ impl Engine {
     fn try_send_frame(
         &mut self,
         to: u32,
-        mut header: FrameHeader,
+        header: FrameHeader,
         payload: &Payload,
         complete: Option<ReqId>,
     ) -> bool {
+        let body = match payload {
+            Payload::None => &[][..],
+            Payload::User { buf, off, len } => buf.slice(*off, *len),
+        };
+        if !self.push_frame(to, header, body) {
+            return false;
+        }
+        if let Some(id) = complete {
+            self.proto.send_copied(id);
+        }
+        true
+    }
+
+    /// Push `header` (stamped with the next sequence number toward `to`) and `body` into
+    /// `to`'s ring. False if the ring is full; the sequence number is then not used.
+    #[inline]
+    fn push_frame(&mut self, to: u32, mut header: FrameHeader, body: &[u8]) -> bool {
         let shm = self
             .shm
             .as_ref()
             .expect("shared-memory peer without a segment");
         let li = self.local_of[to as usize].expect("shared-memory peer has a local index");
         header.seq = self.proto.send_seq_peek(to) + 1;
-        let bytes = header.to_bytes();
-        let body = match payload {
-            Payload::None => &[][..],
-            Payload::User { buf, off, len } => buf.slice(*off, *len),
-        };
-        if !shm.try_send(li, bytes.as_slice(), body) {
+        // The header is encoded straight into the slot, the body copied after it.
+        let sent = shm.try_send_with(li, &[], HEADER_LEN + body.len(), |frame| {
+            let (head, rest) = frame.split_at_mut(HEADER_LEN);
+            header.encode_into(head);
+            rest.copy_from_slice(body);
+        });
+        if !sent {
             return false;
         }
-        let n = body.len();
         let _ = self.proto.next_seq(to);
         let s = &mut self.stats[to as usize];
         s.frames_sent += 1;
-        s.bytes_sent += n as u64;
-        if let Some(id) = complete {
-            self.proto.send_copied(id);
-        }
+        s.bytes_sent += body.len() as u64;
         true
+    }
+
+    /// Send `buf` to `dst` at once as one eager shared-memory frame, with no request, if
+    /// the protocol allows it and the ring has room with nothing queued ahead. False
+    /// otherwise: nothing was sent and the caller posts a request. The bytes are copied
+    /// into the ring before this returns.
+    pub fn send_now(&mut self, dst: u32, comm: u32, tag: i32, buf: &[u8], mode: SendMode) -> bool {
+        // Frames already on their way to `dst` (held back, or still an action) go first:
+        // messages from one sender never overtake each other.
+        if !self.backlog[dst as usize].is_empty() || self.proto.has_actions() {
+            return false;
+        }
+        match self.proto.eager_header(dst, comm, tag, buf.len(), mode) {
+            Some(header) => self.push_frame(dst, header, buf),
+            None => false,
+        }
     }
 
     /// Is anything still queued toward peers (shared-memory backlog or TCP outbox)?
@@ -555,4 +589,30 @@ impl Engine {
             }
         }
     }
+}
+
+/// Validate a frame taken from the ring of local peer `src`: its header (shape, job,
+/// ranks, length), that it claims to come from `src`, and that the slot holds exactly the
+/// frame the header describes.
+fn check_shm_frame<'a>(
+    bytes: &'a [u8],
+    src: u32,
+    expect: &Expect,
+) -> Result<&'a zerorank_core::frame::FrameView, String> {
+    let h = access_checked(bytes, expect).map_err(|e| e.to_string())?;
+    if h.src.to_native() != src {
+        return Err(format!(
+            "frame claims rank {} on the ring of rank {src}",
+            h.src.to_native()
+        ));
+    }
+    let n = h.payload_len();
+    if bytes.len() != HEADER_LEN + n {
+        return Err(format!(
+            "slot holds {} bytes, header says {}",
+            bytes.len(),
+            HEADER_LEN + n
+        ));
+    }
+    Ok(h)
 }

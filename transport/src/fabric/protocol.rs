@@ -351,6 +351,11 @@ impl Protocol {
         self.actions.pop_front()
     }
 
+    /// Whether actions wait for the engine.
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     /// Next sequence number toward `to`. The engine stamps every frame with it at the
     /// moment the frame enters its channel, so frames held back (a full ring) keep order.
     pub fn next_seq(&mut self, to: u32) -> u64 {
@@ -485,6 +490,33 @@ impl Protocol {
             });
             id
         }
+    }
+
+    /// The header of a standard send of `len` bytes to `dst` that can leave at once as one
+    /// eager frame through shared memory, without a request: what a blocking send uses
+    /// when it can copy the message into the ring in the same call. `None` when the
+    /// message needs a request (another path, rendezvous, synchronous mode, a failed
+    /// peer); the caller then posts it with [`Protocol::post_send`]. Its `seq` is 0 (the
+    /// engine stamps it, as for every frame).
+    pub fn eager_header(
+        &mut self,
+        dst: u32,
+        comm: u32,
+        tag: i32,
+        len: usize,
+        mode: SendMode,
+    ) -> Option<FrameHeader> {
+        assert!(dst < self.size(), "send to rank {dst} outside the job");
+        if mode != SendMode::Standard
+            || self.path(dst) != Path::Shm
+            || len > self.limits.shm_eager
+            || self.failed[dst as usize].is_some()
+        {
+            return None;
+        }
+        let mut header = self.header(dst, comm, tag, FrameKind::Eager);
+        header.len = len as u64;
+        Some(header)
     }
 
     fn finish_overwrite(&mut self, id: ReqId, result: Result<Status, OpError>) {

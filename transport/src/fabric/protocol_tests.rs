@@ -318,3 +318,40 @@ fn forged_frames_are_protocol_violations() {
         "wrong path"
     );
 }
+
+#[test]
+fn eager_header_only_for_standard_small_sends_to_live_shm_peers() {
+    let mut net = Net::new(2, Path::Shm, true);
+    let p = &mut net.ranks[0];
+    let h = p
+        .eager_header(1, 3, 7, 100, SendMode::Standard)
+        .expect("a small standard send to a shared-memory peer leaves at once");
+    assert_eq!((h.src, h.dst, h.comm, h.tag, h.len), (0, 1, 3, 7, 100));
+    assert_eq!(h.kind, FrameKind::Eager);
+    assert_eq!(h.seq, 0, "the engine stamps the sequence number");
+    assert!(
+        p.eager_header(1, 3, 7, 101, SendMode::Standard).is_none(),
+        "rendezvous size"
+    );
+    assert!(
+        p.eager_header(1, 3, 7, 8, SendMode::Synchronous).is_none(),
+        "synchronous"
+    );
+    assert!(
+        p.eager_header(0, 3, 7, 8, SendMode::Standard).is_none(),
+        "loopback"
+    );
+    p.peer_failed(1, "gone");
+    assert!(
+        p.eager_header(1, 3, 7, 8, SendMode::Standard).is_none(),
+        "failed peer"
+    );
+
+    let mut tcp = Net::new(2, Path::Tcp, false);
+    assert!(
+        tcp.ranks[0]
+            .eager_header(1, 3, 7, 8, SendMode::Standard)
+            .is_none(),
+        "TCP sends take a request"
+    );
+}
