@@ -76,6 +76,27 @@ pub const HEADER_ALIGN: usize = std::mem::align_of::<ArchivedFrameHeader>();
 /// Largest message a single frame header can describe (sanity bound on input).
 pub const MAX_MESSAGE_LEN: u64 = 1 << 40;
 
+// Offsets of the archived fields, as rkyv lays them out; `encode_into` writes there.
+const OFF_JOB: usize = std::mem::offset_of!(ArchivedFrameHeader, job);
+const OFF_COMM: usize = std::mem::offset_of!(ArchivedFrameHeader, comm);
+const OFF_SRC: usize = std::mem::offset_of!(ArchivedFrameHeader, src);
+const OFF_DST: usize = std::mem::offset_of!(ArchivedFrameHeader, dst);
+const OFF_TAG: usize = std::mem::offset_of!(ArchivedFrameHeader, tag);
+const OFF_SEQ: usize = std::mem::offset_of!(ArchivedFrameHeader, seq);
+const OFF_LEN: usize = std::mem::offset_of!(ArchivedFrameHeader, len);
+const OFF_COOKIE: usize = std::mem::offset_of!(ArchivedFrameHeader, cookie);
+const OFF_ADDR: usize = std::mem::offset_of!(ArchivedFrameHeader, addr);
+const OFF_PID: usize = std::mem::offset_of!(ArchivedFrameHeader, pid);
+const OFF_KIND: usize = std::mem::offset_of!(ArchivedFrameHeader, kind);
+// The hand-written encoder assumes this exact layout: fields in declaration order, no
+// gaps between them, the kind byte last and only padding after it.
+const _: () = {
+    assert!(OFF_JOB == 0 && OFF_COMM == 8 && OFF_SRC == 12 && OFF_DST == 16);
+    assert!(OFF_TAG == 20 && OFF_SEQ == 24 && OFF_LEN == 32 && OFF_COOKIE == 40);
+    assert!(OFF_ADDR == 48 && OFF_PID == 56 && OFF_KIND == 60);
+    assert!(std::mem::size_of::<ArchivedFrameKind>() == 1);
+};
+
 /// Storage for one encoded header, correctly aligned.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
@@ -133,8 +154,34 @@ impl FrameHeader {
 
     /// Encode into the first [`HEADER_LEN`] bytes of `out` (a ring slot, say), with no
     /// intermediate copy. Panics if `out` is shorter.
+    ///
+    /// This writes the archived layout field by field (little-endian, at the offsets
+    /// rkyv gives [`ArchivedFrameHeader`], padding zeroed). The offsets are checked at
+    /// compile time, and a property test checks that the bytes equal
+    /// [`FrameHeader::encode_with_rkyv`]'s for any header. `benches/benches/frame.rs`:
+    /// 1.4 ns against 6.3 ns for rkyv's serializer inlined at the call site.
     #[inline]
     pub fn encode_into(&self, out: &mut [u8]) {
+        let out: &mut [u8; HEADER_LEN] = (&mut out[..HEADER_LEN])
+            .try_into()
+            .expect("slice of HEADER_LEN bytes");
+        out[OFF_JOB..OFF_JOB + 8].copy_from_slice(&self.job.to_le_bytes());
+        out[OFF_COMM..OFF_COMM + 4].copy_from_slice(&self.comm.to_le_bytes());
+        out[OFF_SRC..OFF_SRC + 4].copy_from_slice(&self.src.to_le_bytes());
+        out[OFF_DST..OFF_DST + 4].copy_from_slice(&self.dst.to_le_bytes());
+        out[OFF_TAG..OFF_TAG + 4].copy_from_slice(&self.tag.to_le_bytes());
+        out[OFF_SEQ..OFF_SEQ + 8].copy_from_slice(&self.seq.to_le_bytes());
+        out[OFF_LEN..OFF_LEN + 8].copy_from_slice(&self.len.to_le_bytes());
+        out[OFF_COOKIE..OFF_COOKIE + 8].copy_from_slice(&self.cookie.to_le_bytes());
+        out[OFF_ADDR..OFF_ADDR + 8].copy_from_slice(&self.addr.to_le_bytes());
+        out[OFF_PID..OFF_PID + 4].copy_from_slice(&self.pid.to_le_bytes());
+        out[OFF_KIND] = self.kind as u8;
+        out[OFF_KIND + 1..].fill(0);
+    }
+
+    /// Encode with rkyv's serializer (the reference [`FrameHeader::encode_into`] is
+    /// tested against). Panics if `out` is shorter than [`HEADER_LEN`].
+    pub fn encode_with_rkyv(&self, out: &mut [u8]) {
         let writer = rkyv::ser::writer::Buffer::from(&mut out[..HEADER_LEN]);
         let written = rkyv::api::low::to_bytes_in_with_alloc::<_, _, rancor::Failure>(
             self,
@@ -328,6 +375,38 @@ mod tests {
             access_checked(b.as_slice(), &Expect { rank: 0, ..e }),
             Err(FrameError::WrongDestination { .. })
         ));
+    }
+
+    fn kind_of(k: u8) -> FrameKind {
+        [
+            FrameKind::Eager,
+            FrameKind::Rts,
+            FrameKind::Cts,
+            FrameKind::Data,
+            FrameKind::Fin,
+        ][k as usize % 5]
+    }
+
+    proptest! {
+        #[test]
+        fn hand_encoder_matches_rkyv(
+            job in any::<u64>(), comm in any::<u32>(), src in any::<u32>(),
+            dst in any::<u32>(), tag in any::<i32>(), seq in any::<u64>(),
+            len in any::<u64>(), cookie in any::<u64>(), addr in any::<u64>(),
+            pid in any::<u32>(), kind in any::<u8>(),
+        ) {
+            let h = FrameHeader {
+                job, comm, src, dst, tag, seq, len, cookie, addr, pid, kind: kind_of(kind),
+            };
+            let mut fast = [0xaau8; HEADER_LEN];
+            let mut reference = [0x55u8; HEADER_LEN];
+            h.encode_into(&mut fast);
+            h.encode_with_rkyv(&mut reference);
+            prop_assert_eq!(fast, reference);
+            let mut aligned = HeaderBytes::default();
+            aligned.as_mut_slice().copy_from_slice(&fast);
+            prop_assert_eq!(access(aligned.as_slice()).unwrap().to_native(), h);
+        }
     }
 
     proptest! {
