@@ -439,7 +439,6 @@ impl Engine {
         let Some(max_frame) = self.shm.as_ref().map(ShmEndpoint::max_frame) else {
             return false;
         };
-        let li = self.local_of[to as usize].expect("shared-memory peer has a local index");
         let max_payload = max_frame - HEADER_LEN;
         let mut moved = false;
         while let Some(item) = self.backlog[to as usize].front_mut() {
@@ -466,21 +465,14 @@ impl Engine {
                     req,
                 } => {
                     let (comm, cookie, buf, len, req) = (*comm, *cookie, *buf, *len, *req);
-                    let shm = self.shm.as_ref().expect("checked above");
                     let mut pos = *off;
                     while pos < len {
                         let n = max_payload.min(len - pos);
-                        let seq = self.proto.send_seq_peek(to) + 1;
-                        let hb = self.data_header(to, seq, comm, cookie, pos, n).to_bytes();
-                        let src = buf.slice(pos, n);
-                        if !shm.try_send_with(li, hb.as_slice(), n, |dst| dst.copy_from_slice(src))
-                        {
+                        // Sequence number 0: `push_frame` stamps it as the frame goes in.
+                        let header = self.data_header(to, 0, comm, cookie, pos, n);
+                        if !self.push_frame(to, header, buf.slice(pos, n)) {
                             break;
                         }
-                        let _ = self.proto.next_seq(to);
-                        let s = &mut self.stats[to as usize];
-                        s.frames_sent += 1;
-                        s.bytes_sent += n as u64;
                         pos += n;
                         moved = true;
                     }

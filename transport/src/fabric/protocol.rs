@@ -453,18 +453,13 @@ impl Protocol {
             }
             return id;
         }
-        let eager_limit = match path {
-            Path::Shm => self.limits.shm_eager,
-            _ => self.limits.tcp_eager,
-        };
-        if mode == SendMode::Standard && len <= eager_limit {
+        if self.is_eager(path, len, mode) {
             let id = self.insert(Req::Send {
                 dst,
                 buf,
                 stage: SendStage::Eager,
             });
-            let mut header = self.header(dst, comm, tag, FrameKind::Eager);
-            header.len = len as u64;
+            let header = self.eager_frame_header(dst, comm, tag, len);
             self.actions.push_back(Action::Frame {
                 to: dst,
                 header,
@@ -507,16 +502,28 @@ impl Protocol {
         mode: SendMode,
     ) -> Option<FrameHeader> {
         assert!(dst < self.size(), "send to rank {dst} outside the job");
-        if mode != SendMode::Standard
-            || self.path(dst) != Path::Shm
-            || len > self.limits.shm_eager
+        if self.path(dst) != Path::Shm
+            || !self.is_eager(Path::Shm, len, mode)
             || self.failed[dst as usize].is_some()
         {
             return None;
         }
+        Some(self.eager_frame_header(dst, comm, tag, len))
+    }
+
+    /// Does a send of `len` bytes in `mode` over `path` travel whole in one eager frame?
+    fn is_eager(&self, path: Path, len: usize, mode: SendMode) -> bool {
+        let limit = match path {
+            Path::Shm => self.limits.shm_eager,
+            _ => self.limits.tcp_eager,
+        };
+        mode == SendMode::Standard && len <= limit
+    }
+
+    fn eager_frame_header(&mut self, dst: u32, comm: u32, tag: i32, len: usize) -> FrameHeader {
         let mut header = self.header(dst, comm, tag, FrameKind::Eager);
         header.len = len as u64;
-        Some(header)
+        header
     }
 
     fn finish_overwrite(&mut self, id: ReqId, result: Result<Status, OpError>) {
