@@ -359,10 +359,11 @@ impl Engine {
                 };
                 self.count_sent(to, bytes);
                 let frame = OutFrame::new(&header.to_bytes(), payload, complete);
-                self.tcp
-                    .as_mut()
-                    .expect("TCP peer without a ring")
-                    .queue(to, frame);
+                self.tcp.as_mut().expect("TCP peer without a ring").queue(
+                    to,
+                    frame,
+                    &mut self.events,
+                );
             }
             Backlog::Stream {
                 comm,
@@ -384,10 +385,11 @@ impl Engine {
                         OutPayload::User(buf, off, n),
                         last.then_some(req),
                     );
-                    self.tcp
-                        .as_mut()
-                        .expect("TCP peer without a ring")
-                        .queue(to, frame);
+                    self.tcp.as_mut().expect("TCP peer without a ring").queue(
+                        to,
+                        frame,
+                        &mut self.events,
+                    );
                     off += n;
                 }
             }

@@ -42,6 +42,14 @@ impl ReqId {
             generation: (c >> 32) as u32,
         }
     }
+    /// A handle for tests of the links, which carry request handles without using them.
+    #[cfg(test)]
+    pub(crate) fn for_test(n: u32) -> Self {
+        ReqId {
+            key: n,
+            generation: 0,
+        }
+    }
 }
 
 /// How a message reaches a rank.

@@ -9,7 +9,20 @@
 //! shared memory, and it enters the kernel only when the kernel has posted work or there
 //! are submissions. So the progress loop polls shared memory and TCP in one pass.
 //!
-//! Each connection keeps one receive and one send in flight. Frames on the wire are
+//! Receiving has two modes per connection. While data keeps coming, the connection is
+//! *polled*: each progress round tries a non-blocking `recv` on it. Once it has been
+//! quiet for `POLLED_ROUNDS` rounds, or before the rank sleeps, it is *armed*: an io_uring
+//! receive waits in the kernel and checking it costs nothing. The polled mode exists for
+//! latency: an armed receive is woken by the network stack through io_uring task work,
+//! which the rank then has to run in a system call, and that path costs about 0.9 us
+//! more per message than finding the bytes with a plain `recv` (measured on this
+//! project's 2-vCPU KVM guest, 72-byte TCP ping-pong over loopback between two pinned
+//! processes: 3.55-3.73 us one-way with a spinning non-blocking `recv`, 4.41-4.56 us with
+//! an io_uring receive polled through `TASKRUN_FLAG`). Sending likewise tries one
+//! non-blocking `sendmsg` when nothing is queued to the peer, and hands the frame (or what
+//! is left of it) to io_uring otherwise.
+//!
+//! Each connection keeps at most one receive and one send in flight. Frames on the wire are
 //! `[u32 LE length = 64 + payload][64-byte header][payload]`. Small frames are received
 //! into a staging buffer and copied into a pooled buffer; a large frame's payload is
 //! received straight into its own buffer. Headers are validated as soon as they arrive,
@@ -23,6 +36,8 @@
 use super::protocol::ReqId;
 use super::userbuf::SendBuf;
 use io_uring::{opcode, squeue, types, IoUring};
+use nix::errno::Errno;
+use nix::sys::socket::{recv, sendmsg, MsgFlags};
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -37,6 +52,10 @@ const DIRECT_MIN: usize = 16 << 10;
 const RING_ENTRIES: u32 = 256;
 /// Length of the frame prefix.
 const PREFIX: usize = 4;
+/// Progress rounds a polled connection may find nothing before it is armed again. A round
+/// with a polled connection costs a system call (a few hundred nanoseconds), so this is
+/// roughly a millisecond of quiet.
+const POLLED_ROUNDS: u32 = 4096;
 
 /// `IORING_RECVSEND_POLL_FIRST`.
 const RECVSEND_POLL_FIRST: u16 = 1;
@@ -112,6 +131,31 @@ struct ConnBufs {
     head: [u8; PREFIX + HEADER_LEN],
 }
 
+impl Conn {
+    /// Where the next received bytes go: the rest of the large frame being received
+    /// directly, or the free end of the staging buffer (compacted first if needed).
+    fn recv_target(&mut self) -> &mut [u8] {
+        let rest = if let Some((buf, filled)) = self.direct.as_mut() {
+            &mut buf.as_mut_slice()[*filled..]
+        } else {
+            if self.start == self.end {
+                self.start = 0;
+                self.end = 0;
+            } else if self.start > 0 && (self.end == STAGING || self.start > STAGING / 2) {
+                self.bufs
+                    .staging
+                    .as_mut_slice()
+                    .copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            &mut self.bufs.staging.as_mut_slice()[self.end..]
+        };
+        debug_assert!(!rest.is_empty(), "a receive always has room");
+        rest
+    }
+}
+
 struct Conn {
     peer: u32,
     fd: OwnedFd,
@@ -122,6 +166,10 @@ struct Conn {
     /// A large frame being received straight into its buffer: (buffer, bytes filled).
     direct: Option<(RecvBuf, usize)>,
     recv_pending: bool,
+    /// In `TcpRing::polled`: no receive in flight, progress rounds try `recv` directly.
+    polled: bool,
+    /// Direct receives in a row that found nothing.
+    quiet: u32,
     /// The last receive returned less than asked for: the socket is probably drained.
     drained: bool,
     /// Bytes the receive in flight asked for.
@@ -146,6 +194,8 @@ pub(crate) struct TcpRing {
     max_payload: usize,
     unsubmitted: usize,
     closing: bool,
+    /// Peers whose connection is polled (see the module docs).
+    polled: Vec<u32>,
 }
 
 impl TcpRing {
@@ -167,6 +217,7 @@ impl TcpRing {
             max_payload,
             unsubmitted: 0,
             closing: false,
+            polled: Vec::new(),
         })
     }
 
@@ -194,6 +245,8 @@ impl TcpRing {
             end: 0,
             direct: None,
             recv_pending: false,
+            polled: false,
+            quiet: 0,
             drained: false,
             asked: 0,
             queue: VecDeque::new(),
@@ -207,15 +260,38 @@ impl TcpRing {
         self.submit_recv(peer);
     }
 
-    /// Queue a frame to `peer`.
-    pub fn queue(&mut self, peer: u32, frame: OutFrame) {
+    /// Send a frame to `peer`: at once if the socket takes it and nothing is queued
+    /// ahead of it (a fully sent frame with a request reports `LinkEvent::Sent`), else
+    /// through the io_uring send queue.
+    pub fn queue(&mut self, peer: u32, frame: OutFrame, events: &mut VecDeque<LinkEvent>) {
         let Some(c) = self.conns[peer as usize].as_mut() else {
             return;
         };
         if c.failed {
             return;
         }
+        let mut sent = 0;
+        if c.queue.is_empty() && !c.send_pending {
+            let iov = [
+                std::io::IoSlice::new(&frame.head),
+                std::io::IoSlice::new(frame.payload.bytes()),
+            ];
+            let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+            // Any error (EAGAIN above all) leaves the frame to io_uring, which reports
+            // real errors the usual way.
+            if let Ok(n) = sendmsg::<()>(c.fd.as_raw_fd(), &iov, &[], flags, None) {
+                sent = n;
+            }
+            if sent == frame.len() {
+                if let Some(id) = frame.complete {
+                    events.push_back(LinkEvent::Sent(id));
+                }
+                return;
+            }
+            c.bufs.head = frame.head;
+        }
         c.queued_bytes += frame.len();
+        c.sent_of_front += sent;
         c.queue.push_back(frame);
         self.submit_send(peer);
     }
@@ -265,23 +341,10 @@ impl TcpRing {
             return;
         }
         let fd = types::Fd(c.fd.as_raw_fd());
-        let (ptr, len) = if let Some((buf, filled)) = c.direct.as_mut() {
-            let rest = &mut buf.as_mut_slice()[*filled..];
-            (rest.as_mut_ptr(), rest.len())
-        } else {
-            if c.start == c.end {
-                c.start = 0;
-                c.end = 0;
-            } else if c.start > 0 && (c.end == STAGING || c.start > STAGING / 2) {
-                c.bufs.staging.as_mut_slice().copy_within(c.start..c.end, 0);
-                c.end -= c.start;
-                c.start = 0;
-            }
-            let rest = &mut c.bufs.staging.as_mut_slice()[c.end..];
-            (rest.as_mut_ptr(), rest.len())
-        };
-        debug_assert!(len > 0, "a receive always has room");
+        let rest = c.recv_target();
+        let (ptr, len) = (rest.as_mut_ptr(), rest.len());
         c.recv_pending = true;
+        c.polled = false;
         c.asked = len;
         // After a short receive the socket is almost surely empty: skip the kernel's
         // first attempt and arm the poll at once.
@@ -342,14 +405,16 @@ impl TcpRing {
         self.push(sqe);
     }
 
-    /// Hand submissions to the kernel and collect completions. Cheap when nothing
-    /// happened: no system call unless there are submissions or the kernel has news.
+    /// Receive on polled connections, hand submissions to the kernel and collect
+    /// completions. Without polled connections it is cheap when nothing happened: no
+    /// system call unless there are submissions or the kernel has news.
     pub fn poll(&mut self, events: &mut VecDeque<LinkEvent>) -> bool {
+        let mut moved = !self.polled.is_empty() && self.poll_direct(events);
         let news = self.unsubmitted > 0
             || self.ring.submission().taskrun()
             || !self.ring.completion().is_empty();
         if !news {
-            return false;
+            return moved;
         }
         if let Err(e) = self.ring.submit() {
             if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EINTR) {
@@ -357,11 +422,67 @@ impl TcpRing {
             }
         }
         self.unsubmitted = 0;
-        self.reap(events)
+        moved |= self.reap(events);
+        moved
+    }
+
+    /// Try one non-blocking `recv` on each polled connection; arm the ones that have been
+    /// quiet too long.
+    fn poll_direct(&mut self, events: &mut VecDeque<LinkEvent>) -> bool {
+        let mut moved = false;
+        let mut i = 0;
+        while i < self.polled.len() {
+            let peer = self.polled[i];
+            let Some(c) = self.conns[peer as usize].as_mut() else {
+                self.polled.swap_remove(i);
+                continue;
+            };
+            if c.failed || c.recv_pending {
+                c.polled = false;
+                self.polled.swap_remove(i);
+                continue;
+            }
+            let fd = c.fd.as_raw_fd();
+            let rest = c.recv_target();
+            let asked = rest.len();
+            let res = match recv(fd, rest, MsgFlags::MSG_DONTWAIT) {
+                Ok(n) => n as i32,
+                Err(Errno::EAGAIN | Errno::EINTR) => {
+                    c.quiet += 1;
+                    if c.quiet >= POLLED_ROUNDS {
+                        c.polled = false;
+                        self.polled.swap_remove(i);
+                        self.submit_recv(peer);
+                        continue;
+                    }
+                    i += 1;
+                    continue;
+                }
+                Err(e) => -(e as i32),
+            };
+            c.asked = asked;
+            moved = true;
+            // May fail the connection (then it leaves the list on the next pass) or
+            // leave it polled; it never removes list entries itself.
+            self.received(peer, res, events);
+            i += 1;
+        }
+        moved
+    }
+
+    /// Arm every polled connection, so that a sleep on the ring wakes for their data.
+    fn arm_polled(&mut self) {
+        while let Some(peer) = self.polled.pop() {
+            if let Some(c) = self.conns[peer as usize].as_mut() {
+                c.polled = false;
+            }
+            self.submit_recv(peer);
+        }
     }
 
     /// Sleep until a completion arrives or `timeout` passes.
     pub fn wait(&mut self, timeout: Duration) {
+        self.arm_polled();
         let ts = types::Timespec::from(timeout);
         let args = types::SubmitArgs::new().timespec(&ts);
         match self.ring.submitter().submit_with_args(1, &args) {
@@ -448,11 +569,22 @@ impl TcpRing {
         self.submit_send(peer);
     }
 
+    /// An io_uring receive came back.
     fn on_recv(&mut self, peer: u32, res: i32, events: &mut VecDeque<LinkEvent>) {
         let Some(c) = self.conns[peer as usize].as_mut() else {
             return;
         };
         c.recv_pending = false;
+        self.received(peer, res, events);
+    }
+
+    /// `res` bytes (or an error, or end of stream) arrived at `recv_target`, from io_uring
+    /// or a direct receive. The connection then stays (or becomes) polled.
+    fn received(&mut self, peer: u32, res: i32, events: &mut VecDeque<LinkEvent>) {
+        let Some(c) = self.conns[peer as usize].as_mut() else {
+            return;
+        };
+        debug_assert!(!c.recv_pending, "a receive result while one is in flight");
         if c.failed {
             return;
         }
@@ -485,7 +617,12 @@ impl TcpRing {
                 return self.fail(peer, reason, events);
             }
         }
-        self.submit_recv(peer);
+        let c = self.conns[peer as usize].as_mut().expect("connection");
+        c.quiet = 0;
+        if !c.polled {
+            c.polled = true;
+            self.polled.push(peer);
+        }
     }
 
     /// Cut complete frames out of the staging buffer.
@@ -659,6 +796,9 @@ mod tests {
             .iter()
             .map(|&n| (0..n).map(|i| (i * 7 + n) as u8).collect())
             .collect();
+        let (mut ev0, mut ev1) = (VecDeque::new(), VecDeque::new());
+        // The first frames go out directly, the 300 kB one only partly (more than the
+        // socket buffer), and the rest queue behind it on io_uring.
         for (i, p) in payloads.iter().enumerate() {
             let mut owned = BufferPool::new().get(p.len());
             owned.as_mut_slice().copy_from_slice(p);
@@ -667,22 +807,36 @@ mod tests {
                 OutFrame::new(
                     &header(0, 1, p.len(), i as u64 + 1),
                     OutPayload::Owned(owned),
-                    None,
+                    Some(ReqId::for_test(i as u32)),
                 ),
+                &mut ev0,
             );
         }
-        let (mut ev0, mut ev1) = (VecDeque::new(), VecDeque::new());
         let want = payloads.len();
         let mut got = Vec::new();
+        let mut sent = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while got.len() < want {
+        while got.len() < want || sent.len() < want {
             assert!(
                 Instant::now() < deadline,
-                "HUNG: {} of {want} frames arrived",
-                got.len()
+                "HUNG: {} of {want} frames arrived, {} reported sent",
+                got.len(),
+                sent.len()
             );
             r0.poll(&mut ev0);
             r1.poll(&mut ev1);
+            // Sleep on the ring now and then, so the armed (io_uring) receive path runs
+            // as well as the polled one.
+            if got.len() % 2 == 1 {
+                r1.wait(Duration::from_millis(1));
+            }
+            while let Some(e) = ev0.pop_front() {
+                match e {
+                    LinkEvent::Sent(id) => sent.push(id),
+                    LinkEvent::Failed(_, why) => panic!("unexpected failure: {why}"),
+                    LinkEvent::Frame(..) => panic!("nothing was sent to rank 0"),
+                }
+            }
             while let Some(e) = ev1.pop_front() {
                 match e {
                     LinkEvent::Frame(peer, buf) => {
@@ -708,6 +862,8 @@ mod tests {
             assert_eq!(&buf.as_slice()[HEADER_LEN..], &payloads[i][..]);
         }
         assert!(!r0.has_outgoing());
+        let expect_sent: Vec<ReqId> = (0..want as u32).map(ReqId::for_test).collect();
+        assert_eq!(sent, expect_sent, "every frame reported sent, in order");
     }
 
     fn expect_failure(bytes: &[u8], close: bool) -> String {
