@@ -43,6 +43,26 @@ fn large_messages_64_mib() {
     scenario("large");
 }
 
+/// Bytes read with `process_vm_readv` on each shared-memory line of a `paths` run.
+fn cma_bytes_of_shm_pairs(n: usize, cma: Option<&str>) -> Vec<u64> {
+    let mut cmd = std::process::Command::new(zrun());
+    cmd.args(["-n", &n.to_string()]);
+    if let Some(v) = cma {
+        cmd.args(["-x", &format!("ZR_SHM_CMA={v}")]);
+    }
+    cmd.arg(example("p2p_check")).arg("paths");
+    let out = run_bounded(cmd, Duration::from_secs(60));
+    assert_ok(&out, &format!("paths at {n} ranks, ZR_SHM_CMA={cma:?}"));
+    let s = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<u64> = s
+        .lines()
+        .filter(|l| l.starts_with("PATH") && l.contains("Shm"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(v.len(), n * (n - 1), "a line per shared-memory pair:\n{s}");
+    v
+}
+
 #[test]
 fn large_messages_without_single_copy_reads() {
     // ZR_SHM_CMA=0: large messages go as pipelined chunks through the segment instead.
@@ -55,18 +75,47 @@ fn large_messages_without_single_copy_reads() {
         assert_ok(&out, &format!("p2p_check large without CMA at {n} ranks"));
     }
     let mut cmd = std::process::Command::new(zrun());
-    cmd.args(["-n", "2", "-x", "ZR_SHM_CMA=0"])
+    cmd.args(["-n", "4", "-x", "ZR_SHM_CMA=1"])
         .arg(example("p2p_check"))
-        .arg("paths");
-    let out = run_bounded(cmd, Duration::from_secs(60));
-    assert_ok(&out, "paths without CMA");
-    let s = String::from_utf8_lossy(&out.stdout);
+        .arg("large");
+    let out = run_bounded(cmd, Duration::from_secs(180));
+    assert_ok(&out, "p2p_check large with CMA forced at 4 ranks");
+}
+
+#[test]
+fn single_copy_reads_are_chosen_by_oversubscription_or_forced() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cma_works = zerorank_transport::shm::cma::available();
+    if !cma_works {
+        eprintln!(
+            "SKIPPED in part: process_vm_readv is not allowed here; only the forced-off case runs"
+        );
+    }
     assert!(
-        s.lines()
-            .filter(|l| l.contains("Shm"))
-            .all(|l| l.ends_with("cma 0")),
-        "no single-copy reads: {s}"
+        cma_bytes_of_shm_pairs(2, Some("0")).iter().all(|&b| b == 0),
+        "ZR_SHM_CMA=0: no single-copy reads"
     );
+    if !cma_works {
+        return;
+    }
+    assert!(
+        cma_bytes_of_shm_pairs(2, Some("1")).iter().all(|&b| b > 0),
+        "ZR_SHM_CMA=1: every pair's 1 MiB message is read with CMA"
+    );
+    // Unforced: pipelined while every rank has a core, CMA once ranks share cores.
+    if cpus >= 2 {
+        assert!(
+            cma_bytes_of_shm_pairs(2, None).iter().all(|&b| b == 0),
+            "2 ranks on {cpus} CPUs: pipelined copy"
+        );
+    }
+    let n = cpus + 1;
+    if n <= 4 {
+        assert!(
+            cma_bytes_of_shm_pairs(n, None).iter().all(|&b| b > 0),
+            "{n} ranks on {cpus} CPUs: single-copy reads"
+        );
+    }
 }
 
 #[test]

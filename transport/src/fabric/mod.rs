@@ -114,6 +114,8 @@ impl Fabric {
     /// of the job calls it.
     pub fn init() -> Result<Fabric, FabricError> {
         let (info, mut kvs) = bootstrap::bootstrap()?;
+        // The CPUs the node's ranks share, read before this rank pins itself to one.
+        let cpus = zerorank_core::affinity::allowed_cpus().len();
         let (ex, cpu) = executor::build(&ExecutorConfig {
             bind: info.bind,
             local_rank: info.local_rank as usize,
@@ -198,9 +200,15 @@ impl Fabric {
         let limits = Limits {
             shm_eager: shm.as_ref().map_or(0, |s| s.max_frame() - HEADER_LEN),
             tcp_eager: engine::TCP_EAGER,
-            // ZR_SHM_CMA=0 forces the pipelined copy through the segment (what happens
-            // anyway where the kernel forbids process_vm_readv).
-            cma: need_shm && cma::available() && std::env::var("ZR_SHM_CMA").as_deref() != Ok("0"),
+            // ZR_SHM_CMA=1 / 0 forces single-copy reads / the pipelined copy through the
+            // segment (the only way where the kernel forbids process_vm_readv).
+            cma: need_shm
+                && cma::available()
+                && cma::prefer(
+                    std::env::var("ZR_SHM_CMA").ok().as_deref(),
+                    local_size,
+                    cpus,
+                ),
         };
         let pool = BufferPool::new();
         let proto = Protocol::new(info.job_id, me, pid, paths, limits, pool.clone());
