@@ -9,7 +9,8 @@
 //! * [`shm`]: the on-node fast path: one `/dev/shm` segment per node (mode 0600, unlinked as
 //!   soon as every local rank has mapped it), lock-free single-producer single-consumer
 //!   rings per ordered pair of ranks, a futex doorbell for blocking waits, and single-copy
-//!   reads of large messages with `process_vm_readv` (CMA).
+//!   reads of large messages with `process_vm_readv` (CMA) when ranks share cores (with a
+//!   core per rank, a pipelined copy through the rings is faster).
 //! * [`tcp`]: between nodes, glommio io_uring sockets with an authenticated handshake
 //!   (HMAC-SHA256 challenge-response over the per-job secret) and length-prefixed frames.
 //! * [`matching`]: MPI matching semantics (communicator, source, tag, wildcards, no

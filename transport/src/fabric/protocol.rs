@@ -9,9 +9,10 @@
 //! messages (and all synchronous sends) use a rendezvous:
 //!
 //! 1. the sender sends `Rts` with its buffer's address and its process id;
-//! 2. on a node, the receiver reads the data itself with one copy (`CmaRead`, i.e.
-//!    `process_vm_readv`) and answers `Fin`; between nodes, or where single-copy reads are
-//!    not allowed, it answers `Cts` and the sender streams `Data` chunks;
+//! 2. on a node where single-copy reads are chosen (`Limits::cma`), the receiver reads the
+//!    data itself with one copy (`CmaRead`, i.e. `process_vm_readv`) and answers `Fin`;
+//!    otherwise (between nodes, on a node with a core per rank, or where the kernel
+//!    forbids such reads) it answers `Cts` and the sender streams `Data` chunks;
 //! 3. the send completes on `Fin`, or when its last `Data` chunk has left.
 //!
 //! Everything a peer says is checked: sequence numbers, request cookies (a key and a
@@ -283,7 +284,8 @@ pub struct Limits {
     pub shm_eager: usize,
     /// Largest eager payload over TCP.
     pub tcp_eager: usize,
-    /// Whether single-copy reads (`process_vm_readv`) work on this node.
+    /// Whether large messages on this node are read with `process_vm_readv` (allowed here
+    /// and chosen by `shm::cma::prefer`) rather than streamed through the segment.
     pub cma: bool,
 }
 
