@@ -16,23 +16,11 @@ pub struct Universe {
 ///
 /// Logging goes to stderr through `tracing`; set `ZR_LOG=debug` for more.
 pub fn initialize() -> Result<Universe> {
-    init_logging();
+    zerorank_transport::logging::init();
     let fabric = Fabric::init()?;
     Ok(Universe {
         fabric: Rc::new(fabric),
     })
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("ZR_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    // Colours only on a terminal: launchers collect rank output through pipes and files.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 impl Universe {

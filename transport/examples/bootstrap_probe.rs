@@ -14,13 +14,7 @@ fn arg(args: &[String], name: &str) -> Option<u64> {
 }
 
 fn main() -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    zerorank_transport::logging::init();
     let args: Vec<String> = std::env::args().collect();
     let (info, mut kvs) = match bootstrap() {
         Ok(x) => x,

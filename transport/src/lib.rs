@@ -22,6 +22,7 @@
 pub mod bootstrap;
 pub mod fabric;
 pub mod launcher;
+pub mod logging;
 pub mod matching;
 pub mod shm;
 pub mod tcp;
