@@ -1,6 +1,6 @@
 //! Connector side: bounded-retry connect, `TCP_NODELAY`, then the handshake.
 
-use super::{handshake, with_timeout, TcpConfig, TcpConn, TcpError};
+use super::{handshake, handshake_within, TcpConfig, TcpConn, TcpError};
 use glommio::net::TcpStream;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -92,16 +92,12 @@ pub async fn connect(
         size: 0,
         secret,
     };
-    let res = with_timeout(
+    let res = handshake_within(
         cfg.handshake_timeout,
+        addr,
         handshake::connector(&mut stream, &params, peer),
     )
-    .await
-    .unwrap_or(Err(TcpError::Timeout {
-        addr,
-        what: "waiting for the handshake",
-        after: cfg.handshake_timeout,
-    }));
+    .await;
     match res {
         Ok(()) => {
             tracing::debug!(peer = %addr, rank = peer, "connected and authenticated");

@@ -148,16 +148,12 @@ impl Listener {
             size,
             secret,
         };
-        let res = with_timeout(
+        let res = handshake_within(
             cfg.handshake_timeout,
+            addr,
             handshake::acceptor(&mut stream, &params),
         )
-        .await
-        .unwrap_or(Err(TcpError::Timeout {
-            addr,
-            what: "waiting for the handshake",
-            after: cfg.handshake_timeout,
-        }));
+        .await;
         match res {
             Ok(peer) => {
                 tracing::debug!(peer = %addr, rank = peer, "accepted authenticated connection");
@@ -224,11 +220,20 @@ impl TcpConn {
     }
 }
 
-/// `Some(output)`, or `None` when `d` elapsed first.
-pub(crate) async fn with_timeout<F: Future>(d: Duration, f: F) -> Option<F::Output> {
-    futures_lite::future::or(async { Some(f.await) }, async {
+/// Run a handshake with `addr`, failing with [`TcpError::Timeout`] if it takes longer
+/// than `d`.
+pub(crate) async fn handshake_within<T>(
+    d: Duration,
+    addr: SocketAddr,
+    handshake: impl Future<Output = Result<T, TcpError>>,
+) -> Result<T, TcpError> {
+    futures_lite::future::or(handshake, async {
         glommio::timer::sleep(d).await;
-        None
+        Err(TcpError::Timeout {
+            addr,
+            what: "waiting for the handshake",
+            after: d,
+        })
     })
     .await
 }
