@@ -4,6 +4,8 @@
 //!
 //! * [`frame`]: the fixed wire header every message carries, an rkyv 0.8 archive that is
 //!   read in place and validated (bytecheck) before use.
+//! * [`small_frame`]: the compact header of a small eager message between ranks of one
+//!   node, which travels in a ring slot's control line.
 //! * [`buffer`]: aligned, pooled receive buffers, so the hot path does not allocate.
 //! * [`affinity`]: which CPU a rank runs on, chosen by local rank from the set the process
 //!   may use (`sched_getaffinity`, so Slurm and cgroup binding are respected).
@@ -26,3 +28,4 @@ pub mod buffer;
 pub mod executor;
 pub mod frame;
 pub mod memlock;
+pub mod small_frame;

@@ -10,6 +10,7 @@ use crate::shm::{cma, ShmEndpoint};
 use std::collections::VecDeque;
 use zerorank_core::buffer::BufferPool;
 use zerorank_core::frame::{access_checked, Expect, FrameHeader, FrameKind, HEADER_LEN};
+use zerorank_core::small_frame::{access_small, SmallHeader, SMALL_HEADER_LEN};
 
 /// Largest `Data` chunk over TCP.
 pub const TCP_CHUNK: usize = 1 << 20;
@@ -115,6 +116,16 @@ impl Engine {
         moved
     }
 
+    /// Put what the protocol wants sent on its way, without polling shared memory for
+    /// incoming frames (used right after posting a send: an eager frame enters its ring at
+    /// once, and a TCP frame is handed to the socket).
+    pub fn start_sends(&mut self) {
+        self.run_actions();
+        if self.tcp.is_some() && self.poll_tcp() {
+            self.run_actions();
+        }
+    }
+
     fn poll_shm(&mut self) -> bool {
         let Some(shm) = self.shm.as_ref() else {
             return false;
@@ -129,10 +140,10 @@ impl Engine {
             for _ in 0..RING_BATCH {
                 let (proto, stats, expect) = (&mut self.proto, &mut self.stats, &self.expect);
                 let r = shm.try_recv(li, |bytes| -> Result<(), String> {
-                    let h = check_shm_frame(bytes, src, expect)?;
+                    let (h, payload) = check_shm_frame(bytes, src, expect)?;
                     stats[src as usize].frames_received += 1;
                     proto
-                        .on_frame(Path::Shm, h, &bytes[HEADER_LEN..])
+                        .on_frame(Path::Shm, &h, payload)
                         .map_err(|e| e.to_string())
                 });
                 match r {
@@ -173,7 +184,7 @@ impl Engine {
                             );
                             self.stats[peer as usize].frames_received += 1;
                             self.proto
-                                .on_frame(Path::Tcp, h, &bytes[HEADER_LEN..])
+                                .on_frame(Path::Tcp, &h.to_native(), &bytes[HEADER_LEN..])
                                 .map_err(|e| e.to_string())
                         });
                     if let Err(reason) = r {
@@ -526,12 +537,20 @@ impl Engine {
             .expect("shared-memory peer without a segment");
         let li = self.local_of[to as usize].expect("shared-memory peer has a local index");
         header.seq = self.proto.send_seq_peek(to) + 1;
-        // The header is encoded straight into the slot, the body copied after it.
-        let sent = shm.try_send_with(li, &[], HEADER_LEN + body.len(), |frame| {
-            let (head, rest) = frame.split_at_mut(HEADER_LEN);
-            header.encode_into(head);
-            rest.copy_from_slice(body);
-        });
+        // The header is encoded straight into the slot, the body copied after it: a small
+        // eager message with the compact header, so that it fits the slot's control line.
+        let sent = match SmallHeader::of_eager(&header) {
+            Some(small) => shm.try_send_with(li, &[], SMALL_HEADER_LEN + body.len(), |frame| {
+                let (head, rest) = frame.split_at_mut(SMALL_HEADER_LEN);
+                small.encode_into(head);
+                rest.copy_from_slice(body);
+            }),
+            None => shm.try_send_with(li, &[], HEADER_LEN + body.len(), |frame| {
+                let (head, rest) = frame.split_at_mut(HEADER_LEN);
+                header.encode_into(head);
+                rest.copy_from_slice(body);
+            }),
+        };
         if !sent {
             return false;
         }
@@ -585,14 +604,21 @@ impl Engine {
     }
 }
 
-/// Validate a frame taken from the ring of local peer `src`: its header (shape, job,
-/// ranks, length), that it claims to come from `src`, and that the slot holds exactly the
-/// frame the header describes.
+/// Validate a frame taken from the ring of local peer `src` and return its header and
+/// payload. A frame shorter than a full header is a small eager frame: its compact header
+/// is checked against its length, and the ring supplies job, source and destination. A
+/// full frame's header is checked for shape, job, ranks and length, for the claim that it
+/// comes from `src`, and that the slot holds exactly the frame the header describes.
+#[inline]
 fn check_shm_frame<'a>(
     bytes: &'a [u8],
     src: u32,
     expect: &Expect,
-) -> Result<&'a zerorank_core::frame::FrameView, String> {
+) -> Result<(FrameHeader, &'a [u8]), String> {
+    if bytes.len() < HEADER_LEN {
+        let (h, payload) = access_small(bytes).map_err(|e| e.to_string())?;
+        return Ok((h.to_frame_header(expect.job, src, expect.rank), payload));
+    }
     let h = access_checked(bytes, expect).map_err(|e| e.to_string())?;
     if h.src.to_native() != src {
         return Err(format!(
@@ -608,5 +634,67 @@ fn check_shm_frame<'a>(
             HEADER_LEN + n
         ));
     }
-    Ok(h)
+    Ok((h.to_native(), &bytes[HEADER_LEN..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zerorank_core::frame::HeaderBytes;
+
+    #[repr(C, align(64))]
+    struct Slot([u8; 256]);
+
+    const EXPECT: Expect = Expect {
+        job: 0x10b,
+        rank: 1,
+        size: 3,
+    };
+
+    fn eager(len: u64) -> FrameHeader {
+        FrameHeader {
+            job: EXPECT.job,
+            comm: 4,
+            src: 2,
+            dst: 1,
+            tag: 9,
+            seq: 5,
+            len,
+            kind: FrameKind::Eager,
+            ..FrameHeader::default()
+        }
+    }
+
+    #[test]
+    fn small_frames_take_job_and_ranks_from_the_ring() {
+        let mut slot = Slot([0; 256]);
+        let h = eager(3);
+        SmallHeader::of_eager(&h).unwrap().encode_into(&mut slot.0);
+        slot.0[SMALL_HEADER_LEN..SMALL_HEADER_LEN + 3].copy_from_slice(b"abc");
+        let (got, payload) = check_shm_frame(&slot.0[..SMALL_HEADER_LEN + 3], 2, &EXPECT).unwrap();
+        assert_eq!((got, payload), (h, &b"abc"[..]));
+        // A length that disagrees with the slot is refused, with the reason.
+        let err = check_shm_frame(&slot.0[..SMALL_HEADER_LEN + 2], 2, &EXPECT).unwrap_err();
+        assert!(err.contains("says 3"), "{err}");
+        let err = check_shm_frame(&slot.0[..7], 2, &EXPECT).unwrap_err();
+        assert!(err.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn full_frames_are_checked_against_the_ring_and_the_slot() {
+        let mut slot = Slot([0; 256]);
+        let h = eager(100);
+        h.encode_into(&mut slot.0);
+        let (got, payload) = check_shm_frame(&slot.0[..HEADER_LEN + 100], 2, &EXPECT).unwrap();
+        assert_eq!((got, payload.len()), (h, 100));
+        let err = check_shm_frame(&slot.0[..HEADER_LEN + 100], 0, &EXPECT).unwrap_err();
+        assert!(err.contains("claims rank 2 on the ring of rank 0"), "{err}");
+        let err = check_shm_frame(&slot.0[..HEADER_LEN + 99], 2, &EXPECT).unwrap_err();
+        assert!(err.contains("slot holds"), "{err}");
+        let foreign = FrameHeader { job: 7, ..h }.to_bytes();
+        let mut other = Slot([0; 256]);
+        other.0[..HEADER_LEN].copy_from_slice(HeaderBytes::as_slice(&foreign));
+        let err = check_shm_frame(&other.0[..HEADER_LEN + 100], 2, &EXPECT).unwrap_err();
+        assert!(err.contains("job"), "{err}");
+    }
 }

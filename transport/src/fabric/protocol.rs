@@ -24,7 +24,7 @@ use crate::matching::{Envelope, MatchError, Matcher, Pattern};
 use slab::Slab;
 use std::collections::VecDeque;
 use zerorank_core::buffer::{BufferPool, RecvBuf};
-use zerorank_core::frame::{ArchivedFrameKind, FrameHeader, FrameKind, FrameView};
+use zerorank_core::frame::{FrameHeader, FrameKind};
 
 /// Handle of a request inside a [`Protocol`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -752,10 +752,10 @@ impl Protocol {
     pub fn on_frame(
         &mut self,
         path: Path,
-        h: &FrameView,
+        h: &FrameHeader,
         payload: &[u8],
     ) -> Result<(), ProtocolError> {
-        let src = h.src.to_native();
+        let src = h.src;
         let violation = |what: String| ProtocolError { rank: src, what };
         if self.failed[src as usize].is_some() {
             return Ok(()); // late frames of a failed peer are ignored
@@ -766,7 +766,7 @@ impl Protocol {
                 self.path(src)
             )));
         }
-        let seq = h.seq.to_native();
+        let seq = h.seq;
         let expected = self.recv_seq[src as usize] + 1;
         if seq != expected {
             return Err(violation(format!(
@@ -775,22 +775,22 @@ impl Protocol {
         }
         self.recv_seq[src as usize] = seq;
         let env = Envelope {
-            comm: h.comm.to_native(),
+            comm: h.comm,
             src,
-            tag: h.tag.to_native(),
+            tag: h.tag,
         };
         match h.kind {
-            ArchivedFrameKind::Eager => {
-                debug_assert_eq!(payload.len(), h.len.to_native() as usize);
+            FrameKind::Eager => {
+                debug_assert_eq!(payload.len(), h.len as usize);
                 self.deliver_eager(env, payload, path)
                     .map_err(|e| violation(e.to_string()))?;
             }
-            ArchivedFrameKind::Rts => {
+            FrameKind::Rts => {
                 let rts = Rts {
-                    len: h.len.to_native(),
-                    cookie: h.cookie.to_native(),
-                    addr: h.addr.to_native(),
-                    pid: h.pid.to_native(),
+                    len: h.len,
+                    cookie: h.cookie,
+                    addr: h.addr,
+                    pid: h.pid,
                 };
                 match self.matcher.arrive(&env) {
                     Some(id) => self.start_rendezvous(id, env, path, rts),
@@ -800,9 +800,9 @@ impl Protocol {
                         .map_err(|e| violation(e.to_string()))?,
                 }
             }
-            ArchivedFrameKind::Cts => {
-                let id = ReqId::from_cookie(h.cookie.to_native());
-                let accepted = h.len.to_native() as usize;
+            FrameKind::Cts => {
+                let id = ReqId::from_cookie(h.cookie);
+                let accepted = h.len as usize;
                 let Some(Req::Send { dst, buf, stage }) = self.slot_mut(id) else {
                     return Err(violation("clear-to-send for an unknown send".into()));
                 };
@@ -819,16 +819,16 @@ impl Protocol {
                     self.actions.push_back(Action::Stream {
                         to: src,
                         comm: env.comm,
-                        cookie: h.addr.to_native(),
+                        cookie: h.addr,
                         buf,
                         len: accepted,
                         req: id,
                     });
                 }
             }
-            ArchivedFrameKind::Data => {
-                let id = ReqId::from_cookie(h.cookie.to_native());
-                let off = h.addr.to_native() as usize;
+            FrameKind::Data => {
+                let id = ReqId::from_cookie(h.cookie);
+                let off = h.addr as usize;
                 let Some(Req::Recv {
                     buf,
                     stage: RecvStage::Reading(r),
@@ -850,15 +850,15 @@ impl Protocol {
                     self.finish(id, Ok(st));
                 }
             }
-            ArchivedFrameKind::Fin => {
-                let id = ReqId::from_cookie(h.cookie.to_native());
+            FrameKind::Fin => {
+                let id = ReqId::from_cookie(h.cookie);
                 match self.slot_mut(id) {
                     Some(Req::Send {
                         dst,
                         stage: SendStage::Rendezvous,
                         ..
                     }) if *dst == src => {
-                        let len = h.len.to_native() as usize;
+                        let len = h.len as usize;
                         self.finish(
                             id,
                             Ok(Status {

@@ -39,10 +39,11 @@ impl Net {
 
     fn deliver(&mut self, to: u32, mut header: FrameHeader, payload: &[u8]) {
         header.seq = self.ranks[header.src as usize].next_seq(to);
+        // Through the wire format and back, as the engine does.
         let bytes = header.to_bytes();
-        let h = access(bytes.as_slice()).unwrap();
+        let h = access(bytes.as_slice()).unwrap().to_native();
         let path = self.ranks[to as usize].path(header.src);
-        self.ranks[to as usize].on_frame(path, h, payload).unwrap();
+        self.ranks[to as usize].on_frame(path, &h, payload).unwrap();
     }
 
     /// Carry out every pending action until the network is quiet.
@@ -295,26 +296,17 @@ fn forged_frames_are_protocol_violations() {
         kind: FrameKind::Eager,
         ..Default::default()
     };
-    let b = h.to_bytes();
-    let e = net.ranks[1]
-        .on_frame(Path::Tcp, access(b.as_slice()).unwrap(), &[])
-        .unwrap_err();
+    let e = net.ranks[1].on_frame(Path::Tcp, &h, &[]).unwrap_err();
     assert!(e.what.contains("sequence"), "{e}");
     h.seq = 1;
     h.kind = FrameKind::Cts;
     h.cookie = 12345;
-    let b = h.to_bytes();
-    let e = net.ranks[1]
-        .on_frame(Path::Tcp, access(b.as_slice()).unwrap(), &[])
-        .unwrap_err();
+    let e = net.ranks[1].on_frame(Path::Tcp, &h, &[]).unwrap_err();
     assert!(e.what.contains("unknown send"), "{e}");
     h.seq = 2;
     h.kind = FrameKind::Data;
-    let b = h.to_bytes();
     assert!(
-        net.ranks[1]
-            .on_frame(Path::Shm, access(b.as_slice()).unwrap(), &[])
-            .is_err(),
+        net.ranks[1].on_frame(Path::Shm, &h, &[]).is_err(),
         "wrong path"
     );
 }

@@ -5,8 +5,10 @@
 //!   bootstrap fence, and the name is [`ShmSegment::unlink`]ed as soon as everyone has
 //!   mapped it, so nothing is left behind even after `kill -9`.
 //! * One single-producer single-consumer ring per ordered pair of local ranks, with fixed
-//!   slots; a frame (64-byte rkyv header + payload) is written into one slot and read in
-//!   place, 64-byte aligned ([`ring`] documents the protocol).
+//!   slots; a frame (an rkyv header + payload) is written into one slot and read in
+//!   place, 16-byte aligned. A small eager message (a compact header and up to
+//!   [`SMALL_PAYLOAD_MAX`](zerorank_core::small_frame::SMALL_PAYLOAD_MAX) bytes) travels in
+//!   the slot's control line, next to its flag ([`ring`] documents the protocol).
 //! * A futex doorbell per rank for blocking waits ([`ShmEndpoint::wait`]); senders make a
 //!   syscall only when the receiver announced that it sleeps.
 //! * [`cma`]: single-copy reads of large messages from the sender's memory.
@@ -315,7 +317,7 @@ impl ShmEndpoint {
         true
     }
 
-    /// If the ring from `from` holds a frame, call `f` with its bytes in place (64-byte
+    /// If the ring from `from` holds a frame, call `f` with its bytes in place (16-byte
     /// aligned; length clamped to [`Self::max_frame`]), release the slot and return the result.
     #[inline]
     pub fn try_recv<R>(&self, from: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {

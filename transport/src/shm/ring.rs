@@ -4,9 +4,14 @@
 //!
 //! ```text
 //! RingCtl { head: CachePadded<AtomicU64>, tail: CachePadded<AtomicU64> }   (padded)
-//! slot 0: [SlotCtl (64 B: seq, len)][frame area: slot_size - 64 bytes]
+//! slot 0: [SlotCtl (64 B: seq, len, inline frame area)][frame area: slot_size - 64 bytes]
 //! slot 1: ...
 //! ```
+//!
+//! A frame of at most [`INLINE_FRAME_MAX`] bytes is written into the control line itself,
+//! after `seq` and `len`; a longer one into the slot's frame area. The length says which.
+//! A small frame then arrives in the same cache line as the flag that publishes it, so the
+//! consumer takes one cache miss for it instead of two in a row (the flag, then the frame).
 //!
 //! Protocol (Vyukov-style per-slot sequence, Lamport-style cached head):
 //!
@@ -31,6 +36,7 @@
 
 use crossbeam_utils::CachePadded;
 use std::cell::Cell;
+pub use zerorank_core::small_frame::INLINE_FRAME_MAX;
 
 /// Atomics used by the ring: loom's under `cfg(loom)`, std's otherwise.
 pub(crate) mod sync {
@@ -41,8 +47,8 @@ pub(crate) mod sync {
 }
 use sync::{AtomicU64, Ordering};
 
-/// Bytes reserved at the start of every slot for its control line; the frame starts right
-/// after it, so it is 64-byte aligned whenever the slot is.
+/// Bytes reserved at the start of every slot for its control line; a frame too long for
+/// the line's inline area starts right after it, 64-byte aligned whenever the slot is.
 pub const SLOT_HDR: usize = 64;
 
 /// Indices of one ring, each on its own (padded) cache line.
@@ -54,7 +60,8 @@ pub(crate) struct RingCtl {
     pub tail: CachePadded<AtomicU64>,
 }
 
-/// The control line at the start of each slot.
+/// The control line at the start of each slot. The [`INLINE_FRAME_MAX`] bytes after it
+/// (to the end of the line) hold a small frame.
 #[repr(C, align(64))]
 pub(crate) struct SlotCtl {
     /// `position + 1` once the frame at `position` is complete.
@@ -63,8 +70,25 @@ pub(crate) struct SlotCtl {
     pub len: AtomicU64,
 }
 
+/// Offset of the inline frame area within a slot.
+const INLINE_OFF: usize = 16;
+
 #[cfg(not(loom))]
-const _: () = assert!(std::mem::size_of::<SlotCtl>() == SLOT_HDR);
+const _: () = {
+    assert!(std::mem::size_of::<SlotCtl>() == SLOT_HDR);
+    assert!(std::mem::offset_of!(SlotCtl, len) + 8 == INLINE_OFF);
+    assert!(INLINE_OFF + INLINE_FRAME_MAX == SLOT_HDR);
+};
+
+/// Where a frame of `len` bytes lives within its slot.
+#[inline(always)]
+fn frame_offset(len: usize) -> usize {
+    if len <= INLINE_FRAME_MAX {
+        INLINE_OFF
+    } else {
+        SLOT_HDR
+    }
+}
 
 /// Bytes of a [`RingCtl`], rounded so that slot 0 starts 128-byte aligned.
 pub(crate) const RING_CTL_BYTES: usize = {
@@ -229,10 +253,11 @@ impl Producer {
         let slot = self.ring.slot_ptr(t);
         self.ring.with_slot(t, true, || {
             // SAFETY: position t is free (t - head < slots, head loaded with Acquire after
-            // the consumer's Release), so the consumer does not read this slot's frame area
-            // until we publish seq below. The frame area is max_frame() >= len bytes long
-            // and starts SLOT_HDR bytes into the slot.
-            let frame = unsafe { std::slice::from_raw_parts_mut(slot.add(SLOT_HDR), len) };
+            // the consumer's Release), so the consumer does not read this slot's frame
+            // areas until we publish seq below. The inline area (INLINE_FRAME_MAX bytes
+            // from INLINE_OFF, not overlapping seq and len) or the frame area (max_frame()
+            // bytes from SLOT_HDR) is at least len bytes long.
+            let frame = unsafe { std::slice::from_raw_parts_mut(slot.add(frame_offset(len)), len) };
             frame[..header.len()].copy_from_slice(header);
             fill(&mut frame[header.len()..]);
         });
@@ -309,8 +334,9 @@ impl Consumer {
         let r = self.ring.with_slot(h, false, || {
             // SAFETY: seq == h + 1 was loaded with Acquire, so the producer's writes of the
             // frame happen-before this read, and it will not overwrite the slot until we
-            // publish head = h + 1. `len` is clamped to the frame area.
-            let frame = unsafe { std::slice::from_raw_parts(slot.add(SLOT_HDR), len) };
+            // publish head = h + 1. `len` is clamped to the frame area, and a frame short
+            // enough for the inline area is read from there, as the producer wrote it.
+            let frame = unsafe { std::slice::from_raw_parts(slot.add(frame_offset(len)), len) };
             f(frame)
         });
         self.head.set(h.wrapping_add(1));
@@ -402,8 +428,12 @@ mod loom_tests {
             let producer = loom::thread::spawn(move || {
                 let p = Producer::new(s2.ring());
                 for i in 0..FRAMES {
+                    // Odd frames are too long for the inline area.
                     let hdr = [i; 3];
-                    while !p.try_push(&hdr, 2, |b| b.copy_from_slice(&[i, !i])) {
+                    let n = if i % 2 == 0 { 2 } else { INLINE_FRAME_MAX };
+                    while !p.try_push(&hdr, n, |b| {
+                        b.fill(!i);
+                    }) {
                         loom::thread::yield_now();
                     }
                 }
@@ -413,7 +443,10 @@ mod loom_tests {
             while next < FRAMES {
                 match c.try_pop(|b| b.to_vec()) {
                     Some(v) => {
-                        assert_eq!(v, vec![next, next, next, next, !next], "FIFO violated");
+                        let n = if next % 2 == 0 { 2 } else { INLINE_FRAME_MAX };
+                        let mut want = vec![next; 3];
+                        want.resize(3 + n, !next);
+                        assert_eq!(v, want, "FIFO violated");
                         next += 1;
                     }
                     None => loom::thread::yield_now(),
@@ -455,12 +488,37 @@ mod tests {
             assert!(!p.try_push(&[round], 1, |_| panic!("fill must not run when full")));
             for i in 0..4u8 {
                 let got = c.try_pop(|b| {
-                    assert_eq!(b.as_ptr() as usize % 64, 0);
+                    assert_eq!(b.as_ptr() as usize % 16, 0);
                     b.to_vec()
                 });
                 assert_eq!(got, Some(vec![round, i]));
             }
             assert!(c.try_pop(|_| ()).is_none());
+        }
+    }
+
+    #[test]
+    fn small_frames_travel_in_the_control_line() {
+        let mut m = mem();
+        // SAFETY: as above.
+        let r = unsafe { RingRef::new(m.0.as_mut_ptr(), 2, 256) };
+        let p = Producer::new(r);
+        let c = Consumer::new(r);
+        for (pos, len) in [(0u64, INLINE_FRAME_MAX), (1, INLINE_FRAME_MAX + 1), (2, 0)] {
+            assert!(p.try_push(&[], len, |b| b.fill(len as u8)));
+            let slot = r.slot_ptr(pos) as usize;
+            let (at, bytes) = c
+                .try_pop(|b| (b.as_ptr() as usize - slot, b.to_vec()))
+                .unwrap();
+            assert_eq!(
+                at,
+                if len <= INLINE_FRAME_MAX {
+                    16
+                } else {
+                    SLOT_HDR
+                }
+            );
+            assert_eq!(bytes, vec![len as u8; len]);
         }
     }
 
