@@ -39,7 +39,12 @@ impl Scope<'_> {
     }
 
     fn forget(&self, id: ReqId) {
-        self.pending.borrow_mut().retain(|(_, i)| *i != id);
+        // Requests are mostly waited for in the order they were made, so the search is
+        // short; the order of what stays pending does not matter.
+        let mut pending = self.pending.borrow_mut();
+        if let Some(pos) = pending.iter().position(|(_, i)| *i == id) {
+            pending.swap_remove(pos);
+        }
     }
 }
 

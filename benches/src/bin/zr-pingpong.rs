@@ -50,6 +50,11 @@ fn run() -> zerorank::Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10_000);
+    // PP_BW_REPS overrides the number of windows per small bandwidth size (profiling).
+    let bw_reps: usize = std::env::var("PP_BW_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
     let wanted = |n: usize| only.as_ref().is_none_or(|v| v.contains(&n));
     for &n in &[0usize, 8, 64, 1024, 8192, 65536, 1 << 20, 4 << 20] {
         if !wanted(n) {
@@ -97,13 +102,13 @@ fn run() -> zerorank::Result<()> {
 
     let ack = [0u8; 4];
     let mut ackr = [0u8; 4];
-    for &n in &[65536usize, 1 << 20, 4 << 20] {
+    for &n in &[8usize, 1024, 65536, 1 << 20, 4 << 20] {
         if only.is_some() && !wanted(n) {
             continue;
         }
         let warm = 2;
         let reps = if n <= 65536 {
-            50
+            bw_reps
         } else if n <= 1 << 20 {
             15
         } else {
@@ -129,9 +134,22 @@ fn run() -> zerorank::Result<()> {
                 if r >= warm {
                     rates.push((n * WINDOW) as f64 / dt / 1e6);
                 }
+            } else if n * WINDOW <= rbuf.len() {
+                // Receiver: a window of immediate receives posted ahead, as the C version
+                // does (into distinct parts of the buffer, as the scope rules want).
+                zerorank::request::scope(|sc| -> zerorank::Result<()> {
+                    let mut reqs = Vec::with_capacity(WINDOW);
+                    for part in rbuf[..n * WINDOW].chunks_mut(n.max(1)).take(WINDOW) {
+                        reqs.push(peer.immediate_receive_into_with_tag(sc, part, 100)?);
+                    }
+                    for res in zerorank::request::wait_all(reqs) {
+                        res?;
+                    }
+                    Ok(())
+                })?;
+                peer.send_with_tag(&ack[..], 101)?;
             } else {
-                // Receiver: blocking receives into one buffer (a window of immediate
-                // receives would need 64 distinct mutable buffers under the scope rules).
+                // Too large for a window of distinct buffers: blocking receives.
                 for _ in 0..WINDOW {
                     peer.receive_into_with_tag(&mut rbuf[..n], 100)?;
                 }

@@ -316,7 +316,7 @@ impl Fabric {
         let id = {
             let mut e = self.engine.borrow_mut();
             let id = e.proto.post_send(dst, comm, tag, buf, mode);
-            e.progress();
+            e.start_sends();
             id
         };
         if self.engine.borrow().tcp_queued(dst) > engine::TCP_OUTBOX_LIMIT {
@@ -332,10 +332,9 @@ impl Fabric {
     /// # Safety
     /// `buf` must stay valid and untouched until the request completes (see [`RecvBufRef`]).
     pub unsafe fn irecv(&self, pat: Pattern, buf: RecvBufRef) -> ReqId {
-        let mut e = self.engine.borrow_mut();
-        let id = e.proto.post_recv(pat, buf);
-        e.progress();
-        id
+        // Matched against what already arrived; no round of progress (waiting and testing
+        // make progress), so posting a window of receives costs no polling.
+        self.engine.borrow_mut().proto.post_recv(pat, buf)
     }
 
     /// Send `buf` and wait until it may be reused.
