@@ -1,14 +1,13 @@
-//! The compact header of a small eager message between two ranks of one node.
+//! The compact header of an eager message between two ranks of one node.
 //!
-//! A shared-memory ring carries frames of at most a few dozen bytes inside the slot's
-//! control line, next to the flag that publishes them (`transport::shm::ring`). The full
+//! A shared-memory ring slot starts with a 16-byte flag and length, and the frame follows
+//! in the same cache line (`transport::shm::ring`). The full
 //! [`FrameHeader`](crate::frame::FrameHeader) is a cache line by itself, so a small message
 //! framed with it spans two more lines, and the receiver pays for those lines one after
 //! the other: it sees the flag, then it misses on the header. A [`SmallHeader`] leaves out
 //! what the ring already says (job, source and destination: each pair of ranks of a job
 //! has its own ring) and what an eager message does not use (the rendezvous fields), so a
-//! header and up to [`SMALL_PAYLOAD_MAX`] bytes of payload fit in the control line with the
-//! flag.
+//! header and up to [`FIRST_LINE_PAYLOAD`] bytes of payload share the line of the flag.
 //!
 //! Like the full header it is an rkyv 0.8 archive read in place and validated before use.
 
@@ -33,11 +32,9 @@ pub struct SmallHeader {
 /// Size in bytes of an archived [`SmallHeader`].
 pub const SMALL_HEADER_LEN: usize = std::mem::size_of::<ArchivedSmallHeader>();
 
-/// Bytes a ring slot's control line holds for a frame (64 bytes less the flag and length).
-pub const INLINE_FRAME_MAX: usize = 48;
-
-/// Largest payload a small frame carries.
-pub const SMALL_PAYLOAD_MAX: usize = INLINE_FRAME_MAX - SMALL_HEADER_LEN;
+/// Payload bytes that share the cache line of a ring slot's flag (64 bytes less the flag
+/// and length, less the header).
+pub const FIRST_LINE_PAYLOAD: usize = 64 - 16 - SMALL_HEADER_LEN;
 
 const OFF_COMM: usize = std::mem::offset_of!(ArchivedSmallHeader, comm);
 const OFF_TAG: usize = std::mem::offset_of!(ArchivedSmallHeader, tag);
@@ -64,17 +61,18 @@ pub enum SmallFrameError {
 }
 
 impl SmallHeader {
-    /// The small header of an eager `header`, if its payload is small enough.
+    /// The compact header of `header`, if it is an eager one (with a length a `u32` holds).
     #[inline]
     pub fn of_eager(header: &FrameHeader) -> Option<SmallHeader> {
-        (header.kind == FrameKind::Eager && header.len as usize <= SMALL_PAYLOAD_MAX).then_some(
-            SmallHeader {
-                comm: header.comm,
-                tag: header.tag,
-                seq: header.seq,
-                len: header.len as u32,
-            },
-        )
+        if header.kind != FrameKind::Eager {
+            return None;
+        }
+        Some(SmallHeader {
+            comm: header.comm,
+            tag: header.tag,
+            seq: header.seq,
+            len: u32::try_from(header.len).ok()?,
+        })
     }
 
     /// Encode into the first [`SMALL_HEADER_LEN`] bytes of `out`, field by field at the
@@ -137,8 +135,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const LINE: usize = 48;
+
     #[repr(C, align(64))]
-    struct Line([u8; INLINE_FRAME_MAX]);
+    struct Line([u8; LINE]);
 
     #[test]
     fn round_trip_in_place() {
@@ -154,7 +154,7 @@ mod tests {
             ..FrameHeader::default()
         };
         let small = SmallHeader::of_eager(&full).unwrap();
-        let mut line = Line([0xee; INLINE_FRAME_MAX]);
+        let mut line = Line([0xee; LINE]);
         small.encode_into(&mut line.0);
         line.0[SMALL_HEADER_LEN..SMALL_HEADER_LEN + 5].copy_from_slice(b"hello");
         let (h, payload) = access_small(&line.0[..SMALL_HEADER_LEN + 5]).unwrap();
@@ -163,15 +163,15 @@ mod tests {
     }
 
     #[test]
-    fn only_small_eager_frames_have_a_small_header() {
+    fn only_eager_frames_have_a_small_header() {
         let eager = FrameHeader {
             kind: FrameKind::Eager,
-            len: SMALL_PAYLOAD_MAX as u64,
+            len: u64::from(u32::MAX),
             ..FrameHeader::default()
         };
         assert!(SmallHeader::of_eager(&eager).is_some());
         let big = FrameHeader {
-            len: SMALL_PAYLOAD_MAX as u64 + 1,
+            len: u64::from(u32::MAX) + 1,
             ..eager
         };
         assert!(SmallHeader::of_eager(&big).is_none());
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn bad_frames_are_refused() {
-        let mut line = Line([0; INLINE_FRAME_MAX]);
+        let mut line = Line([0; LINE]);
         SmallHeader {
             len: 3,
             ..SmallHeader::default()
@@ -219,7 +219,7 @@ mod tests {
 
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..48)) {
-            let mut line = Line([0; INLINE_FRAME_MAX]);
+            let mut line = Line([0; LINE]);
             line.0[..bytes.len()].copy_from_slice(&bytes);
             let _ = access_small(&line.0[..bytes.len()]);
         }

@@ -46,7 +46,7 @@ fn pin(cpu: usize) {
 fn deadline_spin(ep: &ShmEndpoint, from: usize, what: &str) -> Vec<u8> {
     let end = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Some(v) = ep.try_recv(from, |b| b.to_vec()) {
+        if let Some(v) = ep.try_recv(from, |_, b| b.to_vec()) {
             return v;
         }
         assert!(Instant::now() < end, "timed out waiting for {what}");
@@ -56,7 +56,7 @@ fn deadline_spin(ep: &ShmEndpoint, from: usize, what: &str) -> Vec<u8> {
 
 fn send_spin(ep: &ShmEndpoint, to: usize, hdr: &[u8], payload: &[u8]) {
     let end = Instant::now() + Duration::from_secs(60);
-    while !ep.try_send(to, hdr, payload) {
+    while !ep.try_send(to, 0, hdr, payload) {
         assert!(Instant::now() < end, "timed out sending");
         std::hint::spin_loop();
     }
@@ -133,11 +133,11 @@ fn main() {
     for batch in 0..PP_BATCHES + 3 {
         let t = Instant::now();
         for _ in 0..PP_BATCH {
-            while !ep.try_send(1, h.as_slice(), &payload) {
+            while !ep.try_send(1, 0, h.as_slice(), &payload) {
                 std::hint::spin_loop();
             }
             loop {
-                if ep.try_recv(1, |b| b.len()).is_some() {
+                if ep.try_recv(1, |_, b| b.len()).is_some() {
                     break;
                 }
                 std::hint::spin_loop();
@@ -170,7 +170,7 @@ fn main() {
             while off < MIB {
                 let n = chunk.min(MIB - off);
                 let hd = header(FrameKind::Data, n as u64, off as u64);
-                while !ep.try_send_with(1, hd.as_slice(), n, |dst| {
+                while !ep.try_send_with(1, 0, hd.as_slice(), n, |dst| {
                     dst.copy_from_slice(&src[off..off + n])
                 }) {
                     std::hint::spin_loop();
@@ -216,7 +216,7 @@ fn child(job: u64) {
     // Echo until Fin.
     let mut buf = [0u8; 256];
     loop {
-        let Some(n) = ep.try_recv(0, |b| {
+        let Some(n) = ep.try_recv(0, |_, b| {
             buf[..b.len()].copy_from_slice(b);
             b.len()
         }) else {
@@ -227,7 +227,7 @@ fn child(job: u64) {
         if v.kind == zerorank_core::frame::ArchivedFrameKind::Fin {
             break;
         }
-        while !ep.try_send(0, &buf[..HEADER_LEN], &buf[HEADER_LEN..n]) {
+        while !ep.try_send(0, 0, &buf[..HEADER_LEN], &buf[HEADER_LEN..n]) {
             std::hint::spin_loop();
         }
     }
@@ -236,7 +236,7 @@ fn child(job: u64) {
     for _ in 0..BW_RUNS {
         let mut got = 0usize;
         while got < BW_MESSAGES * MIB {
-            if let Some(n) = ep.try_recv(0, |b| {
+            if let Some(n) = ep.try_recv(0, |_, b| {
                 let h = zerorank_core::frame::access(b).unwrap();
                 let off = h.addr.to_native() as usize;
                 let n = b.len() - HEADER_LEN;

@@ -54,14 +54,14 @@ fn main() {
         let mut sink = 0u8;
         for _ in 0..iters {
             while ep
-                .try_recv(0, |f| {
+                .try_recv(0, |_, f| {
                     sink ^= f.first().copied().unwrap_or(0) ^ f.last().copied().unwrap_or(0)
                 })
                 .is_none()
             {
                 // no pause
             }
-            while !ep.try_send(0, &hdr1, &body1) {}
+            while !ep.try_send(0, 0, &hdr1, &body1) {}
         }
         sink
     }));
@@ -71,9 +71,9 @@ fn main() {
     let mut samples = Vec::with_capacity(iters);
     for _ in 0..iters {
         let t0 = Instant::now();
-        while !ep.try_send(1, &hdr, &body) {}
+        while !ep.try_send(1, 0, &hdr, &body) {}
         while ep
-            .try_recv(1, |f| {
+            .try_recv(1, |_, f| {
                 sink ^= f.first().copied().unwrap_or(0) ^ f.last().copied().unwrap_or(0)
             })
             .is_none()

@@ -58,7 +58,7 @@ fn exchange(ep: &ShmEndpoint, peer: usize, deadline: Instant, child: Option<&mut
             let mut h = Hdr([0; 64]);
             h.0[..8].copy_from_slice(&sent.to_le_bytes());
             let s = sent;
-            if ep.try_send_with(peer, &h.0, payload_len(s, max), |b| {
+            if ep.try_send_with(peer, 0, &h.0, payload_len(s, max), |b| {
                 for (k, x) in b.iter_mut().enumerate() {
                     *x = payload_byte(s, k);
                 }
@@ -69,8 +69,8 @@ fn exchange(ep: &ShmEndpoint, peer: usize, deadline: Instant, child: Option<&mut
         }
         let r = recvd;
         if ep
-            .try_recv(peer, |f| {
-                assert_eq!(f.as_ptr() as usize % 64, 0);
+            .try_recv(peer, |_, f| {
+                assert_eq!(f.as_ptr() as usize % 16, 0);
                 assert_eq!(
                     u64::from_le_bytes(f[..8].try_into().unwrap()),
                     r,
@@ -115,7 +115,7 @@ fn exchange(ep: &ShmEndpoint, peer: usize, deadline: Instant, child: Option<&mut
 }
 
 fn wait_for_frame(ep: &ShmEndpoint, from: usize, deadline: Instant, what: &str) {
-    while ep.try_recv(from, |_| ()).is_none() {
+    while ep.try_recv(from, |_, _| ()).is_none() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         ep.wait(Duration::from_millis(5));
     }
@@ -129,9 +129,9 @@ fn two_processes_100k_frames_each_way() {
         let ep = ShmSegment::attach(job, 0, 2)
             .expect("child attach")
             .endpoint(1);
-        assert!(ep.try_send(0, &[0u8; 64], b"ready"));
+        assert!(ep.try_send(0, 0, &[0u8; 64], b"ready"));
         exchange(&ep, 0, deadline, None);
-        assert!(ep.try_send(0, &[0u8; 64], b"done"));
+        assert!(ep.try_send(0, 0, &[0u8; 64], b"done"));
         return;
     }
     let job = 0x7e59_0000_0000_0000 | (std::process::id() as u64) << 8;

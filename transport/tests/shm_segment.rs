@@ -45,8 +45,8 @@ fn create_is_0600_despite_umask_and_unlink_removes() {
                                          // The mappings survive the unlink.
     let a = seg.endpoint(0);
     let b = other.endpoint(1);
-    assert!(a.try_send(1, &[7u8; 64], b"hello"));
-    assert_eq!(b.try_recv(0, |f| f.to_vec()).unwrap()[64..], *b"hello");
+    assert!(a.try_send(1, 0, &[7u8; 64], b"hello"));
+    assert_eq!(b.try_recv(0, |_, f| f.to_vec()).unwrap()[64..], *b"hello");
     // Attaching after the unlink is an open error naming ENOENT.
     let e = ShmSegment::attach(job, 0, 2).unwrap_err();
     assert!(matches!(e, ShmError::Open { .. }), "{e}");
@@ -190,22 +190,22 @@ fn frames_are_exact_and_aligned() {
     ShmSegment::unlink(job, 0).unwrap();
     let a = a.endpoint(0);
     let b = b.endpoint(1);
-    assert_eq!(a.max_frame(), 192);
+    assert_eq!(a.max_frame(), 240);
     assert!(!b.has_incoming());
-    assert!(a.try_send(1, &[1u8; 64], &[2u8; 8]));
+    assert!(a.try_send(1, 0, &[1u8; 64], &[2u8; 8]));
     assert!(b.has_incoming());
     let got = b
-        .try_recv(0, |f| (f.len(), f.as_ptr() as usize % 64))
+        .try_recv(0, |_, f| (f.len(), f.as_ptr() as usize % 16))
         .unwrap();
     assert_eq!(got, (72, 0));
     assert!(!b.has_incoming());
     // Fill the ring: 8 slots, then it reports full.
     for i in 0..8u8 {
-        assert!(a.try_send(1, &[i; 64], &[i; 128]));
+        assert!(a.try_send(1, 0, &[i; 64], &[i; 128]));
     }
-    assert!(!a.try_send(1, &[9; 64], &[]));
-    assert!(b.try_recv(0, |f| assert_eq!(f[0], 0)).is_some());
-    assert!(a.try_send(1, &[9; 64], &[]));
+    assert!(!a.try_send(1, 0, &[9; 64], &[]));
+    assert!(b.try_recv(0, |_, f| assert_eq!(f[0], 0)).is_some());
+    assert!(a.try_send(1, 0, &[9; 64], &[]));
 }
 
 #[test]

@@ -25,7 +25,7 @@ fn payload_len(seq: u64, max: usize) -> usize {
 }
 
 fn check(frame: &[u8], from: usize, seq: u64, max: usize) {
-    assert_eq!(frame.as_ptr() as usize % 64, 0, "misaligned frame");
+    assert_eq!(frame.as_ptr() as usize % 16, 0, "misaligned frame");
     let n = payload_len(seq, max);
     assert_eq!(frame.len(), 64 + n, "length of frame {seq} from {from}");
     assert_eq!(
@@ -64,7 +64,7 @@ fn run_rank(ep: ShmEndpoint, n: u64, deadline: Instant) {
             if s < n {
                 let h = hdr(me, s);
                 let len = payload_len(s, max);
-                if ep.try_send_with(peer, &h.0, len, |b| {
+                if ep.try_send_with(peer, 0, &h.0, len, |b| {
                     for (k, x) in b.iter_mut().enumerate() {
                         *x = (s as usize + k) as u8;
                     }
@@ -74,7 +74,7 @@ fn run_rank(ep: ShmEndpoint, n: u64, deadline: Instant) {
                 }
             }
             let r = next_recv[peer];
-            if r < n && ep.try_recv(peer, |f| check(f, peer, r, max)).is_some() {
+            if r < n && ep.try_recv(peer, |_, f| check(f, peer, r, max)).is_some() {
                 next_recv[peer] += 1;
                 progress = true;
             }
@@ -140,7 +140,7 @@ fn wait_is_woken_by_send_and_times_out() {
         let e0 = s0.endpoint(0);
         for i in 0..20u8 {
             std::thread::sleep(Duration::from_millis(5));
-            assert!(e0.try_send(1, &[i; 64], &[]));
+            assert!(e0.try_send(1, 0, &[i; 64], &[]));
         }
     });
     let t = Instant::now();
@@ -150,7 +150,7 @@ fn wait_is_woken_by_send_and_times_out() {
             t.elapsed() < Duration::from_secs(20),
             "lost wake-up: got {got} of 20"
         );
-        if let Some(b) = e1.try_recv(0, |f| f[0]) {
+        if let Some(b) = e1.try_recv(0, |_, f| f[0]) {
             assert_eq!(b, got);
             got += 1;
         } else {

@@ -139,8 +139,8 @@ impl Engine {
             let src = self.rank_of_local[li];
             for _ in 0..RING_BATCH {
                 let (proto, stats, expect) = (&mut self.proto, &mut self.stats, &self.expect);
-                let r = shm.try_recv(li, |bytes| -> Result<(), String> {
-                    let (h, payload) = check_shm_frame(bytes, src, expect)?;
+                let r = shm.try_recv(li, |tag, bytes| -> Result<(), String> {
+                    let (h, payload) = check_shm_frame(tag, bytes, src, expect)?;
                     stats[src as usize].frames_received += 1;
                     proto
                         .on_frame(Path::Shm, &h, payload)
@@ -537,15 +537,19 @@ impl Engine {
             .expect("shared-memory peer without a segment");
         let li = self.local_of[to as usize].expect("shared-memory peer has a local index");
         header.seq = self.proto.send_seq_peek(to) + 1;
-        // The header is encoded straight into the slot, the body copied after it: a small
-        // eager message with the compact header, so that it fits the slot's control line.
+        // The header is encoded straight into the slot, the body copied after it. An eager
+        // message takes the compact header, so that a small one shares the cache line of
+        // the slot's flag.
         let sent = match SmallHeader::of_eager(&header) {
-            Some(small) => shm.try_send_with(li, &[], SMALL_HEADER_LEN + body.len(), |frame| {
-                let (head, rest) = frame.split_at_mut(SMALL_HEADER_LEN);
-                small.encode_into(head);
-                rest.copy_from_slice(body);
-            }),
-            None => shm.try_send_with(li, &[], HEADER_LEN + body.len(), |frame| {
+            Some(small) => {
+                let len = SMALL_HEADER_LEN + body.len();
+                shm.try_send_with(li, SHM_SMALL, &[], len, |frame| {
+                    let (head, rest) = frame.split_at_mut(SMALL_HEADER_LEN);
+                    small.encode_into(head);
+                    rest.copy_from_slice(body);
+                })
+            }
+            None => shm.try_send_with(li, SHM_FULL, &[], HEADER_LEN + body.len(), |frame| {
                 let (head, rest) = frame.split_at_mut(HEADER_LEN);
                 header.encode_into(head);
                 rest.copy_from_slice(body);
@@ -604,20 +608,30 @@ impl Engine {
     }
 }
 
+/// Ring tag of a shared-memory frame with a full [`FrameHeader`].
+const SHM_FULL: u32 = 0;
+/// Ring tag of a shared-memory eager frame with a compact [`SmallHeader`].
+const SHM_SMALL: u32 = 1;
+
 /// Validate a frame taken from the ring of local peer `src` and return its header and
-/// payload. A frame shorter than a full header is a small eager frame: its compact header
-/// is checked against its length, and the ring supplies job, source and destination. A
-/// full frame's header is checked for shape, job, ranks and length, for the claim that it
-/// comes from `src`, and that the slot holds exactly the frame the header describes.
+/// payload. The ring's tag says which header it has. A compact header is checked against
+/// the frame's length, and the ring supplies job, source and destination. A full header
+/// is checked for shape, job, ranks and length, for the claim that it comes from `src`,
+/// and that the slot holds exactly the frame the header describes.
 #[inline]
 fn check_shm_frame<'a>(
+    tag: u32,
     bytes: &'a [u8],
     src: u32,
     expect: &Expect,
 ) -> Result<(FrameHeader, &'a [u8]), String> {
-    if bytes.len() < HEADER_LEN {
-        let (h, payload) = access_small(bytes).map_err(|e| e.to_string())?;
-        return Ok((h.to_frame_header(expect.job, src, expect.rank), payload));
+    match tag {
+        SHM_SMALL => {
+            let (h, payload) = access_small(bytes).map_err(|e| e.to_string())?;
+            return Ok((h.to_frame_header(expect.job, src, expect.rank), payload));
+        }
+        SHM_FULL => {}
+        _ => return Err(format!("unknown frame format {tag}")),
     }
     let h = access_checked(bytes, expect).map_err(|e| e.to_string())?;
     if h.src.to_native() != src {
@@ -671,13 +685,17 @@ mod tests {
         let h = eager(3);
         SmallHeader::of_eager(&h).unwrap().encode_into(&mut slot.0);
         slot.0[SMALL_HEADER_LEN..SMALL_HEADER_LEN + 3].copy_from_slice(b"abc");
-        let (got, payload) = check_shm_frame(&slot.0[..SMALL_HEADER_LEN + 3], 2, &EXPECT).unwrap();
+        let (got, payload) =
+            check_shm_frame(SHM_SMALL, &slot.0[..SMALL_HEADER_LEN + 3], 2, &EXPECT).unwrap();
         assert_eq!((got, payload), (h, &b"abc"[..]));
         // A length that disagrees with the slot is refused, with the reason.
-        let err = check_shm_frame(&slot.0[..SMALL_HEADER_LEN + 2], 2, &EXPECT).unwrap_err();
+        let err =
+            check_shm_frame(SHM_SMALL, &slot.0[..SMALL_HEADER_LEN + 2], 2, &EXPECT).unwrap_err();
         assert!(err.contains("says 3"), "{err}");
-        let err = check_shm_frame(&slot.0[..7], 2, &EXPECT).unwrap_err();
+        let err = check_shm_frame(SHM_SMALL, &slot.0[..7], 2, &EXPECT).unwrap_err();
         assert!(err.contains("truncated"), "{err}");
+        let err = check_shm_frame(9, &slot.0[..SMALL_HEADER_LEN + 3], 2, &EXPECT).unwrap_err();
+        assert!(err.contains("unknown frame format 9"), "{err}");
     }
 
     #[test]
@@ -685,16 +703,17 @@ mod tests {
         let mut slot = Slot([0; 256]);
         let h = eager(100);
         h.encode_into(&mut slot.0);
-        let (got, payload) = check_shm_frame(&slot.0[..HEADER_LEN + 100], 2, &EXPECT).unwrap();
+        let (got, payload) =
+            check_shm_frame(SHM_FULL, &slot.0[..HEADER_LEN + 100], 2, &EXPECT).unwrap();
         assert_eq!((got, payload.len()), (h, 100));
-        let err = check_shm_frame(&slot.0[..HEADER_LEN + 100], 0, &EXPECT).unwrap_err();
+        let err = check_shm_frame(SHM_FULL, &slot.0[..HEADER_LEN + 100], 0, &EXPECT).unwrap_err();
         assert!(err.contains("claims rank 2 on the ring of rank 0"), "{err}");
-        let err = check_shm_frame(&slot.0[..HEADER_LEN + 99], 2, &EXPECT).unwrap_err();
+        let err = check_shm_frame(SHM_FULL, &slot.0[..HEADER_LEN + 99], 2, &EXPECT).unwrap_err();
         assert!(err.contains("slot holds"), "{err}");
         let foreign = FrameHeader { job: 7, ..h }.to_bytes();
         let mut other = Slot([0; 256]);
         other.0[..HEADER_LEN].copy_from_slice(HeaderBytes::as_slice(&foreign));
-        let err = check_shm_frame(&other.0[..HEADER_LEN + 100], 2, &EXPECT).unwrap_err();
+        let err = check_shm_frame(SHM_FULL, &other.0[..HEADER_LEN + 100], 2, &EXPECT).unwrap_err();
         assert!(err.contains("job"), "{err}");
     }
 }

@@ -285,28 +285,30 @@ impl ShmEndpoint {
         }
     }
 
-    /// Push the frame `header ++ payload` toward local rank `to`; false if the ring is full.
+    /// Push the frame `header ++ payload` toward local rank `to`, with `tag` (a word the
+    /// receiver gets with the frame, not interpreted here); false if the ring is full.
     ///
     /// Panics if `to` is this rank or out of range, or the frame exceeds [`Self::max_frame`].
     #[inline]
-    pub fn try_send(&self, to: usize, header: &[u8], payload: &[u8]) -> bool {
-        self.try_send_with(to, header, payload.len(), |dst| {
+    pub fn try_send(&self, to: usize, tag: u32, header: &[u8], payload: &[u8]) -> bool {
+        self.try_send_with(to, tag, header, payload.len(), |dst| {
             dst.copy_from_slice(payload)
         })
     }
 
     /// Push `header` and `payload_len` bytes written in place by `fill` (which is called
-    /// only if there is room) toward local rank `to`; false if the ring is full.
+    /// only if there is room) toward local rank `to`, with `tag`; false if the ring is full.
     #[inline]
     pub fn try_send_with(
         &self,
         to: usize,
+        tag: u32,
         header: &[u8],
         payload_len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
         let p = self.producer(to);
-        if !p.try_push(header, payload_len, fill) {
+        if !p.try_push(tag, header, payload_len, fill) {
             return false;
         }
         self.doorbell(to).notify();
@@ -317,10 +319,11 @@ impl ShmEndpoint {
         true
     }
 
-    /// If the ring from `from` holds a frame, call `f` with its bytes in place (16-byte
-    /// aligned; length clamped to [`Self::max_frame`]), release the slot and return the result.
+    /// If the ring from `from` holds a frame, call `f` with its tag (untrusted) and its
+    /// bytes in place (16-byte aligned; length clamped to [`Self::max_frame`]), release the
+    /// slot and return the result.
     #[inline]
-    pub fn try_recv<R>(&self, from: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    pub fn try_recv<R>(&self, from: usize, f: impl FnOnce(u32, &[u8]) -> R) -> Option<R> {
         let c = self.consumer(from);
         let r = c.try_pop(f)?;
         if c.crossed_half() {

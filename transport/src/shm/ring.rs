@@ -4,14 +4,15 @@
 //!
 //! ```text
 //! RingCtl { head: CachePadded<AtomicU64>, tail: CachePadded<AtomicU64> }   (padded)
-//! slot 0: [SlotCtl (64 B: seq, len, inline frame area)][frame area: slot_size - 64 bytes]
+//! slot 0: [SlotCtl (16 B: seq, len, tag)][frame: slot_size - 16 bytes]
 //! slot 1: ...
 //! ```
 //!
-//! A frame of at most [`INLINE_FRAME_MAX`] bytes is written into the control line itself,
-//! after `seq` and `len`; a longer one into the slot's frame area. The length says which.
-//! A small frame then arrives in the same cache line as the flag that publishes it, so the
-//! consumer takes one cache miss for it instead of two in a row (the flag, then the frame).
+//! The frame starts right after the 16-byte control words, in the same cache line: a frame
+//! of up to 48 bytes arrives with the flag that publishes it, so the consumer takes one
+//! cache miss for it instead of two in a row (the flag, then the frame). The `tag` word
+//! travels with the frame, uninterpreted (the fabric says with it which header the frame
+//! carries).
 //!
 //! Protocol (Vyukov-style per-slot sequence, Lamport-style cached head):
 //!
@@ -36,20 +37,21 @@
 
 use crossbeam_utils::CachePadded;
 use std::cell::Cell;
-pub use zerorank_core::small_frame::INLINE_FRAME_MAX;
 
 /// Atomics used by the ring: loom's under `cfg(loom)`, std's otherwise.
 pub(crate) mod sync {
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
     #[cfg(not(loom))]
-    pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 }
-use sync::{AtomicU64, Ordering};
+use sync::{AtomicU32, AtomicU64, Ordering};
 
-/// Bytes reserved at the start of every slot for its control line; a frame too long for
-/// the line's inline area starts right after it, 64-byte aligned whenever the slot is.
-pub const SLOT_HDR: usize = 64;
+/// Bytes reserved at the start of every slot for its control words; the frame starts right
+/// after them, 16-byte aligned (slots are 64-byte aligned).
+pub const SLOT_HDR: usize = if cfg!(loom) { LOOM_SLOT_HDR } else { 16 };
+/// Under loom the control words are loom's (larger) tracked atomics.
+const LOOM_SLOT_HDR: usize = 64;
 
 /// Indices of one ring, each on its own (padded) cache line.
 #[repr(C)]
@@ -60,35 +62,19 @@ pub(crate) struct RingCtl {
     pub tail: CachePadded<AtomicU64>,
 }
 
-/// The control line at the start of each slot. The [`INLINE_FRAME_MAX`] bytes after it
-/// (to the end of the line) hold a small frame.
-#[repr(C, align(64))]
+/// The control words at the start of each slot.
+#[repr(C)]
 pub(crate) struct SlotCtl {
     /// `position + 1` once the frame at `position` is complete.
     pub seq: AtomicU64,
     /// Length of the frame in bytes (untrusted on the consumer side).
-    pub len: AtomicU64,
+    pub len: AtomicU32,
+    /// The producer's word about the frame, passed through (untrusted).
+    pub tag: AtomicU32,
 }
-
-/// Offset of the inline frame area within a slot.
-const INLINE_OFF: usize = 16;
 
 #[cfg(not(loom))]
-const _: () = {
-    assert!(std::mem::size_of::<SlotCtl>() == SLOT_HDR);
-    assert!(std::mem::offset_of!(SlotCtl, len) + 8 == INLINE_OFF);
-    assert!(INLINE_OFF + INLINE_FRAME_MAX == SLOT_HDR);
-};
-
-/// Where a frame of `len` bytes lives within its slot.
-#[inline(always)]
-fn frame_offset(len: usize) -> usize {
-    if len <= INLINE_FRAME_MAX {
-        INLINE_OFF
-    } else {
-        SLOT_HDR
-    }
-}
+const _: () = assert!(std::mem::size_of::<SlotCtl>() == SLOT_HDR);
 
 /// Bytes of a [`RingCtl`], rounded so that slot 0 starts 128-byte aligned.
 pub(crate) const RING_CTL_BYTES: usize = {
@@ -128,6 +114,7 @@ impl RingRef {
     pub(crate) unsafe fn new(base: *mut u8, slots: usize, slot_size: usize) -> Self {
         debug_assert!(slots.is_power_of_two());
         debug_assert!(slot_size & 63 == 0 && slot_size > SLOT_HDR);
+        debug_assert!(slot_size - SLOT_HDR <= u32::MAX as usize);
         debug_assert!(base as usize & 127 == 0);
         RingRef {
             ctl: base as *const RingCtl,
@@ -172,7 +159,8 @@ impl RingRef {
     #[inline]
     fn slot_ctl(&self, pos: u64) -> &SlotCtl {
         // SAFETY: every slot starts with a SlotCtl (zeroed memory is a valid SlotCtl of
-        // atomics), the slot is 64-byte aligned, and the memory outlives `self`.
+        // atomics), the slot is 64-byte aligned (more than SlotCtl needs), and the memory
+        // outlives `self`.
         unsafe { &*(self.slot_ptr(pos) as *const SlotCtl) }
     }
 
@@ -225,13 +213,14 @@ impl Producer {
         }
     }
 
-    /// Append one frame of `header` followed by `payload_len` bytes written by `fill`.
-    /// Returns false (and does not call `fill`) when the ring is full.
+    /// Append one frame of `header` followed by `payload_len` bytes written by `fill`, with
+    /// `tag` for the consumer. Returns false (and does not call `fill`) when the ring is full.
     ///
     /// The caller guarantees `header.len() + payload_len <= max_frame()`.
     #[inline]
     pub(crate) fn try_push(
         &self,
+        tag: u32,
         header: &[u8],
         payload_len: usize,
         fill: impl FnOnce(&mut [u8]),
@@ -254,15 +243,15 @@ impl Producer {
         self.ring.with_slot(t, true, || {
             // SAFETY: position t is free (t - head < slots, head loaded with Acquire after
             // the consumer's Release), so the consumer does not read this slot's frame
-            // areas until we publish seq below. The inline area (INLINE_FRAME_MAX bytes
-            // from INLINE_OFF, not overlapping seq and len) or the frame area (max_frame()
-            // bytes from SLOT_HDR) is at least len bytes long.
-            let frame = unsafe { std::slice::from_raw_parts_mut(slot.add(frame_offset(len)), len) };
+            // until we publish seq below. The frame area is max_frame() >= len bytes long
+            // and starts SLOT_HDR bytes into the slot, after the control words.
+            let frame = unsafe { std::slice::from_raw_parts_mut(slot.add(SLOT_HDR), len) };
             frame[..header.len()].copy_from_slice(header);
             fill(&mut frame[header.len()..]);
         });
         let ctl = self.ring.slot_ctl(t);
-        ctl.len.store(len as u64, Ordering::Relaxed);
+        ctl.len.store(len as u32, Ordering::Relaxed);
+        ctl.tag.store(tag, Ordering::Relaxed);
         ctl.seq.store(t.wrapping_add(1), Ordering::Release);
         self.tail.set(t.wrapping_add(1));
         self.ring
@@ -317,27 +306,25 @@ impl Consumer {
         self.ring.slot_ctl(h).seq.load(Ordering::Acquire) == h.wrapping_add(1)
     }
 
-    /// If a frame is waiting, call `f` with its bytes in place and release the slot.
+    /// If a frame is waiting, call `f` with its tag and its bytes in place and release the
+    /// slot.
     #[inline]
-    pub(crate) fn try_pop<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    pub(crate) fn try_pop<R>(&self, f: impl FnOnce(u32, &[u8]) -> R) -> Option<R> {
         let h = self.head.get();
         let ctl = self.ring.slot_ctl(h);
         if ctl.seq.load(Ordering::Acquire) != h.wrapping_add(1) {
             return None;
         }
         // Untrusted: clamp to the slot's frame area.
-        let len = ctl
-            .len
-            .load(Ordering::Relaxed)
-            .min(self.ring.max_frame() as u64) as usize;
+        let len = (ctl.len.load(Ordering::Relaxed) as usize).min(self.ring.max_frame());
+        let tag = ctl.tag.load(Ordering::Relaxed);
         let slot = self.ring.slot_ptr(h);
         let r = self.ring.with_slot(h, false, || {
             // SAFETY: seq == h + 1 was loaded with Acquire, so the producer's writes of the
             // frame happen-before this read, and it will not overwrite the slot until we
-            // publish head = h + 1. `len` is clamped to the frame area, and a frame short
-            // enough for the inline area is read from there, as the producer wrote it.
-            let frame = unsafe { std::slice::from_raw_parts(slot.add(frame_offset(len)), len) };
-            f(frame)
+            // publish head = h + 1. `len` is clamped to the frame area.
+            let frame = unsafe { std::slice::from_raw_parts(slot.add(SLOT_HDR), len) };
+            f(tag, frame)
         });
         self.head.set(h.wrapping_add(1));
         self.ring
@@ -391,7 +378,8 @@ mod loom_tests {
                         mem.add(RING_CTL_BYTES + i * SLOT_SIZE) as *mut SlotCtl,
                         SlotCtl {
                             seq: AtomicU64::new(0),
-                            len: AtomicU64::new(0),
+                            len: AtomicU32::new(0),
+                            tag: AtomicU32::new(0),
                         },
                     );
                 }
@@ -428,10 +416,10 @@ mod loom_tests {
             let producer = loom::thread::spawn(move || {
                 let p = Producer::new(s2.ring());
                 for i in 0..FRAMES {
-                    // Odd frames are too long for the inline area.
+                    // Odd frames fill most of the slot.
                     let hdr = [i; 3];
-                    let n = if i % 2 == 0 { 2 } else { INLINE_FRAME_MAX };
-                    while !p.try_push(&hdr, n, |b| {
+                    let n = if i % 2 == 0 { 2 } else { 48 };
+                    while !p.try_push(u32::from(i), &hdr, n, |b| {
                         b.fill(!i);
                     }) {
                         loom::thread::yield_now();
@@ -441,9 +429,10 @@ mod loom_tests {
             let c = Consumer::new(shared.ring());
             let mut next = 0u8;
             while next < FRAMES {
-                match c.try_pop(|b| b.to_vec()) {
-                    Some(v) => {
-                        let n = if next % 2 == 0 { 2 } else { INLINE_FRAME_MAX };
+                match c.try_pop(|tag, b| (tag, b.to_vec())) {
+                    Some((tag, v)) => {
+                        assert_eq!(tag, u32::from(next), "tag of another frame");
+                        let n = if next % 2 == 0 { 2 } else { 48 };
                         let mut want = vec![next; 3];
                         want.resize(3 + n, !next);
                         assert_eq!(v, want, "FIFO violated");
@@ -453,7 +442,7 @@ mod loom_tests {
                 }
             }
             producer.join().unwrap();
-            assert!(c.try_pop(|_| ()).is_none(), "duplicate frame");
+            assert!(c.try_pop(|_, _| ()).is_none(), "duplicate frame");
             assert!(!c.has_data());
         });
     }
@@ -480,44 +469,37 @@ mod tests {
         let r = unsafe { RingRef::new(m.0.as_mut_ptr(), slots, slot_size) };
         let p = Producer::new(r);
         let c = Consumer::new(r);
-        assert_eq!(r.max_frame(), 192);
+        assert_eq!(r.max_frame(), 240);
         for round in 0..10u8 {
             for i in 0..4u8 {
-                assert!(p.try_push(&[round], 1, |b| b[0] = i));
+                assert!(p.try_push(u32::from(i) + 7, &[round], 1, |b| b[0] = i));
             }
-            assert!(!p.try_push(&[round], 1, |_| panic!("fill must not run when full")));
+            assert!(!p.try_push(0, &[round], 1, |_| panic!("fill must not run when full")));
             for i in 0..4u8 {
-                let got = c.try_pop(|b| {
+                let got = c.try_pop(|tag, b| {
                     assert_eq!(b.as_ptr() as usize % 16, 0);
-                    b.to_vec()
+                    (tag, b.to_vec())
                 });
-                assert_eq!(got, Some(vec![round, i]));
+                assert_eq!(got, Some((u32::from(i) + 7, vec![round, i])));
             }
-            assert!(c.try_pop(|_| ()).is_none());
+            assert!(c.try_pop(|_, _| ()).is_none());
         }
     }
 
     #[test]
-    fn small_frames_travel_in_the_control_line() {
+    fn a_frame_starts_in_the_line_of_its_flag() {
         let mut m = mem();
         // SAFETY: as above.
         let r = unsafe { RingRef::new(m.0.as_mut_ptr(), 2, 256) };
         let p = Producer::new(r);
         let c = Consumer::new(r);
-        for (pos, len) in [(0u64, INLINE_FRAME_MAX), (1, INLINE_FRAME_MAX + 1), (2, 0)] {
-            assert!(p.try_push(&[], len, |b| b.fill(len as u8)));
-            let slot = r.slot_ptr(pos) as usize;
+        for (pos, len) in [(0u64, 48), (1, 200), (2, 0)] {
+            assert!(p.try_push(1, &[], len, |b| b.fill(len as u8)));
+            let ctl = r.slot_ptr(pos) as usize;
             let (at, bytes) = c
-                .try_pop(|b| (b.as_ptr() as usize - slot, b.to_vec()))
+                .try_pop(|_, b| (b.as_ptr() as usize - ctl, b.to_vec()))
                 .unwrap();
-            assert_eq!(
-                at,
-                if len <= INLINE_FRAME_MAX {
-                    16
-                } else {
-                    SLOT_HDR
-                }
-            );
+            assert_eq!(at, SLOT_HDR);
             assert_eq!(bytes, vec![len as u8; len]);
         }
     }
@@ -529,8 +511,8 @@ mod tests {
         let r = unsafe { RingRef::new(m.0.as_mut_ptr(), 2, 128) };
         let p = Producer::new(r);
         let c = Consumer::new(r);
-        assert!(p.try_push(&[1, 2, 3], 0, |_| {}));
-        r.slot_ctl(0).len.store(u64::MAX, Ordering::Relaxed);
-        assert_eq!(c.try_pop(|b| b.len()), Some(64));
+        assert!(p.try_push(0, &[1, 2, 3], 0, |_| {}));
+        r.slot_ctl(0).len.store(u32::MAX, Ordering::Relaxed);
+        assert_eq!(c.try_pop(|_, b| b.len()), Some(112));
     }
 }

@@ -29,8 +29,8 @@ const DOORBELL_OFF: usize = HEADER_BYTES;
 pub(crate) const MAX_LOCAL_SIZE: usize = 4096;
 pub(crate) const MAX_SLOTS: usize = 1 << 16;
 pub(crate) const MAX_SLOT_SIZE: usize = 1 << 26;
-/// Smallest slot: the control line plus one 64-byte frame header.
-pub(crate) const MIN_SLOT_SIZE: usize = SLOT_HDR + 64;
+/// Smallest slot: the control words plus one 64-byte frame header, rounded to lines.
+pub(crate) const MIN_SLOT_SIZE: usize = (SLOT_HDR + 64 + 63) & !63;
 
 #[repr(C)]
 struct Header {
