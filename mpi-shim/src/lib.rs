@@ -35,6 +35,7 @@ pub mod communicator;
 pub mod datatype;
 pub mod environment;
 pub mod error;
+pub mod op;
 pub mod point_to_point;
 pub mod request;
 
