@@ -9,6 +9,9 @@ use zerorank_transport::fabric::Fabric;
 /// rank and closes connections).
 pub struct Universe {
     fabric: Rc<Fabric>,
+    /// The world communicator: one per process, so that every handle to it shares its
+    /// collective sequence and the process's context counter.
+    world: Communicator,
 }
 
 /// Start the rank layer: bootstrap under `zrun`, `srun`, `mpiexec` or alone, start the
@@ -17,16 +20,22 @@ pub struct Universe {
 /// Logging goes to stderr through `tracing`; set `ZR_LOG=debug` for more.
 pub fn initialize() -> Result<Universe> {
     zerorank_transport::logging::init();
-    let fabric = Fabric::init()?;
+    let fabric = Rc::new(Fabric::init()?);
     Ok(Universe {
-        fabric: Rc::new(fabric),
+        world: Communicator::world(fabric.clone()),
+        fabric,
     })
 }
 
 impl Universe {
-    /// The communicator of all ranks.
+    /// The communicator of all ranks (`MPI_COMM_WORLD`); every call returns the same one.
     pub fn world(&self) -> Communicator {
-        Communicator::world(self.fabric.clone())
+        self.world.clone()
+    }
+
+    /// The communicator of this rank alone (`MPI_COMM_SELF`).
+    pub fn self_comm(&self) -> Communicator {
+        self.world.self_comm()
     }
 
     /// Run `async` code on this rank's executor (for the `*_async` operations).

@@ -31,17 +31,25 @@
 //!
 //! Run it with `zrun -n 2 ./program` (or `srun`, or MPICH's `mpiexec`).
 
+pub mod collective;
 pub mod communicator;
 pub mod datatype;
 pub mod environment;
 pub mod error;
+pub mod group;
 pub mod op;
+pub mod operation;
 pub mod point_to_point;
 pub mod request;
 
-pub use communicator::{Communicator, Rank, Tag};
+/// The collective engine, as the communicator layer uses it.
+pub(crate) use collective as coll;
+
+pub use communicator::{CommComparison, Communicator, Rank, Tag};
 pub use environment::{initialize, Universe};
 pub use error::{Error, Result};
+pub use group::{Group, GroupComparison};
+pub use operation::{SystemOperation, UserOperation};
 pub use zerorank_derive::Equivalence;
 
 /// Largest tag value.
@@ -50,6 +58,7 @@ pub const TAG_UB: Tag = i32::MAX;
 /// The traits a program imports: `use zerorank::traits::*;`.
 pub mod traits {
     pub use crate::datatype::{Buffer, BufferMut, Equivalence};
+    pub use crate::operation::{Elements, ElementsMut, Operation, Reducible};
     pub use crate::point_to_point::Source;
     pub use zerorank_derive::Equivalence;
 }

@@ -41,10 +41,20 @@ impl Status {
     }
 }
 
-pub(crate) fn convert(r: std::result::Result<fabric::Status, OpError>) -> Result<Status> {
+/// The rank in `comm` of the process of world rank `world` (-1 if none, as for a
+/// cancelled wildcard receive).
+fn comm_rank(comm: &Communicator, world: u32) -> Rank {
+    comm.rank_of_world(world).unwrap_or(-1)
+}
+
+/// A transport status as a status of `comm` (source as a rank of `comm`), or the error.
+pub(crate) fn convert(
+    comm: &Communicator,
+    r: std::result::Result<fabric::Status, OpError>,
+) -> Result<Status> {
     let s = r?;
     let status = Status {
-        source: s.source as Rank,
+        source: comm_rank(comm, s.source),
         tag: s.tag,
         bytes: s.len,
         cancelled: s.cancelled,
@@ -71,17 +81,26 @@ fn check_tag(tag: Tag) -> Result<()> {
 pub trait Source {
     /// The communicator.
     fn communicator(&self) -> &Communicator;
-    /// `None` for any source.
+    /// The source's rank in the communicator; `None` for any source.
     fn source_rank(&self) -> Option<u32>;
 
-    /// The pattern a receive from this source with `tag` (`None` = any) matches.
+    /// The pattern a receive from this source with `tag` (`None` = any) matches. A
+    /// wildcard matches only members of the communicator: its context is its own.
     fn pattern(&self, tag: Option<Tag>) -> Result<Pattern> {
         if let Some(t) = tag {
             check_tag(t)?;
         }
+        let comm = self.communicator();
+        let src = match self.source_rank() {
+            None => None,
+            Some(r) => Some(comm.world_rank(r as Rank).ok_or(Error::InvalidRank {
+                rank: r as Rank,
+                size: comm.size(),
+            })?),
+        };
         Ok(Pattern {
-            comm: self.communicator().context,
-            src: self.source_rank(),
+            comm: comm.context(),
+            src,
             tag,
         })
     }
@@ -133,21 +152,21 @@ pub trait Source {
     /// Is a message available now?
     fn immediate_probe(&self) -> Result<Option<Status>> {
         let pat = self.pattern(None)?;
-        Ok(self
-            .communicator()
-            .fabric
+        let comm = self.communicator();
+        Ok(comm
+            .fabric()
             .iprobe(&pat)?
-            .map(|(e, n)| status_of(e.src, e.tag, n)))
+            .map(|(e, n)| status_of(comm, e.src, e.tag, n)))
     }
 
     /// Is a message with `tag` available now?
     fn immediate_probe_with_tag(&self, tag: Tag) -> Result<Option<Status>> {
         let pat = self.pattern(Some(tag))?;
-        Ok(self
-            .communicator()
-            .fabric
+        let comm = self.communicator();
+        Ok(comm
+            .fabric()
             .iprobe(&pat)?
-            .map(|(e, n)| status_of(e.src, e.tag, n)))
+            .map(|(e, n)| status_of(comm, e.src, e.tag, n)))
     }
 
     /// Start receiving into `buf` (any tag); the request lives in `scope`.
@@ -176,7 +195,8 @@ pub trait Source {
     async fn receive_vec_async<T: Equivalence>(&self) -> Result<(Vec<T>, Status)> {
         let comm = self.communicator();
         let pat = self.pattern(None)?;
-        let (env, n) = comm.fabric.probe_async(&pat).await?;
+        let fabric = comm.fabric_rc();
+        let (env, n) = fabric.probe_async(&pat).await?;
         let exact = Pattern {
             comm: pat.comm,
             src: Some(env.src),
@@ -187,18 +207,15 @@ pub trait Source {
         // SAFETY: the vector's heap block does not move when the vector moves into
         // `pending`, which keeps it until the request completes, or hands it to the fabric
         // if this future is dropped first.
-        let id = unsafe {
-            comm.fabric
-                .irecv(exact, RecvBufRef::from_slice(bytes_of_mut(&mut v)))
-        };
+        let id = unsafe { fabric.irecv(exact, RecvBufRef::from_slice(bytes_of_mut(&mut v))) };
         let mut pending = Pending {
-            fabric: comm.fabric.clone(),
+            fabric: fabric.clone(),
             id: Some(id),
             keep: Some(Box::new(v)),
         };
-        let r = comm.fabric.wait_async(id).await;
+        let r = fabric.wait_async(id).await;
         let mut v = pending.release::<Vec<T>>();
-        let st = convert(r)?;
+        let st = convert(comm, r)?;
         v.truncate(st.count_bytes() / elem);
         Ok((v, st))
     }
@@ -234,9 +251,9 @@ impl Drop for Pending {
     }
 }
 
-fn status_of(src: u32, tag: Tag, bytes: usize) -> Status {
+fn status_of(comm: &Communicator, src: u32, tag: Tag, bytes: usize) -> Status {
     Status {
-        source: src as Rank,
+        source: comm_rank(comm, src),
         tag,
         bytes,
         cancelled: false,
@@ -248,7 +265,7 @@ fn receive_into_pattern<B: BufferMut + ?Sized>(
     pat: Pattern,
     buf: &mut B,
 ) -> Result<Status> {
-    convert(comm.fabric.recv(pat, buf.as_bytes_mut()))
+    convert(comm, comm.fabric().recv(pat, buf.as_bytes_mut()))
 }
 
 fn receive_value<T: Equivalence>(comm: &Communicator, pat: Pattern) -> Result<(T, Status)> {
@@ -269,7 +286,7 @@ fn receive_vec_pattern<T: Equivalence>(
     comm: &Communicator,
     pat: Pattern,
 ) -> Result<(Vec<T>, Status)> {
-    let (env, n) = comm.fabric.probe(&pat)?;
+    let (env, n) = comm.fabric().probe(&pat)?;
     let elem = std::mem::size_of::<T>().max(1);
     if n % elem != 0 {
         return Err(Error::Count {
@@ -291,8 +308,8 @@ fn receive_vec_pattern<T: Equivalence>(
 }
 
 fn probe_pattern(comm: &Communicator, pat: Pattern) -> Result<Status> {
-    let (e, n) = comm.fabric.probe(&pat)?;
-    Ok(status_of(e.src, e.tag, n))
+    let (e, n) = comm.fabric().probe(&pat)?;
+    Ok(status_of(comm, e.src, e.tag, n))
 }
 
 fn immediate_receive<'a, 's, B: BufferMut + ?Sized>(
@@ -304,27 +321,40 @@ fn immediate_receive<'a, 's, B: BufferMut + ?Sized>(
     // SAFETY: `buf` is borrowed for `'a`, which outlives the scope, and the scope waits for
     // the request before it ends.
     let id = unsafe {
-        comm.fabric
+        comm.fabric()
             .irecv(pat, RecvBufRef::from_slice(buf.as_bytes_mut()))
     };
-    Request::new(comm.fabric.clone(), id, scope)
+    Request::new(comm, id, scope)
 }
 
 /// One rank of a communicator, as a destination or a source.
 #[derive(Clone, Copy)]
 pub struct Process<'c> {
     comm: &'c Communicator,
+    /// Rank in `comm`.
     rank: u32,
+    /// World rank (what the transport addresses).
+    world: u32,
 }
 
 impl<'c> Process<'c> {
-    pub(crate) fn new(comm: &'c Communicator, rank: u32) -> Self {
-        Process { comm, rank }
+    pub(crate) fn new(comm: &'c Communicator, rank: u32, world: u32) -> Self {
+        Process { comm, rank, world }
     }
 
-    /// Its rank.
+    /// Its rank in the communicator.
     pub fn rank(&self) -> Rank {
         self.rank as Rank
+    }
+
+    /// Its world rank.
+    pub fn world_rank(&self) -> u32 {
+        self.world
+    }
+
+    /// The communicator, with the lifetime of the process handle.
+    pub(crate) fn communicator_ref(&self) -> &'c Communicator {
+        self.comm
     }
 
     /// Send `buf` with tag 0; returns once `buf` may be reused.
@@ -350,8 +380,8 @@ impl<'c> Process<'c> {
     fn send_mode<B: Buffer + ?Sized>(&self, buf: &B, tag: Tag, mode: SendMode) -> Result<()> {
         check_tag(tag)?;
         self.comm
-            .fabric
-            .send(self.rank, self.comm.context, tag, buf.as_bytes(), mode)?;
+            .fabric()
+            .send(self.world, self.comm.context(), tag, buf.as_bytes(), mode)?;
         Ok(())
     }
 
@@ -395,15 +425,15 @@ impl<'c> Process<'c> {
         // SAFETY: `buf` is borrowed for `'a`, which outlives the scope, and the scope waits
         // for the request before it ends.
         let id = unsafe {
-            self.comm.fabric.isend(
-                self.rank,
-                self.comm.context,
+            self.comm.fabric().isend(
+                self.world,
+                self.comm.context(),
                 tag,
                 SendBuf::from_slice(buf.as_bytes()),
                 mode,
             )
         };
-        Ok(Request::new(self.comm.fabric.clone(), id, scope))
+        Ok(Request::new(self.comm, id, scope))
     }
 
     /// Send an owned vector from `async` code inside the runtime; gives the vector back.
@@ -414,18 +444,23 @@ impl<'c> Process<'c> {
         // if this future is dropped first.
         let id = unsafe {
             let bytes = SendBuf::from_slice(crate::datatype::bytes_of(&data));
-            self.comm
-                .fabric
-                .isend(self.rank, self.comm.context, tag, bytes, SendMode::Standard)
+            self.comm.fabric().isend(
+                self.world,
+                self.comm.context(),
+                tag,
+                bytes,
+                SendMode::Standard,
+            )
         };
+        let fabric = self.comm.fabric_rc();
         let mut pending = Pending {
-            fabric: self.comm.fabric.clone(),
+            fabric: fabric.clone(),
             id: Some(id),
             keep: Some(Box::new(data)),
         };
-        let r = self.comm.fabric.wait_async(id).await;
+        let r = fabric.wait_async(id).await;
         let data = pending.release::<Vec<T>>();
-        convert(r)?;
+        convert(self.comm, r)?;
         Ok(data)
     }
 }

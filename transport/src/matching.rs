@@ -97,6 +97,11 @@ impl<P, U> Matcher<P, U> {
         self.posted.remove(i).map(|(_, p)| p)
     }
 
+    /// Would a message with `env` match a posted receive now? (Nothing is removed.)
+    pub fn has_posted_match(&self, env: &Envelope) -> bool {
+        self.posted.iter().any(|(pat, _)| pat.matches(env))
+    }
+
     /// Queue a message no posted receive accepted.
     pub fn push_unexpected(&mut self, env: Envelope, u: U) -> Result<(), MatchError> {
         if self.unexpected.len() >= MAX_UNEXPECTED {

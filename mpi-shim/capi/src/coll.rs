@@ -1,39 +1,1477 @@
-//! Collective operations. So far: `MPI_Barrier`, by dissemination over point-to-point
-//! messages in the communicator's collective context (ceil(log2 n) rounds).
+//! Collective operations: the C functions over zerorank's collective engine
+//! ([`zerorank::collective`]), blocking and non-blocking.
+//!
+//! The engine moves bytes. This file checks the arguments, resolves `MPI_IN_PLACE`, and
+//! turns datatypes into bytes: a contiguous datatype is used in place in the user's
+//! buffer; a non-contiguous one is packed into a staging buffer before and unpacked after
+//! (for receive buffers, after the operation completes).
 
 use crate::abi::*;
-use crate::comm::Comm;
+use crate::datatype::{self, TypeInfo};
 use crate::error::{finish, MpiError};
-use crate::state;
-use std::ffi::c_int;
-use zerorank_transport::fabric::SendMode;
-use zerorank_transport::matching::Pattern;
+use crate::raw;
+use crate::state::{self, AfterColl, CRequest, CommEntry};
+use std::ffi::{c_int, c_void};
+use std::rc::Rc;
+use zerorank::collective::{CollError, CollOp, RawBuf, Reducer};
+
+/// A collective-engine error as an MPI error.
+pub(crate) fn coll_error(e: CollError) -> MpiError {
+    let class = match &e {
+        CollError::Truncated { .. } => MPI_ERR_TRUNCATE,
+        CollError::Transport { .. } => MPI_ERR_OTHER,
+        _ => MPI_ERR_ARG,
+    };
+    MpiError::new(class, e.to_string())
+}
+
+fn rust_coll_error(e: zerorank::Error) -> MpiError {
+    match e {
+        zerorank::Error::Collective(c) => coll_error(c),
+        e => MpiError::new(MPI_ERR_OTHER, e.to_string()),
+    }
+}
+
+/// A collective ready to run: the engine's operation, the staging buffers it reads or
+/// writes, and what to do once it has completed.
+struct Plan {
+    op: CollOp,
+    keep: Vec<Vec<u8>>,
+    after: Vec<AfterColl>,
+}
+
+/// Collects the staging of one call.
+#[derive(Default)]
+struct Staging {
+    keep: Vec<Vec<u8>>,
+    after: Vec<AfterColl>,
+}
+
+fn bad_buffer() -> MpiError {
+    MpiError::new(MPI_ERR_BUFFER, "null buffer with a non-zero count")
+}
+
+fn check_count(count: c_int) -> Result<usize, MpiError> {
+    usize::try_from(count)
+        .map_err(|_| MpiError::new(MPI_ERR_COUNT, format!("negative count {count}")))
+}
+
+fn check_root(c: &CommEntry, root: c_int) -> Result<u32, MpiError> {
+    if (0..c.comm.size()).contains(&root) {
+        Ok(root as u32)
+    } else {
+        Err(MpiError::new(
+            MPI_ERR_ROOT,
+            format!(
+                "root {root} is not in the communicator of {} ranks",
+                c.comm.size()
+            ),
+        ))
+    }
+}
+
+fn reducer(op: c_int, ty: c_int) -> Result<Rc<dyn Reducer>, MpiError> {
+    crate::op::reducer(op, ty)
+}
+
+impl Staging {
+    /// The bytes of `count` elements of `ty` at `buf`, to read.
+    fn input(
+        &mut self,
+        buf: *const c_void,
+        count: usize,
+        ty: &TypeInfo,
+    ) -> Result<RawBuf, MpiError> {
+        let len = count * ty.size();
+        if len == 0 {
+            // SAFETY: an empty buffer is never dereferenced.
+            return Ok(unsafe {
+                RawBuf::from_const(std::ptr::NonNull::<u8>::dangling().as_ptr(), 0)
+            });
+        }
+        if ty.is_contiguous() {
+            let p = buf.cast::<u8>().wrapping_offset(ty.lb());
+            if p.is_null() {
+                return Err(bad_buffer());
+            }
+            // SAFETY (the caller's, under MPI): the buffer holds `count` elements and stays
+            // valid until the operation completes.
+            return Ok(unsafe { RawBuf::from_const(p, len) });
+        }
+        let mut v = vec![0u8; len];
+        // SAFETY (the caller's): `buf` holds `count` elements of `ty`.
+        unsafe { ty.pack(buf.cast(), count, &mut v) };
+        // SAFETY: the vector is kept in the plan (its heap block does not move) until the
+        // operation completes.
+        let r = unsafe { RawBuf::new(v.as_mut_ptr(), len) };
+        self.keep.push(v);
+        Ok(r)
+    }
+
+    /// The bytes of `count` elements of `ty` at `buf`, to write (and to read first when
+    /// `prefill`: an in-place operand).
+    fn output(
+        &mut self,
+        buf: *mut c_void,
+        count: usize,
+        ty: &TypeInfo,
+        prefill: bool,
+    ) -> Result<RawBuf, MpiError> {
+        let len = count * ty.size();
+        if len == 0 {
+            // SAFETY: an empty buffer is never dereferenced.
+            return Ok(unsafe { RawBuf::new(std::ptr::NonNull::<u8>::dangling().as_ptr(), 0) });
+        }
+        if ty.is_contiguous() {
+            let p = buf.cast::<u8>().wrapping_offset(ty.lb());
+            if p.is_null() {
+                return Err(bad_buffer());
+            }
+            // SAFETY (the caller's, under MPI): as for `input`, and nothing else touches
+            // the buffer until the operation completes.
+            return Ok(unsafe { RawBuf::new(p, len) });
+        }
+        let mut v = vec![0u8; len];
+        if prefill {
+            // SAFETY (the caller's): `buf` holds `count` elements of `ty`.
+            unsafe { ty.pack(buf.cast(), count, &mut v) };
+        }
+        // SAFETY: as in `input`.
+        let r = unsafe { RawBuf::new(v.as_mut_ptr(), len) };
+        let (ptr, ty, base) = (v.as_ptr() as usize, ty.clone(), buf as usize);
+        self.keep.push(v);
+        self.after.push(Box::new(move || {
+            // SAFETY: `ptr` is the staging vector kept alive with this closure's plan
+            // (dropped only after the `after` steps ran); `base` holds `count` elements.
+            unsafe {
+                let staged = std::slice::from_raw_parts(ptr as *const u8, len);
+                ty.unpack(staged, base as *mut u8, count);
+            }
+            Ok(())
+        }));
+        Ok(r)
+    }
+
+    /// A buffer of blocks: block `i` is `counts[i]` elements of `ty` at element
+    /// displacement `displs[i]` from `buf`. The engine's view: one byte buffer and the
+    /// byte counts and displacements in it.
+    fn blocks(
+        &mut self,
+        buf: *mut c_void,
+        counts: &[usize],
+        displs: &[isize],
+        ty: &TypeInfo,
+        read: bool,
+        write: bool,
+    ) -> Result<(RawBuf, Vec<usize>, Vec<usize>), MpiError> {
+        let size = ty.size();
+        let bcounts: Vec<usize> = counts.iter().map(|c| c * size).collect();
+        let total: usize = bcounts.iter().sum();
+        if total == 0 {
+            // SAFETY: an empty buffer is never dereferenced.
+            let r = unsafe { RawBuf::new(std::ptr::NonNull::<u8>::dangling().as_ptr(), 0) };
+            return Ok((r, bcounts, vec![0; counts.len()]));
+        }
+        let direct = ty.is_contiguous() && displs.iter().all(|&d| d >= 0);
+        if direct {
+            let ext = ty.extent();
+            let span = counts
+                .iter()
+                .zip(displs)
+                .filter(|(&c, _)| c > 0)
+                .map(|(&c, &d)| (d as usize) * ext as usize + c * size)
+                .max()
+                .unwrap_or(0);
+            let p = buf.cast::<u8>().wrapping_offset(ty.lb());
+            if p.is_null() {
+                return Err(bad_buffer());
+            }
+            let bdispls = displs.iter().map(|&d| d as usize * ext as usize).collect();
+            // SAFETY (the caller's, under MPI): the buffer holds every block.
+            return Ok((unsafe { RawBuf::new(p, span) }, bcounts, bdispls));
+        }
+        // Staged: blocks packed one after the other.
+        let mut bdispls = Vec::with_capacity(counts.len());
+        let mut off = 0;
+        for &b in &bcounts {
+            bdispls.push(off);
+            off += b;
+        }
+        let mut v = vec![0u8; total];
+        let ext = ty.extent();
+        let at = |i: usize| (buf as usize as isize + displs[i] * ext) as usize;
+        if read {
+            for i in 0..counts.len() {
+                if counts[i] > 0 {
+                    // SAFETY (the caller's): block i holds counts[i] elements of `ty`.
+                    unsafe {
+                        ty.pack(
+                            at(i) as *const u8,
+                            counts[i],
+                            &mut v[bdispls[i]..bdispls[i] + bcounts[i]],
+                        )
+                    };
+                }
+            }
+        }
+        // SAFETY: as in `input`.
+        let r = unsafe { RawBuf::new(v.as_mut_ptr(), total) };
+        if write {
+            let ptr = v.as_ptr() as usize;
+            let (ty, counts, bd, bc) = (
+                ty.clone(),
+                counts.to_vec(),
+                bdispls.clone(),
+                bcounts.clone(),
+            );
+            let starts: Vec<usize> = (0..counts.len()).map(at).collect();
+            self.after.push(Box::new(move || {
+                for i in 0..counts.len() {
+                    if counts[i] > 0 {
+                        // SAFETY: the staging vector lives until the `after` steps ran;
+                        // block i of the user's buffer holds counts[i] elements.
+                        unsafe {
+                            let staged =
+                                std::slice::from_raw_parts((ptr + bd[i]) as *const u8, bc[i]);
+                            ty.unpack(staged, starts[i] as *mut u8, counts[i]);
+                        }
+                    }
+                }
+                Ok(())
+            }));
+        }
+        self.keep.push(v);
+        Ok((r, bcounts, bdispls))
+    }
+
+    fn plan(self, op: CollOp) -> Plan {
+        Plan {
+            op,
+            keep: self.keep,
+            after: self.after,
+        }
+    }
+}
+
+/// Run `plan` on `c` now, or start it and store a request in `request`.
+fn execute(
+    c: &CommEntry,
+    comm_h: c_int,
+    plan: Plan,
+    request: Option<*mut c_int>,
+) -> Result<(), MpiError> {
+    let Plan { op, keep, after } = plan;
+    match request {
+        None => {
+            c.comm.collective(op).map_err(rust_coll_error)?;
+            for f in after {
+                f()?;
+            }
+            drop(keep);
+            Ok(())
+        }
+        Some(out) => {
+            if out.is_null() {
+                return Err(MpiError::new(MPI_ERR_ARG, "request is a null pointer"));
+            }
+            let req = c.comm.start_collective(op).map_err(rust_coll_error)?;
+            let after: Option<AfterColl> = if after.is_empty() {
+                None
+            } else {
+                Some(Box::new(move || after.into_iter().try_for_each(|f| f())))
+            };
+            let h = state::add_request(CRequest::Coll {
+                req,
+                comm_h,
+                after,
+                keep,
+            });
+            raw::put(out, h);
+            Ok(())
+        }
+    }
+}
+
+/// Run the collective `build` describes, blocking (`request` is `None`) or not.
+fn collective(
+    name: &str,
+    comm: c_int,
+    request: Option<*mut c_int>,
+    build: impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError>,
+) -> c_int {
+    let r = state::comm(comm).and_then(|c| {
+        let mut st = Staging::default();
+        let op = build(&c, &mut st)?;
+        execute(&c, comm, st.plan(op), request)
+    });
+    finish(name, comm, r)
+}
+
+// ---------------------------------------------------------------------------------------
+// Builders shared by the blocking and non-blocking forms.
+
+fn barrier(_: &CommEntry, _: &mut Staging) -> Result<CollOp, MpiError> {
+    Ok(CollOp::Barrier)
+}
+
+fn bcast(
+    buf: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    root: c_int,
+) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+    move |c, st| {
+        let count = check_count(count)?;
+        let t = datatype::lookup(ty)?;
+        let root = check_root(c, root)?;
+        let me = c.comm.rank() as u32;
+        let b = st.output(buf, count, &t, me == root)?;
+        Ok(CollOp::Bcast { root, buf: b })
+    }
+}
+
+fn reduce(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    root: c_int,
+) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+    move |c, st| {
+        let count = check_count(count)?;
+        let t = datatype::lookup(ty)?;
+        let root = check_root(c, root)?;
+        let r = reducer(op, ty)?;
+        let at_root = c.comm.rank() as u32 == root;
+        let in_place = raw::in_place(send);
+        if in_place && !at_root {
+            return Err(MpiError::new(
+                MPI_ERR_BUFFER,
+                "MPI_IN_PLACE is allowed only at the root",
+            ));
+        }
+        let s = if in_place {
+            None
+        } else {
+            Some(st.input(send, count, &t)?)
+        };
+        let rv = if at_root {
+            Some(st.output(recv, count, &t, in_place)?)
+        } else {
+            None
+        };
+        Ok(CollOp::Reduce {
+            root,
+            send: s,
+            recv: rv,
+            op: r,
+        })
+    }
+}
+
+/// Builders of Allreduce, Scan and Exscan (same arguments).
+fn all_reduce_like(
+    kind: fn(Option<RawBuf>, RawBuf, Rc<dyn Reducer>) -> CollOp,
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+    move |_, st| {
+        let count = check_count(count)?;
+        let t = datatype::lookup(ty)?;
+        let r = reducer(op, ty)?;
+        let in_place = raw::in_place(send);
+        let s = if in_place {
+            None
+        } else {
+            Some(st.input(send, count, &t)?)
+        };
+        let rv = st.output(recv, count, &t, in_place)?;
+        Ok(kind(s, rv, r))
+    }
+}
+
+fn allreduce_op(send: Option<RawBuf>, recv: RawBuf, op: Rc<dyn Reducer>) -> CollOp {
+    CollOp::Allreduce { send, recv, op }
+}
+fn scan_op(send: Option<RawBuf>, recv: RawBuf, op: Rc<dyn Reducer>) -> CollOp {
+    CollOp::Scan { send, recv, op }
+}
+fn exscan_op(send: Option<RawBuf>, recv: RawBuf, op: Rc<dyn Reducer>) -> CollOp {
+    CollOp::Exscan { send, recv, op }
+}
+
+/// Element counts and displacements of a v-collective, checked.
+fn vec_args(
+    n: usize,
+    counts: *const c_int,
+    displs: *const c_int,
+) -> Result<(Vec<usize>, Vec<isize>), MpiError> {
+    let null = || MpiError::new(MPI_ERR_ARG, "counts or displacements is a null pointer");
+    let c = raw::slice(counts, n).ok_or_else(null)?;
+    let counts = c
+        .iter()
+        .map(|&x| check_count(x))
+        .collect::<Result<Vec<_>, _>>()?;
+    let displs = match displs.is_null() {
+        true => {
+            // Packed one after another (used by the *_block and non-v forms).
+            let mut d = Vec::with_capacity(n);
+            let mut off = 0isize;
+            for &k in &counts {
+                d.push(off);
+                off += k as isize;
+            }
+            d
+        }
+        false => raw::slice(displs, n)
+            .ok_or_else(null)?
+            .iter()
+            .map(|&x| x as isize)
+            .collect(),
+    };
+    Ok((counts, displs))
+}
+
+fn gather(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcounts: Option<*const c_int>,
+    rcount: c_int,
+    displs: *const c_int,
+    rtype: c_int,
+    root: c_int,
+) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+    move |c, st| {
+        let root = check_root(c, root)?;
+        let n = c.comm.size() as usize;
+        let me = c.comm.rank() as usize;
+        let at_root = me == root as usize;
+        let in_place = raw::in_place(send);
+        if in_place && !at_root {
+            return Err(MpiError::new(
+                MPI_ERR_BUFFER,
+                "MPI_IN_PLACE is allowed only at the root",
+            ));
+        }
+        let s = if in_place {
+            None
+        } else {
+            let t = datatype::lookup(stype)?;
+            Some(st.input(send, check_count(scount)?, &t)?)
+        };
+        if !at_root {
+            let block = s_len(&s);
+            return Ok(match rcounts {
+                None => CollOp::Gather {
+                    root,
+                    send: s,
+                    recv: None,
+                    block,
+                },
+                Some(_) => CollOp::Gatherv {
+                    root,
+                    send: s,
+                    recv: None,
+                    counts: Vec::new(),
+                    displs: Vec::new(),
+                },
+            });
+        }
+        let t = datatype::lookup(rtype)?;
+        let (counts, displs) = match rcounts {
+            None => {
+                let k = check_count(rcount)?;
+                (vec![k; n], (0..n).map(|i| (i * k) as isize).collect())
+            }
+            Some(p) => vec_args(n, p, displs)?,
+        };
+        let (rb, bc, bd) = st.blocks(recv, &counts, &displs, &t, in_place, true)?;
+        Ok(match rcounts {
+            None => CollOp::Gather {
+                root,
+                send: s,
+                recv: Some(rb),
+                block: bc[0],
+            },
+            Some(_) => CollOp::Gatherv {
+                root,
+                send: s,
+                recv: Some(rb),
+                counts: bc,
+                displs: bd,
+            },
+        })
+    }
+}
+
+fn s_len(s: &Option<RawBuf>) -> usize {
+    s.as_ref().map_or(0, RawBuf::len)
+}
+
+fn scatter(
+    send: *const c_void,
+    scounts: Option<*const c_int>,
+    scount: c_int,
+    displs: *const c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    root: c_int,
+) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+    move |c, st| {
+        let root = check_root(c, root)?;
+        let n = c.comm.size() as usize;
+        let at_root = c.comm.rank() as u32 == root;
+        let in_place = raw::in_place(recv);
+        if in_place && !at_root {
+            return Err(MpiError::new(
+                MPI_ERR_BUFFER,
+                "MPI_IN_PLACE is allowed only at the root",
+            ));
+        }
+        let r = if in_place {
+            None
+        } else {
+            let t = datatype::lookup(rtype)?;
+            Some(st.output(recv, check_count(rcount)?, &t, false)?)
+        };
+        if !at_root {
+            let block = s_len(&r);
+            return Ok(match scounts {
+                None => CollOp::Scatter {
+                    root,
+                    send: None,
+                    recv: r,
+                    block,
+                },
+                Some(_) => CollOp::Scatterv {
+                    root,
+                    send: None,
+                    counts: Vec::new(),
+                    displs: Vec::new(),
+                    recv: r,
+                },
+            });
+        }
+        let t = datatype::lookup(stype)?;
+        let (counts, displs) = match scounts {
+            None => {
+                let k = check_count(scount)?;
+                (vec![k; n], (0..n).map(|i| (i * k) as isize).collect())
+            }
+            Some(p) => vec_args(n, p, displs)?,
+        };
+        let (sb, bc, bd) = st.blocks(send as *mut c_void, &counts, &displs, &t, true, false)?;
+        Ok(match scounts {
+            None => CollOp::Scatter {
+                root,
+                send: Some(sb),
+                recv: r,
+                block: bc[0],
+            },
+            Some(_) => CollOp::Scatterv {
+                root,
+                send: Some(sb),
+                counts: bc,
+                displs: bd,
+                recv: r,
+            },
+        })
+    }
+}
+
+fn allgather(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcounts: Option<*const c_int>,
+    rcount: c_int,
+    displs: *const c_int,
+    rtype: c_int,
+) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+    move |c, st| {
+        let n = c.comm.size() as usize;
+        let in_place = raw::in_place(send);
+        let s = if in_place {
+            None
+        } else {
+            let t = datatype::lookup(stype)?;
+            Some(st.input(send, check_count(scount)?, &t)?)
+        };
+        let t = datatype::lookup(rtype)?;
+        let (counts, displs) = match rcounts {
+            None => {
+                let k = check_count(rcount)?;
+                (vec![k; n], (0..n).map(|i| (i * k) as isize).collect())
+            }
+            Some(p) => vec_args(n, p, displs)?,
+        };
+        let (rb, bc, bd) = st.blocks(recv, &counts, &displs, &t, in_place, true)?;
+        Ok(match rcounts {
+            None => CollOp::Allgather {
+                send: s,
+                recv: rb,
+                block: bc[0],
+            },
+            Some(_) => CollOp::Allgatherv {
+                send: s,
+                recv: rb,
+                counts: bc,
+                displs: bd,
+            },
+        })
+    }
+}
+
+fn alltoall(
+    send: *const c_void,
+    scounts: Option<*const c_int>,
+    scount: c_int,
+    sdispls: *const c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcounts: Option<*const c_int>,
+    rcount: c_int,
+    rdispls: *const c_int,
+    rtype: c_int,
+) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+    move |c, st| {
+        let n = c.comm.size() as usize;
+        let in_place = raw::in_place(send);
+        let rt = datatype::lookup(rtype)?;
+        let (rc, rd) = match rcounts {
+            None => {
+                let k = check_count(rcount)?;
+                (vec![k; n], (0..n).map(|i| (i * k) as isize).collect())
+            }
+            Some(p) => vec_args(n, p, rdispls)?,
+        };
+        let s = if in_place {
+            None
+        } else {
+            let t = datatype::lookup(stype)?;
+            let (sc, sd) = match scounts {
+                None => {
+                    let k = check_count(scount)?;
+                    (vec![k; n], (0..n).map(|i| (i * k) as isize).collect())
+                }
+                Some(p) => vec_args(n, p, sdispls)?,
+            };
+            Some(st.blocks(send as *mut c_void, &sc, &sd, &t, true, false)?)
+        };
+        let (rb, rbc, rbd) = st.blocks(recv, &rc, &rd, &rt, in_place, true)?;
+        Ok(match (rcounts, s) {
+            (None, s) => CollOp::Alltoall {
+                send: s.map(|x| x.0),
+                recv: rb,
+                block: rbc[0],
+            },
+            (Some(_), Some((sb, sbc, sbd))) => CollOp::Alltoallv {
+                send: Some(sb),
+                scounts: sbc,
+                sdispls: sbd,
+                recv: rb,
+                rcounts: rbc,
+                rdispls: rbd,
+            },
+            (Some(_), None) => CollOp::Alltoallv {
+                send: None,
+                scounts: rbc.clone(),
+                sdispls: rbd.clone(),
+                recv: rb,
+                rcounts: rbc,
+                rdispls: rbd,
+            },
+        })
+    }
+}
+
+fn reduce_scatter(
+    send: *const c_void,
+    recv: *mut c_void,
+    counts: Option<*const c_int>,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+    move |c, st| {
+        let n = c.comm.size() as usize;
+        let me = c.comm.rank() as usize;
+        let t = datatype::lookup(ty)?;
+        let r = reducer(op, ty)?;
+        let counts: Vec<usize> = match counts {
+            None => vec![check_count(count)?; n],
+            Some(p) => vec_args(n, p, std::ptr::null())?.0,
+        };
+        let total: usize = counts.iter().sum();
+        let in_place = raw::in_place(send);
+        let bcounts: Vec<usize> = counts.iter().map(|k| k * t.size()).collect();
+        if in_place {
+            // The input is the whole receive buffer; my block ends up at its start.
+            let rv = st.output(recv, total, &t, true)?;
+            return Ok(CollOp::ReduceScatter {
+                send: None,
+                recv: rv,
+                counts: bcounts,
+                op: r,
+            });
+        }
+        let s = st.input(send, total, &t)?;
+        let rv = st.output(recv, counts[me], &t, false)?;
+        Ok(CollOp::ReduceScatter {
+            send: Some(s),
+            recv: rv,
+            counts: bcounts,
+            op: r,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The C functions.
 
 /// `MPI_Barrier`.
 #[no_mangle]
 pub extern "C" fn MPI_Barrier(comm: c_int) -> c_int {
-    let r = state::with(|s| {
-        let c = Comm::checked(comm)?;
-        let f = s.fabric()?;
-        let (me, n) = (c.rank(f.rank()), c.size(f.size()));
-        let mut round = 0;
-        let mut k = 1;
-        while k < n {
-            let to = c.to_world((me + k) % n, f.rank());
-            let from = c.to_world((me + n - k) % n, f.rank());
-            let fail = |e| MpiError::new(MPI_ERR_OTHER, format!("barrier: {e}"));
-            f.send(to, c.coll_context(), round, &[], SendMode::Standard)
-                .map_err(fail)?;
-            let pat = Pattern {
-                comm: c.coll_context(),
-                src: Some(from),
-                tag: Some(round),
-            };
-            f.recv(pat, &mut []).map_err(fail)?;
-            round += 1;
-            k *= 2;
-        }
-        Ok(())
-    });
-    finish("MPI_Barrier", comm, r)
+    collective("MPI_Barrier", comm, None, barrier)
+}
+
+/// `MPI_Ibarrier`.
+#[no_mangle]
+pub extern "C" fn MPI_Ibarrier(comm: c_int, request: *mut c_int) -> c_int {
+    collective("MPI_Ibarrier", comm, Some(request), barrier)
+}
+
+/// `MPI_Bcast`.
+#[no_mangle]
+pub extern "C" fn MPI_Bcast(
+    buf: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    root: c_int,
+    comm: c_int,
+) -> c_int {
+    collective("MPI_Bcast", comm, None, bcast(buf, count, ty, root))
+}
+
+/// `MPI_Ibcast`.
+#[no_mangle]
+pub extern "C" fn MPI_Ibcast(
+    buf: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    root: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Ibcast",
+        comm,
+        Some(request),
+        bcast(buf, count, ty, root),
+    )
+}
+
+/// `MPI_Reduce`.
+#[no_mangle]
+pub extern "C" fn MPI_Reduce(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    root: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Reduce",
+        comm,
+        None,
+        reduce(send, recv, count, ty, op, root),
+    )
+}
+
+/// `MPI_Ireduce`.
+#[no_mangle]
+pub extern "C" fn MPI_Ireduce(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    root: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Ireduce",
+        comm,
+        Some(request),
+        reduce(send, recv, count, ty, op, root),
+    )
+}
+
+/// `MPI_Allreduce`.
+#[no_mangle]
+pub extern "C" fn MPI_Allreduce(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Allreduce",
+        comm,
+        None,
+        all_reduce_like(allreduce_op, send, recv, count, ty, op),
+    )
+}
+
+/// `MPI_Iallreduce`.
+#[no_mangle]
+pub extern "C" fn MPI_Iallreduce(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Iallreduce",
+        comm,
+        Some(request),
+        all_reduce_like(allreduce_op, send, recv, count, ty, op),
+    )
+}
+
+/// `MPI_Scan`.
+#[no_mangle]
+pub extern "C" fn MPI_Scan(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Scan",
+        comm,
+        None,
+        all_reduce_like(scan_op, send, recv, count, ty, op),
+    )
+}
+
+/// `MPI_Iscan`.
+#[no_mangle]
+pub extern "C" fn MPI_Iscan(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Iscan",
+        comm,
+        Some(request),
+        all_reduce_like(scan_op, send, recv, count, ty, op),
+    )
+}
+
+/// `MPI_Exscan` (rank 0's receive buffer is left as it was).
+#[no_mangle]
+pub extern "C" fn MPI_Exscan(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Exscan",
+        comm,
+        None,
+        all_reduce_like(exscan_op, send, recv, count, ty, op),
+    )
+}
+
+/// `MPI_Iexscan`.
+#[no_mangle]
+pub extern "C" fn MPI_Iexscan(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Iexscan",
+        comm,
+        Some(request),
+        all_reduce_like(exscan_op, send, recv, count, ty, op),
+    )
+}
+
+/// `MPI_Gather`.
+#[no_mangle]
+pub extern "C" fn MPI_Gather(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    root: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Gather",
+        comm,
+        None,
+        gather(
+            send,
+            scount,
+            stype,
+            recv,
+            None,
+            rcount,
+            std::ptr::null(),
+            rtype,
+            root,
+        ),
+    )
+}
+
+/// `MPI_Igather`.
+#[no_mangle]
+pub extern "C" fn MPI_Igather(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    root: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Igather",
+        comm,
+        Some(request),
+        gather(
+            send,
+            scount,
+            stype,
+            recv,
+            None,
+            rcount,
+            std::ptr::null(),
+            rtype,
+            root,
+        ),
+    )
+}
+
+/// `MPI_Gatherv`.
+#[no_mangle]
+pub extern "C" fn MPI_Gatherv(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcounts: *const c_int,
+    displs: *const c_int,
+    rtype: c_int,
+    root: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Gatherv",
+        comm,
+        None,
+        gather(
+            send,
+            scount,
+            stype,
+            recv,
+            Some(rcounts),
+            0,
+            displs,
+            rtype,
+            root,
+        ),
+    )
+}
+
+/// `MPI_Igatherv`.
+#[no_mangle]
+pub extern "C" fn MPI_Igatherv(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcounts: *const c_int,
+    displs: *const c_int,
+    rtype: c_int,
+    root: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Igatherv",
+        comm,
+        Some(request),
+        gather(
+            send,
+            scount,
+            stype,
+            recv,
+            Some(rcounts),
+            0,
+            displs,
+            rtype,
+            root,
+        ),
+    )
+}
+
+/// `MPI_Scatter`.
+#[no_mangle]
+pub extern "C" fn MPI_Scatter(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    root: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Scatter",
+        comm,
+        None,
+        scatter(
+            send,
+            None,
+            scount,
+            std::ptr::null(),
+            stype,
+            recv,
+            rcount,
+            rtype,
+            root,
+        ),
+    )
+}
+
+/// `MPI_Iscatter`.
+#[no_mangle]
+pub extern "C" fn MPI_Iscatter(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    root: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Iscatter",
+        comm,
+        Some(request),
+        scatter(
+            send,
+            None,
+            scount,
+            std::ptr::null(),
+            stype,
+            recv,
+            rcount,
+            rtype,
+            root,
+        ),
+    )
+}
+
+/// `MPI_Scatterv`.
+#[no_mangle]
+pub extern "C" fn MPI_Scatterv(
+    send: *const c_void,
+    scounts: *const c_int,
+    displs: *const c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    root: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Scatterv",
+        comm,
+        None,
+        scatter(
+            send,
+            Some(scounts),
+            0,
+            displs,
+            stype,
+            recv,
+            rcount,
+            rtype,
+            root,
+        ),
+    )
+}
+
+/// `MPI_Iscatterv`.
+#[no_mangle]
+pub extern "C" fn MPI_Iscatterv(
+    send: *const c_void,
+    scounts: *const c_int,
+    displs: *const c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    root: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Iscatterv",
+        comm,
+        Some(request),
+        scatter(
+            send,
+            Some(scounts),
+            0,
+            displs,
+            stype,
+            recv,
+            rcount,
+            rtype,
+            root,
+        ),
+    )
+}
+
+/// `MPI_Allgather`.
+#[no_mangle]
+pub extern "C" fn MPI_Allgather(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Allgather",
+        comm,
+        None,
+        allgather(
+            send,
+            scount,
+            stype,
+            recv,
+            None,
+            rcount,
+            std::ptr::null(),
+            rtype,
+        ),
+    )
+}
+
+/// `MPI_Iallgather`.
+#[no_mangle]
+pub extern "C" fn MPI_Iallgather(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Iallgather",
+        comm,
+        Some(request),
+        allgather(
+            send,
+            scount,
+            stype,
+            recv,
+            None,
+            rcount,
+            std::ptr::null(),
+            rtype,
+        ),
+    )
+}
+
+/// `MPI_Allgatherv`.
+#[no_mangle]
+pub extern "C" fn MPI_Allgatherv(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcounts: *const c_int,
+    displs: *const c_int,
+    rtype: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Allgatherv",
+        comm,
+        None,
+        allgather(send, scount, stype, recv, Some(rcounts), 0, displs, rtype),
+    )
+}
+
+/// `MPI_Iallgatherv`.
+#[no_mangle]
+pub extern "C" fn MPI_Iallgatherv(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcounts: *const c_int,
+    displs: *const c_int,
+    rtype: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Iallgatherv",
+        comm,
+        Some(request),
+        allgather(send, scount, stype, recv, Some(rcounts), 0, displs, rtype),
+    )
+}
+
+/// `MPI_Alltoall`.
+#[no_mangle]
+pub extern "C" fn MPI_Alltoall(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Alltoall",
+        comm,
+        None,
+        alltoall(
+            send,
+            None,
+            scount,
+            std::ptr::null(),
+            stype,
+            recv,
+            None,
+            rcount,
+            std::ptr::null(),
+            rtype,
+        ),
+    )
+}
+
+/// `MPI_Ialltoall`.
+#[no_mangle]
+pub extern "C" fn MPI_Ialltoall(
+    send: *const c_void,
+    scount: c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcount: c_int,
+    rtype: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Ialltoall",
+        comm,
+        Some(request),
+        alltoall(
+            send,
+            None,
+            scount,
+            std::ptr::null(),
+            stype,
+            recv,
+            None,
+            rcount,
+            std::ptr::null(),
+            rtype,
+        ),
+    )
+}
+
+/// `MPI_Alltoallv`.
+#[no_mangle]
+pub extern "C" fn MPI_Alltoallv(
+    send: *const c_void,
+    scounts: *const c_int,
+    sdispls: *const c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcounts: *const c_int,
+    rdispls: *const c_int,
+    rtype: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Alltoallv",
+        comm,
+        None,
+        alltoall(
+            send,
+            Some(scounts),
+            0,
+            sdispls,
+            stype,
+            recv,
+            Some(rcounts),
+            0,
+            rdispls,
+            rtype,
+        ),
+    )
+}
+
+/// `MPI_Ialltoallv`.
+#[no_mangle]
+pub extern "C" fn MPI_Ialltoallv(
+    send: *const c_void,
+    scounts: *const c_int,
+    sdispls: *const c_int,
+    stype: c_int,
+    recv: *mut c_void,
+    rcounts: *const c_int,
+    rdispls: *const c_int,
+    rtype: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Ialltoallv",
+        comm,
+        Some(request),
+        alltoall(
+            send,
+            Some(scounts),
+            0,
+            sdispls,
+            stype,
+            recv,
+            Some(rcounts),
+            0,
+            rdispls,
+            rtype,
+        ),
+    )
+}
+
+/// `MPI_Reduce_scatter`.
+#[no_mangle]
+pub extern "C" fn MPI_Reduce_scatter(
+    send: *const c_void,
+    recv: *mut c_void,
+    counts: *const c_int,
+    ty: c_int,
+    op: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Reduce_scatter",
+        comm,
+        None,
+        reduce_scatter(send, recv, Some(counts), 0, ty, op),
+    )
+}
+
+/// `MPI_Ireduce_scatter`.
+#[no_mangle]
+pub extern "C" fn MPI_Ireduce_scatter(
+    send: *const c_void,
+    recv: *mut c_void,
+    counts: *const c_int,
+    ty: c_int,
+    op: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Ireduce_scatter",
+        comm,
+        Some(request),
+        reduce_scatter(send, recv, Some(counts), 0, ty, op),
+    )
+}
+
+/// `MPI_Reduce_scatter_block`.
+#[no_mangle]
+pub extern "C" fn MPI_Reduce_scatter_block(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Reduce_scatter_block",
+        comm,
+        None,
+        reduce_scatter(send, recv, None, count, ty, op),
+    )
+}
+
+/// `MPI_Ireduce_scatter_block`.
+#[no_mangle]
+pub extern "C" fn MPI_Ireduce_scatter_block(
+    send: *const c_void,
+    recv: *mut c_void,
+    count: c_int,
+    ty: c_int,
+    op: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Ireduce_scatter_block",
+        comm,
+        Some(request),
+        reduce_scatter(send, recv, None, count, ty, op),
+    )
 }

@@ -21,7 +21,7 @@ fn init(name: &str) -> c_int {
         }
         let u = zerorank::initialize()
             .map_err(|e| MpiError::new(MPI_ERR_OTHER, format!("could not start: {e}")))?;
-        s.universe = Some(u);
+        s.start(u);
         EPOCH.get_or_init(Instant::now);
         Ok(())
     });
@@ -60,6 +60,15 @@ pub extern "C" fn MPI_Query_thread(provided: *mut c_int) -> c_int {
     MPI_SUCCESS
 }
 
+/// `MPI_Is_thread_main`: is this the thread that initialized MPI?
+#[no_mangle]
+pub extern "C" fn MPI_Is_thread_main(flag: *mut c_int) -> c_int {
+    // The state is thread-local: only the initializing thread sees the universe.
+    let v = state::with(|s| s.universe.is_some() || s.finalized);
+    raw::put(flag, c_int::from(v));
+    MPI_SUCCESS
+}
+
 /// `MPI_Initialized` (may be called at any time).
 #[no_mangle]
 pub extern "C" fn MPI_Initialized(flag: *mut c_int) -> c_int {
@@ -91,7 +100,8 @@ pub extern "C" fn MPI_Finalize() -> c_int {
             )
         })?;
         s.finalized = true;
-        let pending = s.live_requests();
+        s.clear();
+        let pending = state::live_requests();
         if pending > 0 {
             tracing::warn!(
                 pending,
@@ -107,12 +117,12 @@ pub extern "C" fn MPI_Finalize() -> c_int {
 /// `MPI_Abort`: ends this rank at once with `code`; the launcher ends the others.
 #[no_mangle]
 pub extern "C" fn MPI_Abort(comm: c_int, code: c_int) -> c_int {
-    let rank = state::with(|s| s.fabric().map(|f| f.rank()).ok());
+    let rank = state::with(|s| s.comm(MPI_COMM_WORLD).map(|w| w.comm.rank()).ok());
     eprintln!(
         "zerorank: MPI_Abort called on communicator {comm:#x} by rank {} with error code {code}",
         rank.map_or("?".to_string(), |r| r.to_string())
     );
-    std::process::exit(if code == 0 { 1 } else { code & 0xff });
+    raw::exit_now(if code == 0 { 1 } else { code & 0xff });
 }
 
 /// `MPI_Wtime`: seconds since initialization.
@@ -152,8 +162,9 @@ pub extern "C" fn MPI_Get_version(version: *mut c_int, subversion: *mut c_int) -
 /// `MPI_Get_library_version`.
 #[no_mangle]
 pub extern "C" fn MPI_Get_library_version(out: *mut c_char, len: *mut c_int) -> c_int {
+    let (declared, stubs) = crate::unsupported::COVERAGE;
     let s = format!(
-        "zerorank {} (MPICH ABI, MPI 3.1)",
+        "zerorank {} (MPICH ABI, MPI 3.1; {declared} functions declared, {stubs} of them unsupported stubs)",
         env!("CARGO_PKG_VERSION")
     );
     raw::put_cstr(out, MPI_MAX_LIBRARY_VERSION_STRING, len, &s);

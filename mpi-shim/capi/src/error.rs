@@ -3,7 +3,6 @@
 //! `MPI_ERRORS_RETURN`: return the class to the caller).
 
 use crate::abi::*;
-use crate::comm::Comm;
 use crate::raw;
 use crate::state;
 use std::ffi::{c_char, c_int};
@@ -24,31 +23,169 @@ impl MpiError {
     }
 }
 
+/// The text of every error class.
+const CLASSES: &[(c_int, &str)] = &[
+    (MPI_SUCCESS, "MPI_SUCCESS: no errors"),
+    (MPI_ERR_BUFFER, "MPI_ERR_BUFFER: invalid buffer pointer"),
+    (MPI_ERR_COUNT, "MPI_ERR_COUNT: invalid count argument"),
+    (MPI_ERR_TYPE, "MPI_ERR_TYPE: invalid datatype"),
+    (MPI_ERR_TAG, "MPI_ERR_TAG: invalid tag"),
+    (MPI_ERR_COMM, "MPI_ERR_COMM: invalid communicator"),
+    (MPI_ERR_RANK, "MPI_ERR_RANK: invalid rank"),
+    (MPI_ERR_ROOT, "MPI_ERR_ROOT: invalid root"),
+    (MPI_ERR_GROUP, "MPI_ERR_GROUP: invalid group"),
+    (MPI_ERR_OP, "MPI_ERR_OP: invalid reduce operation"),
+    (MPI_ERR_TOPOLOGY, "MPI_ERR_TOPOLOGY: invalid topology"),
+    (MPI_ERR_DIMS, "MPI_ERR_DIMS: invalid dimension argument"),
+    (
+        MPI_ERR_ARG,
+        "MPI_ERR_ARG: invalid argument of some other kind",
+    ),
+    (MPI_ERR_UNKNOWN, "MPI_ERR_UNKNOWN: unknown error"),
+    (MPI_ERR_TRUNCATE, "MPI_ERR_TRUNCATE: message truncated"),
+    (MPI_ERR_OTHER, "MPI_ERR_OTHER: known error not in this list"),
+    (MPI_ERR_INTERN, "MPI_ERR_INTERN: internal error"),
+    (
+        MPI_ERR_IN_STATUS,
+        "MPI_ERR_IN_STATUS: error code is in status",
+    ),
+    (MPI_ERR_PENDING, "MPI_ERR_PENDING: pending request"),
+    (MPI_ERR_REQUEST, "MPI_ERR_REQUEST: invalid request"),
+    (MPI_ERR_ACCESS, "MPI_ERR_ACCESS: error: access"),
+    (MPI_ERR_AMODE, "MPI_ERR_AMODE: error: amode"),
+    (MPI_ERR_BAD_FILE, "MPI_ERR_BAD_FILE: error: bad file"),
+    (MPI_ERR_CONVERSION, "MPI_ERR_CONVERSION: error: conversion"),
+    (
+        MPI_ERR_DUP_DATAREP,
+        "MPI_ERR_DUP_DATAREP: error: dup datarep",
+    ),
+    (
+        MPI_ERR_FILE_EXISTS,
+        "MPI_ERR_FILE_EXISTS: error: file exists",
+    ),
+    (
+        MPI_ERR_FILE_IN_USE,
+        "MPI_ERR_FILE_IN_USE: error: file in use",
+    ),
+    (MPI_ERR_FILE, "MPI_ERR_FILE: error: file"),
+    (MPI_ERR_INFO, "MPI_ERR_INFO: error: info"),
+    (MPI_ERR_INFO_KEY, "MPI_ERR_INFO_KEY: error: info key"),
+    (MPI_ERR_INFO_VALUE, "MPI_ERR_INFO_VALUE: error: info value"),
+    (MPI_ERR_INFO_NOKEY, "MPI_ERR_INFO_NOKEY: error: info nokey"),
+    (MPI_ERR_IO, "MPI_ERR_IO: error: io"),
+    (MPI_ERR_NAME, "MPI_ERR_NAME: error: name"),
+    (MPI_ERR_NO_MEM, "MPI_ERR_NO_MEM: out of memory"),
+    (MPI_ERR_NOT_SAME, "MPI_ERR_NOT_SAME: error: not same"),
+    (MPI_ERR_NO_SPACE, "MPI_ERR_NO_SPACE: error: no space"),
+    (
+        MPI_ERR_NO_SUCH_FILE,
+        "MPI_ERR_NO_SUCH_FILE: error: no such file",
+    ),
+    (MPI_ERR_PORT, "MPI_ERR_PORT: error: port"),
+    (MPI_ERR_QUOTA, "MPI_ERR_QUOTA: error: quota"),
+    (MPI_ERR_READ_ONLY, "MPI_ERR_READ_ONLY: error: read only"),
+    (MPI_ERR_SERVICE, "MPI_ERR_SERVICE: error: service"),
+    (MPI_ERR_SPAWN, "MPI_ERR_SPAWN: error: spawn"),
+    (
+        MPI_ERR_UNSUPPORTED_DATAREP,
+        "MPI_ERR_UNSUPPORTED_DATAREP: error: unsupported datarep",
+    ),
+    (
+        MPI_ERR_UNSUPPORTED_OPERATION,
+        "MPI_ERR_UNSUPPORTED_OPERATION: operation not supported by zerorank",
+    ),
+    (MPI_ERR_WIN, "MPI_ERR_WIN: error: win"),
+    (MPI_ERR_BASE, "MPI_ERR_BASE: error: base"),
+    (MPI_ERR_LOCKTYPE, "MPI_ERR_LOCKTYPE: error: locktype"),
+    (MPI_ERR_KEYVAL, "MPI_ERR_KEYVAL: invalid attribute key"),
+    (
+        MPI_ERR_RMA_CONFLICT,
+        "MPI_ERR_RMA_CONFLICT: error: rma conflict",
+    ),
+    (MPI_ERR_RMA_SYNC, "MPI_ERR_RMA_SYNC: error: rma sync"),
+    (MPI_ERR_SIZE, "MPI_ERR_SIZE: error: size"),
+    (MPI_ERR_DISP, "MPI_ERR_DISP: error: disp"),
+    (MPI_ERR_ASSERT, "MPI_ERR_ASSERT: error: assert"),
+    (MPI_ERR_RMA_RANGE, "MPI_ERR_RMA_RANGE: error: rma range"),
+    (MPI_ERR_RMA_ATTACH, "MPI_ERR_RMA_ATTACH: error: rma attach"),
+    (MPI_ERR_RMA_SHARED, "MPI_ERR_RMA_SHARED: error: rma shared"),
+    (MPI_ERR_RMA_FLAVOR, "MPI_ERR_RMA_FLAVOR: error: rma flavor"),
+    (MPI_T_ERR_MEMORY, "MPI_T_ERR_MEMORY: mpi t err memory"),
+    (
+        MPI_T_ERR_NOT_INITIALIZED,
+        "MPI_T_ERR_NOT_INITIALIZED: mpi t err not initialized",
+    ),
+    (
+        MPI_T_ERR_CANNOT_INIT,
+        "MPI_T_ERR_CANNOT_INIT: mpi t err cannot init",
+    ),
+    (
+        MPI_T_ERR_INVALID_INDEX,
+        "MPI_T_ERR_INVALID_INDEX: mpi t err invalid index",
+    ),
+    (
+        MPI_T_ERR_INVALID_ITEM,
+        "MPI_T_ERR_INVALID_ITEM: mpi t err invalid item",
+    ),
+    (
+        MPI_T_ERR_INVALID_HANDLE,
+        "MPI_T_ERR_INVALID_HANDLE: mpi t err invalid handle",
+    ),
+    (
+        MPI_T_ERR_OUT_OF_HANDLES,
+        "MPI_T_ERR_OUT_OF_HANDLES: mpi t err out of handles",
+    ),
+    (
+        MPI_T_ERR_OUT_OF_SESSIONS,
+        "MPI_T_ERR_OUT_OF_SESSIONS: mpi t err out of sessions",
+    ),
+    (
+        MPI_T_ERR_INVALID_SESSION,
+        "MPI_T_ERR_INVALID_SESSION: mpi t err invalid session",
+    ),
+    (
+        MPI_T_ERR_CVAR_SET_NOT_NOW,
+        "MPI_T_ERR_CVAR_SET_NOT_NOW: mpi t err cvar set not now",
+    ),
+    (
+        MPI_T_ERR_CVAR_SET_NEVER,
+        "MPI_T_ERR_CVAR_SET_NEVER: mpi t err cvar set never",
+    ),
+    (
+        MPI_T_ERR_PVAR_NO_STARTSTOP,
+        "MPI_T_ERR_PVAR_NO_STARTSTOP: mpi t err pvar no startstop",
+    ),
+    (
+        MPI_T_ERR_PVAR_NO_WRITE,
+        "MPI_T_ERR_PVAR_NO_WRITE: mpi t err pvar no write",
+    ),
+    (
+        MPI_T_ERR_PVAR_NO_ATOMIC,
+        "MPI_T_ERR_PVAR_NO_ATOMIC: mpi t err pvar no atomic",
+    ),
+    (
+        MPI_T_ERR_INVALID_NAME,
+        "MPI_T_ERR_INVALID_NAME: mpi t err invalid name",
+    ),
+    (MPI_T_ERR_INVALID, "MPI_T_ERR_INVALID: mpi t err invalid"),
+    (MPI_ERR_SESSION, "MPI_ERR_SESSION: error: session"),
+    (
+        MPI_ERR_PROC_ABORTED,
+        "MPI_ERR_PROC_ABORTED: error: proc aborted",
+    ),
+    (
+        MPI_ERR_VALUE_TOO_LARGE,
+        "MPI_ERR_VALUE_TOO_LARGE: error: value too large",
+    ),
+    (
+        MPI_T_ERR_NOT_SUPPORTED,
+        "MPI_T_ERR_NOT_SUPPORTED: mpi t err not supported",
+    ),
+];
+
 /// The text of an error class.
 pub(crate) fn class_string(class: c_int) -> Option<&'static str> {
-    Some(match class {
-        MPI_SUCCESS => "MPI_SUCCESS: no errors",
-        MPI_ERR_BUFFER => "MPI_ERR_BUFFER: invalid buffer pointer",
-        MPI_ERR_COUNT => "MPI_ERR_COUNT: invalid count argument",
-        MPI_ERR_TYPE => "MPI_ERR_TYPE: invalid datatype",
-        MPI_ERR_TAG => "MPI_ERR_TAG: invalid tag",
-        MPI_ERR_COMM => "MPI_ERR_COMM: invalid communicator",
-        MPI_ERR_RANK => "MPI_ERR_RANK: invalid rank",
-        MPI_ERR_ROOT => "MPI_ERR_ROOT: invalid root",
-        MPI_ERR_OP => "MPI_ERR_OP: invalid reduce operation",
-        MPI_ERR_ARG => "MPI_ERR_ARG: invalid argument of some other kind",
-        MPI_ERR_UNKNOWN => "MPI_ERR_UNKNOWN: unknown error",
-        MPI_ERR_TRUNCATE => "MPI_ERR_TRUNCATE: message truncated",
-        MPI_ERR_OTHER => "MPI_ERR_OTHER: known error not in this list",
-        MPI_ERR_INTERN => "MPI_ERR_INTERN: internal error",
-        MPI_ERR_IN_STATUS => "MPI_ERR_IN_STATUS: error code is in status",
-        MPI_ERR_PENDING => "MPI_ERR_PENDING: pending request",
-        MPI_ERR_REQUEST => "MPI_ERR_REQUEST: invalid request",
-        MPI_ERR_UNSUPPORTED_OPERATION => {
-            "MPI_ERR_UNSUPPORTED_OPERATION: operation not supported by zerorank"
-        }
-        _ => return None,
-    })
+    CLASSES.iter().find(|(c, _)| *c == class).map(|(_, s)| *s)
 }
 
 /// Hand the outcome of MPI call `name` on `comm` to the communicator's error handler.
@@ -56,56 +193,72 @@ pub(crate) fn finish(name: &str, comm: c_int, r: Result<(), MpiError>) -> c_int 
     let Err(e) = r else {
         return MPI_SUCCESS;
     };
-    let handler = state::with(|s| match Comm::from_handle(comm) {
-        Some(c) => s.errhandler[c.index()],
-        // Errors on an invalid communicator go to MPI_COMM_WORLD's handler.
-        None => s.errhandler[0],
+    raise(name, comm, e)
+}
+
+/// Hand error `e` of call `name` on `comm` to the communicator's error handler: return its
+/// class (`MPI_ERRORS_RETURN`) or end the job (`MPI_ERRORS_ARE_FATAL`, the default).
+/// Errors on an invalid communicator go to `MPI_COMM_WORLD`'s handler.
+pub(crate) fn raise(name: &str, comm: c_int, e: MpiError) -> c_int {
+    let handler = state::with(|s| {
+        s.errhandler(comm)
+            .or_else(|| s.errhandler(MPI_COMM_WORLD))
+            .unwrap_or(MPI_ERRORS_ARE_FATAL)
     });
     if handler == MPI_ERRORS_RETURN {
         tracing::debug!(call = name, class = e.class, what = %e.what, "MPI error returned");
         return e.class;
     }
     let class = class_string(e.class).unwrap_or("unknown error class");
-    eprintln!("zerorank: {name}: {class}: {}", e.what);
-    eprintln!("zerorank: the error handler is MPI_ERRORS_ARE_FATAL; ending the job");
-    std::process::exit(1);
+    let rank = state::with(|s| s.comm(MPI_COMM_WORLD).map(|w| w.comm.rank()).ok());
+    let who = rank.map_or(String::new(), |r| format!(" (rank {r})"));
+    eprintln!("zerorank{who}: {name}: {class}: {}", e.what);
+    eprintln!("zerorank{who}: the error handler is MPI_ERRORS_ARE_FATAL; ending the job");
+    raw::exit_now(1);
 }
 
 /// `MPI_Error_class`: every code zerorank returns is a class.
 #[no_mangle]
 pub extern "C" fn MPI_Error_class(code: c_int, class: *mut c_int) -> c_int {
-    if class_string(code).is_none() {
-        return MPI_ERR_ARG;
-    }
-    if !raw::put(class, code) {
-        return MPI_ERR_ARG;
-    }
-    MPI_SUCCESS
+    let r = if class_string(code).is_none() {
+        Err(MpiError::new(
+            MPI_ERR_ARG,
+            format!("{code} is not an error code"),
+        ))
+    } else if !raw::put(class, code) {
+        Err(MpiError::new(MPI_ERR_ARG, "errorclass is a null pointer"))
+    } else {
+        Ok(())
+    };
+    finish("MPI_Error_class", MPI_COMM_WORLD, r)
 }
 
 /// `MPI_Error_string`.
 #[no_mangle]
 pub extern "C" fn MPI_Error_string(code: c_int, out: *mut c_char, len: *mut c_int) -> c_int {
-    let Some(s) = class_string(code) else {
-        return MPI_ERR_ARG;
+    let r = match class_string(code) {
+        None => Err(MpiError::new(
+            MPI_ERR_ARG,
+            format!("{code} is not an error code"),
+        )),
+        Some(s) if raw::put_cstr(out, MPI_MAX_ERROR_STRING, len, s) => Ok(()),
+        Some(_) => Err(MpiError::new(MPI_ERR_ARG, "string is a null pointer")),
     };
-    if !raw::put_cstr(out, MPI_MAX_ERROR_STRING, len, s) {
-        return MPI_ERR_ARG;
-    }
-    MPI_SUCCESS
+    finish("MPI_Error_string", MPI_COMM_WORLD, r)
 }
 
 /// `MPI_Comm_set_errhandler`.
 #[no_mangle]
 pub extern "C" fn MPI_Comm_set_errhandler(comm: c_int, handler: c_int) -> c_int {
-    let r = Comm::checked(comm).and_then(|c| {
+    let r = state::with(|s| {
+        let e = s.comm_mut(comm)?;
         if handler != MPI_ERRORS_ARE_FATAL && handler != MPI_ERRORS_RETURN {
             return Err(MpiError::new(
                 MPI_ERR_ARG,
                 format!("invalid error handler {handler:#x} (zerorank has MPI_ERRORS_ARE_FATAL and MPI_ERRORS_RETURN)"),
             ));
         }
-        state::with(|s| s.errhandler[c.index()] = handler);
+        e.errhandler = handler;
         Ok(())
     });
     finish("MPI_Comm_set_errhandler", comm, r)
@@ -114,8 +267,8 @@ pub extern "C" fn MPI_Comm_set_errhandler(comm: c_int, handler: c_int) -> c_int 
 /// `MPI_Comm_get_errhandler`.
 #[no_mangle]
 pub extern "C" fn MPI_Comm_get_errhandler(comm: c_int, handler: *mut c_int) -> c_int {
-    let r = Comm::checked(comm).and_then(|c| {
-        let h = state::with(|s| s.errhandler[c.index()]);
+    let r = state::with(|s| {
+        let h = s.comm(comm)?.errhandler;
         raw::put(handler, h)
             .then_some(())
             .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "errhandler is a null pointer"))

@@ -6,14 +6,20 @@
 //! `LD_LIBRARY_PATH`, run under `zrun`, `srun` or `mpiexec`.
 //!
 //! * [`abi`]: the values of MPICH's handles and constants, and `MPI_Status`.
-//! * `raw`: every dereference of a pointer from C (the crate's `unsafe`).
-//! * `state`: the rank's universe, error handlers and requests.
+//! * `raw`: the dereferences of pointers from C for the handle-level calls;
+//!   `datatype::mem` and `TypeInfo::pack`/`unpack` for datatype-driven copies, and
+//!   `op::call` for calling a user reduction function: the crate's `unsafe`, each block
+//!   with its `// SAFETY:` argument.
+//! * `state`: the rank's universe, the communicator, group and request tables.
 //! * `error`: error classes, strings and handlers.
-//! * `env`, `comm`, `p2p`, `coll`: the MPI functions, by chapter of the standard.
-//!
-//! Status: a first part of the MPI function set (see the README); the rest is to come.
+//! * `datatype`, `op`: datatypes (derived ones too) and reduction operations.
+//! * `env`, `comm`, `p2p`, `coll`, `topo`: the MPI functions, by chapter of the standard.
+//! * `unsupported`: every other function `mpi.h` declares, as a stub that fails with
+//!   `MPI_ERR_UNSUPPORTED_OPERATION` and says so.
 
 #![allow(non_snake_case)]
+// The MPI functions take the standard's argument lists, and so do their helpers.
+#![allow(clippy::too_many_arguments)]
 
 pub mod abi;
 mod coll;
@@ -21,6 +27,9 @@ mod comm;
 mod datatype;
 mod env;
 mod error;
+mod op;
 mod p2p;
 mod raw;
 mod state;
+mod topo;
+mod unsupported;

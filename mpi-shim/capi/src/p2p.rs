@@ -1,18 +1,23 @@
-//! Point-to-point: blocking and immediate sends and receives, completion and probes, on
-//! contiguous buffers of basic datatypes.
+//! Point-to-point: blocking and immediate sends and receives on any communicator and
+//! any committed datatype, completion (`Wait*`, `Test*`), cancellation and probes.
+//!
+//! A contiguous datatype travels straight from and into the user's buffer. A
+//! non-contiguous one is packed into a staging buffer before sending, and received into
+//! one and unpacked when the receive completes.
 
 use crate::abi::*;
-use crate::comm::Comm;
-use crate::datatype;
-use crate::error::{finish, MpiError};
+use crate::datatype::{self, TypeInfo};
+use crate::error::{finish, raise, MpiError};
 use crate::raw;
-use crate::state::{self, CRequest, State};
+use crate::state::{self, CRequest, CommEntry, Unpack};
 use std::ffi::{c_int, c_void};
+use zerorank::Communicator;
 use zerorank_transport::fabric::userbuf::{RecvBufRef, SendBuf};
 use zerorank_transport::fabric::{OpError, SendMode, Status};
 use zerorank_transport::matching::Pattern;
 
 /// Where a message goes or comes from, after checking the arguments.
+#[derive(Clone, Copy)]
 enum Peer {
     /// `MPI_PROC_NULL`: the operation completes at once and moves nothing.
     Null,
@@ -22,14 +27,14 @@ enum Peer {
 
 /// Checked arguments of a send or receive.
 struct Args {
-    comm: Comm,
-    bytes: usize,
+    comm: CommEntry,
+    ty: TypeInfo,
+    count: usize,
     peer: Peer,
     tag: Option<i32>,
 }
 
 fn check(
-    s: &State,
     comm: c_int,
     count: c_int,
     datatype: c_int,
@@ -37,25 +42,19 @@ fn check(
     tag: c_int,
     recv: bool,
 ) -> Result<Args, MpiError> {
-    let f = s.fabric()?;
-    let c = Comm::checked(comm)?;
+    let c = state::comm(comm)?;
     if count < 0 {
         return Err(MpiError::new(
             MPI_ERR_COUNT,
             format!("negative count {count}"),
         ));
     }
-    let ty = datatype::basic(datatype).ok_or_else(|| {
-        MpiError::new(
-            MPI_ERR_TYPE,
-            format!("invalid or unsupported datatype {datatype:#x}"),
-        )
-    })?;
-    let size = c.size(f.size());
+    let ty = datatype::lookup(datatype)?;
+    let size = c.comm.size();
     let peer = match rank {
         MPI_PROC_NULL => Peer::Null,
         MPI_ANY_SOURCE if recv => Peer::Rank(None),
-        r if (0..size as c_int).contains(&r) => Peer::Rank(Some(c.to_world(r as u32, f.rank()))),
+        r if (0..size).contains(&r) => Peer::Rank(c.comm.world_rank(r)),
         r => {
             return Err(MpiError::new(
                 MPI_ERR_RANK,
@@ -70,26 +69,35 @@ fn check(
     };
     Ok(Args {
         comm: c,
-        bytes: count as usize * ty.size,
+        ty,
+        count: count as usize,
         peer,
         tag,
     })
 }
 
-fn op_error(e: OpError) -> MpiError {
+pub(crate) fn op_error(e: OpError) -> MpiError {
     MpiError::new(MPI_ERR_OTHER, e.to_string())
 }
 
+fn bad_buffer() -> MpiError {
+    MpiError::new(MPI_ERR_BUFFER, "null buffer with a non-zero count")
+}
+
 /// The MPI status of a completed receive on `comm`; truncation is an error.
-fn recv_status(comm: Comm, st: &Status) -> Result<MpiStatus, (MpiStatus, MpiError)> {
-    let mut s = MpiStatus::new(comm.rank_of_world(st.source), st.tag, st.len, st.cancelled);
+fn recv_status(comm: &Communicator, st: &Status) -> Result<MpiStatus, (MpiStatus, MpiError)> {
+    if st.cancelled {
+        return Ok(MpiStatus::new(MPI_ANY_SOURCE, MPI_ANY_TAG, 0, true));
+    }
+    let source = comm.rank_of_world(st.source).unwrap_or(MPI_ANY_SOURCE);
+    let mut s = MpiStatus::new(source, st.tag, st.len, false);
     if st.truncated() {
         s.error = MPI_ERR_TRUNCATE;
         let e = MpiError::new(
             MPI_ERR_TRUNCATE,
             format!(
-                "rank {} sent {} bytes with tag {}, the receive buffer holds {}",
-                s.source, st.sent, st.tag, st.len
+                "rank {source} sent {} bytes with tag {}, the receive buffer holds {}",
+                st.sent, st.tag, st.len
             ),
         );
         return Err((s, e));
@@ -97,85 +105,282 @@ fn recv_status(comm: Comm, st: &Status) -> Result<MpiStatus, (MpiStatus, MpiErro
     Ok(s)
 }
 
-fn bad_buffer() -> MpiError {
-    MpiError::new(MPI_ERR_BUFFER, "null buffer with a non-zero count")
+/// The bytes to send: the user's buffer itself for a contiguous type, else a packed copy.
+pub(crate) enum SendData<'a> {
+    Direct(&'a [u8]),
+    Packed(Vec<u8>),
 }
 
-fn start_send(s: &mut State, a: &Args, buf: *const c_void, ssend: bool) -> Result<c_int, MpiError> {
+impl SendData<'_> {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            SendData::Direct(b) => b,
+            SendData::Packed(v) => v,
+        }
+    }
+}
+
+/// What `count` elements of `ty` at `buf` send.
+pub(crate) fn send_data<'a>(
+    buf: *const c_void,
+    count: usize,
+    ty: &TypeInfo,
+) -> Result<SendData<'a>, MpiError> {
+    let len = count * ty.size();
+    if len == 0 {
+        return Ok(SendData::Direct(&[]));
+    }
+    if ty.is_contiguous() {
+        let p = buf.cast::<u8>().wrapping_offset(ty.lb());
+        return raw::bytes(p, len)
+            .map(SendData::Direct)
+            .ok_or_else(bad_buffer);
+    }
+    let mut v = vec![0u8; len];
+    // SAFETY (the caller's, under MPI): `buf` holds `count` elements of `ty`.
+    unsafe { ty.pack(buf.cast(), count, &mut v) };
+    Ok(SendData::Packed(v))
+}
+
+/// Where a receive of `count` elements of `ty` at `buf` lands: the user's buffer itself
+/// for a contiguous type, else a staging buffer unpacked on completion.
+pub(crate) fn recv_target(
+    buf: *mut c_void,
+    count: usize,
+    ty: &TypeInfo,
+) -> Result<(RecvBufRef, Option<Unpack>), MpiError> {
+    let len = count * ty.size();
+    if ty.is_contiguous() || len == 0 {
+        let p = buf
+            .cast::<u8>()
+            .wrapping_offset(if len == 0 { 0 } else { ty.lb() });
+        let bytes = raw::bytes_mut(p, len).ok_or_else(bad_buffer)?;
+        // SAFETY (the caller's, under MPI): the buffer stays valid and untouched until the
+        // request completes.
+        return Ok((unsafe { RecvBufRef::from_slice(bytes) }, None));
+    }
+    let mut staging = vec![0u8; len];
+    // SAFETY: the staging vector moves into the request, which keeps it (its heap block
+    // does not move) until the receive completes.
+    let r = unsafe { RecvBufRef::from_slice(&mut staging) };
+    Ok((
+        r,
+        Some(Unpack {
+            staging,
+            ty: ty.clone(),
+            base: buf.cast(),
+            count,
+        }),
+    ))
+}
+
+/// Unpack a completed receive's staging buffer (the bytes received).
+fn finish_unpack(u: Unpack, received: usize) {
+    // SAFETY (the caller's, under MPI): `base` holds `count` elements of the type.
+    unsafe {
+        u.ty.unpack(&u.staging[..received.min(u.staging.len())], u.base, u.count)
+    };
+}
+
+fn start_send(
+    a: &Args,
+    comm_h: c_int,
+    buf: *const c_void,
+    mode: SendMode,
+) -> Result<c_int, MpiError> {
     let Peer::Rank(Some(dst)) = a.peer else {
-        return Ok(s.add_request(CRequest::Done(MpiStatus::proc_null())));
+        return Ok(state::add_request(CRequest::Done(MpiStatus::proc_null())));
     };
-    let bytes = raw::bytes(buf.cast(), a.bytes).ok_or_else(bad_buffer)?;
-    let mode = if ssend {
-        SendMode::Synchronous
-    } else {
-        SendMode::Standard
-    };
+    let data = send_data(buf, a.count, &a.ty)?;
     let tag = a.tag.expect("a send has a tag");
-    // SAFETY (the caller's, under MPI): the buffer stays valid and unmodified until the
-    // request completes.
-    let id = unsafe {
-        s.fabric()?
-            .isend(dst, a.comm.context(), tag, SendBuf::from_slice(bytes), mode)
+    let fabric = a.comm.comm.fabric();
+    let (id, keep) = match data {
+        // SAFETY (the caller's, under MPI): the buffer stays valid and unmodified until
+        // the request completes.
+        SendData::Direct(b) => (
+            unsafe {
+                fabric.isend(
+                    dst,
+                    a.comm.comm.context(),
+                    tag,
+                    SendBuf::from_slice(b),
+                    mode,
+                )
+            },
+            None,
+        ),
+        // SAFETY: the packed vector moves into the request, which keeps it (the heap block
+        // does not move) until the send completes.
+        SendData::Packed(v) => (
+            unsafe {
+                fabric.isend(
+                    dst,
+                    a.comm.comm.context(),
+                    tag,
+                    SendBuf::from_slice(&v),
+                    mode,
+                )
+            },
+            Some(v),
+        ),
     };
-    Ok(s.add_request(CRequest::Live {
+    Ok(state::add_request(CRequest::Send {
         id,
-        recv: false,
-        comm: 0,
+        comm_h,
+        comm: a.comm.comm.clone(),
+        keep,
     }))
 }
 
-fn start_recv(s: &mut State, a: &Args, buf: *mut c_void, comm: c_int) -> Result<c_int, MpiError> {
-    let Peer::Rank(src) = a.peer else {
-        return Ok(s.add_request(CRequest::Done(MpiStatus::proc_null())));
-    };
-    let bytes = raw::bytes_mut(buf.cast(), a.bytes).ok_or_else(bad_buffer)?;
-    let pat = Pattern {
-        comm: a.comm.context(),
+fn pattern(a: &Args, src: Option<u32>) -> Pattern {
+    Pattern {
+        comm: a.comm.comm.context(),
         src,
         tag: a.tag,
+    }
+}
+
+fn start_recv(a: &Args, comm_h: c_int, buf: *mut c_void) -> Result<c_int, MpiError> {
+    let Peer::Rank(src) = a.peer else {
+        return Ok(state::add_request(CRequest::Done(MpiStatus::proc_null())));
     };
-    // SAFETY (the caller's, under MPI): the buffer stays valid and untouched until the
-    // request completes.
-    let id = unsafe { s.fabric()?.irecv(pat, RecvBufRef::from_slice(bytes)) };
-    Ok(s.add_request(CRequest::Live {
+    let (target, unpack) = recv_target(buf, a.count, &a.ty)?;
+    // SAFETY: see recv_target.
+    let id = unsafe { a.comm.comm.fabric().irecv(pattern(a, src), target) };
+    Ok(state::add_request(CRequest::Recv {
         id,
-        recv: true,
-        comm,
+        comm_h,
+        comm: a.comm.comm.clone(),
+        unpack,
     }))
 }
 
-/// Complete request `handle` (waiting if `block`); `None` if not done yet. The handle is
-/// released when it completes.
-fn complete(s: &mut State, handle: c_int, block: bool) -> Result<Option<MpiStatus>, MpiError> {
-    let r = s.request(handle)?;
-    let out = match r {
-        CRequest::Done(st) => Ok(st),
-        CRequest::Live { id, recv, comm } => {
-            let f = s.fabric()?;
+/// The outcome of completing a request: its status, or the error with the status that
+/// reports it.
+type Outcome = Result<MpiStatus, (MpiStatus, MpiError)>;
+
+fn failed(e: MpiError) -> (MpiStatus, MpiError) {
+    (
+        MpiStatus {
+            error: e.class,
+            ..MpiStatus::default()
+        },
+        e,
+    )
+}
+
+/// Complete request `r` (waiting if `block`); gives it back if it has not completed.
+#[allow(clippy::result_large_err)] // the request is handed back by value on purpose
+fn complete(r: CRequest, block: bool) -> Result<Outcome, CRequest> {
+    match r {
+        CRequest::Done(st) => Ok(Ok(st)),
+        CRequest::Send {
+            id,
+            comm,
+            keep,
+            comm_h,
+        } => {
+            let f = comm.fabric();
             let outcome = if block {
                 f.wait(id)
             } else {
                 match f.test(id) {
                     Some(o) => o,
-                    None => return Ok(None),
-                }
-            };
-            match outcome {
-                Err(e) => Err(op_error(e)),
-                Ok(st) if recv => {
-                    let c = Comm::from_handle(comm).expect("checked when posted");
-                    match recv_status(c, &st) {
-                        Ok(ms) => Ok(ms),
-                        Err((_, e)) => Err(e),
+                    None => {
+                        return Err(CRequest::Send {
+                            id,
+                            comm,
+                            keep,
+                            comm_h,
+                        })
                     }
                 }
+            };
+            drop(keep);
+            Ok(match outcome {
                 Ok(st) => Ok(MpiStatus::new(MPI_PROC_NULL, MPI_ANY_TAG, st.len, false)),
+                Err(e) => Err(failed(op_error(e))),
+            })
+        }
+        CRequest::Recv {
+            id,
+            comm,
+            unpack,
+            comm_h,
+        } => {
+            let f = comm.fabric();
+            let outcome = if block {
+                f.wait(id)
+            } else {
+                match f.test(id) {
+                    Some(o) => o,
+                    None => {
+                        return Err(CRequest::Recv {
+                            id,
+                            comm,
+                            unpack,
+                            comm_h,
+                        })
+                    }
+                }
+            };
+            Ok(match outcome {
+                Err(e) => Err(failed(op_error(e))),
+                Ok(st) => {
+                    if let Some(u) = unpack {
+                        finish_unpack(u, st.len);
+                    }
+                    recv_status(&comm, &st)
+                }
+            })
+        }
+        CRequest::Coll {
+            mut req,
+            comm_h,
+            after,
+            keep,
+        } => {
+            let done = if block {
+                req.wait_mut().map(|()| true)
+            } else {
+                req.test()
+            };
+            match done {
+                Ok(false) => Err(CRequest::Coll {
+                    req,
+                    comm_h,
+                    after,
+                    keep,
+                }),
+                Err(e) => Ok(Err(failed(crate::coll::coll_error(e)))),
+                Ok(true) => {
+                    let r = after.map_or(Ok(()), |f| f());
+                    drop(keep);
+                    Ok(match r {
+                        Ok(()) => Ok(MpiStatus::new(MPI_ANY_SOURCE, MPI_ANY_TAG, 0, false)),
+                        Err(e) => Err(failed(e)),
+                    })
+                }
             }
         }
-    };
-    s.remove_request(handle);
-    out.map(Some)
+    }
+}
+
+/// Complete request handle `h`; `Ok(None)` when a test finds it still running.
+fn complete_handle(h: c_int, block: bool) -> Result<Option<Outcome>, MpiError> {
+    let r = state::take_request(h)?;
+    match complete(r, block) {
+        Ok(o) => Ok(Some(o)),
+        Err(r) => {
+            state::put_back(h, r);
+            Ok(None)
+        }
+    }
+}
+
+/// The status of an inactive (`MPI_REQUEST_NULL`) request: empty.
+fn empty_status() -> MpiStatus {
+    MpiStatus::new(MPI_ANY_SOURCE, MPI_ANY_TAG, 0, false)
 }
 
 /// `MPI_Send`.
@@ -188,17 +393,46 @@ pub extern "C" fn MPI_Send(
     tag: c_int,
     comm: c_int,
 ) -> c_int {
-    let r = state::with(|s| {
-        let a = check(s, comm, count, datatype, dest, tag, false)?;
+    let r = check(comm, count, datatype, dest, tag, false).and_then(|a| {
         let Peer::Rank(Some(dst)) = a.peer else {
             return Ok(());
         };
-        let bytes = raw::bytes(buf.cast(), a.bytes).ok_or_else(bad_buffer)?;
-        s.fabric()?
-            .send(dst, a.comm.context(), tag, bytes, SendMode::Standard)
+        let data = send_data(buf, a.count, &a.ty)?;
+        a.comm
+            .comm
+            .fabric()
+            .send(
+                dst,
+                a.comm.comm.context(),
+                tag,
+                data.bytes(),
+                SendMode::Standard,
+            )
             .map_err(op_error)
     });
     finish("MPI_Send", comm, r)
+}
+
+/// A blocking send through a request (synchronous mode).
+fn send_via_request(
+    name: &str,
+    buf: *const c_void,
+    count: c_int,
+    datatype: c_int,
+    dest: c_int,
+    tag: c_int,
+    comm: c_int,
+    mode: SendMode,
+) -> c_int {
+    let r = check(comm, count, datatype, dest, tag, false).and_then(|a| {
+        let h = start_send(&a, comm, buf, mode)?;
+        match complete_handle(h, true)? {
+            Some(Ok(_)) => Ok(()),
+            Some(Err((_, e))) => Err(e),
+            None => unreachable!("a blocking completion completes"),
+        }
+    });
+    finish(name, comm, r)
 }
 
 /// `MPI_Ssend`.
@@ -211,12 +445,30 @@ pub extern "C" fn MPI_Ssend(
     tag: c_int,
     comm: c_int,
 ) -> c_int {
-    let r = state::with(|s| {
-        let a = check(s, comm, count, datatype, dest, tag, false)?;
-        let h = start_send(s, &a, buf, true)?;
-        complete(s, h, true).map(|_| ())
-    });
-    finish("MPI_Ssend", comm, r)
+    send_via_request(
+        "MPI_Ssend",
+        buf,
+        count,
+        datatype,
+        dest,
+        tag,
+        comm,
+        SendMode::Synchronous,
+    )
+}
+
+/// `MPI_Rsend`: a ready send is a standard send (the receive is posted already, as the
+/// caller promises; a standard send is correct whether or not it is).
+#[no_mangle]
+pub extern "C" fn MPI_Rsend(
+    buf: *const c_void,
+    count: c_int,
+    datatype: c_int,
+    dest: c_int,
+    tag: c_int,
+    comm: c_int,
+) -> c_int {
+    MPI_Send(buf, count, datatype, dest, tag, comm)
 }
 
 /// `MPI_Recv`.
@@ -230,20 +482,31 @@ pub extern "C" fn MPI_Recv(
     comm: c_int,
     status: *mut MpiStatus,
 ) -> c_int {
-    let r = state::with(|s| {
-        let a = check(s, comm, count, datatype, source, tag, true)?;
+    let r = check(comm, count, datatype, source, tag, true).and_then(|a| {
         let Peer::Rank(src) = a.peer else {
             raw::put_status(status, MpiStatus::proc_null());
             return Ok(());
         };
-        let bytes = raw::bytes_mut(buf.cast(), a.bytes).ok_or_else(bad_buffer)?;
-        let pat = Pattern {
-            comm: a.comm.context(),
-            src,
-            tag: a.tag,
+        let f = a.comm.comm.fabric();
+        let outcome = if a.ty.is_contiguous() || a.count * a.ty.size() == 0 {
+            let len = a.count * a.ty.size();
+            let p = buf
+                .cast::<u8>()
+                .wrapping_offset(if len == 0 { 0 } else { a.ty.lb() });
+            let bytes = raw::bytes_mut(p, len).ok_or_else(bad_buffer)?;
+            let st = f.recv(pattern(&a, src), bytes).map_err(op_error)?;
+            recv_status(&a.comm.comm, &st)
+        } else {
+            let (target, unpack) = recv_target(buf, a.count, &a.ty)?;
+            // SAFETY: see recv_target; the request completes inside this call.
+            let id = unsafe { f.irecv(pattern(&a, src), target) };
+            let st = f.wait(id).map_err(op_error)?;
+            if let Some(u) = unpack {
+                finish_unpack(u, st.len);
+            }
+            recv_status(&a.comm.comm, &st)
         };
-        let st = s.fabric()?.recv(pat, bytes).map_err(op_error)?;
-        match recv_status(a.comm, &st) {
+        match outcome {
             Ok(ms) => {
                 raw::put_status(status, ms);
                 Ok(())
@@ -257,6 +520,28 @@ pub extern "C" fn MPI_Recv(
     finish("MPI_Recv", comm, r)
 }
 
+fn immediate_send(
+    name: &str,
+    buf: *const c_void,
+    count: c_int,
+    datatype: c_int,
+    dest: c_int,
+    tag: c_int,
+    comm: c_int,
+    request: *mut c_int,
+    mode: SendMode,
+) -> c_int {
+    let r = check(comm, count, datatype, dest, tag, false).and_then(|a| {
+        if request.is_null() {
+            return Err(MpiError::new(MPI_ERR_ARG, "request is a null pointer"));
+        }
+        let h = start_send(&a, comm, buf, mode)?;
+        raw::put(request, h);
+        Ok(())
+    });
+    finish(name, comm, r)
+}
+
 /// `MPI_Isend`.
 #[no_mangle]
 pub extern "C" fn MPI_Isend(
@@ -268,13 +553,17 @@ pub extern "C" fn MPI_Isend(
     comm: c_int,
     request: *mut c_int,
 ) -> c_int {
-    let r = state::with(|s| {
-        let a = check(s, comm, count, datatype, dest, tag, false)?;
-        let h = start_send(s, &a, buf, false)?;
-        raw::put(request, h);
-        Ok(())
-    });
-    finish("MPI_Isend", comm, r)
+    immediate_send(
+        "MPI_Isend",
+        buf,
+        count,
+        datatype,
+        dest,
+        tag,
+        comm,
+        request,
+        SendMode::Standard,
+    )
 }
 
 /// `MPI_Issend`.
@@ -288,13 +577,41 @@ pub extern "C" fn MPI_Issend(
     comm: c_int,
     request: *mut c_int,
 ) -> c_int {
-    let r = state::with(|s| {
-        let a = check(s, comm, count, datatype, dest, tag, false)?;
-        let h = start_send(s, &a, buf, true)?;
-        raw::put(request, h);
-        Ok(())
-    });
-    finish("MPI_Issend", comm, r)
+    immediate_send(
+        "MPI_Issend",
+        buf,
+        count,
+        datatype,
+        dest,
+        tag,
+        comm,
+        request,
+        SendMode::Synchronous,
+    )
+}
+
+/// `MPI_Irsend` (a standard send, see `MPI_Rsend`).
+#[no_mangle]
+pub extern "C" fn MPI_Irsend(
+    buf: *const c_void,
+    count: c_int,
+    datatype: c_int,
+    dest: c_int,
+    tag: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    immediate_send(
+        "MPI_Irsend",
+        buf,
+        count,
+        datatype,
+        dest,
+        tag,
+        comm,
+        request,
+        SendMode::Standard,
+    )
 }
 
 /// `MPI_Irecv`.
@@ -308,124 +625,532 @@ pub extern "C" fn MPI_Irecv(
     comm: c_int,
     request: *mut c_int,
 ) -> c_int {
-    let r = state::with(|s| {
-        let a = check(s, comm, count, datatype, source, tag, true)?;
-        let h = start_recv(s, &a, buf, comm)?;
+    let r = check(comm, count, datatype, source, tag, true).and_then(|a| {
+        if request.is_null() {
+            return Err(MpiError::new(MPI_ERR_ARG, "request is a null pointer"));
+        }
+        let h = start_recv(&a, comm, buf)?;
         raw::put(request, h);
         Ok(())
     });
     finish("MPI_Irecv", comm, r)
 }
 
+/// The communicator whose error handler reports errors of request `h`.
+fn request_comm(h: c_int) -> c_int {
+    state::peek_request(h, |r| r.comm_handle()).unwrap_or(MPI_COMM_WORLD)
+}
+
+fn null_request_arg(name: &str) -> c_int {
+    finish(
+        name,
+        MPI_COMM_WORLD,
+        Err(MpiError::new(MPI_ERR_REQUEST, "null request pointer")),
+    )
+}
+
+/// Complete one request through its pointer (`Wait`/`Test`).
+fn wait_or_test(
+    name: &str,
+    request: *mut c_int,
+    flag: *mut c_int,
+    status: *mut MpiStatus,
+    block: bool,
+) -> c_int {
+    let Some(h) = raw::get(request) else {
+        return null_request_arg(name);
+    };
+    if h == MPI_REQUEST_NULL {
+        raw::put(flag, 1);
+        raw::put_status(status, empty_status());
+        return MPI_SUCCESS;
+    }
+    let comm = request_comm(h);
+    match complete_handle(h, block) {
+        Err(e) => finish(name, MPI_COMM_WORLD, Err(e)),
+        Ok(None) => {
+            raw::put(flag, 0);
+            MPI_SUCCESS
+        }
+        Ok(Some(o)) => {
+            raw::put(flag, 1);
+            raw::put(request, MPI_REQUEST_NULL);
+            match o {
+                Ok(st) => {
+                    raw::put_status(status, st);
+                    MPI_SUCCESS
+                }
+                Err((st, e)) => {
+                    raw::put_status(status, st);
+                    raise(name, comm, e)
+                }
+            }
+        }
+    }
+}
+
 /// `MPI_Wait`.
 #[no_mangle]
 pub extern "C" fn MPI_Wait(request: *mut c_int, status: *mut MpiStatus) -> c_int {
-    let Some(h) = raw::get(request) else {
-        return finish(
-            "MPI_Wait",
-            MPI_COMM_WORLD,
-            Err(MpiError::new(MPI_ERR_REQUEST, "null request pointer")),
-        );
-    };
-    if h == MPI_REQUEST_NULL {
-        raw::put_status(
-            status,
-            MpiStatus::new(MPI_ANY_SOURCE, MPI_ANY_TAG, 0, false),
-        );
-        return MPI_SUCCESS;
-    }
-    let comm = state::with(|s| match s.request(h) {
-        Ok(CRequest::Live {
-            comm, recv: true, ..
-        }) => comm,
-        _ => MPI_COMM_WORLD,
-    });
-    let r = state::with(|s| complete(s, h, true)).map(|st| {
-        raw::put(request, MPI_REQUEST_NULL);
-        raw::put_status(status, st.expect("a wait completes"));
-    });
-    finish("MPI_Wait", comm, r)
+    wait_or_test("MPI_Wait", request, std::ptr::null_mut(), status, true)
 }
 
 /// `MPI_Test`.
 #[no_mangle]
 pub extern "C" fn MPI_Test(request: *mut c_int, flag: *mut c_int, status: *mut MpiStatus) -> c_int {
-    let Some(h) = raw::get(request) else {
-        return finish(
-            "MPI_Test",
-            MPI_COMM_WORLD,
-            Err(MpiError::new(MPI_ERR_REQUEST, "null request pointer")),
-        );
-    };
-    if h == MPI_REQUEST_NULL {
-        raw::put(flag, 1);
-        raw::put_status(
-            status,
-            MpiStatus::new(MPI_ANY_SOURCE, MPI_ANY_TAG, 0, false),
-        );
-        return MPI_SUCCESS;
-    }
-    let r = state::with(|s| complete(s, h, false)).map(|st| match st {
-        Some(st) => {
-            raw::put(flag, 1);
-            raw::put(request, MPI_REQUEST_NULL);
-            raw::put_status(status, st);
-        }
-        None => {
-            raw::put(flag, 0);
-        }
-    });
-    finish("MPI_Test", MPI_COMM_WORLD, r)
+    wait_or_test("MPI_Test", request, flag, status, false)
 }
 
-/// `MPI_Waitall`: on an error, the statuses say which requests failed
-/// (`MPI_ERR_IN_STATUS`).
+/// Make progress once, so that a test over many requests sees new arrivals.
+fn progress() {
+    if let Ok(w) = state::comm(MPI_COMM_WORLD) {
+        w.comm.fabric().progress();
+    }
+}
+
+/// `Waitall`/`Testall`: complete every request (`Testall`: only if all have completed).
+/// On an error the statuses say which requests failed (`MPI_ERR_IN_STATUS`).
+fn all(
+    name: &str,
+    count: c_int,
+    requests: *mut c_int,
+    flag: *mut c_int,
+    statuses: *mut MpiStatus,
+    block: bool,
+) -> c_int {
+    if count < 0 {
+        return finish(
+            name,
+            MPI_COMM_WORLD,
+            Err(MpiError::new(
+                MPI_ERR_COUNT,
+                format!("negative count {count}"),
+            )),
+        );
+    }
+    let Some(reqs) = raw::array_mut(requests, count as usize) else {
+        return finish(
+            name,
+            MPI_COMM_WORLD,
+            Err(MpiError::new(MPI_ERR_ARG, "null request array")),
+        );
+    };
+    if !block {
+        progress();
+        // Testall completes nothing unless everything has completed.
+        let all_done = reqs.iter().all(|&h| {
+            h == MPI_REQUEST_NULL || state::peek_request(h, request_done).unwrap_or(true)
+        });
+        if !all_done {
+            raw::put(flag, 0);
+            return MPI_SUCCESS;
+        }
+    }
+    raw::put(flag, 1);
+    let mut failed = None;
+    for (i, h) in reqs.iter_mut().enumerate() {
+        let sp = raw::status_at(statuses, i);
+        if *h == MPI_REQUEST_NULL {
+            raw::put(sp, empty_status());
+            continue;
+        }
+        let comm = request_comm(*h);
+        let o = match complete_handle(*h, true) {
+            Ok(o) => o.expect("a blocking completion completes"),
+            Err(e) => Err(failed_status(e)),
+        };
+        *h = MPI_REQUEST_NULL;
+        match o {
+            Ok(st) => {
+                raw::put(sp, st);
+            }
+            Err((st, e)) => {
+                raw::put(sp, st);
+                failed.get_or_insert((comm, e));
+            }
+        }
+    }
+    match failed {
+        None => MPI_SUCCESS,
+        Some((comm, e)) if !statuses.is_null() && statuses as usize != raw::STATUS_IGNORE => {
+            raise(name, comm, MpiError::new(MPI_ERR_IN_STATUS, e.what))
+        }
+        Some((comm, e)) => raise(name, comm, e),
+    }
+}
+
+fn failed_status(e: MpiError) -> (MpiStatus, MpiError) {
+    failed(e)
+}
+
+/// Has request `r` completed? (Without completing it.)
+fn request_done(r: &mut CRequest) -> bool {
+    match r {
+        CRequest::Done(_) => true,
+        CRequest::Send { id, comm, .. } | CRequest::Recv { id, comm, .. } => {
+            comm.fabric().is_done_now(*id)
+        }
+        CRequest::Coll { req, .. } => req.test().unwrap_or(true),
+    }
+}
+
+/// `MPI_Waitall`.
 #[no_mangle]
 pub extern "C" fn MPI_Waitall(
     count: c_int,
     requests: *mut c_int,
     statuses: *mut MpiStatus,
 ) -> c_int {
-    let Some(reqs) = raw::array_mut(requests, count.max(0) as usize) else {
+    all(
+        "MPI_Waitall",
+        count,
+        requests,
+        std::ptr::null_mut(),
+        statuses,
+        true,
+    )
+}
+
+/// `MPI_Testall`.
+#[no_mangle]
+pub extern "C" fn MPI_Testall(
+    count: c_int,
+    requests: *mut c_int,
+    flag: *mut c_int,
+    statuses: *mut MpiStatus,
+) -> c_int {
+    all("MPI_Testall", count, requests, flag, statuses, false)
+}
+
+/// `Waitany`/`Testany`: complete one request that has completed (waiting for one if
+/// `block`). `index` is `MPI_UNDEFINED` when every request is inactive.
+fn any(
+    name: &str,
+    count: c_int,
+    requests: *mut c_int,
+    index: *mut c_int,
+    flag: *mut c_int,
+    status: *mut MpiStatus,
+    block: bool,
+) -> c_int {
+    if count < 0 {
         return finish(
-            "MPI_Waitall",
+            name,
+            MPI_COMM_WORLD,
+            Err(MpiError::new(
+                MPI_ERR_COUNT,
+                format!("negative count {count}"),
+            )),
+        );
+    }
+    let Some(reqs) = raw::array_mut(requests, count as usize) else {
+        return finish(
+            name,
             MPI_COMM_WORLD,
             Err(MpiError::new(MPI_ERR_ARG, "null request array")),
         );
     };
-    let mut failed = None;
-    for (i, h) in reqs.iter_mut().enumerate() {
-        let sp = raw::status_at(statuses, i);
-        if *h == MPI_REQUEST_NULL {
-            raw::put(sp, MpiStatus::new(MPI_ANY_SOURCE, MPI_ANY_TAG, 0, false));
-            continue;
-        }
-        match state::with(|s| complete(s, *h, true)) {
-            Ok(st) => {
-                raw::put(sp, st.expect("a wait completes"));
-                *h = MPI_REQUEST_NULL;
-            }
-            Err(e) => {
-                raw::put(
-                    sp,
-                    MpiStatus {
-                        error: e.class,
-                        ..MpiStatus::default()
-                    },
-                );
-                *h = MPI_REQUEST_NULL;
-                failed.get_or_insert(e);
-            }
-        }
+    if reqs.iter().all(|&h| h == MPI_REQUEST_NULL) {
+        raw::put(index, MPI_UNDEFINED);
+        raw::put(flag, 1);
+        raw::put_status(status, empty_status());
+        return MPI_SUCCESS;
     }
-    let r = match failed {
-        None => Ok(()),
-        Some(e) if !statuses.is_null() && statuses as usize != raw::STATUS_IGNORE => {
-            Err(MpiError::new(MPI_ERR_IN_STATUS, e.what))
+    let mut first = true;
+    loop {
+        if !first || !block {
+            progress();
         }
-        Some(e) => Err(e),
+        first = false;
+        for (i, h) in reqs.iter_mut().enumerate() {
+            if *h == MPI_REQUEST_NULL {
+                continue;
+            }
+            let done = state::peek_request(*h, request_done);
+            if done == Some(false) {
+                continue;
+            }
+            let comm = request_comm(*h);
+            let o = match complete_handle(*h, true) {
+                Ok(o) => o.expect("a blocking completion completes"),
+                Err(e) => Err(failed_status(e)),
+            };
+            *h = MPI_REQUEST_NULL;
+            raw::put(index, i as c_int);
+            raw::put(flag, 1);
+            return match o {
+                Ok(st) => {
+                    raw::put_status(status, st);
+                    MPI_SUCCESS
+                }
+                Err((st, e)) => {
+                    raw::put_status(status, st);
+                    raise(name, comm, e)
+                }
+            };
+        }
+        if !block {
+            raw::put(flag, 0);
+            raw::put(index, MPI_UNDEFINED);
+            return MPI_SUCCESS;
+        }
+        wait_a_little();
+    }
+}
+
+/// Between rounds of a wait over several requests: let the runtime progress (and sleep
+/// briefly when nothing happens, so that ranks sharing a core make progress).
+fn wait_a_little() {
+    if let Ok(w) = state::comm(MPI_COMM_WORLD) {
+        w.comm.fabric().idle_round();
+    }
+}
+
+/// `MPI_Waitany`.
+#[no_mangle]
+pub extern "C" fn MPI_Waitany(
+    count: c_int,
+    requests: *mut c_int,
+    index: *mut c_int,
+    status: *mut MpiStatus,
+) -> c_int {
+    any(
+        "MPI_Waitany",
+        count,
+        requests,
+        index,
+        std::ptr::null_mut(),
+        status,
+        true,
+    )
+}
+
+/// `MPI_Testany`.
+#[no_mangle]
+pub extern "C" fn MPI_Testany(
+    count: c_int,
+    requests: *mut c_int,
+    index: *mut c_int,
+    flag: *mut c_int,
+    status: *mut MpiStatus,
+) -> c_int {
+    any("MPI_Testany", count, requests, index, flag, status, false)
+}
+
+/// `Waitsome`/`Testsome`: complete every request that has completed (waiting for at
+/// least one if `block`).
+fn some(
+    name: &str,
+    incount: c_int,
+    requests: *mut c_int,
+    outcount: *mut c_int,
+    indices: *mut c_int,
+    statuses: *mut MpiStatus,
+    block: bool,
+) -> c_int {
+    if incount < 0 {
+        return finish(
+            name,
+            MPI_COMM_WORLD,
+            Err(MpiError::new(
+                MPI_ERR_COUNT,
+                format!("negative count {incount}"),
+            )),
+        );
+    }
+    let n = incount as usize;
+    let (Some(reqs), Some(idx)) = (raw::array_mut(requests, n), raw::array_mut(indices, n)) else {
+        return finish(
+            name,
+            MPI_COMM_WORLD,
+            Err(MpiError::new(MPI_ERR_ARG, "null request or index array")),
+        );
     };
-    finish("MPI_Waitall", MPI_COMM_WORLD, r)
+    if reqs.iter().all(|&h| h == MPI_REQUEST_NULL) {
+        raw::put(outcount, MPI_UNDEFINED);
+        return MPI_SUCCESS;
+    }
+    loop {
+        progress();
+        let mut k = 0;
+        let mut failed = None;
+        for (i, h) in reqs.iter_mut().enumerate() {
+            if *h == MPI_REQUEST_NULL || state::peek_request(*h, request_done) == Some(false) {
+                continue;
+            }
+            let comm = request_comm(*h);
+            let o = match complete_handle(*h, true) {
+                Ok(o) => o.expect("a blocking completion completes"),
+                Err(e) => Err(failed_status(e)),
+            };
+            *h = MPI_REQUEST_NULL;
+            idx[k] = i as c_int;
+            let sp = raw::status_at(statuses, k);
+            match o {
+                Ok(st) => {
+                    raw::put(sp, st);
+                }
+                Err((st, e)) => {
+                    raw::put(sp, st);
+                    failed.get_or_insert((comm, e));
+                }
+            }
+            k += 1;
+        }
+        if k > 0 || !block {
+            raw::put(outcount, k as c_int);
+            return match failed {
+                None => MPI_SUCCESS,
+                Some((comm, e))
+                    if !statuses.is_null() && statuses as usize != raw::STATUS_IGNORE =>
+                {
+                    raise(name, comm, MpiError::new(MPI_ERR_IN_STATUS, e.what))
+                }
+                Some((comm, e)) => raise(name, comm, e),
+            };
+        }
+        wait_a_little();
+    }
+}
+
+/// `MPI_Waitsome`.
+#[no_mangle]
+pub extern "C" fn MPI_Waitsome(
+    incount: c_int,
+    requests: *mut c_int,
+    outcount: *mut c_int,
+    indices: *mut c_int,
+    statuses: *mut MpiStatus,
+) -> c_int {
+    some(
+        "MPI_Waitsome",
+        incount,
+        requests,
+        outcount,
+        indices,
+        statuses,
+        true,
+    )
+}
+
+/// `MPI_Testsome`.
+#[no_mangle]
+pub extern "C" fn MPI_Testsome(
+    incount: c_int,
+    requests: *mut c_int,
+    outcount: *mut c_int,
+    indices: *mut c_int,
+    statuses: *mut MpiStatus,
+) -> c_int {
+    some(
+        "MPI_Testsome",
+        incount,
+        requests,
+        outcount,
+        indices,
+        statuses,
+        false,
+    )
+}
+
+/// `MPI_Request_get_status`: like `MPI_Test`, but the request stays.
+#[no_mangle]
+pub extern "C" fn MPI_Request_get_status(
+    request: c_int,
+    flag: *mut c_int,
+    status: *mut MpiStatus,
+) -> c_int {
+    if request == MPI_REQUEST_NULL {
+        raw::put(flag, 1);
+        raw::put_status(status, empty_status());
+        return MPI_SUCCESS;
+    }
+    if !state::is_request(request) {
+        return finish(
+            "MPI_Request_get_status",
+            MPI_COMM_WORLD,
+            Err(MpiError::new(
+                MPI_ERR_REQUEST,
+                format!("invalid request handle {request:#x}"),
+            )),
+        );
+    }
+    progress();
+    if state::peek_request(request, request_done) != Some(true) {
+        raw::put(flag, 0);
+        return MPI_SUCCESS;
+    }
+    // Complete it, keep the outcome as an already-done request under the same handle.
+    let comm = request_comm(request);
+    let o = match complete_handle(request, true) {
+        Ok(o) => o.expect("a blocking completion completes"),
+        Err(e) => Err(failed_status(e)),
+    };
+    raw::put(flag, 1);
+    let (st, err) = match o {
+        Ok(st) => (st, None),
+        Err((st, e)) => (st, Some(e)),
+    };
+    let h = state::add_request(CRequest::Done(st));
+    debug_assert_eq!(h, request, "the freed slot is reused at once");
+    raw::put_status(status, st);
+    match err {
+        None => MPI_SUCCESS,
+        Some(e) => raise("MPI_Request_get_status", comm, e),
+    }
+}
+
+/// `MPI_Request_free`: the operation goes on; nobody waits for it.
+#[no_mangle]
+pub extern "C" fn MPI_Request_free(request: *mut c_int) -> c_int {
+    let Some(h) = raw::get(request) else {
+        return null_request_arg("MPI_Request_free");
+    };
+    let r = state::take_request(h).and_then(|r| {
+        match r {
+            CRequest::Done(_) => {}
+            CRequest::Send { id, comm, keep, .. } => comm.fabric().adopt(id, Box::new(keep)),
+            CRequest::Recv {
+                id, comm, unpack, ..
+            } => comm.fabric().adopt(id, Box::new(unpack.map(|u| u.staging))),
+            CRequest::Coll { .. } => {
+                return Err(MpiError::new(
+                    MPI_ERR_REQUEST,
+                    "a non-blocking collective cannot be freed before it completes (zerorank)",
+                ))
+            }
+        }
+        raw::put(request, MPI_REQUEST_NULL);
+        Ok(())
+    });
+    finish("MPI_Request_free", MPI_COMM_WORLD, r)
+}
+
+/// `MPI_Cancel`: a receive that has not matched is cancelled (its wait reports
+/// `MPI_Test_cancelled` true); a send, or a receive that matched, completes normally.
+#[no_mangle]
+pub extern "C" fn MPI_Cancel(request: *mut c_int) -> c_int {
+    let Some(h) = raw::get(request) else {
+        return null_request_arg("MPI_Cancel");
+    };
+    let r = state::peek_request(h, |r| {
+        if let CRequest::Recv { id, comm, .. } = r {
+            comm.fabric().cancel(*id);
+        }
+    })
+    .ok_or_else(|| MpiError::new(MPI_ERR_REQUEST, format!("invalid request handle {h:#x}")));
+    finish("MPI_Cancel", MPI_COMM_WORLD, r)
+}
+
+/// `MPI_Test_cancelled`.
+#[no_mangle]
+pub extern "C" fn MPI_Test_cancelled(status: *const MpiStatus, flag: *mut c_int) -> c_int {
+    let r = raw::get(status)
+        .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "null status"))
+        .map(|st| {
+            raw::put(flag, c_int::from(st.cancelled()));
+        });
+    finish("MPI_Test_cancelled", MPI_COMM_WORLD, r)
 }
 
 /// `MPI_Sendrecv`.
@@ -444,42 +1169,108 @@ pub extern "C" fn MPI_Sendrecv(
     comm: c_int,
     status: *mut MpiStatus,
 ) -> c_int {
-    let r = state::with(|s| {
-        let sa = check(s, comm, sendcount, sendtype, dest, sendtag, false)?;
-        let ra = check(s, comm, recvcount, recvtype, source, recvtag, true)?;
-        let rh = start_recv(s, &ra, recvbuf, comm)?;
-        let sh = start_send(s, &sa, sendbuf, false)?;
-        let st = complete(s, rh, true);
-        complete(s, sh, true)?;
-        raw::put_status(status, st?.expect("a wait completes"));
-        Ok(())
-    });
+    let r = (|| {
+        let sa = check(comm, sendcount, sendtype, dest, sendtag, false)?;
+        let ra = check(comm, recvcount, recvtype, source, recvtag, true)?;
+        let rh = start_recv(&ra, comm, recvbuf)?;
+        let sh = start_send(&sa, comm, sendbuf, SendMode::Standard)?;
+        let ro = complete_handle(rh, true)?.expect("a blocking completion completes");
+        let so = complete_handle(sh, true)?.expect("a blocking completion completes");
+        match ro {
+            Ok(st) => raw::put_status(status, st),
+            Err((st, e)) => {
+                raw::put_status(status, st);
+                return Err(e);
+            }
+        }
+        so.map(|_| ()).map_err(|(_, e)| e)
+    })();
     finish("MPI_Sendrecv", comm, r)
 }
 
+/// `MPI_Sendrecv_replace`: the message sent is copied first, then the buffer receives.
+#[no_mangle]
+pub extern "C" fn MPI_Sendrecv_replace(
+    buf: *mut c_void,
+    count: c_int,
+    datatype: c_int,
+    dest: c_int,
+    sendtag: c_int,
+    source: c_int,
+    recvtag: c_int,
+    comm: c_int,
+    status: *mut MpiStatus,
+) -> c_int {
+    let r = (|| {
+        let sa = check(comm, count, datatype, dest, sendtag, false)?;
+        let ra = check(comm, count, datatype, source, recvtag, true)?;
+        let copy = match send_data(buf, sa.count, &sa.ty)? {
+            SendData::Direct(b) => b.to_vec(),
+            SendData::Packed(v) => v,
+        };
+        // The copy is in packed form: it goes out as bytes, whatever the datatype.
+        let sh = send_bytes_request(&sa, comm, &copy)?;
+        let rh = start_recv(&ra, comm, buf)?;
+        let ro = complete_handle(rh, true)?.expect("a blocking completion completes");
+        let so = complete_handle(sh, true)?.expect("a blocking completion completes");
+        drop(copy);
+        match ro {
+            Ok(st) => raw::put_status(status, st),
+            Err((st, e)) => {
+                raw::put_status(status, st);
+                return Err(e);
+            }
+        }
+        so.map(|_| ()).map_err(|(_, e)| e)
+    })();
+    finish("MPI_Sendrecv_replace", comm, r)
+}
+
+/// Start sending already packed `bytes` with the envelope of `a`.
+fn send_bytes_request(a: &Args, comm_h: c_int, bytes: &[u8]) -> Result<c_int, MpiError> {
+    let Peer::Rank(Some(dst)) = a.peer else {
+        return Ok(state::add_request(CRequest::Done(MpiStatus::proc_null())));
+    };
+    let keep = bytes.to_vec();
+    // SAFETY: `keep` moves into the request, which holds it until the send completes.
+    let id = unsafe {
+        a.comm.comm.fabric().isend(
+            dst,
+            a.comm.comm.context(),
+            a.tag.expect("a send has a tag"),
+            SendBuf::from_slice(&keep),
+            SendMode::Standard,
+        )
+    };
+    Ok(state::add_request(CRequest::Send {
+        id,
+        comm_h,
+        comm: a.comm.comm.clone(),
+        keep: Some(keep),
+    }))
+}
+
 fn probe(
-    s: &State,
     comm: c_int,
     source: c_int,
     tag: c_int,
     block: bool,
 ) -> Result<Option<MpiStatus>, MpiError> {
-    let a = check(s, comm, 0, 0x4c00_010d, source, tag, true)?;
+    let a = check(comm, 0, MPI_BYTE, source, tag, true)?;
     let Peer::Rank(src) = a.peer else {
         return Ok(Some(MpiStatus::proc_null()));
     };
-    let pat = Pattern {
-        comm: a.comm.context(),
-        src,
-        tag: a.tag,
-    };
-    let f = s.fabric()?;
+    let pat = pattern(&a, src);
+    let f = a.comm.comm.fabric();
     let found = if block {
         Some(f.probe(&pat).map_err(op_error)?)
     } else {
         f.iprobe(&pat).map_err(op_error)?
     };
-    Ok(found.map(|(env, len)| MpiStatus::new(a.comm.rank_of_world(env.src), env.tag, len, false)))
+    Ok(found.map(|(env, len)| {
+        let source = a.comm.comm.rank_of_world(env.src).unwrap_or(MPI_ANY_SOURCE);
+        MpiStatus::new(source, env.tag, len, false)
+    }))
 }
 
 /// `MPI_Probe`.
@@ -490,7 +1281,7 @@ pub extern "C" fn MPI_Probe(
     comm: c_int,
     status: *mut MpiStatus,
 ) -> c_int {
-    let r = state::with(|s| probe(s, comm, source, tag, true)).map(|st| {
+    let r = probe(comm, source, tag, true).map(|st| {
         raw::put_status(status, st.expect("a blocking probe finds a message"));
     });
     finish("MPI_Probe", comm, r)
@@ -505,7 +1296,7 @@ pub extern "C" fn MPI_Iprobe(
     flag: *mut c_int,
     status: *mut MpiStatus,
 ) -> c_int {
-    let r = state::with(|s| probe(s, comm, source, tag, false)).map(|st| {
+    let r = probe(comm, source, tag, false).map(|st| {
         raw::put(flag, c_int::from(st.is_some()));
         if let Some(st) = st {
             raw::put_status(status, st);
@@ -523,17 +1314,25 @@ pub extern "C" fn MPI_Get_count(
 ) -> c_int {
     let r = (|| {
         let st = raw::get(status).ok_or_else(|| MpiError::new(MPI_ERR_ARG, "null status"))?;
-        let ty = datatype::basic(datatype).ok_or_else(|| {
-            MpiError::new(MPI_ERR_TYPE, format!("invalid datatype {datatype:#x}"))
-        })?;
+        let ty = datatype::lookup(datatype)?;
         let bytes = st.bytes();
-        let n = if bytes % ty.size as u64 == 0 {
-            c_int::try_from(bytes / ty.size as u64).unwrap_or(MPI_UNDEFINED)
-        } else {
+        let size = ty.size() as u64;
+        let n = if size == 0 {
+            if bytes == 0 {
+                0
+            } else {
+                MPI_UNDEFINED
+            }
+        } else if bytes % size != 0 || bytes / size > c_int::MAX as u64 {
             MPI_UNDEFINED
+        } else {
+            (bytes / size) as c_int
         };
         raw::put(count, n);
         Ok(())
     })();
     finish("MPI_Get_count", MPI_COMM_WORLD, r)
 }
+
+/// `MPI_BYTE`, for probes.
+const MPI_BYTE: c_int = 0x4c00_010d;

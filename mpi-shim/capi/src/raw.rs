@@ -114,3 +114,42 @@ pub(crate) fn c_free(p: *mut c_void) {
     // MPI_Free_mem's argument, or is null.
     unsafe { libc::free(p) };
 }
+
+/// A read-only array of `n` elements at `p`.
+pub(crate) fn slice<'a, T>(p: *const T, n: usize) -> Option<&'a [T]> {
+    if n == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: the caller passes an array of `n` elements.
+    (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, n) })
+}
+
+/// The NUL-terminated C string at `p`, cut to at most `max` bytes.
+pub(crate) fn cstr(p: *const c_char, max: usize) -> Option<String> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: MPI string arguments are NUL-terminated C strings.
+    let s = unsafe { std::ffi::CStr::from_ptr(p) };
+    let b = s.to_bytes();
+    Some(String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned())
+}
+
+/// Is `p` the `MPI_IN_PLACE` sentinel?
+pub(crate) fn in_place<T>(p: *const T) -> bool {
+    p as usize == crate::abi::MPI_IN_PLACE
+}
+
+/// End this process at once with `code`: flush C's and Rust's standard streams, then
+/// `_exit`, so no exit handler (such as the destructor of the thread-local state, which
+/// would finalize and wait for ranks that may never come) runs.
+pub(crate) fn exit_now(code: c_int) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: fflush(NULL) flushes every C output stream; _exit never returns.
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+        libc::_exit(code)
+    }
+}

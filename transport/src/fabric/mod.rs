@@ -79,6 +79,8 @@ pub struct Fabric {
     /// Buffers of requests whose owner went away (a dropped future), kept until the
     /// request completes.
     orphans: RefCell<Vec<(ReqId, Box<dyn std::any::Any>)>>,
+    /// Releases of this rank's collective slot asked for so far (see `coll_reads_asked`).
+    coll_reads_asked: Cell<u64>,
     ex: LocalExecutor,
 }
 
@@ -256,6 +258,7 @@ impl Fabric {
             cpu,
             finalized: Cell::new(false),
             orphans: RefCell::default(),
+            coll_reads_asked: Cell::new(0),
             listen_addr,
             ex,
         })
@@ -368,6 +371,81 @@ impl Fabric {
             e.progress();
         }
         e.proto.take(id)
+    }
+
+    /// The local index of `rank` when it shares this rank's node (and its memory).
+    pub fn local_index(&self, rank: u32) -> Option<usize> {
+        let e = self.engine.borrow();
+        e.shm.as_ref()?;
+        e.local_of.get(rank as usize).copied().flatten()
+    }
+
+    /// The on-node collective slot of local index `local`, if this rank has local peers.
+    /// The view is valid while this fabric lives.
+    pub fn coll_slot(&self, local: usize) -> Option<crate::shm::collslot::CollSlot> {
+        let e = self.engine.borrow();
+        let shm = e.shm.as_ref()?;
+        (local < shm.local_size()).then(|| shm.coll_slot(local))
+    }
+
+    /// How many releases of this rank's own collective slot have been asked for so far
+    /// (the publisher's side of [`crate::shm::collslot`]); the caller adds its readers.
+    pub fn coll_reads_asked(&self) -> &Cell<u64> {
+        &self.coll_reads_asked
+    }
+
+    /// Wait until `cond` holds, making progress on all traffic meanwhile (a peer may need
+    /// this rank to drain its rings), yielding when it takes long (ranks may share cores),
+    /// and failing if one of `peers` (world ranks) fails.
+    pub fn wait_for(&self, peers: &[u32], mut cond: impl FnMut() -> bool) -> Result<(), OpError> {
+        let mut rounds: u32 = 0;
+        let mut last_check: Option<Instant> = None;
+        loop {
+            if cond() {
+                return Ok(());
+            }
+            rounds = rounds.saturating_add(1);
+            if rounds.is_multiple_of(16) {
+                let mut e = self.engine.borrow_mut();
+                e.progress();
+                if let Some(&p) = peers.iter().find(|&&p| e.proto.failure(p).is_some()) {
+                    return Err(OpError::PeerFailed {
+                        rank: p,
+                        reason: e.proto.failure(p).unwrap_or_default().to_string(),
+                    });
+                }
+            }
+            if rounds > wait::SPIN_ROUNDS {
+                std::thread::yield_now();
+                let now = Instant::now();
+                match last_check {
+                    None => last_check = Some(now),
+                    Some(t) if now - t >= wait::LIVENESS_PERIOD => {
+                        self.engine.borrow_mut().check_local_peers();
+                        last_check = Some(now);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    /// Make progress once (one round over shared memory and TCP); did anything move?
+    pub fn progress(&self) -> bool {
+        self.engine.borrow_mut().progress()
+    }
+
+    /// Has `id` completed, as far as is known now? (No progress; does not remove it.)
+    pub fn is_done_now(&self, id: ReqId) -> bool {
+        self.engine.borrow().proto.is_done(id)
+    }
+
+    /// One round of a wait over several requests that the caller polls itself: progress
+    /// once, and give the CPU away when nothing moved (ranks may share cores).
+    pub fn idle_round(&self) {
+        if !self.progress() {
+            std::thread::yield_now();
+        }
     }
 
     /// Has `id` completed? (Does not remove it.)

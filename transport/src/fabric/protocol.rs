@@ -207,7 +207,9 @@ struct Rts {
 
 #[derive(Debug)]
 enum Unexpected {
-    Eager(RecvBuf),
+    /// An eager message; with the request of a synchronous send to this rank itself,
+    /// which completes when the message matches.
+    Eager(RecvBuf, Option<ReqId>),
     Rts(Rts),
 }
 
@@ -445,14 +447,11 @@ impl Protocol {
         }
         let len = buf.len();
         let path = self.path(dst);
+        if path == Path::Loopback && mode == SendMode::Synchronous {
+            return self.post_sync_loopback(comm, tag, buf);
+        }
         if path == Path::Loopback {
-            let id = self.insert(Req::Done(Ok(Status {
-                source: self.me,
-                tag,
-                len,
-                sent: len,
-                cancelled: false,
-            })));
+            let id = self.insert(Req::Done(Ok(self.loopback_status(tag, len))));
             let env = Envelope {
                 comm,
                 src: self.me,
@@ -495,6 +494,49 @@ impl Protocol {
             });
             id
         }
+    }
+
+    /// The status of a completed send of `len` bytes to this rank itself.
+    fn loopback_status(&self, tag: i32, len: usize) -> Status {
+        Status {
+            source: self.me,
+            tag,
+            len,
+            sent: len,
+            cancelled: false,
+        }
+    }
+
+    /// A synchronous send to this rank itself: it completes when a receive matches it
+    /// (at once if one is posted; otherwise when one takes it from the unexpected queue).
+    fn post_sync_loopback(&mut self, comm: u32, tag: i32, buf: SendBuf) -> ReqId {
+        let len = buf.len();
+        let env = Envelope {
+            comm,
+            src: self.me,
+            tag,
+        };
+        if self.matcher.has_posted_match(&env) {
+            let id = self.insert(Req::Done(Ok(self.loopback_status(tag, len))));
+            if let Err(e) = self.deliver_eager(env, buf.slice(0, len), Path::Loopback) {
+                self.finish_overwrite(id, Err(e));
+            }
+            return id;
+        }
+        let id = self.insert(Req::Send {
+            dst: self.me,
+            buf,
+            stage: SendStage::Eager,
+        });
+        let mut copy = self.pool.get(len);
+        copy.as_mut_slice().copy_from_slice(buf.slice(0, len));
+        if let Err(e) = self
+            .matcher
+            .push_unexpected(env, (Unexpected::Eager(copy, Some(id)), Path::Loopback))
+        {
+            self.finish_overwrite(id, Err(e.into()));
+        }
+        id
     }
 
     /// The header of a standard send of `len` bytes to `dst` that can leave at once as one
@@ -577,9 +619,13 @@ impl Protocol {
             stage: RecvStage::Posted,
         });
         match self.matcher.take_unexpected(&pat) {
-            Some((env, (Unexpected::Eager(data), _))) => {
+            Some((env, (Unexpected::Eager(data, sync), _))) => {
                 let st = copy_eager(buf, &env, data.as_slice());
                 self.finish(id, Ok(st));
+                if let Some(send) = sync {
+                    let len = data.len();
+                    self.finish(send, Ok(self.loopback_status(env.tag, len)));
+                }
             }
             Some((env, (Unexpected::Rts(rts), path))) => self.start_rendezvous(id, env, path, rts),
             None => {
@@ -637,7 +683,7 @@ impl Protocol {
     pub fn probe(&self, pat: &Pattern) -> Option<(Envelope, usize)> {
         self.matcher.peek_unexpected(pat).map(|(e, (u, _))| {
             let len = match u {
-                Unexpected::Eager(b) => b.len(),
+                Unexpected::Eager(b, _) => b.len(),
                 Unexpected::Rts(rts) => rts.len as usize,
             };
             (*e, len)
@@ -656,7 +702,7 @@ impl Protocol {
         let mut copy = self.pool.get(payload.len());
         copy.as_mut_slice().copy_from_slice(payload);
         self.matcher
-            .push_unexpected(env, (Unexpected::Eager(copy), path))?;
+            .push_unexpected(env, (Unexpected::Eager(copy, None), path))?;
         Ok(())
     }
 

@@ -12,11 +12,14 @@
 //! * A futex doorbell per rank for blocking waits ([`ShmEndpoint::wait`]); senders make a
 //!   syscall only when the receiver announced that it sleeps.
 //! * [`cma`]: single-copy reads of large messages from the sender's memory.
+//! * [`collslot`]: one slot per local rank where it publishes its operand of an on-node
+//!   collective, read in place by the others.
 //!
 //! The fast path (`try_send`, `try_recv`, `has_incoming`) makes no syscalls, allocates
 //! nothing and takes no locks.
 
 pub mod cma;
+pub mod collslot;
 mod doorbell;
 pub(crate) mod ring;
 mod segment;
@@ -53,14 +56,16 @@ pub const SEGMENT_BUDGET: usize = 64 << 20;
 
 impl ShmConfig {
     /// Geometry for `local_size` ranks: the default (64 x 32 KiB) while the
-    /// `local_size * (local_size - 1)` rings fit in [`SEGMENT_BUDGET`], then fewer slots
+    /// `local_size * (local_size - 1)` rings fit in [`SEGMENT_BUDGET`] (less the
+    /// collective slots, [`collslot::SLOT_BYTES`] per rank), then fewer slots
     /// (down to 8), then smaller slots (down to 1 KiB), then down to 2 slots of 256 bytes.
     /// Past about 250 local ranks even that exceeds the budget (it grows quadratically).
     pub fn for_local_size(local_size: usize) -> Self {
         let rings = local_size
             .saturating_mul(local_size.saturating_sub(1))
             .max(1);
-        let per_ring = SEGMENT_BUDGET / rings;
+        let coll = local_size.saturating_mul(collslot::SLOT_BYTES);
+        let per_ring = SEGMENT_BUDGET.saturating_sub(coll) / rings;
         let mut c = ShmConfig::default();
         let fits = |c: &ShmConfig| c.slots * c.slot_size + 256 <= per_ring;
         while !fits(&c) && c.slots > 8 {
@@ -248,6 +253,11 @@ impl ShmEndpoint {
     /// Ranks on the node.
     pub fn local_size(&self) -> usize {
         self.local_size
+    }
+
+    /// The collective slot of local rank `local` (see [`collslot`]).
+    pub fn coll_slot(&self, local: usize) -> collslot::CollSlot {
+        self.seg.coll_slot(local)
     }
 
     /// Largest frame (header + payload bytes) one slot holds.

@@ -6,6 +6,8 @@
 //! DOORBELL_OFF    local_size x CachePadded<Doorbell>
 //! rings_off       local_size * (local_size - 1) rings, ring (i -> j) at
 //!                 rings_off + index(i, j) * ring_stride; each ring is RingCtl + slots
+//! coll_off        local_size collective slots (collslot::SLOT_BYTES each): slot i is
+//!                 where local rank i publishes its operand of an on-node collective
 //! ```
 
 use super::doorbell::Doorbell;
@@ -22,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// "ZRSHMSEG" little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"ZRSHMSEG");
 /// Layout version; bump on any change of the segment layout or ring protocol.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 const HEADER_BYTES: usize = 4096;
 const DOORBELL_OFF: usize = HEADER_BYTES;
 /// Largest local size accepted (sanity bound on untrusted headers).
@@ -57,6 +59,7 @@ pub(crate) struct Layout {
     pub slot_size: usize,
     pub rings_off: usize,
     pub ring_stride: usize,
+    pub coll_off: usize,
     pub total: usize,
 }
 
@@ -85,10 +88,14 @@ impl Layout {
         let ring_bytes = RingRef::bytes_for(slots, slot_size).ok_or_else(overflow)?;
         let ring_stride = round_up(ring_bytes, 128).ok_or_else(overflow)?;
         let rings = local_size * (local_size - 1);
-        let total = rings
+        let coll_off = rings
             .checked_mul(ring_stride)
             .and_then(|r| r.checked_add(rings_off))
             .and_then(|t| round_up(t, 4096))
+            .ok_or_else(overflow)?;
+        let total = local_size
+            .checked_mul(super::collslot::SLOT_BYTES)
+            .and_then(|c| c.checked_add(coll_off))
             .ok_or_else(overflow)?;
         Ok(Layout {
             local_size,
@@ -96,6 +103,7 @@ impl Layout {
             slot_size,
             rings_off,
             ring_stride,
+            coll_off,
             total,
         })
     }
@@ -105,6 +113,12 @@ impl Layout {
         debug_assert!(from != to && from < self.local_size && to < self.local_size);
         let idx = from * (self.local_size - 1) + if to > from { to - 1 } else { to };
         self.rings_off + idx * self.ring_stride
+    }
+
+    /// Offset of local rank `rank`'s collective slot.
+    pub(crate) fn coll_slot_off(&self, rank: usize) -> usize {
+        debug_assert!(rank < self.local_size);
+        self.coll_off + rank * super::collslot::SLOT_BYTES
     }
 
     pub(crate) fn doorbell_off(&self, rank: usize) -> usize {
@@ -338,6 +352,16 @@ impl ShmSegment {
         }
     }
 
+    /// The collective slot of local rank `rank`.
+    pub(crate) fn coll_slot(&self, rank: usize) -> super::collslot::CollSlot {
+        assert!(rank < self.layout.local_size);
+        let off = self.layout.coll_slot_off(rank);
+        assert!(off + super::collslot::SLOT_BYTES <= self.map.len());
+        // SAFETY: the slot lies inside the validated mapping (checked above), page aligned
+        // plus a multiple of SLOT_BYTES; the endpoint that holds the view owns the map.
+        unsafe { super::collslot::CollSlot::new(self.map.as_ptr().add(off) as *mut u8) }
+    }
+
     /// The doorbell of `rank`.
     pub(crate) fn doorbell(&self, rank: usize) -> *const Doorbell {
         assert!(rank < self.layout.local_size);
@@ -362,6 +386,11 @@ mod tests {
         assert_eq!(offs.len(), 12);
         assert!(offs.last().unwrap() + l.ring_stride <= l.total);
         assert!(l.doorbell_off(3) + 128 <= l.rings_off);
+        assert!(offs.last().unwrap() + l.ring_stride <= l.coll_off);
+        assert_eq!(
+            l.coll_slot_off(3) + super::super::collslot::SLOT_BYTES,
+            l.total
+        );
         assert!(offs.iter().all(|o| o % 128 == 0));
         assert!(Layout::new(1, 8, 256).is_ok());
         assert!(Layout::new(0, 8, 256).is_err());

@@ -1,0 +1,426 @@
+//! Cartesian process topologies: `MPI_Dims_create`, `MPI_Cart_create` and the queries on
+//! a Cartesian communicator. Ranks are laid out row-major (the last dimension varies
+//! fastest), as MPI specifies; `reorder` is accepted and ignored (rank `r` of the old
+//! communicator keeps rank `r`).
+
+use crate::abi::*;
+use crate::comm::{put_new_comm, rust_error};
+use crate::error::{finish, MpiError};
+use crate::raw;
+use crate::state;
+use std::ffi::c_int;
+use std::rc::Rc;
+
+/// The shape of a Cartesian communicator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Topology {
+    pub dims: Vec<c_int>,
+    pub periods: Vec<bool>,
+}
+
+impl Topology {
+    fn size(&self) -> c_int {
+        self.dims.iter().product()
+    }
+
+    /// Coordinates of `rank`.
+    fn coords(&self, mut rank: c_int) -> Vec<c_int> {
+        let mut c = vec![0; self.dims.len()];
+        for k in (0..self.dims.len()).rev() {
+            c[k] = rank % self.dims[k];
+            rank /= self.dims[k];
+        }
+        c
+    }
+
+    /// The rank at `coords`, wrapping periodic dimensions; `None` when a coordinate of a
+    /// non-periodic dimension is out of range.
+    fn rank(&self, coords: &[c_int]) -> Option<c_int> {
+        let mut r = 0;
+        for (k, &c) in coords.iter().enumerate() {
+            let d = self.dims[k];
+            let c = if self.periods[k] {
+                c.rem_euclid(d)
+            } else if (0..d).contains(&c) {
+                c
+            } else {
+                return None;
+            };
+            r = r * d + c;
+        }
+        Some(r)
+    }
+}
+
+/// The most balanced factorization of `n` into `free` factors, in non-increasing order
+/// (the spread between largest and smallest is least; MPICH gives the same answers).
+fn balanced(n: c_int, free: usize) -> Vec<c_int> {
+    fn search(
+        n: c_int,
+        left: usize,
+        max: c_int,
+        cur: &mut Vec<c_int>,
+        best: &mut Option<Vec<c_int>>,
+    ) {
+        if left == 0 {
+            if n == 1 {
+                let spread = cur[0] - cur[cur.len() - 1];
+                let better = match best {
+                    None => true,
+                    Some(b) => spread < b[0] - b[b.len() - 1],
+                };
+                if better {
+                    *best = Some(cur.clone());
+                }
+            }
+            return;
+        }
+        // Factors come in non-increasing order, so once f^left < n no f or smaller works.
+        for f in (1..=max.min(n)).rev() {
+            if (f as f64).powi(left as i32) < n as f64 - 0.5 {
+                break;
+            }
+            if n % f == 0 {
+                cur.push(f);
+                search(n / f, left - 1, f, cur, best);
+                cur.pop();
+            }
+        }
+    }
+    if free == 0 {
+        return Vec::new();
+    }
+    let mut best = None;
+    search(n, free, n, &mut Vec::new(), &mut best);
+    best.expect("n = n * 1 * ... * 1 is always a factorization")
+}
+
+/// `MPI_Dims_create`.
+#[no_mangle]
+pub extern "C" fn MPI_Dims_create(nnodes: c_int, ndims: c_int, dims: *mut c_int) -> c_int {
+    let r = (|| {
+        if ndims < 0 {
+            return Err(MpiError::new(
+                MPI_ERR_DIMS,
+                format!("negative ndims {ndims}"),
+            ));
+        }
+        if nnodes <= 0 {
+            return Err(MpiError::new(
+                MPI_ERR_ARG,
+                format!("nnodes {nnodes} is not positive"),
+            ));
+        }
+        let d = raw::array_mut(dims, ndims as usize)
+            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "dims is a null pointer"))?;
+        let mut fixed: c_int = 1;
+        for &x in d.iter() {
+            if x < 0 {
+                return Err(MpiError::new(
+                    MPI_ERR_DIMS,
+                    format!("dims has a negative entry {x}"),
+                ));
+            }
+            if x > 0 {
+                fixed = fixed.saturating_mul(x);
+            }
+        }
+        if nnodes % fixed != 0 {
+            return Err(MpiError::new(
+                MPI_ERR_DIMS,
+                format!("{nnodes} processes cannot be split with the fixed dimensions given (product {fixed})"),
+            ));
+        }
+        let free = d.iter().filter(|&&x| x == 0).count();
+        if free == 0 {
+            return if fixed == nnodes {
+                Ok(())
+            } else {
+                Err(MpiError::new(
+                    MPI_ERR_DIMS,
+                    format!("the dimensions given multiply to {fixed}, not {nnodes}"),
+                ))
+            };
+        }
+        let mut f = balanced(nnodes / fixed, free).into_iter();
+        for x in d.iter_mut().filter(|x| **x == 0) {
+            *x = f.next().expect("one factor per free dimension");
+        }
+        Ok(())
+    })();
+    finish("MPI_Dims_create", MPI_COMM_WORLD, r)
+}
+
+/// `MPI_Cart_create`.
+#[no_mangle]
+pub extern "C" fn MPI_Cart_create(
+    comm: c_int,
+    ndims: c_int,
+    dims: *const c_int,
+    periods: *const c_int,
+    _reorder: c_int,
+    newcomm: *mut c_int,
+) -> c_int {
+    let r = state::comm(comm).and_then(|e| {
+        if ndims < 0 {
+            return Err(MpiError::new(
+                MPI_ERR_DIMS,
+                format!("negative ndims {ndims}"),
+            ));
+        }
+        let n = ndims as usize;
+        let null = || MpiError::new(MPI_ERR_ARG, "dims or periods is a null pointer");
+        let d = raw::slice(dims, n).ok_or_else(null)?.to_vec();
+        let p = raw::slice(periods, n).ok_or_else(null)?;
+        if let Some(&x) = d.iter().find(|&&x| x <= 0) {
+            return Err(MpiError::new(
+                MPI_ERR_DIMS,
+                format!("dimension {x} is not positive"),
+            ));
+        }
+        let topo = Topology {
+            periods: p.iter().map(|&x| x != 0).collect(),
+            dims: d,
+        };
+        let need = topo.size();
+        if need > e.comm.size() {
+            return Err(MpiError::new(
+                MPI_ERR_DIMS,
+                format!(
+                    "the grid has {need} places, the communicator only {} ranks",
+                    e.comm.size()
+                ),
+            ));
+        }
+        let color = (e.comm.rank() < need).then_some(0);
+        let c = e
+            .comm
+            .split(color, e.comm.rank())
+            .map_err(|x| rust_error(MPI_ERR_OTHER, x))?;
+        put_new_comm(&e, c, Some(Rc::new(topo)), newcomm)
+    });
+    finish("MPI_Cart_create", comm, r)
+}
+
+fn cart(comm: c_int) -> Result<(Rc<Topology>, c_int, c_int), MpiError> {
+    state::with(|s| {
+        let e = s.comm(comm)?;
+        let t = e.topo.clone().ok_or_else(|| {
+            MpiError::new(
+                MPI_ERR_TOPOLOGY,
+                "the communicator has no Cartesian topology",
+            )
+        })?;
+        Ok((t, e.comm.rank(), e.comm.size()))
+    })
+}
+
+/// `MPI_Topo_test`: `MPI_CART` or `MPI_UNDEFINED`.
+#[no_mangle]
+pub extern "C" fn MPI_Topo_test(comm: c_int, status: *mut c_int) -> c_int {
+    let r = state::with(|s| {
+        let t = if s.comm(comm)?.topo.is_some() {
+            MPI_CART
+        } else {
+            MPI_UNDEFINED
+        };
+        raw::put(status, t)
+            .then_some(())
+            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "status is a null pointer"))
+    });
+    finish("MPI_Topo_test", comm, r)
+}
+
+/// `MPI_Cartdim_get`.
+#[no_mangle]
+pub extern "C" fn MPI_Cartdim_get(comm: c_int, ndims: *mut c_int) -> c_int {
+    let r = cart(comm).map(|(t, _, _)| {
+        raw::put(ndims, t.dims.len() as c_int);
+    });
+    finish("MPI_Cartdim_get", comm, r)
+}
+
+/// `MPI_Cart_get`.
+#[no_mangle]
+pub extern "C" fn MPI_Cart_get(
+    comm: c_int,
+    maxdims: c_int,
+    dims: *mut c_int,
+    periods: *mut c_int,
+    coords: *mut c_int,
+) -> c_int {
+    let r = cart(comm).and_then(|(t, me, _)| {
+        let n = t.dims.len();
+        if maxdims < n as c_int {
+            return Err(MpiError::new(
+                MPI_ERR_ARG,
+                format!("maxdims {maxdims} < ndims {n}"),
+            ));
+        }
+        let null = || MpiError::new(MPI_ERR_ARG, "a null array");
+        raw::array_mut(dims, n)
+            .ok_or_else(null)?
+            .copy_from_slice(&t.dims);
+        for (o, &p) in raw::array_mut(periods, n)
+            .ok_or_else(null)?
+            .iter_mut()
+            .zip(&t.periods)
+        {
+            *o = c_int::from(p);
+        }
+        raw::array_mut(coords, n)
+            .ok_or_else(null)?
+            .copy_from_slice(&t.coords(me));
+        Ok(())
+    });
+    finish("MPI_Cart_get", comm, r)
+}
+
+/// `MPI_Cart_coords`.
+#[no_mangle]
+pub extern "C" fn MPI_Cart_coords(
+    comm: c_int,
+    rank: c_int,
+    maxdims: c_int,
+    coords: *mut c_int,
+) -> c_int {
+    let r = cart(comm).and_then(|(t, _, size)| {
+        let n = t.dims.len();
+        if !(0..size).contains(&rank) {
+            return Err(MpiError::new(
+                MPI_ERR_RANK,
+                format!("rank {rank} is not in the grid of {size}"),
+            ));
+        }
+        if maxdims < n as c_int {
+            return Err(MpiError::new(
+                MPI_ERR_ARG,
+                format!("maxdims {maxdims} < ndims {n}"),
+            ));
+        }
+        raw::array_mut(coords, n)
+            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "coords is a null pointer"))?
+            .copy_from_slice(&t.coords(rank));
+        Ok(())
+    });
+    finish("MPI_Cart_coords", comm, r)
+}
+
+/// `MPI_Cart_rank`.
+#[no_mangle]
+pub extern "C" fn MPI_Cart_rank(comm: c_int, coords: *const c_int, rank: *mut c_int) -> c_int {
+    let r = cart(comm).and_then(|(t, _, _)| {
+        let c = raw::slice(coords, t.dims.len())
+            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "coords is a null pointer"))?;
+        let r = t.rank(c).ok_or_else(|| {
+            MpiError::new(
+                MPI_ERR_RANK,
+                format!("coordinates {c:?} are outside the grid {:?}", t.dims),
+            )
+        })?;
+        raw::put(rank, r);
+        Ok(())
+    });
+    finish("MPI_Cart_rank", comm, r)
+}
+
+/// `MPI_Cart_shift`: `MPI_PROC_NULL` past a non-periodic edge.
+#[no_mangle]
+pub extern "C" fn MPI_Cart_shift(
+    comm: c_int,
+    direction: c_int,
+    disp: c_int,
+    source: *mut c_int,
+    dest: *mut c_int,
+) -> c_int {
+    let r = cart(comm).and_then(|(t, me, _)| {
+        if !(0..t.dims.len() as c_int).contains(&direction) {
+            return Err(MpiError::new(
+                MPI_ERR_ARG,
+                format!(
+                    "direction {direction} is not a dimension of the {}-d grid",
+                    t.dims.len()
+                ),
+            ));
+        }
+        let k = direction as usize;
+        let mut c = t.coords(me);
+        let at = |c: &[c_int]| t.rank(c).unwrap_or(MPI_PROC_NULL);
+        let mine = c[k];
+        c[k] = mine + disp;
+        let d = at(&c);
+        c[k] = mine - disp;
+        let s = at(&c);
+        raw::put(source, s);
+        raw::put(dest, d);
+        Ok(())
+    });
+    finish("MPI_Cart_shift", comm, r)
+}
+
+/// `MPI_Cart_sub`: the sub-grids that keep the dimensions `remain_dims` marks.
+#[no_mangle]
+pub extern "C" fn MPI_Cart_sub(
+    comm: c_int,
+    remain_dims: *const c_int,
+    newcomm: *mut c_int,
+) -> c_int {
+    let r = cart(comm).and_then(|(t, me, _)| {
+        let keep = raw::slice(remain_dims, t.dims.len())
+            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "remain_dims is a null pointer"))?;
+        let c = t.coords(me);
+        // Colour: my coordinates in the dropped dimensions; key: my rank (row-major order
+        // of the kept dimensions follows from it).
+        let mut color = 0;
+        let mut sub = Topology {
+            dims: Vec::new(),
+            periods: Vec::new(),
+        };
+        for k in 0..t.dims.len() {
+            if keep[k] != 0 {
+                sub.dims.push(t.dims[k]);
+                sub.periods.push(t.periods[k]);
+            } else {
+                color = color * t.dims[k] + c[k];
+            }
+        }
+        let e = state::comm(comm)?;
+        let nc = e
+            .comm
+            .split(Some(color), me)
+            .map_err(|x| rust_error(MPI_ERR_OTHER, x))?;
+        put_new_comm(&e, nc, Some(Rc::new(sub)), newcomm)
+    });
+    finish("MPI_Cart_sub", comm, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balanced_factorizations_match_mpich() {
+        assert_eq!(balanced(6, 2), [3, 2]);
+        assert_eq!(balanced(7, 2), [7, 1]);
+        assert_eq!(balanced(12, 3), [3, 2, 2]);
+        assert_eq!(balanced(60, 3), [5, 4, 3]);
+        assert_eq!(balanced(120, 4), [5, 4, 3, 2]);
+        assert_eq!(balanced(27, 2), [9, 3]);
+        assert_eq!(balanced(1000, 3), [10, 10, 10]);
+        assert_eq!(balanced(1, 3), [1, 1, 1]);
+    }
+
+    #[test]
+    fn row_major_coordinates_round_trip() {
+        let t = Topology {
+            dims: vec![3, 4],
+            periods: vec![true, false],
+        };
+        for r in 0..12 {
+            assert_eq!(t.rank(&t.coords(r)), Some(r));
+        }
+        assert_eq!(t.coords(5), [1, 1]);
+        assert_eq!(t.rank(&[4, 1]), Some(5));
+        assert_eq!(t.rank(&[1, 4]), None);
+    }
+}

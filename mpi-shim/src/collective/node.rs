@@ -1,0 +1,274 @@
+//! On-node collectives through shared memory: when every rank of a communicator is on
+//! this node, `Barrier`, `Bcast`, `Reduce` and `Allreduce` go through the node's
+//! collective slots (`zerorank_transport::shm::collslot`) instead of point-to-point
+//! messages. Each rank publishes its operand in its own slot; the others read it in
+//! place. A reduction is computed by every rank that needs the result directly from the
+//! published operands, so a message crosses between cores once, not `log n` times.
+//!
+//! # Determinism
+//! Every rank that computes a reduction folds the operands in the same fixed order, from
+//! the right: `a0 op (a1 op (... op a(n-1)))` (the [`Reducer`] contract: `reduce(input,
+//! inout)` is `inout = input op inout`). That is rank order, which non-commutative ops
+//! need, and it is the same expression on every rank and in every run, so all ranks get
+//! bitwise identical results.
+//!
+//! # Chunks
+//! Buffers larger than a slot go in chunks of at most [`DATA_BYTES`] (cut at whole
+//! elements); each chunk is one publication with its own token.
+
+use super::{CollCtx, CollError, CollOp, RawBuf, Reducer};
+use std::rc::Rc;
+use zerorank_transport::shm::collslot::{token, CollSlot, DATA_BYTES};
+
+/// Largest broadcast that takes the shared-memory path; larger ones are faster as a
+/// pipelined point-to-point stream (sender and receiver copy at the same time).
+pub const BCAST_MAX: usize = DATA_BYTES;
+
+/// The slots of a communicator whose ranks all share this node.
+pub(crate) struct Node {
+    ctx: CollCtx,
+    slots: Vec<CollSlot>,
+}
+
+impl Node {
+    /// The on-node view of `ctx`, if `op` should take it: every rank local, at least two
+    /// ranks, and an operation this path implements.
+    pub(crate) fn for_op(ctx: &CollCtx, op: &CollOp) -> Option<Node> {
+        let n = ctx.ranks.len();
+        if n < 2 {
+            return None;
+        }
+        // Arguments this path does not check itself go to the schedules, which report them.
+        match op {
+            CollOp::Barrier | CollOp::Allreduce { .. } => {}
+            CollOp::Reduce { root, .. } if (*root as usize) < n => {}
+            CollOp::Bcast { buf, root } if buf.len() <= BCAST_MAX && (*root as usize) < n => {}
+            _ => return None,
+        }
+        let f = &ctx.fabric;
+        let slots = ctx
+            .ranks
+            .iter()
+            .map(|&w| f.local_index(w).and_then(|l| f.coll_slot(l)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Node {
+            ctx: CollCtx {
+                fabric: ctx.fabric.clone(),
+                ranks: ctx.ranks.clone(),
+                rank: ctx.rank,
+                context: ctx.context,
+                tag: ctx.tag,
+            },
+            slots,
+        })
+    }
+
+    fn n(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn me(&self) -> usize {
+        self.ctx.rank as usize
+    }
+
+    fn token(&self, chunk: usize) -> u64 {
+        token(self.ctx.context, self.ctx.tag as u32, chunk as u32)
+    }
+
+    fn wait(&self, mut cond: impl FnMut() -> bool) -> Result<(), CollError> {
+        let me = self.me();
+        let peers: Vec<u32> = (0..self.n())
+            .filter(|&r| r != me)
+            .map(|r| self.ctx.ranks[r])
+            .collect();
+        self.ctx
+            .fabric
+            .wait_for(&peers, &mut cond)
+            .map_err(|source| {
+                let world = match &source {
+                    zerorank_transport::fabric::OpError::PeerFailed { rank, .. } => *rank,
+                    _ => self.ctx.ranks[me],
+                };
+                let peer = self
+                    .ctx
+                    .ranks
+                    .iter()
+                    .position(|&w| w == world)
+                    .unwrap_or(me) as u32;
+                CollError::Transport {
+                    peer,
+                    world,
+                    source,
+                }
+            })
+    }
+
+    /// Publish `data` (at most a slot) in this rank's slot as chunk `chunk`, to be read by
+    /// `readers` ranks.
+    fn publish(&self, chunk: usize, data: &[u8], readers: usize) -> Result<(), CollError> {
+        assert!(data.len() <= DATA_BYTES, "a chunk fits in a slot");
+        let mine = self.slots[self.me()];
+        let asked = self.ctx.fabric.coll_reads_asked();
+        let before = asked.get();
+        self.wait(|| mine.writable(before))?;
+        // SAFETY: this rank owns its slot, and every reader released the last publication.
+        unsafe { mine.write(data) };
+        mine.publish(self.token(chunk));
+        asked.set(before + readers as u64);
+        Ok(())
+    }
+
+    /// Wait for rank `r`'s chunk `chunk`.
+    fn await_chunk(&self, r: usize, chunk: usize) -> Result<(), CollError> {
+        let s = self.slots[r];
+        let t = self.token(chunk);
+        self.wait(|| s.ready(t))
+    }
+
+    /// Run `op` (which [`Node::for_op`] accepted).
+    pub(crate) fn run(&self, op: CollOp) -> Result<(), CollError> {
+        match op {
+            CollOp::Barrier => self.barrier(),
+            CollOp::Bcast { root, buf } => self.bcast(root as usize, buf),
+            CollOp::Reduce {
+                root,
+                send,
+                recv,
+                op,
+            } => {
+                let root = root as usize;
+                let at_root = self.me() == root;
+                let recv = if at_root {
+                    Some(recv.ok_or(CollError::MissingBuffer("the root needs a receive buffer"))?)
+                } else {
+                    None
+                };
+                let input = match (send, recv) {
+                    (Some(s), _) => s,
+                    (None, Some(r)) => r,
+                    (None, None) => {
+                        return Err(CollError::MissingBuffer(
+                            "MPI_IN_PLACE is allowed only at the root",
+                        ))
+                    }
+                };
+                if let Some(r) = recv {
+                    if r.len() != input.len() {
+                        return Err(CollError::SizeMismatch {
+                            what: "reduce receive buffer",
+                            expected: input.len(),
+                            got: r.len(),
+                        });
+                    }
+                }
+                self.reduce(Some(root), input, recv, op)
+            }
+            CollOp::Allreduce { send, recv, op } => {
+                let input = send.unwrap_or(recv);
+                if input.len() != recv.len() {
+                    return Err(CollError::SizeMismatch {
+                        what: "allreduce receive buffer",
+                        expected: input.len(),
+                        got: recv.len(),
+                    });
+                }
+                self.reduce(None, input, Some(recv), op)
+            }
+            _ => unreachable!("Node::for_op accepts only the operations above"),
+        }
+    }
+
+    fn barrier(&self) -> Result<(), CollError> {
+        let n = self.n();
+        self.publish(0, &[], n - 1)?;
+        for r in (0..n).filter(|&r| r != self.me()) {
+            self.await_chunk(r, 0)?;
+            self.slots[r].release();
+        }
+        Ok(())
+    }
+
+    fn bcast(&self, root: usize, buf: RawBuf) -> Result<(), CollError> {
+        let n = self.n();
+        assert!(buf.len() <= DATA_BYTES, "Node::for_op bounds broadcasts");
+        if self.me() == root {
+            // SAFETY: the caller's buffer is valid for its length (RawBuf contract).
+            let data = unsafe { std::slice::from_raw_parts(buf.as_ptr(), buf.len()) };
+            return self.publish(0, data, n - 1);
+        }
+        self.await_chunk(root, 0)?;
+        let s = self.slots[root];
+        // SAFETY: the root published chunk 0 and this rank has not released it; the
+        // receive buffer is valid and ours alone (RawBuf contract).
+        unsafe {
+            let out = std::slice::from_raw_parts_mut(buf.as_ptr() as *mut u8, buf.len());
+            out.copy_from_slice(&s.data()[..buf.len()]);
+        }
+        s.release();
+        Ok(())
+    }
+
+    /// `Reduce` to `root` (`Some`) or `Allreduce` (`None`): every rank publishes `input`
+    /// chunk by chunk; the ranks that need the result fold the published chunks into
+    /// `out`.
+    fn reduce(
+        &self,
+        root: Option<usize>,
+        input: RawBuf,
+        out: Option<RawBuf>,
+        op: Rc<dyn Reducer>,
+    ) -> Result<(), CollError> {
+        let n = self.n();
+        let me = self.me();
+        let len = input.len();
+        let elem = op.elem_size().max(1);
+        if !len.is_multiple_of(elem) {
+            return Err(CollError::NotMultiple {
+                what: "reduction buffer",
+                len,
+                elem,
+            });
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let chunk = DATA_BYTES / elem * elem;
+        let readers = if root.is_some() { 1 } else { n - 1 };
+        let computes = root.is_none_or(|r| r == me);
+        let mut off = 0;
+        let mut k = 0;
+        while off < len {
+            let m = chunk.min(len - off);
+            // SAFETY: the input is valid for `len` bytes (RawBuf contract); with
+            // MPI_IN_PLACE it is the output buffer, which this rank writes only after it
+            // published (copied) this chunk.
+            let data = unsafe { std::slice::from_raw_parts(input.as_ptr().add(off), m) };
+            // The root of a reduce reads its own slot too; it releases nothing of its own.
+            let my_readers = if root == Some(me) { 0 } else { readers };
+            self.publish(k, data, my_readers)?;
+            if computes {
+                let out = out.expect("a rank that computes has an output buffer");
+                // SAFETY: the output buffer is valid for `len` bytes and ours alone.
+                let acc = unsafe {
+                    std::slice::from_raw_parts_mut((out.as_ptr() as *mut u8).add(off), m)
+                };
+                for r in (0..n).rev() {
+                    self.await_chunk(r, k)?;
+                    // SAFETY: rank r published chunk k and this rank has not released it.
+                    let theirs = unsafe { &self.slots[r].data()[..m] };
+                    if r == n - 1 {
+                        acc.copy_from_slice(theirs);
+                    } else {
+                        op.reduce(theirs, acc);
+                    }
+                    if r != me {
+                        self.slots[r].release();
+                    }
+                }
+            }
+            off += m;
+            k += 1;
+        }
+        Ok(())
+    }
+}
