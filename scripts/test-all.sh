@@ -8,7 +8,7 @@
 #                                   root; exports ZR_SLURM=1 when it came up, else ZR_SLURM=0
 #   3. cargo fmt --check            } fail fast:
 #   4. cargo clippy -D warnings     } the run stops at the first of these that fails
-#   5. cargo build (debug, all targets) and cargo build --release (bins + examples)
+#   5. cargo build (debug, all targets) and cargo build --release (libs, bins, examples)
 #   6. tests: cargo nextest run (or cargo test when nextest is absent)   } all of these run
 #   7. loom model check of the shared-memory ring (--cfg loom)           } even if one fails;
 #   8. doc tests (cargo test --doc; nextest does not run doctests)       } exit 1 at the end
@@ -199,11 +199,11 @@ fi
 fatal_step "cargo fmt" 300 cargo fmt --all -- --check
 fatal_step "cargo clippy" 2400 cargo clippy --workspace --all-targets -- -D warnings
 fatal_step "cargo build (debug)" 2400 cargo build --workspace --all-targets
-fatal_step "cargo build (release)" 2400 cargo build --release --workspace --bins --examples
+fatal_step "cargo build (release)" 2400 cargo build --release --workspace --lib --bins --examples
 
 if command -v shellcheck >/dev/null 2>&1; then
     # Advisory only: CI machines do not have shellcheck unless someone installed it.
-    mapfile -t shell_scripts < <(ls .ci/run scripts/*.sh 2>/dev/null)
+    mapfile -t shell_scripts < <(ls .ci/run scripts/*.sh benches/coll.sh mpi-shim/capi/tests/c/run.sh 2>/dev/null)
     run_step "shellcheck (advisory)" 120 shellcheck "${shell_scripts[@]}" ||
         warn_loud "shellcheck found problems (advisory, not counted as a failure)"
 fi
@@ -222,10 +222,10 @@ if [[ ${ZR_SKIP_LOOM:-0} == 1 ]]; then
 elif grep -rqE 'cfg\(.*\bloom\b' transport/src 2>/dev/null; then
     # LOOM_MAX_PREEMPTIONS bounds the search (loom's own default is unbounded); a test that
     # sets its own bound with loom::model::Builder is not affected.
-    if soft_step "loom (shm::ring)" 1500 env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$ROOT/target/loom" \
+    if soft_step "loom (shm::ring, shm::collslot)" 1500 env RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$ROOT/target/loom" \
         LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
-        cargo test -p zerorank-transport --release --lib shm::ring; then
-        if ! grep -qE '^test result: ok\. [1-9][0-9]* passed' "$LOG_DIR/loom-shm-ring.log"; then
+        cargo test -p zerorank-transport --release --lib shm::; then
+        if ! grep -qE '^test result: ok\. [1-9][0-9]* passed' "$LOG_DIR/loom-shm-ring-shm-collslot.log"; then
             warn_loud "loom: cfg(loom) is in transport/src but no shm::ring test ran under loom"
         fi
     fi

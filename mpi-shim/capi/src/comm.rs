@@ -34,7 +34,7 @@ pub(crate) fn put_new_comm(
             s.add_comm(CommEntry {
                 comm,
                 errhandler: parent.errhandler,
-                name: String::new(),
+                name: std::rc::Rc::from(""),
                 topo,
             })
         }),
@@ -225,7 +225,7 @@ pub extern "C" fn MPI_Comm_test_inter(comm: c_int, flag: *mut c_int) -> c_int {
 pub extern "C" fn MPI_Comm_set_name(comm: c_int, name: *const c_char) -> c_int {
     let r = state::with(|s| {
         let n = raw::cstr(name, MPI_MAX_OBJECT_NAME - 1).ok_or_else(|| null_arg("name"))?;
-        s.comm_mut(comm)?.name = n;
+        s.comm_mut(comm)?.name = std::rc::Rc::from(n);
         Ok(())
     });
     finish("MPI_Comm_set_name", comm, r)

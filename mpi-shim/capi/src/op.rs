@@ -117,11 +117,28 @@ fn describe(h: c_int) -> String {
 /// `MPI_ERR_TYPE` for a bad type, `MPI_ERR_OP` for a bad op or an op MPI does not
 /// define on the type.
 pub(crate) fn reducer(op: c_int, dtype: c_int) -> Result<Rc<dyn Reducer>, MpiError> {
+    // A predefined op on a predefined type never changes: build its kernel once.
+    let cacheable = datatype::is_predefined(dtype) && matches!(resolve(op)?, Kind::Predefined(_));
+    if cacheable {
+        if let Some(r) = KERNELS.with(|k| k.borrow().get(&(op, dtype)).cloned()) {
+            return Ok(r);
+        }
+    }
     let info = datatype::lookup(dtype)?;
-    Ok(match resolve(op)? {
+    let r: Rc<dyn Reducer> = match resolve(op)? {
         Kind::Predefined(o) => Rc::new(kernel(o, op, dtype, info)?),
         Kind::User(u) => Rc::new(User { op: u, dtype, info }),
-    })
+    };
+    if cacheable {
+        KERNELS.with(|k| k.borrow_mut().insert((op, dtype), r.clone()));
+    }
+    Ok(r)
+}
+
+thread_local! {
+    /// Kernels of predefined ops on predefined types, by (op, datatype) handle.
+    static KERNELS: std::cell::RefCell<std::collections::HashMap<(c_int, c_int), Rc<dyn Reducer>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 /// Is op `op` commutative? (`MPI_ERR_OP` for a bad handle.)

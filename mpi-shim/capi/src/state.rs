@@ -26,7 +26,7 @@ use zerorank_transport::fabric::ReqId;
 pub(crate) struct CommEntry {
     pub comm: Communicator,
     pub errhandler: c_int,
-    pub name: String,
+    pub name: Rc<str>,
     pub topo: Option<Rc<Topology>>,
 }
 
@@ -160,13 +160,13 @@ impl State {
             Some(CommEntry {
                 comm: world,
                 errhandler: MPI_ERRORS_ARE_FATAL,
-                name: "MPI_COMM_WORLD".into(),
+                name: Rc::from("MPI_COMM_WORLD"),
                 topo: None,
             }),
             Some(CommEntry {
                 comm: selfc,
                 errhandler: MPI_ERRORS_ARE_FATAL,
-                name: "MPI_COMM_SELF".into(),
+                name: Rc::from("MPI_COMM_SELF"),
                 topo: None,
             }),
         ];

@@ -24,10 +24,27 @@ use zerorank_transport::shm::collslot::{token, CollSlot, DATA_BYTES};
 /// pipelined point-to-point stream (sender and receiver copy at the same time).
 pub const BCAST_MAX: usize = DATA_BYTES;
 
+/// Largest reduction that takes the shared-memory path (by default one slot: a
+/// reduction in chunks pays a copy into the slot per chunk and runs the ranks in
+/// lockstep, which the point-to-point schedules beat for large buffers).
+/// `ZR_NODE_REDUCE_MAX` overrides it (bytes), for measurements.
+static REDUCE_MAX_CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+fn reduce_max() -> usize {
+    *REDUCE_MAX_CELL.get_or_init(|| {
+        std::env::var("ZR_NODE_REDUCE_MAX")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DATA_BYTES)
+    })
+}
+
 /// The slots of a communicator whose ranks all share this node.
 pub(crate) struct Node {
     ctx: CollCtx,
     slots: Vec<CollSlot>,
+    /// World ranks of the others (whose failure ends a wait).
+    peers: Vec<u32>,
 }
 
 impl Node {
@@ -39,9 +56,13 @@ impl Node {
             return None;
         }
         // Arguments this path does not check itself go to the schedules, which report them.
+        let small = |b: Option<&RawBuf>| b.is_none_or(|b| b.len() <= reduce_max());
         match op {
-            CollOp::Barrier | CollOp::Allreduce { .. } => {}
-            CollOp::Reduce { root, .. } if (*root as usize) < n => {}
+            CollOp::Barrier => {}
+            CollOp::Allreduce { recv, .. } if small(Some(recv)) => {}
+            CollOp::Reduce {
+                root, send, recv, ..
+            } if (*root as usize) < n && small(send.as_ref()) && small(recv.as_ref()) => {}
             CollOp::Bcast { buf, root } if buf.len() <= BCAST_MAX && (*root as usize) < n => {}
             _ => return None,
         }
@@ -51,7 +72,12 @@ impl Node {
             .iter()
             .map(|&w| f.local_index(w).and_then(|l| f.coll_slot(l)))
             .collect::<Option<Vec<_>>>()?;
+        let peers = (0..n)
+            .filter(|&r| r != ctx.rank as usize)
+            .map(|r| ctx.ranks[r])
+            .collect();
         Some(Node {
+            peers,
             ctx: CollCtx {
                 fabric: ctx.fabric.clone(),
                 ranks: ctx.ranks.clone(),
@@ -77,13 +103,9 @@ impl Node {
 
     fn wait(&self, mut cond: impl FnMut() -> bool) -> Result<(), CollError> {
         let me = self.me();
-        let peers: Vec<u32> = (0..self.n())
-            .filter(|&r| r != me)
-            .map(|r| self.ctx.ranks[r])
-            .collect();
         self.ctx
             .fabric
-            .wait_for(&peers, &mut cond)
+            .wait_for(&self.peers, &mut cond)
             .map_err(|source| {
                 let world = match &source {
                     zerorank_transport::fabric::OpError::PeerFailed { rank, .. } => *rank,

@@ -24,9 +24,21 @@ impl Region {
         Region { buf, off, len }
     }
 
-    /// `len` bytes at `off` within this region.
+    /// `len` bytes at `off` within this region. An empty sub-region stands at the start of
+    /// this one, wherever `off` points (MPI lets a zero count have any displacement).
     pub fn sub(self, off: usize, len: usize) -> Region {
-        debug_assert!(off + len <= self.len, "sub-region out of range");
+        if len == 0 {
+            return Region {
+                buf: self.buf,
+                off: self.off,
+                len: 0,
+            };
+        }
+        assert!(
+            off.checked_add(len).is_some_and(|end| end <= self.len),
+            "sub-region {off}+{len} out of range of a {}-byte region",
+            self.len
+        );
         Region {
             buf: self.buf,
             off: self.off + off,

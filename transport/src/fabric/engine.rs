@@ -53,6 +53,10 @@ pub(crate) struct Engine {
     pub pool: BufferPool,
     /// Rounds spent waiting, over the rank's life (paces the runtime's ticks).
     pub wait_rounds: u64,
+    /// Rounds a waiter spins before it yields: [`wait::SPIN_ROUNDS`] when every local rank
+    /// has a core of its own, far fewer when ranks share cores (a spinning rank would hold
+    /// the core its peer needs for a whole time slice).
+    pub spin_limit: u32,
     /// When glommio last ran (connection management), over the rank's life.
     pub last_runtime: std::time::Instant,
     events: VecDeque<LinkEvent>,
@@ -90,6 +94,7 @@ impl Engine {
             tcp,
             pool,
             wait_rounds: 0,
+            spin_limit: super::wait::SPIN_ROUNDS,
             last_runtime: std::time::Instant::now(),
             events: VecDeque::new(),
             backlog: (0..n).map(|_| VecDeque::new()).collect(),

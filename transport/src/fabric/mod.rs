@@ -240,7 +240,7 @@ impl Fabric {
             }
             ring = Some(r);
         }
-        let eng = Engine::new(
+        let mut eng = Engine::new(
             proto,
             shm,
             rank_of_local,
@@ -250,6 +250,9 @@ impl Fabric {
             ring,
             pool.clone(),
         );
+        if local_size > cpus {
+            eng.spin_limit = wait::SHARED_CORE_SPIN_ROUNDS;
+        }
         tracing::debug!(rank = me, size, ?cpu, "rank initialised");
         Ok(Fabric {
             engine: Rc::new(RefCell::new(eng)),
@@ -400,6 +403,7 @@ impl Fabric {
     pub fn wait_for(&self, peers: &[u32], mut cond: impl FnMut() -> bool) -> Result<(), OpError> {
         let mut rounds: u32 = 0;
         let mut last_check: Option<Instant> = None;
+        let spin_limit = self.engine.borrow().spin_limit;
         loop {
             if cond() {
                 return Ok(());
@@ -415,7 +419,7 @@ impl Fabric {
                     });
                 }
             }
-            if rounds > wait::SPIN_ROUNDS {
+            if rounds > spin_limit {
                 std::thread::yield_now();
                 let now = Instant::now();
                 match last_check {

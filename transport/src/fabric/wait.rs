@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// Polls before a waiter starts yielding.
 pub const SPIN_ROUNDS: u32 = 1 << 14;
+/// Polls before a waiter starts yielding when the node's ranks share cores.
+pub const SHARED_CORE_SPIN_ROUNDS: u32 = 64;
 /// Polls of the incoming rings' control lines per spinning round, when nothing but an
 /// incoming shared-memory frame can make progress.
 pub const IDLE_POLLS: u32 = 16;
@@ -88,7 +90,7 @@ pub(crate) fn wait_sync(
             if w.round(&mut e, &mut cond) {
                 return;
             }
-            if w.idle < SPIN_ROUNDS {
+            if w.idle < e.spin_limit {
                 // No `pause` (`spin_loop`) here: a round of progress already takes tens of
                 // nanoseconds, and in a virtual machine a run of pauses triggers a
                 // pause-loop exit to the hypervisor. Measured with the `shm_pingpong`
@@ -103,7 +105,7 @@ pub(crate) fn wait_sync(
                 if !e.wait_rounds.is_multiple_of(1024) {
                     continue;
                 }
-            } else if w.idle < SPIN_ROUNDS + YIELD_ROUNDS {
+            } else if w.idle < e.spin_limit + YIELD_ROUNDS {
                 std::thread::yield_now();
                 continue;
             } else {

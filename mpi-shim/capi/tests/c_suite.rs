@@ -1,0 +1,808 @@
+//! The MPI C acceptance suite (`tests/c/*.c`, see `tests/c/README.md`) against zerorank:
+//!
+//! * built with zerorank's `zrcc` and run under `zrun` at 1, 2, 3 and 4 ranks;
+//! * built with MPICH's `mpicc.mpich` and run on zerorank's `libmpich.so.12` (through
+//!   `LD_LIBRARY_PATH`) under `zrun` and under MPICH's `mpiexec` at 2 and 3 ranks;
+//! * at 2 emulated nodes x 2 ranks in network namespaces (root only), so collectives and
+//!   communicators cross TCP;
+//! * under a real one-node Slurm, `srun -n 2` and `srun --mpi=pmi2 -n 2` (when `ZR_SLURM=1`);
+//! * installed into a prefix by `scripts/install.sh`, the installed `zrcc` and `zrun`.
+//!
+//! Everything uses the release build (`target/release`: `zrun`, `zrcc`, `libmpi.so`), made
+//! fresh once per test process. Every program run is bounded. A test prints one line per
+//! (program, ranks) and, when something failed, panics with the list of failures and the
+//! full output of the first one. A test whose prerequisite is missing says so with
+//! "SKIPPED LOUDLY". Every test name contains `c_suite`, so nextest runs them one at a time
+//! (`.config/nextest.toml`).
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::run_bounded;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Time allowed for one program run (a correct run takes well under a second).
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+/// Time allowed for all the runs of one test; runs left over are reported as failures.
+/// (nextest kills a c_suite test after 600 s, see .config/nextest.toml.)
+const TEST_BUDGET: Duration = Duration::from_secs(480);
+
+const SECRET: &str = "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1";
+
+fn skip(why: &str) {
+    eprintln!("SKIPPED LOUDLY: {why}");
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The release directory holding zrun, zrcc and libmpi.so, brought up to date once per
+/// process with `cargo build --release` (a no-op when nothing changed), unless
+/// `ZR_NO_BUILD=1`. `$ZR_TARGET_DIR/release` when that is set (scripts/test-all.sh).
+fn release() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = match std::env::var_os("ZR_TARGET_DIR") {
+            Some(d) => PathBuf::from(d).join("release"),
+            None => common::target_dir()
+                .parent()
+                .expect("target dir")
+                .join("release"),
+        };
+        if std::env::var("ZR_NO_BUILD").as_deref() == Ok("1") {
+            eprintln!("ZR_NO_BUILD=1: using {} as it is", dir.display());
+        } else {
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "--release", "-q", "-p", "zerorank-mpi"])
+                .args(["-p", "zerorank-transport", "--lib", "--bins"]);
+            if let Some(t) = dir.parent() {
+                cmd.env("CARGO_TARGET_DIR", t);
+            }
+            let out = run_bounded(cmd, Duration::from_secs(2400));
+            common::assert_ok(
+                &out,
+                "cargo build --release (zerorank-mpi, zerorank-transport)",
+            );
+        }
+        for f in ["zrun", "zrcc", "libmpi.so"] {
+            assert!(
+                dir.join(f).is_file(),
+                "{} is missing",
+                dir.join(f).display()
+            );
+        }
+        dir
+    })
+}
+
+fn suite_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c")
+}
+
+/// The suite's programs (basenames of tests/c/*.c), sorted.
+fn programs() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(suite_dir())
+        .expect("read tests/c")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    assert!(v.len() >= 10, "only {} programs in tests/c", v.len());
+    v
+}
+
+/// A directory with zerorank's library under its ABI names (as in c_abi_smoke.rs).
+fn libdir(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("lib");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(release().join("libmpi.so"), dir.join("libmpi.so.12")).unwrap();
+    for alias in ["libmpich.so.12", "libmpi.so"] {
+        std::os::unix::fs::symlink("libmpi.so.12", dir.join(alias)).unwrap();
+    }
+    dir
+}
+
+fn status_text(st: &ExitStatus) -> String {
+    match (st.code(), st.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => format!("{st:?}"),
+    }
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "{}\n--- stdout:\n{}--- stderr:\n{}",
+        status_text(&out.status),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The suite's pass criterion (as in tests/c/run.sh): exit status 0, exactly one
+/// `OK <prog>` line on stdout, no line starting with `FAIL` on stderr.
+fn verdict(prog: &str, status: &[ExitStatus], stdout: &str, stderr: &str) -> Result<(), String> {
+    let ok_line = format!("OK {prog}");
+    let n = stdout.lines().filter(|l| *l == ok_line).count();
+    let bad: Vec<String> = status
+        .iter()
+        .enumerate()
+        .filter(|(_, st)| !st.success())
+        .map(|(i, st)| {
+            let what = status_text(st);
+            if status.len() > 1 {
+                format!("rank {i}: {what}")
+            } else {
+                what
+            }
+        })
+        .collect();
+    if !bad.is_empty() {
+        Err(bad.join(", "))
+    } else if n != 1 {
+        Err(format!("expected exactly one '{ok_line}' line, got {n}"))
+    } else if stderr.lines().any(|l| l.starts_with("FAIL")) {
+        Err("FAIL line on stderr".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// The results of one test: one line per run, the output of the first failure.
+struct Report {
+    what: String,
+    start: Instant,
+    lines: Vec<String>,
+    failed: Vec<String>,
+    first_failure: Option<String>,
+}
+
+impl Report {
+    fn new(what: &str) -> Report {
+        eprintln!("== {what}");
+        Report {
+            what: what.into(),
+            start: Instant::now(),
+            lines: vec![],
+            failed: vec![],
+            first_failure: None,
+        }
+    }
+
+    /// Is there time left for more runs? If not, records `label` as not run.
+    fn time_left(&mut self, label: &str) -> bool {
+        if self.start.elapsed() < TEST_BUDGET {
+            return true;
+        }
+        self.record(
+            label,
+            0.0,
+            Err((
+                format!("not run: the test's time budget ({TEST_BUDGET:?}) is used up"),
+                String::new(),
+            )),
+        );
+        false
+    }
+
+    /// `res`: Ok, or Err((why, full output)).
+    fn record(&mut self, label: &str, secs: f64, res: Result<(), (String, String)>) {
+        let line = match &res {
+            Ok(()) => format!("PASS {label} ({secs:.2}s)"),
+            Err((why, _)) => format!("FAIL {label} ({secs:.2}s): {why}"),
+        };
+        eprintln!("{line}");
+        if let Err((why, output)) = res {
+            self.failed.push(label.to_string());
+            if self.first_failure.is_none() {
+                self.first_failure = Some(format!("{label}: {why}\n{output}"));
+            }
+        }
+        self.lines.push(line);
+    }
+
+    fn finish(self) {
+        let pass = self.lines.len() - self.failed.len();
+        eprintln!(
+            "== {}: {pass} passed, {} failed in {:.1}s",
+            self.what,
+            self.failed.len(),
+            self.start.elapsed().as_secs_f64()
+        );
+        if !self.failed.is_empty() {
+            panic!(
+                "{}: {} of {} runs failed: {}\n\n{}\n\n==== first failure: {}",
+                self.what,
+                self.failed.len(),
+                self.lines.len(),
+                self.failed.join(", "),
+                self.lines.join("\n"),
+                self.first_failure.unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// `-Wno-...` flags the compiler knows (GCC >= 11 warns about MPICH's sentinel pointers).
+fn cflags(cc: &[String], tmp: &Path) -> Vec<String> {
+    let mut f: Vec<String> = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let probe = tmp.join("probe.c");
+    std::fs::write(&probe, "int main(void) { return 0; }\n").unwrap();
+    for w in ["-Wno-stringop-overflow", "-Wno-stringop-overread"] {
+        let mut cmd = Command::new(&cc[0]);
+        cmd.args(&cc[1..])
+            .args(["-Werror", w, "-c", "-o"])
+            .arg(tmp.join("probe.o"))
+            .arg(&probe);
+        if run_bounded(cmd, Duration::from_secs(60)).status.success() {
+            f.push(w.into());
+        }
+    }
+    f
+}
+
+/// Builds every program with `cc` into `out`; build failures go into the report.
+/// Returns the programs that built.
+fn build_all(cc: &[String], out: &Path, rep: &mut Report) -> Vec<(String, PathBuf)> {
+    build(cc, out, rep, &programs())
+}
+
+/// Builds the programs `progs` with `cc` into `out`; build failures go into the report.
+fn build(cc: &[String], out: &Path, rep: &mut Report, progs: &[String]) -> Vec<(String, PathBuf)> {
+    std::fs::create_dir_all(out).unwrap();
+    let flags = cflags(cc, out);
+    let mut built = vec![];
+    for p in progs.iter().cloned() {
+        let exe = out.join(&p);
+        let mut cmd = Command::new(&cc[0]);
+        cmd.args(&cc[1..])
+            .args(&flags)
+            .arg(format!("-I{}", suite_dir().display()))
+            .arg("-o")
+            .arg(&exe)
+            .arg(suite_dir().join(format!("{p}.c")))
+            .arg("-lm");
+        let t0 = Instant::now();
+        let o = run_bounded(cmd, Duration::from_secs(120));
+        let secs = t0.elapsed().as_secs_f64();
+        if o.status.success() {
+            built.push((p, exe));
+        } else {
+            rep.record(
+                &format!("{p} build ({})", cc.join(" ")),
+                secs,
+                Err(("does not compile".into(), show(&o))),
+            );
+        }
+    }
+    built
+}
+
+/// Runs `cmd` (one launcher invocation of `prog`) bounded, and records the result.
+fn run_one(rep: &mut Report, label: &str, prog: &str, cmd: Command) {
+    if !rep.time_left(label) {
+        return;
+    }
+    let t0 = Instant::now();
+    // run_bounded panics on a hang: turn that into a recorded failure and go on.
+    let res =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_bounded(cmd, RUN_LIMIT)));
+    let secs = t0.elapsed().as_secs_f64();
+    let res = match res {
+        Ok(out) => {
+            let (so, se) = (
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            verdict(prog, &[out.status], &so, &se).map_err(|why| (why, show(&out)))
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            Err((format!("hung (killed after {RUN_LIMIT:?})"), msg))
+        }
+    };
+    rep.record(label, secs, res);
+}
+
+fn zrcc() -> Vec<String> {
+    vec![release().join("zrcc").to_string_lossy().into_owned()]
+}
+
+fn zrun_cmd(np: usize, exe: &Path) -> Command {
+    let mut cmd = Command::new(release().join("zrun"));
+    cmd.arg("-n").arg(np.to_string()).arg(exe);
+    // Known deviations of MPICH / Open MPI are never tolerated for zerorank.
+    cmd.env_remove("ZR_XFAIL");
+    // cargo and nextest put target/<profile> into LD_LIBRARY_PATH, which beats the
+    // programs' RUNPATH: without this, zrcc-built programs would load target/debug's
+    // libmpi.so.12 instead of the release one they were linked with.
+    cmd.env_remove("LD_LIBRARY_PATH");
+    cmd
+}
+
+/// Checks that `exe` (run without LD_LIBRARY_PATH) loads libmpi.so.12 from `dir`.
+fn check_loads_from(rep: &mut Report, exe: &Path, dir: &Path) {
+    let mut cmd = Command::new("ldd");
+    cmd.arg(exe).env_remove("LD_LIBRARY_PATH");
+    let out = run_bounded(cmd, Duration::from_secs(30));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let want = format!("{}/libmpi.so.12", dir.display());
+    let res = if text.contains(&format!("=> {want} ")) {
+        Ok(())
+    } else {
+        Err((format!("libmpi.so.12 does not resolve to {want}"), text))
+    };
+    rep.record(&format!("ldd: {} loads {want}", exe.display()), 0.0, res);
+}
+
+#[test]
+fn c_suite_zrcc_zrun_1_to_4_ranks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rep = Report::new("C suite built with zrcc, run under zrun at 1-4 ranks");
+    let built = build_all(&zrcc(), &tmp.path().join("zrcc"), &mut rep);
+    if let Some((_, exe)) = built.first() {
+        check_loads_from(&mut rep, exe, release());
+    }
+    for (p, exe) in &built {
+        for np in 1..=4 {
+            run_one(&mut rep, &format!("{p} np={np}"), p, zrun_cmd(np, exe));
+        }
+    }
+    // Out-of-scope functions are stubs that name themselves.
+    if let Some((_, exe)) = built.iter().find(|(p, _)| p == "unsupported") {
+        let label = "unsupported np=1: the stubs print their names";
+        let out = run_bounded(zrun_cmd(1, exe), RUN_LIMIT);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let missing: Vec<&str> = ["MPI_Buffer_attach", "MPI_Send_init", "MPI_Mprobe"]
+            .into_iter()
+            .filter(|f| !all.contains(f))
+            .collect();
+        let res = if missing.is_empty() {
+            Ok(())
+        } else {
+            Err((format!("no line names {}", missing.join(", ")), show(&out)))
+        };
+        rep.record(label, 0.0, res);
+    }
+    rep.finish();
+}
+
+#[test]
+fn c_suite_mpich_built_on_zerorank_under_zrun_and_mpiexec() {
+    for tool in ["mpicc.mpich", "mpiexec.mpich"] {
+        if !have(tool) {
+            skip(&format!(
+                "{tool} is missing (scripts/install-deps.sh installs mpich as root)"
+            ));
+            return;
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = libdir(tmp.path());
+    let mut rep = Report::new(
+        "C suite built with mpicc.mpich, run on zerorank's libmpich.so.12 under zrun and mpiexec.mpich",
+    );
+    let built = build_all(&["mpicc.mpich".into()], &tmp.path().join("mpich"), &mut rep);
+
+    // Make sure the binaries really load zerorank's library, not MPICH's.
+    if let Some((_, exe)) = built.first() {
+        let mut cmd = Command::new("ldd");
+        cmd.arg(exe).env("LD_LIBRARY_PATH", &lib);
+        let out = run_bounded(cmd, Duration::from_secs(30));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let want = format!("{}/libmpich.so.12", lib.display());
+        let res = if text.contains(&want) {
+            Ok(())
+        } else {
+            Err((format!("libmpich.so.12 does not resolve to {want}"), text))
+        };
+        rep.record(
+            "ldd: MPICH binaries load zerorank's libmpich.so.12",
+            0.0,
+            res,
+        );
+    }
+
+    for (p, exe) in &built {
+        for np in [2, 3] {
+            let mut cmd = zrun_cmd(np, exe);
+            cmd.env("LD_LIBRARY_PATH", &lib);
+            run_one(&mut rep, &format!("{p} np={np} zrun"), p, cmd);
+
+            let mut cmd = Command::new("mpiexec.mpich");
+            cmd.arg("-n")
+                .arg(np.to_string())
+                .arg(exe)
+                .env("LD_LIBRARY_PATH", &lib)
+                .env_remove("ZR_XFAIL");
+            run_one(&mut rep, &format!("{p} np={np} mpiexec.mpich"), p, cmd);
+        }
+    }
+    rep.finish();
+}
+
+// ---------------------------------------------------------------------------------------
+// 2 emulated nodes x 2 ranks in network namespaces (scripts/netns.sh), manual mode.
+
+fn netns_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/netns.sh")
+}
+
+/// The namespaces of one test; torn down on drop (also when the test panics).
+struct Cluster {
+    prefix: String,
+    addrs: Vec<String>,
+}
+
+impl Cluster {
+    fn up(nodes: usize) -> Cluster {
+        // A prefix unique to this process that does not end in a digit.
+        let mut pid = std::process::id();
+        let mut prefix = String::from("zrc");
+        loop {
+            prefix.push((b'a' + (pid % 26) as u8) as char);
+            pid /= 26;
+            if pid == 0 {
+                break;
+            }
+        }
+        let mut c = Cluster {
+            prefix,
+            addrs: vec![],
+        };
+        let mut cmd = Command::new("bash");
+        cmd.arg(netns_script())
+            .arg("up")
+            .arg(&c.prefix)
+            .arg(nodes.to_string());
+        let out = run_bounded(cmd, Duration::from_secs(60));
+        common::assert_ok(&out, "netns.sh up");
+        c.addrs = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(c.addrs.len(), nodes, "netns.sh up printed {:?}", c.addrs);
+        c
+    }
+
+    fn ns(&self, node: usize) -> String {
+        format!("{}{}", self.prefix, node)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let mut cmd = Command::new("bash");
+        cmd.arg(netns_script()).arg("down").arg(&self.prefix);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_bounded(cmd, Duration::from_secs(60))
+        })) {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "warning: netns.sh down {} failed\n{}",
+                self.prefix,
+                show(&o)
+            ),
+            Err(_) => eprintln!("warning: netns.sh down {} hung", self.prefix),
+        }
+    }
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return vec![0];
+        }
+        let v: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect();
+        if v.is_empty() {
+            vec![0]
+        } else {
+            v
+        }
+    }
+}
+
+/// The CPU list (for taskset) of emulated node `node` of `nodes`: its share of ours.
+fn node_cpus(node: usize, nodes: usize) -> String {
+    let cpus = allowed_cpus();
+    let per = (cpus.len() / nodes).max(1);
+    let mine: Vec<String> = (0..per)
+        .map(|i| cpus[(node * per + i) % cpus.len()].to_string())
+        .collect();
+    mine.join(",")
+}
+
+/// Waits for every rank, bounded; kills them all on a timeout. Output is drained by
+/// threads so that a chatty rank cannot block on a full pipe.
+fn wait_ranks(mut children: Vec<Child>, limit: Duration) -> Result<Vec<Output>, String> {
+    let mut readers = vec![];
+    for ch in children.iter_mut() {
+        let mut so = ch.stdout.take().expect("stdout piped");
+        let mut se = ch.stderr.take().expect("stderr piped");
+        readers.push((
+            std::thread::spawn(move || {
+                let mut v = vec![];
+                let _ = std::io::Read::read_to_end(&mut so, &mut v);
+                v
+            }),
+            std::thread::spawn(move || {
+                let mut v = vec![];
+                let _ = std::io::Read::read_to_end(&mut se, &mut v);
+                v
+            }),
+        ));
+    }
+    let start = Instant::now();
+    let mut status = vec![None; children.len()];
+    let hung = loop {
+        for (i, ch) in children.iter_mut().enumerate() {
+            if status[i].is_none() {
+                status[i] = ch.try_wait().expect("try_wait");
+            }
+        }
+        if status.iter().all(|s| s.is_some()) {
+            break false;
+        }
+        if start.elapsed() > limit {
+            for ch in children.iter_mut() {
+                let _ = ch.kill();
+            }
+            for (i, ch) in children.iter_mut().enumerate() {
+                if status[i].is_none() {
+                    status[i] = ch.wait().ok();
+                }
+            }
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let outs: Vec<Output> = readers
+        .into_iter()
+        .zip(status)
+        .map(|((a, b), st)| Output {
+            status: st.expect("exit status"),
+            stdout: a.join().unwrap_or_default(),
+            stderr: b.join().unwrap_or_default(),
+        })
+        .collect();
+    if hung {
+        Err(describe_ranks(&outs))
+    } else {
+        Ok(outs)
+    }
+}
+
+fn describe_ranks(outs: &[Output]) -> String {
+    outs.iter()
+        .enumerate()
+        .map(|(i, o)| format!("==== rank {i}\n{}", show(o)))
+        .collect()
+}
+
+#[test]
+fn c_suite_netns_2_nodes_x_2_ranks() {
+    if !is_root() {
+        skip("not root: network namespaces need root (the 2 nodes x 2 ranks C suite runs are not done)");
+        return;
+    }
+    if !have("ip") || !have("taskset") {
+        skip("`ip` (iproute2) or `taskset` (util-linux) is missing");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rep = Report::new("C suite built with zrcc at 2 emulated nodes x 2 ranks (netns)");
+    let built = build_all(&zrcc(), &tmp.path().join("zrcc"), &mut rep);
+    let cluster = Cluster::up(2);
+    let (nodes, per_node) = (2, 2);
+    let size = nodes * per_node;
+    let base_port = 46000 + (std::process::id() % 500) as u16 * 2;
+    for (i, (p, exe)) in built.iter().enumerate() {
+        let label = format!("{p} 2x2 netns");
+        if !rep.time_left(&label) {
+            continue;
+        }
+        let port = base_port + i as u16;
+        // A job id of its own for every run (it names the shared-memory segments).
+        let job_id = format!("c5{:06x}{:08x}", std::process::id() & 0xff_ffff, i);
+        let coord = format!("{}:{port}", cluster.addrs[0]);
+        let t0 = Instant::now();
+        let mut children = vec![];
+        let mut spawn_err = None;
+        for rank in 0..size {
+            let node = rank / per_node;
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", &cluster.ns(node), "taskset", "-c"])
+                .arg(node_cpus(node, nodes))
+                .arg(exe)
+                .env("ZR_COORD", &coord)
+                .env("ZR_RANK", rank.to_string())
+                .env("ZR_SIZE", size.to_string())
+                .env("ZR_NODE_ID", node.to_string())
+                .env("ZR_SECRET", SECRET)
+                .env("ZR_JOB_ID", &job_id)
+                .env("ZR_EXPECT_SHARED_SIZE", per_node.to_string())
+                .env_remove("ZR_XFAIL")
+                .env_remove("LD_LIBRARY_PATH")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            match cmd.spawn() {
+                Ok(ch) => children.push(ch),
+                Err(e) => {
+                    spawn_err = Some(format!("cannot start rank {rank}: {e}"));
+                    break;
+                }
+            }
+        }
+        if let Some(e) = spawn_err {
+            for ch in children.iter_mut() {
+                let _ = ch.kill();
+                let _ = ch.wait();
+            }
+            rep.record(&label, 0.0, Err((e, String::new())));
+            continue;
+        }
+        let res = match wait_ranks(children, RUN_LIMIT) {
+            Err(report) => Err((format!("hung (killed after {RUN_LIMIT:?})"), report)),
+            Ok(outs) => {
+                let status: Vec<ExitStatus> = outs.iter().map(|o| o.status).collect();
+                let so: String = outs
+                    .iter()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .collect();
+                let se: String = outs
+                    .iter()
+                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                    .collect();
+                verdict(p, &status, &so, &se).map_err(|why| (why, describe_ranks(&outs)))
+            }
+        };
+        rep.record(&label, t0.elapsed().as_secs_f64(), res);
+    }
+    drop(cluster);
+    rep.finish();
+}
+
+#[test]
+fn c_suite_slurm_srun_plain_and_pmi2() {
+    if std::env::var("ZR_SLURM").as_deref() != Ok("1") {
+        skip("ZR_SLURM is not 1 (scripts/test-all.sh sets it when scripts/slurm-up.sh started a one-node Slurm)");
+        return;
+    }
+    if !have("srun") {
+        skip("srun is missing although ZR_SLURM=1");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rep = Report::new("C suite programs under srun");
+    let progs = ["hello".to_string(), "coll".to_string()];
+    let built = build(&zrcc(), &tmp.path().join("zrcc"), &mut rep, &progs);
+    for (p, exe) in &built {
+        for mpi in ["", "--mpi=pmi2"] {
+            let mut cmd = Command::new("srun");
+            if !mpi.is_empty() {
+                cmd.arg(mpi);
+            }
+            cmd.args(["-n", "2", "--time=2"])
+                .arg(exe)
+                .env_remove("ZR_XFAIL")
+                .env_remove("LD_LIBRARY_PATH");
+            let label = if mpi.is_empty() {
+                format!("{p}: srun -n 2")
+            } else {
+                format!("{p}: srun {mpi} -n 2")
+            };
+            run_one(&mut rep, &label, p, cmd);
+        }
+    }
+    rep.finish();
+}
+
+#[test]
+fn c_suite_install_prefix_hello() {
+    let rel = release();
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = tmp.path().join("prefix");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script)
+        .arg("--no-build")
+        .arg("--prefix")
+        .arg(&prefix)
+        .env("CARGO_TARGET_DIR", rel.parent().unwrap());
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    common::assert_ok(&out, "scripts/install.sh --no-build --prefix");
+    for f in [
+        "bin/zrun",
+        "bin/zrcc",
+        "include/mpi.h",
+        "lib/libmpi.so.12",
+        "lib/libmpi.so",
+        "lib/libmpich.so.12",
+        "lib/libmpich.so",
+    ] {
+        assert!(prefix.join(f).exists(), "install.sh did not install {f}");
+    }
+    // The installed zrcc uses the prefix, not the build tree.
+    let mut cmd = Command::new(prefix.join("bin/zrcc"));
+    cmd.args(["-show", "-o", "x", "x.c"]);
+    let out = run_bounded(cmd, Duration::from_secs(30));
+    common::assert_ok(&out, "installed zrcc -show");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    for want in [
+        format!("-I{}", prefix.join("include").display()),
+        format!("-L{}", prefix.join("lib").display()),
+        format!("-Wl,-rpath,{}", prefix.join("lib").display()),
+        "-lmpi".to_string(),
+    ] {
+        assert!(shown.contains(&want), "zrcc -show lacks {want}: {shown}");
+    }
+    // Build hello.c with it, run it with the installed zrun.
+    let exe = tmp.path().join("hello");
+    let mut cmd = Command::new(prefix.join("bin/zrcc"));
+    cmd.arg("-O2")
+        .arg(format!("-I{}", suite_dir().display()))
+        .arg("-o")
+        .arg(&exe)
+        .arg(suite_dir().join("hello.c"));
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    common::assert_ok(&out, "installed zrcc hello.c");
+    let mut cmd = Command::new("ldd");
+    cmd.arg(&exe).env_remove("LD_LIBRARY_PATH");
+    let ldd =
+        String::from_utf8_lossy(&run_bounded(cmd, Duration::from_secs(30)).stdout).into_owned();
+    assert!(
+        ldd.contains(&format!("{}/libmpi.so.12", prefix.join("lib").display())),
+        "hello does not load the installed libmpi.so.12:\n{ldd}"
+    );
+    for np in [1, 2] {
+        let mut cmd = Command::new(prefix.join("bin/zrun"));
+        cmd.arg("-n")
+            .arg(np.to_string())
+            .arg(&exe)
+            .env_remove("LD_LIBRARY_PATH");
+        let out = run_bounded(cmd, RUN_LIMIT);
+        let so = String::from_utf8_lossy(&out.stdout).into_owned();
+        let se = String::from_utf8_lossy(&out.stderr).into_owned();
+        if let Err(why) = verdict("hello", &[out.status], &so, &se) {
+            panic!("installed zrun -n {np} hello: {why}\n{}", show(&out));
+        }
+        for r in 0..np {
+            assert!(
+                so.contains(&format!("hello from {r} of {np}")),
+                "installed zrun -n {np} hello: no line from rank {r}\n{}",
+                show(&out)
+            );
+        }
+    }
+}
