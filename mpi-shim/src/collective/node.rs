@@ -1,5 +1,6 @@
 //! On-node collectives through shared memory: when every rank of a communicator is on
-//! this node, `Barrier`, `Bcast`, `Reduce` and `Allreduce` go through the node's
+//! this node, `Barrier`, `Bcast`, `Reduce`, `Allreduce` and `Allgather` (up to a slot's
+//! size) go through the node's
 //! collective slots (`zerorank_transport::shm::collslot`) instead of point-to-point
 //! messages. Each rank publishes its operand in its own slot; the others read it in
 //! place. A reduction is computed by every rank that needs the result directly from the
@@ -64,6 +65,8 @@ impl Node {
                 root, send, recv, ..
             } if (*root as usize) < n && small(send.as_ref()) && small(recv.as_ref()) => {}
             CollOp::Bcast { buf, root } if buf.len() <= BCAST_MAX && (*root as usize) < n => {}
+            CollOp::Allgather { recv, block, .. }
+                if *block <= DATA_BYTES && Some(recv.len()) == block.checked_mul(n) => {}
             _ => return None,
         }
         let f = &ctx.fabric;
@@ -130,21 +133,27 @@ impl Node {
     fn publish(&self, chunk: usize, data: &[u8], readers: usize) -> Result<(), CollError> {
         assert!(data.len() <= DATA_BYTES, "a chunk fits in a slot");
         let mine = self.slots[self.me()];
-        let asked = self.ctx.fabric.coll_reads_asked();
-        let before = asked.get();
-        self.wait(|| mine.writable(before))?;
-        // SAFETY: this rank owns its slot, and every reader released the last publication.
-        unsafe { mine.write(data) };
-        mine.publish(self.token(chunk));
-        asked.set(before + readers as u64);
+        let p = self.ctx.fabric.coll_publisher();
+        let (half, asked) = p.next();
+        self.wait(|| mine.writable(half, asked))?;
+        // SAFETY: this rank owns its slot, and every reader of this half's last
+        // publication released it.
+        unsafe { mine.write(half, data) };
+        mine.publish(half, self.token(chunk));
+        p.published(half, readers as u64);
         Ok(())
     }
 
-    /// Wait for rank `r`'s chunk `chunk`.
-    fn await_chunk(&self, r: usize, chunk: usize) -> Result<(), CollError> {
+    /// Wait for rank `r`'s chunk `chunk`; the half of its slot that holds it.
+    fn await_chunk(&self, r: usize, chunk: usize) -> Result<usize, CollError> {
         let s = self.slots[r];
         let t = self.token(chunk);
-        self.wait(|| s.ready(t))
+        let mut half = None;
+        self.wait(|| {
+            half = s.ready(t);
+            half.is_some()
+        })?;
+        Ok(half.expect("the wait ended because the token is there"))
     }
 
     /// Run `op` (which [`Node::for_op`] accepted).
@@ -196,6 +205,7 @@ impl Node {
                 }
                 self.reduce(None, input, Some(recv), op)
             }
+            CollOp::Allgather { send, recv, block } => self.allgather(send, recv, block),
             _ => unreachable!("Node::for_op accepts only the operations above"),
         }
     }
@@ -204,8 +214,8 @@ impl Node {
         let n = self.n();
         self.publish(0, &[], n - 1)?;
         for r in (0..n).filter(|&r| r != self.me()) {
-            self.await_chunk(r, 0)?;
-            self.slots[r].release();
+            let h = self.await_chunk(r, 0)?;
+            self.slots[r].release(h);
         }
         Ok(())
     }
@@ -218,15 +228,59 @@ impl Node {
             let data = unsafe { std::slice::from_raw_parts(buf.as_ptr(), buf.len()) };
             return self.publish(0, data, n - 1);
         }
-        self.await_chunk(root, 0)?;
+        let h = self.await_chunk(root, 0)?;
         let s = self.slots[root];
         // SAFETY: the root published chunk 0 and this rank has not released it; the
         // receive buffer is valid and ours alone (RawBuf contract).
         unsafe {
             let out = std::slice::from_raw_parts_mut(buf.as_ptr() as *mut u8, buf.len());
-            out.copy_from_slice(&s.data()[..buf.len()]);
+            out.copy_from_slice(&s.data(h)[..buf.len()]);
         }
-        s.release();
+        s.release(h);
+        Ok(())
+    }
+
+    /// Every rank publishes its block; every rank copies the others' blocks into place.
+    fn allgather(&self, send: Option<RawBuf>, recv: RawBuf, block: usize) -> Result<(), CollError> {
+        let (n, me) = (self.n(), self.me());
+        debug_assert_eq!(recv.len(), n * block, "Node::for_op checked the size");
+        if let Some(s) = send {
+            if s.len() != block {
+                return Err(CollError::SizeMismatch {
+                    what: "allgather send buffer",
+                    expected: block,
+                    got: s.len(),
+                });
+            }
+        }
+        if block == 0 {
+            return Ok(());
+        }
+        let base = recv.as_ptr() as *mut u8;
+        // SAFETY: the send buffer (or, in place, this rank's block of the receive buffer)
+        // is valid for `block` bytes (RawBuf contract).
+        let mine = unsafe {
+            match send {
+                Some(s) => std::slice::from_raw_parts(s.as_ptr(), block),
+                None => std::slice::from_raw_parts(base.add(me * block), block),
+            }
+        };
+        self.publish(0, mine, n - 1)?;
+        if send.is_some() {
+            // SAFETY: block `me` of the receive buffer is ours alone and does not overlap
+            // the send buffer (MPI forbids it).
+            unsafe { std::ptr::copy_nonoverlapping(mine.as_ptr(), base.add(me * block), block) };
+        }
+        for r in (0..n).filter(|&r| r != me) {
+            let h = self.await_chunk(r, 0)?;
+            // SAFETY: rank r published its block and this rank has not released it; block
+            // r of the receive buffer is ours alone.
+            unsafe {
+                let theirs = &self.slots[r].data(h)[..block];
+                std::ptr::copy_nonoverlapping(theirs.as_ptr(), base.add(r * block), block);
+            }
+            self.slots[r].release(h);
+        }
         Ok(())
     }
 
@@ -275,16 +329,16 @@ impl Node {
                     std::slice::from_raw_parts_mut((out.as_ptr() as *mut u8).add(off), m)
                 };
                 for r in (0..n).rev() {
-                    self.await_chunk(r, k)?;
+                    let h = self.await_chunk(r, k)?;
                     // SAFETY: rank r published chunk k and this rank has not released it.
-                    let theirs = unsafe { &self.slots[r].data()[..m] };
+                    let theirs = unsafe { &self.slots[r].data(h)[..m] };
                     if r == n - 1 {
                         acc.copy_from_slice(theirs);
                     } else {
                         op.reduce(theirs, acc);
                     }
                     if r != me {
-                        self.slots[r].release();
+                        self.slots[r].release(h);
                     }
                 }
             }

@@ -79,8 +79,8 @@ pub struct Fabric {
     /// Buffers of requests whose owner went away (a dropped future), kept until the
     /// request completes.
     orphans: RefCell<Vec<(ReqId, Box<dyn std::any::Any>)>>,
-    /// Releases of this rank's collective slot asked for so far (see `coll_reads_asked`).
-    coll_reads_asked: Cell<u64>,
+    /// The publisher's side of this rank's collective slot (see `coll_publisher`).
+    coll_publisher: crate::shm::collslot::Publisher,
     ex: LocalExecutor,
 }
 
@@ -261,7 +261,7 @@ impl Fabric {
             cpu,
             finalized: Cell::new(false),
             orphans: RefCell::default(),
-            coll_reads_asked: Cell::new(0),
+            coll_publisher: Default::default(),
             listen_addr,
             ex,
         })
@@ -391,10 +391,10 @@ impl Fabric {
         (local < shm.local_size()).then(|| shm.coll_slot(local))
     }
 
-    /// How many releases of this rank's own collective slot have been asked for so far
-    /// (the publisher's side of [`crate::shm::collslot`]); the caller adds its readers.
-    pub fn coll_reads_asked(&self) -> &Cell<u64> {
-        &self.coll_reads_asked
+    /// The publisher's side of this rank's own collective slot (which half is next, the
+    /// releases asked of each; see [`crate::shm::collslot`]).
+    pub fn coll_publisher(&self) -> &crate::shm::collslot::Publisher {
+        &self.coll_publisher
     }
 
     /// Wait until `cond` holds, making progress on all traffic meanwhile (a peer may need

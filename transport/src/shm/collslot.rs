@@ -1,16 +1,19 @@
 //! Collective slots: where each rank of a node publishes its operand of an on-node
 //! collective, for the other ranks to read in place.
 //!
-//! Every local rank owns one slot in the segment: a control block and [`DATA_BYTES`] of
-//! data. A collective step on one node is "publish, then read the others' slots":
+//! Every local rank owns one slot in the segment: two halves, each a control block and
+//! [`DATA_BYTES`] of data. Publications alternate between the halves, so a rank can
+//! publish again while the readers of its previous publication are still reading it
+//! (back-to-back collectives do not run in lockstep). A collective step on one node is
+//! "publish, then read the others' slots":
 //!
-//! 1. The **publisher** waits until every reader of its previous publication has released
-//!    it ([`CollSlot::writable`]: the slot's cumulative read count reached the number of
-//!    reads it has asked for so far), writes its data, and stores a **token** naming the
-//!    step (`Release`).
-//! 2. A **reader** waits until the publisher's token equals the token of the step it is
-//!    in (`Acquire`), reads the data in place, and releases the slot by adding one to its
-//!    read count (`Release`).
+//! 1. The **publisher** picks the half it did not use last, waits until every reader of
+//!    that half's previous publication has released it ([`CollSlot::writable`]: the
+//!    half's cumulative read count reached the number of reads asked of it so far),
+//!    writes its data, and stores a **token** naming the step (`Release`).
+//! 2. A **reader** waits until one of the publisher's halves holds the token of the step
+//!    it is in (`Acquire`; [`CollSlot::ready`] says which), reads the data in place, and
+//!    releases that half by adding one to its read count (`Release`).
 //!
 //! Tokens name (communicator context, collective sequence, chunk), so a reader can tell
 //! the publication it waits for from the previous one, whichever communicator that was
@@ -24,12 +27,14 @@
 
 use super::ring::sync::{AtomicU64, Ordering};
 
-/// Bytes of one slot's data area.
+/// Bytes of one half's data area (the most one publication holds).
 pub const DATA_BYTES: usize = 64 << 10;
-/// Bytes of the control block before the data (a page, so the data is page aligned).
+/// Bytes of the control blocks before the data (a page, so the data is page aligned).
 pub const CTL_BYTES: usize = 4096;
+/// Halves of a slot.
+pub const HALVES: usize = 2;
 /// Bytes of one slot in the segment.
-pub const SLOT_BYTES: usize = CTL_BYTES + DATA_BYTES;
+pub const SLOT_BYTES: usize = CTL_BYTES + HALVES * DATA_BYTES;
 
 /// The control words of a slot: the token the readers poll, and the read count they
 /// bump, on separate cache lines.
@@ -40,7 +45,7 @@ pub(crate) struct SlotCtl {
     reads: AtomicU64,
 }
 
-const _: () = assert!(std::mem::size_of::<SlotCtl>() <= CTL_BYTES);
+const _: () = assert!(HALVES * std::mem::size_of::<SlotCtl>() <= CTL_BYTES);
 
 /// The token of a step: (context, sequence, chunk), with the top bit set so that no token
 /// is the all-zero value of a fresh slot.
@@ -77,63 +82,97 @@ impl CollSlot {
         }
     }
 
-    fn ctl(&self) -> &SlotCtl {
-        // SAFETY: `ctl` points to a SlotCtl in memory that outlives the view (`new`); its
-        // fields are atomics, valid for any bit pattern and shared through atomics only.
-        unsafe { &*self.ctl }
+    fn ctl(&self, half: usize) -> &SlotCtl {
+        assert!(
+            half < HALVES,
+            "a slot has {HALVES} halves, not {}",
+            half + 1
+        );
+        // SAFETY: the HALVES control blocks lie at the start of the slot (`new`), in
+        // memory that outlives the view; their fields are atomics, valid for any bit
+        // pattern and shared through atomics only.
+        unsafe { &*self.ctl.add(half) }
     }
 
-    /// Publisher: have all `reads_asked` reads asked for so far been released?
-    pub fn writable(&self, reads_asked: u64) -> bool {
-        let done = self.ctl().reads.load(Ordering::Acquire);
+    fn data_ptr(&self, half: usize) -> *mut u8 {
+        assert!(half < HALVES);
+        self.data.wrapping_add(half * DATA_BYTES)
+    }
+
+    /// Publisher: have all `reads_asked` reads asked of `half` so far been released?
+    pub fn writable(&self, half: usize, reads_asked: u64) -> bool {
+        let done = self.ctl(half).reads.load(Ordering::Acquire);
         assert!(
             done <= reads_asked,
-            "collective slot released {done} times, only {reads_asked} reads were asked"
+            "collective slot half {half} released {done} times, only {reads_asked} reads were asked"
         );
         done == reads_asked
     }
 
-    /// Publisher: copy `data` into the slot, before [`CollSlot::publish`].
+    /// Publisher: copy `data` into `half`, before [`CollSlot::publish`].
     ///
     /// # Safety
-    /// Only the slot's owner calls it, after [`CollSlot::writable`] returned true.
-    pub unsafe fn write(&self, data: &[u8]) {
+    /// Only the slot's owner calls it, after [`CollSlot::writable`] returned true for
+    /// `half`.
+    pub unsafe fn write(&self, half: usize, data: &[u8]) {
         assert!(
             data.len() <= DATA_BYTES,
             "{} bytes do not fit in a slot",
             data.len()
         );
-        // SAFETY: no reader touches the data between its release and the next token
+        // SAFETY: no reader touches the half between its release and the next token
         // (caller's contract); the area is DATA_BYTES long and does not overlap `data`
         // (the caller's memory is not in any slot).
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.data, data.len()) };
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.data_ptr(half), data.len()) };
     }
 
-    /// Publisher: announce the data under `token`.
-    pub fn publish(&self, token: u64) {
+    /// Publisher: announce the data in `half` under `token`.
+    pub fn publish(&self, half: usize, token: u64) {
         debug_assert!(token >> 63 == 1, "tokens have the top bit set");
-        self.ctl().token.store(token, Ordering::Release);
+        self.ctl(half).token.store(token, Ordering::Release);
     }
 
-    /// Reader: is the publication `token` there?
-    pub fn ready(&self, token: u64) -> bool {
-        self.ctl().token.load(Ordering::Acquire) == token
+    /// Reader: the half that holds publication `token`, if it is there.
+    pub fn ready(&self, token: u64) -> Option<usize> {
+        (0..HALVES).find(|&h| self.ctl(h).token.load(Ordering::Acquire) == token)
     }
 
-    /// Reader: the published data.
+    /// Reader: the data published in `half`.
     ///
     /// # Safety
-    /// Only after [`CollSlot::ready`] returned true for the step's token and before this
-    /// reader's [`CollSlot::release`].
-    pub unsafe fn data(&self) -> &[u8] {
-        // SAFETY: the publisher does not write until every reader released (contract);
-        // the area is DATA_BYTES long.
-        unsafe { std::slice::from_raw_parts(self.data, DATA_BYTES) }
+    /// Only after [`CollSlot::ready`] gave `half` for the step's token and before this
+    /// reader's [`CollSlot::release`] of it.
+    pub unsafe fn data(&self, half: usize) -> &[u8] {
+        // SAFETY: the publisher does not write the half until every reader released it
+        // (contract); the area is DATA_BYTES long.
+        unsafe { std::slice::from_raw_parts(self.data_ptr(half), DATA_BYTES) }
     }
 
-    /// Reader: done with the publication.
-    pub fn release(&self) {
-        self.ctl().reads.fetch_add(1, Ordering::Release);
+    /// Reader: done with the publication in `half`.
+    pub fn release(&self, half: usize) {
+        self.ctl(half).reads.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// The publisher's side of this rank's own slot: which half comes next, and how many
+/// releases each half has been asked for.
+#[derive(Debug, Default)]
+pub struct Publisher {
+    next: std::cell::Cell<usize>,
+    asked: [std::cell::Cell<u64>; HALVES],
+}
+
+impl Publisher {
+    /// The half the next publication goes to, and the reads asked of it so far.
+    pub fn next(&self) -> (usize, u64) {
+        let h = self.next.get();
+        (h, self.asked[h].get())
+    }
+
+    /// Record a publication in `half` for `readers` readers.
+    pub fn published(&self, half: usize, readers: u64) {
+        self.asked[half].set(self.asked[half].get() + readers);
+        self.next.set((half + 1) % HALVES);
     }
 }
 
@@ -158,20 +197,26 @@ mod tests {
         let mem = unsafe { std::alloc::alloc_zeroed(layout) };
         // SAFETY: a zeroed, aligned block of SLOT_BYTES that outlives `s`.
         let s = unsafe { CollSlot::new(mem) };
-        assert!(s.writable(0));
-        // SAFETY: writable, owner.
-        unsafe { s.write(b"abc") };
-        let t = token(5, 1, 0);
-        assert!(!s.ready(t));
-        s.publish(t);
-        assert!(s.ready(t));
-        // SAFETY: ready, not yet released.
-        assert_eq!(unsafe { &s.data()[..3] }, b"abc");
-        assert!(!s.writable(2));
-        s.release();
-        assert!(!s.writable(2));
-        s.release();
-        assert!(s.writable(2));
+        let p = Publisher::default();
+        for (i, word) in [b"abc", b"def", b"ghi"].iter().enumerate() {
+            let (h, asked) = p.next();
+            assert_eq!(h, i % HALVES);
+            assert!(s.writable(h, asked));
+            // SAFETY: writable, owner.
+            unsafe { s.write(h, &word[..]) };
+            let t = token(5, i as u32, 0);
+            assert_eq!(s.ready(t), None);
+            s.publish(h, t);
+            p.published(h, 2);
+            assert_eq!(s.ready(t), Some(h));
+            // SAFETY: ready, not yet released.
+            assert_eq!(unsafe { &s.data(h)[..3] }, &word[..]);
+            assert!(!s.writable(h, asked + 2));
+            s.release(h);
+            assert!(!s.writable(h, asked + 2));
+            s.release(h);
+            assert!(s.writable(h, asked + 2));
+        }
         // SAFETY: allocated above with this layout.
         unsafe { std::alloc::dealloc(mem, layout) };
     }
@@ -187,7 +232,7 @@ mod loom_tests {
     struct Shared {
         mem: *mut u8,
         layout: std::alloc::Layout,
-        data: UnsafeCell<u64>,
+        data: [UnsafeCell<u64>; HALVES],
     }
     // SAFETY: accessed only through the slot protocol under test.
     unsafe impl Send for Shared {}
@@ -202,19 +247,21 @@ mod loom_tests {
             assert!(!mem.is_null());
             // SAFETY: aligned and large enough; loom atomics are initialized in place.
             unsafe {
-                std::ptr::write(
-                    mem as *mut SlotCtl,
-                    SlotCtl {
-                        token: AtomicU64::new(0),
-                        _pad: [0; 120],
-                        reads: AtomicU64::new(0),
-                    },
-                )
+                for h in 0..HALVES {
+                    std::ptr::write(
+                        (mem as *mut SlotCtl).add(h),
+                        SlotCtl {
+                            token: AtomicU64::new(0),
+                            _pad: [0; 120],
+                            reads: AtomicU64::new(0),
+                        },
+                    )
+                }
             };
             Shared {
                 mem,
                 layout,
-                data: UnsafeCell::new(0),
+                data: [UnsafeCell::new(0), UnsafeCell::new(0)],
             }
         }
         fn slot(&self) -> CollSlot {
@@ -227,14 +274,19 @@ mod loom_tests {
         fn drop(&mut self) {
             // SAFETY: drops the loom atomics written in `new`, then frees the block.
             unsafe {
-                std::ptr::drop_in_place(self.mem as *mut SlotCtl);
+                for h in 0..HALVES {
+                    std::ptr::drop_in_place((self.mem as *mut SlotCtl).add(h));
+                }
                 std::alloc::dealloc(self.mem, self.layout);
             }
         }
     }
 
-    /// One publisher and `READERS` readers, two publications: every reader sees each
-    /// value, and the publisher never overwrites data a reader has not released.
+    /// Publications in the model: three, so a half is reused.
+    const STEPS: u32 = 3;
+
+    /// One publisher and `readers` readers, [`STEPS`] publications: every reader sees
+    /// each value, and the publisher never overwrites data a reader has not released.
     fn model(readers: usize) {
         let mut b = loom::model::Builder::new();
         b.max_branches = 100_000;
@@ -245,31 +297,33 @@ mod loom_tests {
                     let s = shared.clone();
                     loom::thread::spawn(move || {
                         let slot = s.slot();
-                        for step in 1..=2u32 {
+                        for step in 1..=STEPS {
                             let t = token(0, step, 0);
-                            while !slot.ready(t) {
+                            let h = loop {
+                                if let Some(h) = slot.ready(t) {
+                                    break h;
+                                }
                                 loom::thread::yield_now();
-                            }
+                            };
                             // SAFETY: ready and not yet released (loom checks the access).
-                            let v = s.data.with(|p| unsafe { *p });
+                            let v = s.data[h].with(|p| unsafe { *p });
                             assert_eq!(v, u64::from(step) * 10);
-                            slot.release();
+                            slot.release(h);
                         }
                     })
                 })
                 .collect();
             let slot = shared.slot();
-            let mut asked = 0;
-            for step in 1..=2u32 {
-                while !slot.writable(asked) {
+            let p = Publisher::default();
+            for step in 1..=STEPS {
+                let (h, asked) = p.next();
+                while !slot.writable(h, asked) {
                     loom::thread::yield_now();
                 }
-                // SAFETY: every reader released the previous value (loom checks it).
-                shared
-                    .data
-                    .with_mut(|p| unsafe { *p = u64::from(step) * 10 });
-                slot.publish(token(0, step, 0));
-                asked += readers.len() as u64;
+                // SAFETY: every reader released this half's last value (loom checks it).
+                shared.data[h].with_mut(|q| unsafe { *q = u64::from(step) * 10 });
+                slot.publish(h, token(0, step, 0));
+                p.published(h, readers.len() as u64);
             }
             for r in readers {
                 r.join().unwrap();
