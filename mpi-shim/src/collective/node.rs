@@ -25,10 +25,11 @@ use zerorank_transport::shm::collslot::{token, CollSlot, DATA_BYTES};
 /// pipelined point-to-point stream (sender and receiver copy at the same time).
 pub const BCAST_MAX: usize = DATA_BYTES;
 
-/// Largest reduction that takes the shared-memory path (by default one slot: a
-/// reduction in chunks pays a copy into the slot per chunk and runs the ranks in
-/// lockstep, which the point-to-point schedules beat for large buffers).
-/// `ZR_NODE_REDUCE_MAX` overrides it (bytes), for measurements.
+/// Largest reduction, and largest allgather block, that takes the shared-memory path.
+/// Measured at 2 ranks (benches/coll.sh): up to 1 KiB the slots win; from 4 KiB the
+/// point-to-point schedules are faster (allreduce 16 KiB: 5.2 against 10.4 us, reduce
+/// 64 KiB: 7.8 against 38 us), so the default is 1 KiB. `ZR_NODE_REDUCE_MAX` overrides
+/// it (bytes), for measurements.
 static REDUCE_MAX_CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 fn reduce_max() -> usize {
@@ -36,7 +37,8 @@ fn reduce_max() -> usize {
         std::env::var("ZR_NODE_REDUCE_MAX")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(DATA_BYTES)
+            .unwrap_or(1024)
+            .min(DATA_BYTES)
     })
 }
 
@@ -44,6 +46,8 @@ fn reduce_max() -> usize {
 pub(crate) struct Node {
     ctx: CollCtx,
     slots: Vec<CollSlot>,
+    /// Local index of every rank (for the fabric's look-first hints).
+    locals: Vec<usize>,
     /// World ranks of the others (whose failure ends a wait).
     peers: Vec<u32>,
 }
@@ -66,20 +70,25 @@ impl Node {
             } if (*root as usize) < n && small(send.as_ref()) && small(recv.as_ref()) => {}
             CollOp::Bcast { buf, root } if buf.len() <= BCAST_MAX && (*root as usize) < n => {}
             CollOp::Allgather { recv, block, .. }
-                if *block <= DATA_BYTES && Some(recv.len()) == block.checked_mul(n) => {}
+                if *block <= reduce_max() && Some(recv.len()) == block.checked_mul(n) => {}
             _ => return None,
         }
         let f = &ctx.fabric;
-        let slots = ctx
+        let locals = ctx
             .ranks
             .iter()
-            .map(|&w| f.local_index(w).and_then(|l| f.coll_slot(l)))
+            .map(|&w| f.local_index(w))
+            .collect::<Option<Vec<_>>>()?;
+        let slots = locals
+            .iter()
+            .map(|&l| f.coll_slot(l))
             .collect::<Option<Vec<_>>>()?;
         let peers = (0..n)
             .filter(|&r| r != ctx.rank as usize)
             .map(|r| ctx.ranks[r])
             .collect();
         Some(Node {
+            locals,
             peers,
             ctx: CollCtx {
                 fabric: ctx.fabric.clone(),
@@ -148,12 +157,16 @@ impl Node {
     fn await_chunk(&self, r: usize, chunk: usize) -> Result<usize, CollError> {
         let s = self.slots[r];
         let t = self.token(chunk);
+        let f = &self.ctx.fabric;
+        let first = f.coll_hint(self.locals[r]);
         let mut half = None;
         self.wait(|| {
-            half = s.ready(t);
+            half = s.ready(t, first);
             half.is_some()
         })?;
-        Ok(half.expect("the wait ended because the token is there"))
+        let h = half.expect("the wait ended because the token is there");
+        f.set_coll_hint(self.locals[r], h);
+        Ok(h)
     }
 
     /// Run `op` (which [`Node::for_op`] accepted).

@@ -81,6 +81,8 @@ pub struct Fabric {
     orphans: RefCell<Vec<(ReqId, Box<dyn std::any::Any>)>>,
     /// The publisher's side of this rank's collective slot (see `coll_publisher`).
     coll_publisher: crate::shm::collslot::Publisher,
+    /// Per local rank, the half of its collective slot to look at first.
+    coll_hints: RefCell<Vec<usize>>,
     ex: LocalExecutor,
 }
 
@@ -262,6 +264,7 @@ impl Fabric {
             finalized: Cell::new(false),
             orphans: RefCell::default(),
             coll_publisher: Default::default(),
+            coll_hints: RefCell::default(),
             listen_addr,
             ex,
         })
@@ -389,6 +392,21 @@ impl Fabric {
         let e = self.engine.borrow();
         let shm = e.shm.as_ref()?;
         (local < shm.local_size()).then(|| shm.coll_slot(local))
+    }
+
+    /// Where to look first for the next publication of local rank `local`: the half after
+    /// the one its last publication was found in (see `CollSlot::ready`).
+    pub fn coll_hint(&self, local: usize) -> usize {
+        self.coll_hints.borrow().get(local).copied().unwrap_or(0)
+    }
+
+    /// Record that local rank `local`'s publication was found in `half`.
+    pub fn set_coll_hint(&self, local: usize, half: usize) {
+        let mut h = self.coll_hints.borrow_mut();
+        if h.len() <= local {
+            h.resize(local + 1, 0);
+        }
+        h[local] = (half + 1) % crate::shm::collslot::HALVES;
     }
 
     /// The publisher's side of this rank's own collective slot (which half is next, the

@@ -132,9 +132,14 @@ impl CollSlot {
         self.ctl(half).token.store(token, Ordering::Release);
     }
 
-    /// Reader: the half that holds publication `token`, if it is there.
-    pub fn ready(&self, token: u64) -> Option<usize> {
-        (0..HALVES).find(|&h| self.ctl(h).token.load(Ordering::Acquire) == token)
+    /// Reader: the half that holds publication `token`, if it is there. `first` is the
+    /// half to look at first (a publisher alternates, so the half after the one its last
+    /// publication was found in is the likely one; looking there first saves a cache
+    /// miss on the other half's control line).
+    pub fn ready(&self, token: u64, first: usize) -> Option<usize> {
+        (0..HALVES)
+            .map(|i| (first + i) % HALVES)
+            .find(|&h| self.ctl(h).token.load(Ordering::Acquire) == token)
     }
 
     /// Reader: the data published in `half`.
@@ -205,10 +210,10 @@ mod tests {
             // SAFETY: writable, owner.
             unsafe { s.write(h, &word[..]) };
             let t = token(5, i as u32, 0);
-            assert_eq!(s.ready(t), None);
+            assert_eq!(s.ready(t, 0), None);
             s.publish(h, t);
             p.published(h, 2);
-            assert_eq!(s.ready(t), Some(h));
+            assert_eq!(s.ready(t, 1), Some(h));
             // SAFETY: ready, not yet released.
             assert_eq!(unsafe { &s.data(h)[..3] }, &word[..]);
             assert!(!s.writable(h, asked + 2));
@@ -300,7 +305,7 @@ mod loom_tests {
                         for step in 1..=STEPS {
                             let t = token(0, step, 0);
                             let h = loop {
-                                if let Some(h) = slot.ready(t) {
+                                if let Some(h) = slot.ready(t, step as usize % HALVES) {
                                     break h;
                                 }
                                 loom::thread::yield_now();
