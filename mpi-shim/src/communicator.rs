@@ -50,7 +50,7 @@
 //! });
 //! ```
 
-use crate::coll::{self, CollCtx, CollOp, CollRequest, RawBuf};
+use crate::coll::{self, CollCtx, CollOp, CollRequest, RawBuf, Reducer};
 use crate::datatype::{Buffer, BufferMut, Equivalence};
 use crate::error::{Error, Result};
 use crate::group::{Group, GroupComparison};
@@ -532,14 +532,28 @@ impl Communicator {
         R: ElementsMut<Item = S::Item> + ?Sized,
         O: Operation<S::Item>,
     {
-        let (s, r) = (send.elements(), recv.elements_mut());
-        same_len("all_reduce_into: recv", s, r)?;
-        let op = op.reducer()?;
-        self.collective(CollOp::Allreduce {
-            send: Some(raw(s)),
-            recv: raw_mut(r),
+        self.reduce_elementwise(
+            "all_reduce_into: recv",
+            send.elements(),
+            recv.elements_mut(),
             op,
-        })
+            |send, recv, op| CollOp::Allreduce { send, recv, op },
+        )
+    }
+
+    /// An element-wise reduction of `send` into `recv` of the same length, as the
+    /// collective `kind` builds it (allreduce, scan, exscan).
+    fn reduce_elementwise<T: Equivalence, O: Operation<T>>(
+        &self,
+        what: &'static str,
+        s: &[T],
+        r: &mut [T],
+        op: O,
+        kind: fn(Option<RawBuf>, RawBuf, Rc<dyn Reducer>) -> CollOp,
+    ) -> Result<()> {
+        same_len(what, s, r)?;
+        let op = op.reducer()?;
+        self.collective(kind(Some(raw(s)), raw_mut(r), op))
     }
 
     /// [`Communicator::all_reduce_into`] with the operand in `buf`, replaced by the result
@@ -666,14 +680,13 @@ impl Communicator {
         R: ElementsMut<Item = S::Item> + ?Sized,
         O: Operation<S::Item>,
     {
-        let (s, r) = (send.elements(), recv.elements_mut());
-        same_len("scan_into: recv", s, r)?;
-        let op = op.reducer()?;
-        self.collective(CollOp::Scan {
-            send: Some(raw(s)),
-            recv: raw_mut(r),
+        self.reduce_elementwise(
+            "scan_into: recv",
+            send.elements(),
+            recv.elements_mut(),
             op,
-        })
+            |send, recv, op| CollOp::Scan { send, recv, op },
+        )
     }
 
     /// Exclusive prefix reduction: rank `i > 0` gets `send[0] op ... op send[i-1]`
@@ -684,14 +697,13 @@ impl Communicator {
         R: ElementsMut<Item = S::Item> + ?Sized,
         O: Operation<S::Item>,
     {
-        let (s, r) = (send.elements(), recv.elements_mut());
-        same_len("exscan_into: recv", s, r)?;
-        let op = op.reducer()?;
-        self.collective(CollOp::Exscan {
-            send: Some(raw(s)),
-            recv: raw_mut(r),
+        self.reduce_elementwise(
+            "exscan_into: recv",
+            send.elements(),
+            recv.elements_mut(),
             op,
-        })
+            |send, recv, op| CollOp::Exscan { send, recv, op },
+        )
     }
 
     /// Reduce `send` (`size` blocks of `recv.len()` elements) over all ranks and leave

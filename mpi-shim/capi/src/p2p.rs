@@ -13,7 +13,7 @@ use crate::state::{self, CRequest, CommEntry, Unpack};
 use std::ffi::{c_int, c_void};
 use zerorank::Communicator;
 use zerorank_transport::fabric::userbuf::{RecvBufRef, SendBuf};
-use zerorank_transport::fabric::{OpError, SendMode, Status};
+use zerorank_transport::fabric::{OpError, ReqId, SendMode, Status};
 use zerorank_transport::matching::Pattern;
 
 /// Where a message goes or comes from, after checking the arguments.
@@ -269,6 +269,21 @@ fn failed(e: MpiError) -> (MpiStatus, MpiError) {
     )
 }
 
+/// The outcome of transfer `id` on `comm`'s fabric: waited for if `block`, else `None`
+/// while it is still running.
+fn transfer_outcome(
+    comm: &Communicator,
+    id: ReqId,
+    block: bool,
+) -> Option<Result<Status, OpError>> {
+    let f = comm.fabric();
+    if block {
+        Some(f.wait(id))
+    } else {
+        f.test(id)
+    }
+}
+
 /// Complete request `r` (waiting if `block`); gives it back if it has not completed.
 #[allow(clippy::result_large_err)] // the request is handed back by value on purpose
 fn complete(r: CRequest, block: bool) -> Result<Outcome, CRequest> {
@@ -280,21 +295,13 @@ fn complete(r: CRequest, block: bool) -> Result<Outcome, CRequest> {
             keep,
             comm_h,
         } => {
-            let f = comm.fabric();
-            let outcome = if block {
-                f.wait(id)
-            } else {
-                match f.test(id) {
-                    Some(o) => o,
-                    None => {
-                        return Err(CRequest::Send {
-                            id,
-                            comm,
-                            keep,
-                            comm_h,
-                        })
-                    }
-                }
+            let Some(outcome) = transfer_outcome(&comm, id, block) else {
+                return Err(CRequest::Send {
+                    id,
+                    comm,
+                    keep,
+                    comm_h,
+                });
             };
             drop(keep);
             Ok(match outcome {
@@ -308,21 +315,13 @@ fn complete(r: CRequest, block: bool) -> Result<Outcome, CRequest> {
             unpack,
             comm_h,
         } => {
-            let f = comm.fabric();
-            let outcome = if block {
-                f.wait(id)
-            } else {
-                match f.test(id) {
-                    Some(o) => o,
-                    None => {
-                        return Err(CRequest::Recv {
-                            id,
-                            comm,
-                            unpack,
-                            comm_h,
-                        })
-                    }
-                }
+            let Some(outcome) = transfer_outcome(&comm, id, block) else {
+                return Err(CRequest::Recv {
+                    id,
+                    comm,
+                    unpack,
+                    comm_h,
+                });
             };
             Ok(match outcome {
                 Err(e) => Err(failed(op_error(e))),
@@ -747,7 +746,7 @@ fn all(
         }
     }
     raw::put(flag, 1);
-    let mut failed = None;
+    let mut first_error = None;
     for (i, h) in reqs.iter_mut().enumerate() {
         let sp = raw::status_at(statuses, i);
         if *h == MPI_REQUEST_NULL {
@@ -757,7 +756,7 @@ fn all(
         let comm = request_comm(*h);
         let o = match complete_handle(*h, true) {
             Ok(o) => o.expect("a blocking completion completes"),
-            Err(e) => Err(failed_status(e)),
+            Err(e) => Err(failed(e)),
         };
         *h = MPI_REQUEST_NULL;
         match o {
@@ -766,21 +765,17 @@ fn all(
             }
             Err((st, e)) => {
                 raw::put(sp, st);
-                failed.get_or_insert((comm, e));
+                first_error.get_or_insert((comm, e));
             }
         }
     }
-    match failed {
+    match first_error {
         None => MPI_SUCCESS,
         Some((comm, e)) if !statuses.is_null() && statuses as usize != raw::STATUS_IGNORE => {
             raise(name, comm, MpiError::new(MPI_ERR_IN_STATUS, e.what))
         }
         Some((comm, e)) => raise(name, comm, e),
     }
-}
-
-fn failed_status(e: MpiError) -> (MpiStatus, MpiError) {
-    failed(e)
 }
 
 /// Has request `r` completed? (Without completing it.)
@@ -873,7 +868,7 @@ fn any(
             let comm = request_comm(*h);
             let o = match complete_handle(*h, true) {
                 Ok(o) => o.expect("a blocking completion completes"),
-                Err(e) => Err(failed_status(e)),
+                Err(e) => Err(failed(e)),
             };
             *h = MPI_REQUEST_NULL;
             raw::put(index, i as c_int);
@@ -973,7 +968,7 @@ fn some(
     loop {
         progress();
         let mut k = 0;
-        let mut failed = None;
+        let mut first_error = None;
         for (i, h) in reqs.iter_mut().enumerate() {
             if *h == MPI_REQUEST_NULL || state::peek_request(*h, request_done) == Some(false) {
                 continue;
@@ -981,7 +976,7 @@ fn some(
             let comm = request_comm(*h);
             let o = match complete_handle(*h, true) {
                 Ok(o) => o.expect("a blocking completion completes"),
-                Err(e) => Err(failed_status(e)),
+                Err(e) => Err(failed(e)),
             };
             *h = MPI_REQUEST_NULL;
             idx[k] = i as c_int;
@@ -992,14 +987,14 @@ fn some(
                 }
                 Err((st, e)) => {
                     raw::put(sp, st);
-                    failed.get_or_insert((comm, e));
+                    first_error.get_or_insert((comm, e));
                 }
             }
             k += 1;
         }
         if k > 0 || !block {
             raw::put(outcount, k as c_int);
-            return match failed {
+            return match first_error {
                 None => MPI_SUCCESS,
                 Some((comm, e))
                     if !statuses.is_null() && statuses as usize != raw::STATUS_IGNORE =>
@@ -1084,7 +1079,7 @@ pub extern "C" fn MPI_Request_get_status(
     let comm = request_comm(request);
     let o = match complete_handle(request, true) {
         Ok(o) => o.expect("a blocking completion completes"),
-        Err(e) => Err(failed_status(e)),
+        Err(e) => Err(failed(e)),
     };
     raw::put(flag, 1);
     let (st, err) = match o {
@@ -1333,6 +1328,3 @@ pub extern "C" fn MPI_Get_count(
     })();
     finish("MPI_Get_count", MPI_COMM_WORLD, r)
 }
-
-/// `MPI_BYTE`, for probes.
-const MPI_BYTE: c_int = 0x4c00_010d;

@@ -418,6 +418,10 @@ impl Fabric {
     /// Wait until `cond` holds, making progress on all traffic meanwhile (a peer may need
     /// this rank to drain its rings), yielding when it takes long (ranks may share cores),
     /// and failing if one of `peers` (world ranks) fails.
+    ///
+    /// Unlike the waits on requests (`wait::wait_sync`) it never sleeps on the doorbell:
+    /// a publication in a collective slot rings no doorbell, so a sleeper would only wake
+    /// at the end of its nap.
     pub fn wait_for(&self, peers: &[u32], mut cond: impl FnMut() -> bool) -> Result<(), OpError> {
         let mut rounds: u32 = 0;
         let mut last_check: Option<Instant> = None;
