@@ -806,3 +806,41 @@ fn c_suite_install_prefix_hello() {
         }
     }
 }
+
+/// A rank that fails inside a collective (a fatal MPI error, or SIGKILL) ends the job
+/// promptly, with a non-zero status and a message naming the cause: the others, waiting
+/// in MPI_Allreduce, never hang and never complete it.
+#[test]
+fn c_suite_rank_failure_in_collective_ends_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tmp.path().join("coll_failure");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/failure/coll_failure.c");
+    let mut cmd = Command::new(&zrcc()[0]);
+    cmd.arg("-O2").arg("-o").arg(&exe).arg(&src);
+    common::assert_ok(
+        &run_bounded(cmd, Duration::from_secs(120)),
+        "zrcc coll_failure.c",
+    );
+    for (mode, np, cause) in [
+        ("fatal", 2, "MPI_Bcast: MPI_ERR_ROOT"),
+        ("fatal", 3, "MPI_Bcast: MPI_ERR_ROOT"),
+        ("kill", 2, "rank 1"),
+        ("kill", 3, "rank 1"),
+    ] {
+        let mut cmd = zrun_cmd(np, &exe);
+        cmd.arg(mode);
+        let start = Instant::now();
+        let out = run_bounded(cmd, Duration::from_secs(60));
+        let secs = start.elapsed().as_secs_f64();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            !out.status.success() && stderr.contains(cause) && !stdout.contains("SURVIVED"),
+            "{mode} at {np} ranks: expected a failed job naming '{cause}' after {secs:.1} s, \
+             got {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+    }
+}
