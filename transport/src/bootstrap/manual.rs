@@ -5,7 +5,7 @@
 use super::mapping::locality;
 use super::tcp_kvs::{join, Rendezvous};
 use super::{env, hash64, netaddr, BootstrapError, JobInfo, Kvs, Launcher};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 
 const HINT: &str =
     "manual mode (ZR_COORD set) needs ZR_COORD, ZR_RANK, ZR_SIZE, ZR_NODE_ID and ZR_SECRET";
@@ -30,7 +30,7 @@ pub fn bootstrap() -> Result<(JobInfo, Box<dyn Kvs>), BootstrapError> {
         // Listen on the coordinator address if it is ours, else on every interface.
         let want: Option<SocketAddr> = coord.to_socket_addrs().ok().and_then(|mut a| a.next());
         Some(match want {
-            Some(a) if std::net::TcpListener::bind(a).is_ok() => a,
+            Some(a) if is_local_ip(a.ip()) => a,
             _ => SocketAddr::from(([0, 0, 0, 0], port)),
         })
     } else {
@@ -70,10 +70,32 @@ pub fn bootstrap() -> Result<(JobInfo, Box<dyn Kvs>), BootstrapError> {
     Ok((info, Box::new(kvs)))
 }
 
+/// True if `ip` is an address of this host (network namespace).
+///
+/// Probed with a UDP socket on an ephemeral port: binding a TCP *listener* on the
+/// coordinator port to find out, as this once did, accepted any rank that connected in
+/// that instant and then reset it when the probe was dropped, failing its bootstrap.
+fn is_local_ip(ip: IpAddr) -> bool {
+    UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
+}
+
 fn bad_coord(v: &str) -> BootstrapError {
     BootstrapError::BadEnv {
         var: "ZR_COORD",
         value: v.chars().take(80).collect(),
         expected: "host:port, e.g. 10.0.0.1:47000".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_ip;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    #[test]
+    fn local_ip_probe() {
+        assert!(is_local_ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        // TEST-NET-1 (RFC 5737) is never assigned to a host.
+        assert!(!is_local_ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))));
     }
 }

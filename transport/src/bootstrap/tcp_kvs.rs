@@ -60,11 +60,24 @@ pub fn join(rv: Rendezvous) -> Result<TcpKvs, BootstrapError> {
             Some(srv)
         }
     };
-    let tcp = connect_with_retry(&rv.coord, rv.timeout)?;
-    let stream = Stream::Tcp(tcp);
-    if let Some(secret) = rv.secret {
-        authenticate(&stream, &secret, &rv.coord, rv.timeout)?;
-    }
+    let deadline = Instant::now() + rv.timeout;
+    let stream = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let stream = Stream::Tcp(connect_with_retry(&rv.coord, left)?);
+        let Some(secret) = rv.secret else {
+            break stream;
+        };
+        match authenticate(&stream, &secret, &rv.coord, rv.timeout) {
+            Ok(()) => break stream,
+            // Dropped before the challenge: nothing was exchanged, so connect again (bounded
+            // by the same deadline). The last such error is the one reported.
+            Err(Attempt::Dropped(e)) if Instant::now() < deadline => {
+                tracing::debug!(error = %e, "bootstrap: coordinator dropped the connection; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(Attempt::Dropped(e) | Attempt::Failed(e)) => return Err(e),
+        }
+    };
     let client = Pmi1Client::init(
         stream,
         &format!("the bootstrap coordinator at {}", rv.coord),
@@ -106,12 +119,26 @@ fn connect_with_retry(coord: &str, bound: Duration) -> Result<TcpStream, Bootstr
     }
 }
 
+/// Why an authentication attempt failed.
+enum Attempt {
+    /// The connection closed or was reset before the challenge arrived.
+    Dropped(BootstrapError),
+    /// Any other failure; retrying would not help.
+    Failed(BootstrapError),
+}
+
+impl From<BootstrapError> for Attempt {
+    fn from(e: BootstrapError) -> Self {
+        Attempt::Failed(e)
+    }
+}
+
 fn authenticate(
     stream: &Stream,
     secret: &[u8; 32],
     coord: &str,
     t: Duration,
-) -> Result<(), BootstrapError> {
+) -> Result<(), Attempt> {
     let secs = t.as_secs();
     let what = format!("authenticating with the bootstrap coordinator at {coord}");
     stream
@@ -137,20 +164,41 @@ fn authenticate(
             Err(e) => Err(BootstrapError::io(what.clone(), e, secs)),
         }
     };
-    let ch = next(&mut r)?;
+    let ch = match read_line(&mut r) {
+        Ok(Some(l)) => pmi1::parse(&l).map_err(|e| BootstrapError::Protocol {
+            peer: coord.into(),
+            detail: e,
+        })?,
+        Ok(None) => {
+            return Err(Attempt::Dropped(BootstrapError::Auth(format!(
+                "{coord} closed the connection before sending its challenge"
+            ))))
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            return Err(Attempt::Dropped(BootstrapError::io(what, e, secs)))
+        }
+        Err(e) => return Err(Attempt::Failed(BootstrapError::io(what, e, secs))),
+    };
     let nonce = match (ch.cmd.as_str(), ch.arg("nonce")) {
         ("challenge", Some(n)) if !n.is_empty() && n.len() <= 128 => n.to_string(),
         ("auth_result", _) => {
             return Err(BootstrapError::Auth(format!(
                 "refused by {coord}: {}",
                 ch.arg("msg").unwrap_or("?")
-            )))
+            ))
+            .into())
         }
         _ => {
             return Err(BootstrapError::Protocol {
                 peer: coord.into(),
                 detail: "expected an authentication challenge".into(),
-            })
+            }
+            .into())
         }
     };
     w.write_all(pmi1::format("auth", &[("mac", &auth::answer(secret, &nonce))]).as_bytes())
@@ -162,7 +210,8 @@ fn authenticate(
             res.arg("msg")
                 .unwrap_or("no reason given")
                 .replace('_', " ")
-        )));
+        ))
+        .into());
     }
     // The BufReader may not hold unread bytes: the server sends nothing more until asked.
     Ok(())
@@ -190,5 +239,50 @@ impl Kvs for TcpKvs {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A coordinator that drops the first connection before its challenge (as a restarting
+    /// or momentarily overloaded server would) is retried, not reported as a failed start.
+    #[test]
+    fn connection_dropped_before_challenge_is_retried() {
+        let secret = [7u8; 32];
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let srv = KvsServer::new(ServerConfig {
+            size: 1,
+            kvsname: "t".into(),
+            preset: vec![],
+            break_on_disconnect: true,
+        });
+        let serve = {
+            let srv = srv.clone();
+            std::thread::spawn(move || {
+                // Drop the first connection unanswered, then serve normally.
+                drop(listener.accept().expect("first accept"));
+                srv.serve_tcp(listener, Some(secret), Duration::from_secs(5))
+                    .expect("serve")
+            })
+        };
+        let mut kvs = join(Rendezvous {
+            coord: addr.to_string(),
+            serve_on: None,
+            size: 1,
+            secret: Some(secret),
+            preset: vec![],
+            timeout: Duration::from_secs(10),
+        })
+        .expect("join after a dropped connection");
+        kvs.put("k", "v").expect("put");
+        kvs.fence().expect("fence");
+        assert_eq!(kvs.get("k").expect("get"), "v");
+        kvs.finalize().expect("finalize");
+        assert!(srv.wait_all_finalized(Duration::from_secs(10)));
+        let accept = serve.join().expect("server thread");
+        accept.join().expect("accept thread");
     }
 }
