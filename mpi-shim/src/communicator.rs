@@ -57,7 +57,7 @@ use crate::group::{Group, GroupComparison};
 use crate::operation::{Elements, ElementsMut, Operation};
 use crate::point_to_point::{AnyProcess, Process, Source, Status};
 use crate::request::{CollectiveRequest, Scope};
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::rc::Rc;
 use zerorank_transport::fabric::{Fabric, SendMode};
 use zerorank_transport::matching::Pattern;
@@ -105,6 +105,9 @@ pub(crate) struct Inner {
     pub(crate) context: u32,
     /// Tag of the next collective call; shared by clones.
     seq: Rc<Cell<u32>>,
+    /// The on-node collective slots of the members, if all are on this node (built at the
+    /// first collective that could use them).
+    node: OnceCell<Option<coll::node::Node>>,
 }
 
 /// A set of ranks that exchange messages in their own contexts. Cheap to clone; clones are
@@ -145,6 +148,7 @@ impl Communicator {
                 rank: me,
                 context: WORLD_CONTEXT,
                 seq: Rc::new(Cell::new(0)),
+                node: OnceCell::new(),
             }),
         }
     }
@@ -158,6 +162,7 @@ impl Communicator {
                 rank,
                 context,
                 seq,
+                node: OnceCell::new(),
             }),
         }
     }
@@ -312,8 +317,41 @@ impl Communicator {
 
     /// Run the collective `op` over this communicator and wait for it (byte level: the
     /// typed methods below and the C layer are built on it).
+    ///
+    /// A one-rank communicator copies, and one whose ranks are all on this node takes the
+    /// shared-memory slots when the operation and size suit them; everything else runs a
+    /// point-to-point schedule.
     pub fn collective(&self, op: CollOp) -> Result<()> {
+        let op = match self.size() {
+            1 => match coll::solo::run(op) {
+                Ok(()) => {
+                    self.next_tag();
+                    return Ok(());
+                }
+                Err(op) => op,
+            },
+            _ => op,
+        };
+        if let Some(node) = self.node_view() {
+            if node.accepts(&op) {
+                return node.run(self.next_tag(), op).map_err(Error::from);
+            }
+        }
         coll::run(self.coll_ctx(), op).map_err(Error::from)
+    }
+
+    fn node_view(&self) -> Option<&coll::node::Node> {
+        let i = &*self.inner;
+        i.node
+            .get_or_init(|| {
+                coll::node::Node::new(
+                    &i.fabric,
+                    &i.group.world_ranks_rc(),
+                    i.rank,
+                    self.collective_context(),
+                )
+            })
+            .as_ref()
     }
 
     /// Start the collective `op`; the request completes it.
@@ -665,11 +703,11 @@ impl Communicator {
             self.layout("all_to_all_varcount_into: recv", r, rcounts, rdispls)?;
         self.collective(CollOp::Alltoallv {
             send: Some(raw(s)),
-            scounts,
-            sdispls,
+            scounts: scounts.into(),
+            sdispls: sdispls.into(),
             recv: raw_mut(r),
-            rcounts,
-            rdispls,
+            rcounts: rcounts.into(),
+            rdispls: rdispls.into(),
         })
     }
 

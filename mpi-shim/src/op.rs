@@ -463,15 +463,32 @@ trait Scalar: Copy {
 
 /// `inout[i] = f(input[i], inout[i])` for every element: the loop of every kernel, one
 /// monomorphized copy per (op, type). `f` gets (input, inout).
+///
+/// Blocks of [`LANES`] elements go through a loop of fixed length, which the compiler
+/// unrolls and vectorizes (each element is still combined on its own, so the result is
+/// the same as one element at a time); the rest goes one by one.
 #[inline(always)]
 fn zip_with<T: Scalar>(input: &[u8], inout: &mut [u8], f: impl Fn(T, T) -> T) {
-    for (a, b) in input
+    let block = T::SIZE * LANES;
+    let mut ins = input.chunks_exact(block);
+    let mut outs = inout.chunks_exact_mut(block);
+    for (a, b) in (&mut ins).zip(&mut outs) {
+        for j in 0..LANES {
+            let at = j * T::SIZE..(j + 1) * T::SIZE;
+            f(T::load(&a[at.clone()]), T::load(&b[at.clone()])).store(&mut b[at]);
+        }
+    }
+    for (a, b) in ins
+        .remainder()
         .chunks_exact(T::SIZE)
-        .zip(inout.chunks_exact_mut(T::SIZE))
+        .zip(outs.into_remainder().chunks_exact_mut(T::SIZE))
     {
         f(T::load(a), T::load(b)).store(b);
     }
 }
+
+/// Elements per block of [`zip_with`].
+const LANES: usize = 16;
 
 macro_rules! primitive {
     ($($t:ty),*) => { $(

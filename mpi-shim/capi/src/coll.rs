@@ -10,10 +10,11 @@ use crate::abi::*;
 use crate::datatype::{self, TypeInfo};
 use crate::error::{finish, MpiError};
 use crate::raw;
-use crate::state::{self, AfterColl, CRequest, CommEntry};
+use crate::state::{self, AfterColl, CRequest};
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 use zerorank::collective::{CollError, CollOp, RawBuf, Reducer};
+use zerorank::Communicator;
 
 /// A collective-engine error as an MPI error.
 pub(crate) fn coll_error(e: CollError) -> MpiError {
@@ -32,14 +33,6 @@ fn rust_coll_error(e: zerorank::Error) -> MpiError {
     }
 }
 
-/// A collective ready to run: the engine's operation, the staging buffers it reads or
-/// writes, and what to do once it has completed.
-struct Plan {
-    op: CollOp,
-    keep: Vec<Vec<u8>>,
-    after: Vec<AfterColl>,
-}
-
 /// Collects the staging of one call.
 #[derive(Default)]
 struct Staging {
@@ -56,15 +49,15 @@ fn check_count(count: c_int) -> Result<usize, MpiError> {
         .map_err(|_| MpiError::new(MPI_ERR_COUNT, format!("negative count {count}")))
 }
 
-fn check_root(c: &CommEntry, root: c_int) -> Result<u32, MpiError> {
-    if (0..c.comm.size()).contains(&root) {
+fn check_root(c: &Communicator, root: c_int) -> Result<u32, MpiError> {
+    if (0..c.size()).contains(&root) {
         Ok(root as u32)
     } else {
         Err(MpiError::new(
             MPI_ERR_ROOT,
             format!(
                 "root {root} is not in the communicator of {} ranks",
-                c.comm.size()
+                c.size()
             ),
         ))
     }
@@ -243,27 +236,21 @@ impl Staging {
         self.keep.push(v);
         Ok((r, bcounts, bdispls))
     }
-
-    fn plan(self, op: CollOp) -> Plan {
-        Plan {
-            op,
-            keep: self.keep,
-            after: self.after,
-        }
-    }
 }
 
-/// Run `plan` on `c` now, or start it and store a request in `request`.
+/// Run `op` on `c` now, or start it and store a request in `request`; `staging` holds
+/// the buffers it uses and the steps to run once it completed.
 fn execute(
-    c: &CommEntry,
+    c: &Communicator,
     comm_h: c_int,
-    plan: Plan,
+    op: CollOp,
+    staging: Staging,
     request: Option<*mut c_int>,
 ) -> Result<(), MpiError> {
-    let Plan { op, keep, after } = plan;
+    let Staging { keep, after } = staging;
     match request {
         None => {
-            c.comm.collective(op).map_err(rust_coll_error)?;
+            c.collective(op).map_err(rust_coll_error)?;
             for f in after {
                 f()?;
             }
@@ -274,7 +261,7 @@ fn execute(
             if out.is_null() {
                 return Err(MpiError::new(MPI_ERR_ARG, "request is a null pointer"));
             }
-            let req = c.comm.start_collective(op).map_err(rust_coll_error)?;
+            let req = c.start_collective(op).map_err(rust_coll_error)?;
             let after: Option<AfterColl> = if after.is_empty() {
                 None
             } else {
@@ -297,12 +284,12 @@ fn collective(
     name: &str,
     comm: c_int,
     request: Option<*mut c_int>,
-    build: impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError>,
+    build: impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError>,
 ) -> c_int {
-    let r = state::comm(comm).and_then(|c| {
+    let r = state::communicator(comm).and_then(|c| {
         let mut st = Staging::default();
         let op = build(&c, &mut st)?;
-        execute(&c, comm, st.plan(op), request)
+        execute(&c, comm, op, st, request)
     });
     finish(name, comm, r)
 }
@@ -310,7 +297,7 @@ fn collective(
 // ---------------------------------------------------------------------------------------
 // Builders shared by the blocking and non-blocking forms.
 
-fn barrier(_: &CommEntry, _: &mut Staging) -> Result<CollOp, MpiError> {
+fn barrier(_: &Communicator, _: &mut Staging) -> Result<CollOp, MpiError> {
     Ok(CollOp::Barrier)
 }
 
@@ -319,12 +306,12 @@ fn bcast(
     count: c_int,
     ty: c_int,
     root: c_int,
-) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+) -> impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError> {
     move |c, st| {
         let count = check_count(count)?;
         let t = datatype::lookup(ty)?;
         let root = check_root(c, root)?;
-        let me = c.comm.rank() as u32;
+        let me = c.rank() as u32;
         let b = st.output(buf, count, &t, me == root)?;
         Ok(CollOp::Bcast { root, buf: b })
     }
@@ -337,13 +324,13 @@ fn reduce(
     ty: c_int,
     op: c_int,
     root: c_int,
-) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+) -> impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError> {
     move |c, st| {
         let count = check_count(count)?;
         let t = datatype::lookup(ty)?;
         let root = check_root(c, root)?;
         let r = reducer(op, ty)?;
-        let at_root = c.comm.rank() as u32 == root;
+        let at_root = c.rank() as u32 == root;
         let in_place = raw::in_place(send);
         if in_place && !at_root {
             return Err(MpiError::new(
@@ -378,7 +365,7 @@ fn all_reduce_like(
     count: c_int,
     ty: c_int,
     op: c_int,
-) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+) -> impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError> {
     move |_, st| {
         let count = check_count(count)?;
         let t = datatype::lookup(ty)?;
@@ -446,11 +433,11 @@ fn gather(
     displs: *const c_int,
     rtype: c_int,
     root: c_int,
-) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+) -> impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError> {
     move |c, st| {
         let root = check_root(c, root)?;
-        let n = c.comm.size() as usize;
-        let me = c.comm.rank() as usize;
+        let n = c.size() as usize;
+        let me = c.rank() as usize;
         let at_root = me == root as usize;
         let in_place = raw::in_place(send);
         if in_place && !at_root {
@@ -524,11 +511,11 @@ fn scatter(
     rcount: c_int,
     rtype: c_int,
     root: c_int,
-) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+) -> impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError> {
     move |c, st| {
         let root = check_root(c, root)?;
-        let n = c.comm.size() as usize;
-        let at_root = c.comm.rank() as u32 == root;
+        let n = c.size() as usize;
+        let at_root = c.rank() as u32 == root;
         let in_place = raw::in_place(recv);
         if in_place && !at_root {
             return Err(MpiError::new(
@@ -596,9 +583,9 @@ fn allgather(
     rcount: c_int,
     displs: *const c_int,
     rtype: c_int,
-) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+) -> impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError> {
     move |c, st| {
-        let n = c.comm.size() as usize;
+        let n = c.size() as usize;
         let in_place = raw::in_place(send);
         let s = if in_place {
             None
@@ -607,6 +594,19 @@ fn allgather(
             Some(st.input(send, check_count(scount)?, &t)?)
         };
         let t = datatype::lookup(rtype)?;
+        if rcounts.is_none() && t.is_contiguous() {
+            // Equal blocks of a contiguous type: the receive buffer is one contiguous run.
+            let k = check_count(rcount)?;
+            let all = k.checked_mul(n).ok_or_else(|| {
+                MpiError::new(MPI_ERR_COUNT, format!("count {k} x {n} ranks overflows"))
+            })?;
+            let rb = st.output(recv, all, &t, in_place)?;
+            return Ok(CollOp::Allgather {
+                send: s,
+                recv: rb,
+                block: k * t.size(),
+            });
+        }
         let (counts, displs) = match rcounts {
             None => {
                 let k = check_count(rcount)?;
@@ -642,9 +642,9 @@ fn alltoall(
     rcount: c_int,
     rdispls: *const c_int,
     rtype: c_int,
-) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+) -> impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError> {
     move |c, st| {
-        let n = c.comm.size() as usize;
+        let n = c.size() as usize;
         let in_place = raw::in_place(send);
         let rt = datatype::lookup(rtype)?;
         let (rc, rd) = match rcounts {
@@ -676,19 +676,19 @@ fn alltoall(
             },
             (Some(_), Some((sb, sbc, sbd))) => CollOp::Alltoallv {
                 send: Some(sb),
-                scounts: sbc,
-                sdispls: sbd,
+                scounts: sbc.into(),
+                sdispls: sbd.into(),
                 recv: rb,
-                rcounts: rbc,
-                rdispls: rbd,
+                rcounts: rbc.into(),
+                rdispls: rbd.into(),
             },
             (Some(_), None) => CollOp::Alltoallv {
                 send: None,
-                scounts: rbc.clone(),
-                sdispls: rbd.clone(),
+                scounts: rbc.clone().into(),
+                sdispls: rbd.clone().into(),
                 recv: rb,
-                rcounts: rbc,
-                rdispls: rbd,
+                rcounts: rbc.into(),
+                rdispls: rbd.into(),
             },
         })
     }
@@ -701,10 +701,10 @@ fn reduce_scatter(
     count: c_int,
     ty: c_int,
     op: c_int,
-) -> impl FnOnce(&CommEntry, &mut Staging) -> Result<CollOp, MpiError> {
+) -> impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError> {
     move |c, st| {
-        let n = c.comm.size() as usize;
-        let me = c.comm.rank() as usize;
+        let n = c.size() as usize;
+        let me = c.rank() as usize;
         let t = datatype::lookup(ty)?;
         let r = reducer(op, ty)?;
         let counts: Vec<usize> = match counts {

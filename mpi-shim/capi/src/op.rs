@@ -117,10 +117,15 @@ fn describe(h: c_int) -> String {
 /// `MPI_ERR_TYPE` for a bad type, `MPI_ERR_OP` for a bad op or an op MPI does not
 /// define on the type.
 pub(crate) fn reducer(op: c_int, dtype: c_int) -> Result<Rc<dyn Reducer>, MpiError> {
-    // A predefined op on a predefined type never changes: build its kernel once.
-    let cacheable = datatype::is_predefined(dtype) && matches!(resolve(op)?, Kind::Predefined(_));
-    if cacheable {
-        if let Some(r) = KERNELS.with(|k| k.borrow().get(&(op, dtype)).cloned()) {
+    // A predefined op on a predefined type never changes: build its kernel once, and find
+    // it again by (op position, type index) without hashing.
+    let slot = PREDEFINED
+        .iter()
+        .position(|(ph, _)| *ph == op)
+        .zip(datatype::builtin_index(dtype))
+        .map(|(o, t)| o * datatype::BUILTIN_COUNT + t);
+    if let Some(i) = slot {
+        if let Some(r) = KERNELS.with(|k| k.borrow().get(i).cloned().flatten()) {
             return Ok(r);
         }
     }
@@ -129,16 +134,22 @@ pub(crate) fn reducer(op: c_int, dtype: c_int) -> Result<Rc<dyn Reducer>, MpiErr
         Kind::Predefined(o) => Rc::new(kernel(o, op, dtype, info)?),
         Kind::User(u) => Rc::new(User { op: u, dtype, info }),
     };
-    if cacheable {
-        KERNELS.with(|k| k.borrow_mut().insert((op, dtype), r.clone()));
+    if let Some(i) = slot {
+        KERNELS.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.is_empty() {
+                k.resize(PREDEFINED.len() * datatype::BUILTIN_COUNT, None);
+            }
+            k[i] = Some(r.clone());
+        });
     }
     Ok(r)
 }
 
 thread_local! {
-    /// Kernels of predefined ops on predefined types, by (op, datatype) handle.
-    static KERNELS: std::cell::RefCell<std::collections::HashMap<(c_int, c_int), Rc<dyn Reducer>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    /// Kernels of predefined ops on predefined types, at `op position * BUILTIN_COUNT +
+    /// type index`.
+    static KERNELS: RefCell<Vec<Option<Rc<dyn Reducer>>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Is op `op` commutative? (`MPI_ERR_OP` for a bad handle.)

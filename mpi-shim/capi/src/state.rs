@@ -307,6 +307,11 @@ pub(crate) fn comm(h: c_int) -> Result<CommEntry, MpiError> {
     with(|s| s.comm(h).cloned())
 }
 
+/// Communicator `h` (a reference-counted handle: to communicate without holding the state).
+pub(crate) fn communicator(h: c_int) -> Result<zerorank::Communicator, MpiError> {
+    with(|s| s.comm(h).map(|e| e.comm.clone()))
+}
+
 /// The table of requests: slots reused through a free list.
 pub(crate) struct Slab {
     slots: Vec<Option<CRequest>>,

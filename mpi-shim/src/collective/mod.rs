@@ -84,10 +84,11 @@
 //! ignored.
 
 mod exec;
-mod node;
+pub(crate) mod node;
 mod plan;
 mod reducer;
 mod schedule;
+pub(crate) mod solo;
 #[cfg(test)]
 mod tests;
 
@@ -173,6 +174,9 @@ impl RawBuf {
 }
 
 /// A collective operation; all sizes, counts and displacements are in bytes.
+///
+/// Kept at most 128 bytes (the size of a move the compiler inlines: a larger one is a
+/// `memmove` call at every hand-over, which showed as a third of a one-rank barrier).
 ///
 /// `send: None` means `MPI_IN_PLACE` (see the module docs for what that means for each
 /// collective). Vectors of counts and displacements have one entry per communicator rank.
@@ -290,15 +294,15 @@ pub enum CollOp {
         /// (`scounts` and `sdispls` are then ignored).
         send: Option<RawBuf>,
         /// Bytes for each rank.
-        scounts: Vec<usize>,
+        scounts: Box<[usize]>,
         /// Where each rank's bytes are in `send`.
-        sdispls: Vec<usize>,
+        sdispls: Box<[usize]>,
         /// Where the data goes.
         recv: RawBuf,
         /// Bytes from each rank.
-        rcounts: Vec<usize>,
+        rcounts: Box<[usize]>,
         /// Where each rank's bytes go in `recv`.
-        rdispls: Vec<usize>,
+        rdispls: Box<[usize]>,
     },
     /// The reduction of every rank's `send` (`sum(counts)` bytes), of which rank `i` gets
     /// the `counts[i]` bytes after the first `counts[0] + ... + counts[i-1]` in `recv`.
@@ -334,6 +338,8 @@ pub enum CollOp {
         op: Rc<dyn Reducer>,
     },
 }
+
+const _: () = assert!(std::mem::size_of::<CollOp>() <= 128, "see CollOp's docs");
 
 impl CollOp {
     /// The collective's name, as in MPI (e.g. `"Allreduce"`).
@@ -431,12 +437,10 @@ pub enum CollError {
     Failed,
 }
 
-/// Run `op` to completion.
+/// Run `op` to completion with a schedule (point-to-point messages). `Communicator`
+/// first tries the on-node and one-rank paths, which need state it keeps per communicator.
 pub fn run(ctx: CollCtx, op: CollOp) -> Result<(), CollError> {
     let size = ctx.ranks.len() as u32;
-    if let Some(node) = node::Node::for_op(&ctx, &op) {
-        return node.run(op);
-    }
     let planned = plan::plan(ctx.rank, size, op, &Tuning::default())?;
     exec::Exec::new(ctx, planned)?.run()
 }

@@ -939,11 +939,11 @@ fn allgather_alltoall() {
                         let (sc, sd, rc, rd) = lay[r as usize].clone();
                         CollOp::Alltoallv {
                             send: s,
-                            scounts: sc,
-                            sdispls: sd,
+                            scounts: sc.into(),
+                            sdispls: sd.into(),
                             recv: rv.unwrap(),
-                            rcounts: rc,
-                            rdispls: rd,
+                            rcounts: rc.into(),
+                            rdispls: rd.into(),
                         }
                     });
                     for i in 0..nu {

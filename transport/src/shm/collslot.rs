@@ -36,16 +36,35 @@ pub const HALVES: usize = 2;
 /// Bytes of one slot in the segment.
 pub const SLOT_BYTES: usize = CTL_BYTES + HALVES * DATA_BYTES;
 
-/// The control words of a slot: the token the readers poll, and the read count they
-/// bump, on separate cache lines.
+/// Publications up to this many bytes are stored right after the token, in the cache
+/// lines the readers poll, so a reader that sees the token has the data without another
+/// cache miss. Larger ones go to the half's data area.
+pub const INLINE_BYTES: usize = 120;
+
+/// The control words of a slot: the token the readers poll (with small publications right
+/// after it), and the read count they bump, on separate cache lines.
 #[repr(C, align(128))]
 pub(crate) struct SlotCtl {
     token: AtomicU64,
-    _pad: [u8; 120],
+    inline: std::cell::UnsafeCell<[u8; INLINE_BYTES]>,
     reads: AtomicU64,
 }
 
+impl SlotCtl {
+    /// A fresh control block (as zeroed shared memory is).
+    #[cfg(loom)]
+    fn new() -> Self {
+        SlotCtl {
+            token: AtomicU64::new(0),
+            inline: std::cell::UnsafeCell::new([0; INLINE_BYTES]),
+            reads: AtomicU64::new(0),
+        }
+    }
+}
+
 const _: () = assert!(HALVES * std::mem::size_of::<SlotCtl>() <= CTL_BYTES);
+// The token and the inline bytes share the first 128 bytes; the read count is apart.
+const _: () = assert!(std::mem::offset_of!(SlotCtl, reads) == 128);
 
 /// The token of a step: (context, sequence, chunk), with the top bit set so that no token
 /// is the all-zero value of a fresh slot.
@@ -94,9 +113,15 @@ impl CollSlot {
         unsafe { &*self.ctl.add(half) }
     }
 
-    fn data_ptr(&self, half: usize) -> *mut u8 {
-        assert!(half < HALVES);
-        self.data.wrapping_add(half * DATA_BYTES)
+    /// Where a publication of `len` bytes in `half` lives: inline after the token when it
+    /// is small, else in the half's data area.
+    fn data_ptr(&self, half: usize, len: usize) -> *mut u8 {
+        if len <= INLINE_BYTES {
+            self.ctl(half).inline.get().cast()
+        } else {
+            assert!(half < HALVES);
+            self.data.wrapping_add(half * DATA_BYTES)
+        }
     }
 
     /// Publisher: have all `reads_asked` reads asked of `half` so far been released?
@@ -107,6 +132,25 @@ impl CollSlot {
             "collective slot half {half} released {done} times, only {reads_asked} reads were asked"
         );
         done == reads_asked
+    }
+
+    /// Publisher: start loading `half`'s read count into this core's cache, so the
+    /// [`CollSlot::writable`] check of the next publication in it finds the line there
+    /// instead of waiting for it. The readers last wrote that line when they released the
+    /// half, usually long before; without the hint the check costs a cross-core miss at
+    /// the start of every collective. Only a hint: no effect on what is loaded or stored.
+    pub fn prefetch_reads(&self, half: usize) {
+        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        {
+            let p: *const AtomicU64 = &self.ctl(half).reads;
+            // SAFETY: a prefetch never faults and changes no memory; `p` is a valid
+            // address anyway.
+            unsafe {
+                core::arch::x86_64::_mm_prefetch(p.cast::<i8>(), core::arch::x86_64::_MM_HINT_T0)
+            };
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+        let _ = half;
     }
 
     /// Publisher: copy `data` into `half`, before [`CollSlot::publish`].
@@ -123,7 +167,13 @@ impl CollSlot {
         // SAFETY: no reader touches the half between its release and the next token
         // (caller's contract); the area is DATA_BYTES long and does not overlap `data`
         // (the caller's memory is not in any slot).
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.data_ptr(half), data.len()) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                self.data_ptr(half, data.len()),
+                data.len(),
+            )
+        };
     }
 
     /// Publisher: announce the data in `half` under `token`.
@@ -142,20 +192,33 @@ impl CollSlot {
             .find(|&h| self.ctl(h).token.load(Ordering::Acquire) == token)
     }
 
-    /// Reader: the data published in `half`.
+    /// Reader: the `len` bytes published in `half` (`len` as written: publisher and
+    /// readers of a step agree on it, and it decides where the bytes are).
     ///
     /// # Safety
     /// Only after [`CollSlot::ready`] gave `half` for the step's token and before this
     /// reader's [`CollSlot::release`] of it.
-    pub unsafe fn data(&self, half: usize) -> &[u8] {
+    pub unsafe fn data(&self, half: usize, len: usize) -> &[u8] {
+        assert!(len <= DATA_BYTES, "{len} bytes do not fit in a slot");
         // SAFETY: the publisher does not write the half until every reader released it
-        // (contract); the area is DATA_BYTES long.
-        unsafe { std::slice::from_raw_parts(self.data_ptr(half), DATA_BYTES) }
+        // (contract); the inline area holds INLINE_BYTES, the data area DATA_BYTES.
+        unsafe { std::slice::from_raw_parts(self.data_ptr(half, len), len) }
     }
 
     /// Reader: done with the publication in `half`.
     pub fn release(&self, half: usize) {
         self.ctl(half).reads.fetch_add(1, Ordering::Release);
+    }
+
+    /// Reader: done with the publication in `half`, of which this rank is the only reader.
+    ///
+    /// A plain store instead of a locked add: a locked add waits until this core owns the
+    /// publisher's cache line, a store does not (it drains from the store buffer). No
+    /// other release of this half can race with it: the next one is for a later
+    /// publication, which the publisher makes only after it saw this one (`writable`).
+    pub fn release_sole(&self, half: usize) {
+        let reads = &self.ctl(half).reads;
+        reads.store(reads.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 }
 
@@ -215,12 +278,44 @@ mod tests {
             p.published(h, 2);
             assert_eq!(s.ready(t, 1), Some(h));
             // SAFETY: ready, not yet released.
-            assert_eq!(unsafe { &s.data(h)[..3] }, &word[..]);
+            assert_eq!(unsafe { s.data(h, 3) }, &word[..]);
             assert!(!s.writable(h, asked + 2));
             s.release(h);
             assert!(!s.writable(h, asked + 2));
             s.release(h);
             assert!(s.writable(h, asked + 2));
+        }
+        // SAFETY: allocated above with this layout.
+        unsafe { std::alloc::dealloc(mem, layout) };
+    }
+    #[test]
+    fn inline_and_data_area_publications() {
+        let layout = std::alloc::Layout::from_size_align(SLOT_BYTES, 4096).unwrap();
+        // SAFETY: non-zero size.
+        let mem = unsafe { std::alloc::alloc_zeroed(layout) };
+        // SAFETY: a zeroed, aligned block of SLOT_BYTES that outlives `s`.
+        let s = unsafe { CollSlot::new(mem) };
+        let p = Publisher::default();
+        for (i, len) in [INLINE_BYTES, INLINE_BYTES + 1, 0, DATA_BYTES, 1]
+            .into_iter()
+            .enumerate()
+        {
+            let bytes: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+            let (h, asked) = p.next();
+            assert!(s.writable(h, asked));
+            // SAFETY: writable, owner.
+            unsafe { s.write(h, &bytes) };
+            let t = token(1, i as u32, 0);
+            s.publish(h, t);
+            p.published(h, 1);
+            assert_eq!(s.ready(t, 0), Some(h));
+            // SAFETY: ready, not yet released.
+            assert_eq!(
+                unsafe { s.data(h, len) },
+                &bytes[..],
+                "publication {i} of {len} bytes"
+            );
+            s.release(h);
         }
         // SAFETY: allocated above with this layout.
         unsafe { std::alloc::dealloc(mem, layout) };
@@ -253,14 +348,7 @@ mod loom_tests {
             // SAFETY: aligned and large enough; loom atomics are initialized in place.
             unsafe {
                 for h in 0..HALVES {
-                    std::ptr::write(
-                        (mem as *mut SlotCtl).add(h),
-                        SlotCtl {
-                            token: AtomicU64::new(0),
-                            _pad: [0; 120],
-                            reads: AtomicU64::new(0),
-                        },
-                    )
+                    std::ptr::write((mem as *mut SlotCtl).add(h), SlotCtl::new())
                 }
             };
             Shared {
@@ -292,7 +380,9 @@ mod loom_tests {
 
     /// One publisher and `readers` readers, [`STEPS`] publications: every reader sees
     /// each value, and the publisher never overwrites data a reader has not released.
-    fn model(readers: usize) {
+    /// `sole`: the readers release with `release_sole` (for one reader only).
+    fn model(readers: usize, sole: bool) {
+        assert!(!sole || readers == 1);
         let mut b = loom::model::Builder::new();
         b.max_branches = 100_000;
         b.check(move || {
@@ -313,7 +403,11 @@ mod loom_tests {
                             // SAFETY: ready and not yet released (loom checks the access).
                             let v = s.data[h].with(|p| unsafe { *p });
                             assert_eq!(v, u64::from(step) * 10);
-                            slot.release(h);
+                            if sole {
+                                slot.release_sole(h);
+                            } else {
+                                slot.release(h);
+                            }
                         }
                     })
                 })
@@ -338,7 +432,12 @@ mod loom_tests {
 
     #[test]
     fn loom_one_reader() {
-        model(1);
+        model(1, false);
+    }
+
+    #[test]
+    fn loom_one_reader_sole_release() {
+        model(1, true);
     }
 
     // Two readers (the allreduce case) exceed loom's budget with the publisher's and the

@@ -28,9 +28,34 @@ use std::ffi::c_int;
 use std::rc::Rc;
 use zerorank::op::Elem;
 
-/// What the crate knows of a datatype: its layout, shared.
+/// What the crate knows of a datatype: its layout, shared. Predefined types have one
+/// layout each for the whole process, so finding one costs no reference count.
 #[derive(Debug, Clone)]
-pub(crate) struct TypeInfo(Rc<Layout>);
+pub(crate) struct TypeInfo(Shared);
+
+#[derive(Debug, Clone)]
+enum Shared {
+    Predefined(&'static Layout),
+    Derived(Rc<Layout>),
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Layout;
+    fn deref(&self) -> &Layout {
+        match self {
+            Shared::Predefined(l) => l,
+            Shared::Derived(l) => l,
+        }
+    }
+}
+
+/// The layouts of the predefined types, by index into `builtin::BASICS`.
+static PREDEFINED_LAYOUTS: std::sync::LazyLock<Vec<Layout>> =
+    std::sync::LazyLock::new(|| (0..builtin::BASICS.len()).map(Layout::of_basic).collect());
+
+fn predefined_info(i: usize) -> TypeInfo {
+    TypeInfo(Shared::Predefined(&PREDEFINED_LAYOUTS[i]))
+}
 
 #[allow(dead_code)] // the crate-internal API; some of it is for the lead's p2p/collectives
 impl TypeInfo {
@@ -162,9 +187,20 @@ pub(crate) fn is_predefined(h: c_int) -> bool {
     builtin::index(h).is_some()
 }
 
+/// How many predefined types there are.
+pub(crate) const BUILTIN_COUNT: usize = builtin::BASICS.len();
+
+/// The index (below [`BUILTIN_COUNT`]) of predefined type `h`.
+pub(crate) fn builtin_index(h: c_int) -> Option<usize> {
+    builtin::index(h)
+}
+
 /// The type `h` for communication: predefined, or derived and committed; else
 /// `MPI_ERR_TYPE`.
 pub(crate) fn lookup(h: c_int) -> Result<TypeInfo, MpiError> {
+    if let Some(i) = builtin::index(h) {
+        return Ok(predefined_info(i));
+    }
     let r = resolve(h)?;
     if !r.committed {
         return Err(MpiError::new(
@@ -284,9 +320,7 @@ thread_local! {
 impl Registry {
     fn builtin_info(&mut self, i: usize) -> TypeInfo {
         if self.builtin.is_empty() {
-            self.builtin = (0..builtin::BASICS.len())
-                .map(|i| TypeInfo(Rc::new(Layout::of_basic(i))))
-                .collect();
+            self.builtin = (0..builtin::BASICS.len()).map(predefined_info).collect();
             self.builtin_names = vec![None; builtin::BASICS.len()];
         }
         self.builtin[i].clone()
@@ -345,7 +379,11 @@ pub(super) fn resolve(h: c_int) -> Result<Resolved, MpiError> {
 
 /// Add a derived type; its handle.
 pub(super) fn register(layout: Layout, def: Def, committed: bool) -> Result<c_int, MpiError> {
-    register_info(TypeInfo(Rc::new(layout)), Rc::new(def), committed)
+    register_info(
+        TypeInfo(Shared::Derived(Rc::new(layout))),
+        Rc::new(def),
+        committed,
+    )
 }
 
 /// Add a derived type of an existing layout and definition; its handle.
