@@ -54,6 +54,12 @@ fn main() {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
         }
+        "hangall" => {
+            // Every rank waits for a message nobody sends; used by launcher-death tests.
+            if let Err(e) = world.any_process().receive::<u64>() {
+                fail(format!("receive: {e}"));
+            }
+        }
         other => fail(format!("unknown scenario {other}")),
     }
     universe

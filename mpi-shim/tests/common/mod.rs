@@ -53,10 +53,16 @@ pub fn zrun() -> PathBuf {
 
 /// Run a command with a hard time limit; a command still running then is killed and the
 /// test fails with a clear message.
+///
+/// The command runs in a process group of its own. On a timeout the group gets SIGTERM
+/// (a launcher forwards it to its ranks and cleans up), and SIGKILL 3 s later, so no
+/// process of a hung job is left running to slow down the tests after it.
 pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    use std::os::unix::process::CommandExt;
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        .process_group(0);
     let desc = format!("{cmd:?}");
     let mut child = cmd
         .spawn()
@@ -67,7 +73,17 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
             return child.wait_with_output().expect("collect output");
         }
         if start.elapsed() > limit {
-            let _ = child.kill();
+            let group = -(child.id() as i32);
+            // SAFETY: kill(2) with a process-group id has no memory-safety preconditions.
+            unsafe { libc::kill(group, libc::SIGTERM) };
+            let grace = Instant::now();
+            while grace.elapsed() < Duration::from_secs(3)
+                && child.try_wait().ok().flatten().is_none()
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // SAFETY: as above.
+            unsafe { libc::kill(group, libc::SIGKILL) };
             let out = child.wait_with_output().expect("collect output");
             panic!(
                 "HUNG: {desc} still running after {limit:?}\nstdout:\n{}\nstderr:\n{}",

@@ -63,6 +63,8 @@ pub(crate) struct Engine {
     backlog: Vec<VecDeque<Backlog>>,
     /// Items held in all backlogs (so the fast path skips the scan when there are none).
     backlog_len: usize,
+    /// The launcher to watch (see [`Engine::watch_launcher`]).
+    launcher: Option<i32>,
     me_local: usize,
 }
 
@@ -99,6 +101,7 @@ impl Engine {
             events: VecDeque::new(),
             backlog: (0..n).map(|_| VecDeque::new()).collect(),
             backlog_len: 0,
+            launcher: None,
             me_local,
         }
     }
@@ -593,6 +596,31 @@ impl Engine {
             self.backlog.iter().map(VecDeque::len).sum::<usize>()
         );
         self.backlog_len > 0 || self.tcp.as_ref().is_some_and(TcpRing::has_outgoing)
+    }
+
+    /// The launcher process that must outlive this rank (`zrun`, Hydra's proxy,
+    /// `slurmstepd`): it is this process's parent. Checked by [`Engine::check_launcher`].
+    pub fn watch_launcher(&mut self, pid: i32) {
+        self.launcher = Some(pid);
+    }
+
+    /// If the launcher exited (this process was re-parented), the job cannot finish: fail
+    /// every peer, so that what this rank waits for ends with an error naming the cause
+    /// instead of spinning or sleeping forever as an orphan.
+    pub fn check_launcher(&mut self) {
+        let Some(pid) = self.launcher else { return };
+        if nix::unistd::getppid().as_raw() == pid {
+            return;
+        }
+        self.launcher = None;
+        let reason = format!("the launcher (process {pid}) exited, so the job cannot finish");
+        tracing::error!(rank = self.expect.rank, "{reason}");
+        let (me, size) = (self.expect.rank, self.expect.size);
+        for rank in (0..size).filter(|&r| r != me) {
+            if self.proto.failure(rank).is_none() {
+                self.fail_peer(rank, &reason);
+            }
+        }
     }
 
     /// Check that shared-memory peers are still alive; fail the ones that are gone.

@@ -22,7 +22,7 @@ pub use protocol::{OpError, Path, ReqId, SendMode, Status};
 pub use stats::PeerStats;
 pub use userbuf::{RecvBufRef, SendBuf};
 
-use crate::bootstrap::{self, BootstrapError, JobInfo, Kvs};
+use crate::bootstrap::{self, BootstrapError, JobInfo, Kvs, Launcher};
 use crate::matching::{Envelope, Pattern};
 use crate::shm::{cma, ShmConfig, ShmEndpoint, ShmError, ShmSegment};
 use crate::tcp::{self, Listener, TcpConfig};
@@ -131,6 +131,9 @@ impl Fabric {
         let need_tcp = info.local_size < info.size;
 
         let mut segment = None;
+        // Until every local rank has mapped the segment, its name must go if this rank
+        // gives up (a peer or the launcher died during start-up): see `SegmentName`.
+        let mut name = None;
         if need_shm && info.local_rank == 0 {
             segment = Some(ShmSegment::create(
                 info.job_id,
@@ -138,6 +141,10 @@ impl Fabric {
                 local_size,
                 ShmConfig::for_local_size(local_size),
             )?);
+            name = Some(SegmentName {
+                job_id: info.job_id,
+                node_id: info.node_id,
+            });
         }
         let listener = if need_tcp {
             let bind = SocketAddr::new(info.advertise_ip, 0);
@@ -184,10 +191,10 @@ impl Fabric {
             segment = Some(ShmSegment::attach(info.job_id, info.node_id, local_size)?);
         }
         kvs.fence()?;
-        if need_shm && info.local_rank == 0 {
+        if let Some(n) = name.take() {
             // Every local rank has mapped it: remove the name so nothing is left behind,
             // whatever way the job ends.
-            ShmSegment::unlink(info.job_id, info.node_id)?;
+            n.remove()?;
         }
         let shm: Option<ShmEndpoint> = segment.map(|s| s.endpoint(info.local_rank as usize));
         let paths: Vec<Path> = (0..size)
@@ -254,6 +261,14 @@ impl Fabric {
         );
         if local_size > cpus {
             eng.spin_limit = wait::SHARED_CORE_SPIN_ROUNDS;
+        }
+        // Launchers that start ranks as their children and must outlive them. (A manual
+        // job's ranks may be started by anything, and a singleton has no launcher.)
+        if matches!(
+            info.launcher,
+            Launcher::Zrun | Launcher::Hydra | Launcher::SlurmPmi2 | Launcher::SlurmEnv
+        ) {
+            eng.watch_launcher(nix::unistd::getppid().as_raw());
         }
         tracing::debug!(rank = me, size, ?cpu, "rank initialised");
         Ok(Fabric {
@@ -447,7 +462,9 @@ impl Fabric {
                 match last_check {
                     None => last_check = Some(now),
                     Some(t) if now - t >= wait::LIVENESS_PERIOD => {
-                        self.engine.borrow_mut().check_local_peers();
+                        let mut e = self.engine.borrow_mut();
+                        e.check_local_peers();
+                        e.check_launcher();
                         last_check = Some(now);
                     }
                     Some(_) => {}
@@ -611,6 +628,30 @@ fn probe_or_fail(e: &Engine, pat: &Pattern) -> Result<Option<(Envelope, usize)>,
         }
     }
     Ok(None)
+}
+
+/// The name of a segment this rank created, removed on drop: held while start-up may
+/// still fail, so that an early return leaves nothing in `/dev/shm` (the ranks that did
+/// map it keep their mapping).
+struct SegmentName {
+    job_id: u64,
+    node_id: u32,
+}
+
+impl SegmentName {
+    fn remove(self) -> Result<(), ShmError> {
+        let r = ShmSegment::unlink(self.job_id, self.node_id);
+        std::mem::forget(self);
+        r
+    }
+}
+
+impl Drop for SegmentName {
+    fn drop(&mut self) {
+        if let Err(e) = ShmSegment::unlink(self.job_id, self.node_id) {
+            tracing::warn!(error = %e, "start-up failed and the segment could not be removed");
+        }
+    }
 }
 
 impl Drop for Fabric {

@@ -934,6 +934,14 @@ impl Protocol {
             rank,
             reason: reason.to_string(),
         };
+        // A receive from any source waits for the live peers; once none is left (the job
+        // is over: all died, or the launcher did) it can never complete.
+        let me = self.me as usize;
+        let none_left = self
+            .failed
+            .iter()
+            .enumerate()
+            .all(|(r, f)| r == me || f.is_some());
         let doomed: Vec<ReqId> = self
             .reqs
             .iter()
@@ -943,7 +951,7 @@ impl Protocol {
                     pat,
                     stage: RecvStage::Posted,
                     ..
-                } => pat.src == Some(rank),
+                } => pat.src == Some(rank) || (pat.src.is_none() && none_left),
                 Req::Recv {
                     stage: RecvStage::Reading(r),
                     ..

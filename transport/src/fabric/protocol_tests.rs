@@ -286,6 +286,24 @@ fn failed_peer_fails_pending_operations() {
 }
 
 #[test]
+fn any_source_receive_fails_once_no_peer_is_left() {
+    let mut net = Net::new(3, Path::Tcp, false);
+    let mut out = vec![0u8; 8];
+    // SAFETY: the buffer outlives the request.
+    let any = unsafe { net.ranks[0].post_recv(pat(None, None), RecvBufRef::from_slice(&mut out)) };
+    net.ranks[0].peer_failed(1, "gone");
+    assert!(
+        !net.ranks[0].is_done(any),
+        "rank 2 may still send: the receive stays posted"
+    );
+    net.ranks[0].peer_failed(2, "gone too");
+    assert!(matches!(
+        net.ranks[0].take(any),
+        Some(Err(OpError::PeerFailed { rank: 2, .. }))
+    ));
+}
+
+#[test]
 fn forged_frames_are_protocol_violations() {
     let mut net = Net::new(2, Path::Tcp, false);
     let mut h = FrameHeader {

@@ -70,6 +70,7 @@ impl Waiter {
             None => self.last_check = Some(Instant::now()),
             Some(t) if t.elapsed() >= LIVENESS_PERIOD => {
                 e.check_local_peers();
+                e.check_launcher();
                 self.last_check = Some(Instant::now());
             }
             Some(_) => {}

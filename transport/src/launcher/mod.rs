@@ -265,6 +265,24 @@ fn spawn_rank(
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
+    // If zrun dies, even by SIGKILL, the kernel kills the rank too: an orphaned rank
+    // would wait for its peers or its launcher forever. (The death signal follows the
+    // thread that forked, and this one runs the job to its end.)
+    let zrun_pid = nix::unistd::getpid();
+    // SAFETY: the closure runs in the child between fork and exec and calls only prctl
+    // and getppid, which are async-signal-safe, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // zrun died before the prctl: nothing would kill this rank later.
+            if nix::unistd::getppid() != zrun_pid {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
     cmd.env("ZR_LAUNCHER", "zrun")
         .env("PMI_FD", theirs.as_raw_fd().to_string())
         .env("PMI_RANK", r.to_string())
