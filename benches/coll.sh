@@ -172,6 +172,7 @@ def table(field, title):
 print("## Collective latency (median over rounds)")
 rounds = {i: len(d.get(("barrier", nps[0], 0, "p50", i), [])) for i in impls} if nps else {}
 print("\nrounds per implementation: %s" % rounds)
+table("p50max", "Median per-iteration time, slowest rank (max over ranks of each rank's median)")
 table("p50", "Median per-iteration time on rank 0")
 table("avgmax", "Max over ranks of the average time")
 

@@ -13,6 +13,11 @@
 //! need, and it is the same expression on every rank and in every run, so all ranks get
 //! bitwise identical results.
 //!
+//! # Large allgather blocks
+//! From [`DIRECT_MIN`] an allgather block does not go through the slots at all: each rank
+//! publishes only where its block is, and the others read it from its memory with one
+//! kernel copy (`process_vm_readv`), when the kernel allows that here.
+//!
 //! # Chunks
 //! Buffers larger than a slot go in chunks of at most [`DATA_BYTES`] (cut at whole
 //! elements); each chunk is one publication with its own token.
@@ -22,40 +27,56 @@ use std::rc::Rc;
 use zerorank_transport::fabric::Fabric;
 use zerorank_transport::shm::collslot::{token, CollSlot, DATA_BYTES};
 
-/// Largest broadcast that takes the shared-memory path; larger ones are faster as a
-/// pipelined point-to-point stream (sender and receiver copy at the same time).
-pub const BCAST_MAX: usize = DATA_BYTES;
+/// Largest broadcast, reduction operand or allgather block that takes the slots.
+///
+/// Measured at 2 ranks, each call after a barrier as in `benches/c/coll_bench.c`, the
+/// slowest rank's median, 3 runs each: up to 4 KiB the slots win or tie against the
+/// point-to-point schedules (bcast 1 KiB 0.30-0.39 against 0.64-0.71 us, allreduce 2 KiB
+/// 0.66-0.71 against 1.47-1.80, reduce 4 KiB 0.70-1.06 against 1.09-1.32, allgather
+/// 4 KiB 3.1-4.5 against 3.6-5.2). Above that a publication is written whole and then
+/// read whole, while the schedules stream large messages in pieces that sender and
+/// receiver copy at the same time: a 16 KiB broadcast is 10 us for the reader through a
+/// slot and 1.7 us through the schedules. `ZR_NODE_BCAST_MAX` and `ZR_NODE_REDUCE_MAX`
+/// (bytes, for reductions and allgather) override it, for measurements.
+pub const SLOT_MAX: usize = 4 << 10;
 
-/// Largest `Reduce` operand, and largest `Allgather` block, that takes the shared-memory
-/// path; [`ALLREDUCE_MAX`] for `Allreduce`. Measured at 2 ranks with a barrier before each
-/// call (benches/coll.sh): up to 1 KiB the slots win everywhere; at 4 KiB a reduce or an
-/// allgather is level or faster over the point-to-point schedules (reduce 1.0-2.8 against
-/// 0.9-2.8 us, allgather 1.5 against 2.1 us), while an allreduce of 4-8 KiB is 2-4x faster
-/// through the slots (8 KiB: 1.7-4.7 against 7-10 us); from 16 KiB the schedules win
-/// (their large messages are pipelined, sender and receiver copying at once).
-/// `ZR_NODE_REDUCE_MAX` (bytes) overrides both, for measurements.
-const REDUCE_MAX: usize = 1 << 10;
-/// See [`REDUCE_MAX`].
-const ALLREDUCE_MAX: usize = 8 << 10;
-
-static REDUCE_MAX_CELL: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-
-/// The `ZR_NODE_REDUCE_MAX` override, if set (at most a slot).
-fn reduce_max_override() -> Option<usize> {
-    *REDUCE_MAX_CELL.get_or_init(|| {
-        std::env::var("ZR_NODE_REDUCE_MAX")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .map(|v| v.min(DATA_BYTES))
-    })
+fn env_bytes(var: &str) -> Option<usize> {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map(|v| v.min(DATA_BYTES))
 }
 
+/// [`SLOT_MAX`] for broadcasts, or `ZR_NODE_BCAST_MAX`.
+fn bcast_max() -> usize {
+    static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CELL.get_or_init(|| env_bytes("ZR_NODE_BCAST_MAX").unwrap_or(SLOT_MAX))
+}
+
+/// [`SLOT_MAX`] for reductions and allgather blocks, or `ZR_NODE_REDUCE_MAX`.
 fn reduce_max() -> usize {
-    reduce_max_override().unwrap_or(REDUCE_MAX)
+    static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CELL.get_or_init(|| env_bytes("ZR_NODE_REDUCE_MAX").unwrap_or(SLOT_MAX))
 }
 
-fn allreduce_max() -> usize {
-    reduce_max_override().unwrap_or(ALLREDUCE_MAX)
+/// Allgather blocks at least this large are read by each rank straight from the owner's
+/// buffer with one kernel copy (`process_vm_readv`), when the kernel allows it here,
+/// instead of going through the point-to-point schedules, which copy every block twice
+/// (into a ring and out of it) on both cores at once. Measured at 2 ranks in one session
+/// (benches/coll.sh, 5 rounds): 64 KiB 13.3 against 22.3 us, 1 MiB 175 against 346 us
+/// (Open MPI 14.4 and 173); the schedules' time swings with the machine (107-346 us at
+/// 1 MiB), the direct read's much less. At 16 KiB the schedules are faster (2.6-7 against
+/// 5.5 us). `ZR_NODE_DIRECT_MIN` (bytes) overrides it, for measurements.
+const DIRECT_MIN: usize = 64 << 10;
+
+fn direct_min() -> usize {
+    static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CELL.get_or_init(|| {
+        std::env::var("ZR_NODE_DIRECT_MIN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DIRECT_MIN)
+    })
 }
 
 /// The slots of a communicator whose ranks all share this node. Built once per
@@ -74,6 +95,8 @@ pub(crate) struct Node {
     locals: Vec<usize>,
     /// World ranks of the others (whose failure ends a wait).
     peers: Vec<u32>,
+    /// Can this rank read the others' memory (see [`DIRECT_MIN`])?
+    direct: bool,
 }
 
 impl Node {
@@ -110,6 +133,7 @@ impl Node {
             slots,
             locals,
             peers,
+            direct: fabric.can_read_local_peers(),
         })
     }
 
@@ -120,13 +144,14 @@ impl Node {
         let small = |b: Option<&RawBuf>| b.is_none_or(|b| b.len() <= reduce_max());
         match op {
             CollOp::Barrier => true,
-            CollOp::Allreduce { recv, .. } => recv.len() <= allreduce_max(),
+            CollOp::Allreduce { recv, .. } => recv.len() <= reduce_max(),
             CollOp::Reduce {
                 root, send, recv, ..
             } => (*root as usize) < n && small(send.as_ref()) && small(recv.as_ref()),
-            CollOp::Bcast { buf, root } => buf.len() <= BCAST_MAX && (*root as usize) < n,
+            CollOp::Bcast { buf, root } => buf.len() <= bcast_max() && (*root as usize) < n,
             CollOp::Allgather { recv, block, .. } => {
-                *block <= reduce_max() && Some(recv.len()) == block.checked_mul(n)
+                Some(recv.len()) == block.checked_mul(n)
+                    && (*block <= reduce_max() || (self.direct && *block >= direct_min()))
             }
             _ => false,
         }
@@ -163,14 +188,14 @@ impl Node {
     }
 
     /// Publish `data` (at most a slot) in this rank's slot as chunk `chunk`, to be read by
-    /// `readers` ranks.
+    /// `readers` ranks; the half it went to.
     fn publish(
         &self,
         tag: u32,
         chunk: usize,
         data: &[u8],
         readers: usize,
-    ) -> Result<(), CollError> {
+    ) -> Result<usize, CollError> {
         assert!(data.len() <= DATA_BYTES, "a chunk fits in a slot");
         let mine = self.slots[self.me()];
         let p = self.fabric.coll_publisher();
@@ -181,7 +206,7 @@ impl Node {
         unsafe { mine.write(half, data) };
         mine.publish(half, self.token(tag, chunk));
         p.published(half, readers as u64);
-        Ok(())
+        Ok(half)
     }
 
     /// Wait for rank `r`'s chunk `chunk`; the half of its slot that holds it.
@@ -266,7 +291,12 @@ impl Node {
                 }
                 self.reduce(tag, None, input, Some(recv), op)
             }
-            CollOp::Allgather { send, recv, block } => self.allgather(tag, send, recv, block),
+            CollOp::Allgather { send, recv, block } if block <= reduce_max() => {
+                self.allgather(tag, send, recv, block)
+            }
+            CollOp::Allgather { send, recv, block } => {
+                self.allgather_direct(tag, send, recv, block)
+            }
             _ => unreachable!("Node::accepts only the operations above"),
         }
     }
@@ -287,7 +317,7 @@ impl Node {
         if self.me() == root {
             // SAFETY: the caller's buffer is valid for its length (RawBuf contract).
             let data = unsafe { std::slice::from_raw_parts(buf.as_ptr(), buf.len()) };
-            return self.publish(tag, 0, data, n - 1);
+            return self.publish(tag, 0, data, n - 1).map(drop);
         }
         let h = self.await_chunk(tag, root, 0)?;
         let s = self.slots[root];
@@ -349,6 +379,80 @@ impl Node {
             self.release(r, h, n - 1);
         }
         Ok(())
+    }
+
+    /// Allgather of large blocks, one copy each: every rank publishes where its block is
+    /// (address and length, inline in its slot), reads every other rank's block straight
+    /// from that rank's memory into place, and releases the publication; it returns only
+    /// once all the others released its own, since until then they may still be reading
+    /// its buffer. A failed read is reported after this rank has released every
+    /// publication, so no peer is left waiting for it.
+    fn allgather_direct(
+        &self,
+        tag: u32,
+        send: Option<RawBuf>,
+        recv: RawBuf,
+        block: usize,
+    ) -> Result<(), CollError> {
+        let (n, me) = (self.n(), self.me());
+        debug_assert_eq!(recv.len(), n * block, "Node::accepts checked the size");
+        if let Some(s) = send {
+            if s.len() != block {
+                return Err(CollError::SizeMismatch {
+                    what: "allgather send buffer",
+                    expected: block,
+                    got: s.len(),
+                });
+            }
+        }
+        let base = recv.as_ptr() as *mut u8;
+        // SAFETY: block `me` lies inside the receive buffer (n * block bytes).
+        let mine = send.map_or_else(
+            || unsafe { base.add(me * block) } as *const u8,
+            |s| s.as_ptr(),
+        );
+        let mut desc = [0u8; 16];
+        desc[..8].copy_from_slice(&(mine as u64).to_ne_bytes());
+        desc[8..].copy_from_slice(&(block as u64).to_ne_bytes());
+        let half = self.publish(tag, 0, &desc, n - 1)?;
+        if send.is_some() {
+            // SAFETY: block `me` of the receive buffer is ours alone and does not overlap
+            // the send buffer (MPI forbids it).
+            unsafe { std::ptr::copy_nonoverlapping(mine, base.add(me * block), block) };
+        }
+        let mut failed = None;
+        for r in (0..n).filter(|&r| r != me) {
+            let h = self.await_chunk(tag, r, 0)?;
+            // SAFETY: rank r published chunk 0 and this rank has not released it.
+            let d = unsafe { self.slots[r].data(h, desc.len()) };
+            let addr = u64::from_ne_bytes(d[..8].try_into().expect("8 bytes"));
+            let len = u64::from_ne_bytes(d[8..].try_into().expect("8 bytes"));
+            // SAFETY: block r of the receive buffer is ours alone (RawBuf contract).
+            let dst = unsafe { std::slice::from_raw_parts_mut(base.add(r * block), block) };
+            let read = if len != block as u64 {
+                Err(CollError::SizeMismatch {
+                    what: "allgather block of another rank",
+                    expected: block,
+                    got: len as usize,
+                })
+            } else {
+                let world = self.ranks[r];
+                self.fabric
+                    .read_local_peer(world, addr, dst)
+                    .map_err(|source| CollError::Transport {
+                        peer: r as u32,
+                        world,
+                        source,
+                    })
+            };
+            self.release(r, h, n - 1);
+            if let Err(e) = read {
+                failed.get_or_insert(e);
+            }
+        }
+        let (slot, p) = (self.slots[me], self.fabric.coll_publisher());
+        self.wait(|| slot.writable(half, p.asked(half)))?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// `Reduce` to `root` (`Some`) or `Allreduce` (`None`): every rank publishes `input`

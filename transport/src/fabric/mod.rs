@@ -424,6 +424,30 @@ impl Fabric {
         h[local] = (half + 1) % crate::shm::collslot::HALVES;
     }
 
+    /// Can this rank read its local peers' memory directly (`process_vm_readv`, see
+    /// [`cma::available`])?
+    pub fn can_read_local_peers(&self) -> bool {
+        cma::available()
+    }
+
+    /// Read `dst.len()` bytes at address `addr` in the memory of local rank `rank`: one
+    /// copy, made by the kernel. The peer must keep those bytes unchanged until told that
+    /// the read is over.
+    pub fn read_local_peer(&self, rank: u32, addr: u64, dst: &mut [u8]) -> Result<(), OpError> {
+        let pid = {
+            let e = self.engine.borrow();
+            assert!(
+                e.local_of.get(rank as usize).is_some_and(Option::is_some),
+                "rank {rank} is not on this node"
+            );
+            e.pids[rank as usize]
+        };
+        cma::read(pid, addr, dst).map_err(|e| OpError::Copy {
+            rank,
+            reason: e.to_string(),
+        })
+    }
+
     /// The publisher's side of this rank's own collective slot (which half is next, the
     /// releases asked of each; see [`crate::shm::collslot`]).
     pub fn coll_publisher(&self) -> &crate::shm::collslot::Publisher {

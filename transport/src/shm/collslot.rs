@@ -242,6 +242,12 @@ impl Publisher {
         self.asked[half].set(self.asked[half].get() + readers);
         self.next.set((half + 1) % HALVES);
     }
+
+    /// The reads asked of `half` so far (with [`CollSlot::writable`]: has every reader of
+    /// its last publication released it?).
+    pub fn asked(&self, half: usize) -> u64 {
+        self.asked[half].get()
+    }
 }
 
 #[cfg(all(test, not(loom)))]
