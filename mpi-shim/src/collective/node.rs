@@ -25,7 +25,7 @@
 use super::{CollError, CollOp, RawBuf, Reducer};
 use std::rc::Rc;
 use zerorank_transport::fabric::Fabric;
-use zerorank_transport::shm::collslot::{token, CollSlot, DATA_BYTES};
+use zerorank_transport::shm::collslot::{token, CollSlot, DATA_BYTES, INLINE_BYTES};
 
 /// Largest broadcast, reduction operand or allgather block that takes the slots.
 ///
@@ -225,6 +225,16 @@ impl Node {
         Ok(h)
     }
 
+    /// [`Node::await_chunk`], then start fetching the chunk's `len` bytes (see
+    /// `CollSlot::prefetch_data`); for chunks read from another rank's slot.
+    fn await_data(&self, tag: u32, r: usize, chunk: usize, len: usize) -> Result<usize, CollError> {
+        let h = self.await_chunk(tag, r, chunk)?;
+        if len > INLINE_BYTES && r != self.me {
+            self.slots[r].prefetch_data(h, len);
+        }
+        Ok(h)
+    }
+
     /// Release half `h` of rank `r`'s slot, published for `readers` readers.
     fn release(&self, r: usize, h: usize, readers: usize) {
         if readers == 1 {
@@ -319,7 +329,7 @@ impl Node {
             let data = unsafe { std::slice::from_raw_parts(buf.as_ptr(), buf.len()) };
             return self.publish(tag, 0, data, n - 1).map(drop);
         }
-        let h = self.await_chunk(tag, root, 0)?;
+        let h = self.await_data(tag, root, 0, buf.len())?;
         let s = self.slots[root];
         // SAFETY: the root published chunk 0 and this rank has not released it; the
         // receive buffer is valid and ours alone (RawBuf contract).
@@ -369,7 +379,7 @@ impl Node {
             unsafe { std::ptr::copy_nonoverlapping(mine.as_ptr(), base.add(me * block), block) };
         }
         for r in (0..n).filter(|&r| r != me) {
-            let h = self.await_chunk(tag, r, 0)?;
+            let h = self.await_data(tag, r, 0, block)?;
             // SAFETY: rank r published its block and this rank has not released it; block
             // r of the receive buffer is ours alone.
             unsafe {
@@ -513,7 +523,7 @@ impl Node {
                     let theirs: &[u8] = if r == me && !aliased {
                         data
                     } else {
-                        let h = self.await_chunk(tag, r, k)?;
+                        let h = self.await_data(tag, r, k, m)?;
                         held = Some(h);
                         // SAFETY: rank r published chunk k and this rank has not released
                         // it.

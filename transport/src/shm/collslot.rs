@@ -192,6 +192,31 @@ impl CollSlot {
             .find(|&h| self.ctl(h).token.load(Ordering::Acquire) == token)
     }
 
+    /// Reader: start loading the `len` bytes published in `half` into this core's cache,
+    /// all at once. The publisher has just written them, so they sit in its core's cache;
+    /// read in order, each cache line would be fetched from there only when the one before
+    /// has arrived (measured: 4 KiB took about 45 ns a line, the cross-core latency). With
+    /// the whole range requested first, the fetches overlap. Only a hint: no effect on
+    /// what is loaded.
+    pub fn prefetch_data(&self, half: usize, len: usize) {
+        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        {
+            let p = self.data_ptr(half, len.min(DATA_BYTES));
+            for off in (0..len.min(DATA_BYTES)).step_by(64) {
+                // SAFETY: a prefetch never faults and changes no memory; the address lies
+                // inside the half anyway.
+                unsafe {
+                    core::arch::x86_64::_mm_prefetch(
+                        p.wrapping_add(off).cast::<i8>(),
+                        core::arch::x86_64::_MM_HINT_T0,
+                    )
+                };
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+        let _ = (half, len);
+    }
+
     /// Reader: the `len` bytes published in `half` (`len` as written: publisher and
     /// readers of a step agree on it, and it decides where the bytes are).
     ///
