@@ -26,6 +26,7 @@ use super::{CollError, CollOp, RawBuf, Reducer};
 use std::rc::Rc;
 use zerorank_transport::fabric::Fabric;
 use zerorank_transport::shm::collslot::{token, CollSlot, DATA_BYTES, INLINE_BYTES};
+use zerorank_transport::shm::copy::copy;
 
 /// Largest broadcast, reduction operand or allgather block that takes the slots.
 ///
@@ -335,7 +336,7 @@ impl Node {
         // receive buffer is valid and ours alone (RawBuf contract).
         unsafe {
             let out = std::slice::from_raw_parts_mut(buf.as_ptr() as *mut u8, buf.len());
-            out.copy_from_slice(s.data(h, buf.len()));
+            copy(out, s.data(h, buf.len()));
         }
         self.release(root, h, n - 1);
         Ok(())
@@ -376,7 +377,12 @@ impl Node {
         if send.is_some() {
             // SAFETY: block `me` of the receive buffer is ours alone and does not overlap
             // the send buffer (MPI forbids it).
-            unsafe { std::ptr::copy_nonoverlapping(mine.as_ptr(), base.add(me * block), block) };
+            unsafe {
+                copy(
+                    std::slice::from_raw_parts_mut(base.add(me * block), block),
+                    mine,
+                )
+            };
         }
         for r in (0..n).filter(|&r| r != me) {
             let h = self.await_data(tag, r, 0, block)?;
@@ -384,7 +390,10 @@ impl Node {
             // r of the receive buffer is ours alone.
             unsafe {
                 let theirs = self.slots[r].data(h, block);
-                std::ptr::copy_nonoverlapping(theirs.as_ptr(), base.add(r * block), block);
+                copy(
+                    std::slice::from_raw_parts_mut(base.add(r * block), block),
+                    theirs,
+                );
             }
             self.release(r, h, n - 1);
         }
@@ -530,7 +539,7 @@ impl Node {
                         unsafe { self.slots[r].data(h, m) }
                     };
                     if r == n - 1 {
-                        acc.copy_from_slice(theirs);
+                        copy(acc, theirs);
                     } else {
                         op.reduce(theirs, acc);
                     }

@@ -554,13 +554,13 @@ impl Engine {
                 shm.try_send_with(li, SHM_SMALL, &[], len, |frame| {
                     let (head, rest) = frame.split_at_mut(SMALL_HEADER_LEN);
                     small.encode_into(head);
-                    rest.copy_from_slice(body);
+                    crate::shm::copy::copy(rest, body);
                 })
             }
             None => shm.try_send_with(li, SHM_FULL, &[], HEADER_LEN + body.len(), |frame| {
                 let (head, rest) = frame.split_at_mut(HEADER_LEN);
                 header.encode_into(head);
-                rest.copy_from_slice(body);
+                crate::shm::copy::copy(rest, body);
             }),
         };
         if !sent {

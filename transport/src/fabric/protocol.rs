@@ -700,7 +700,7 @@ impl Protocol {
             return Ok(());
         }
         let mut copy = self.pool.get(payload.len());
-        copy.as_mut_slice().copy_from_slice(payload);
+        crate::shm::copy::copy(copy.as_mut_slice(), payload);
         self.matcher
             .push_unexpected(env, (Unexpected::Eager(copy, None), path))?;
         Ok(())
@@ -889,7 +889,7 @@ impl Protocol {
                         payload.len()
                     )));
                 }
-                buf.slice_mut(off, payload.len()).copy_from_slice(payload);
+                crate::shm::copy::copy(buf.slice_mut(off, payload.len()), payload);
                 r.received += payload.len();
                 if r.received == r.accepted {
                     let st = r.status();
@@ -974,7 +974,7 @@ impl Protocol {
 
 fn copy_eager(buf: RecvBufRef, env: &Envelope, payload: &[u8]) -> Status {
     let n = payload.len().min(buf.len());
-    buf.slice_mut(0, n).copy_from_slice(&payload[..n]);
+    crate::shm::copy::copy(buf.slice_mut(0, n), &payload[..n]);
     Status {
         source: env.src,
         tag: env.tag,

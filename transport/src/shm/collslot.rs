@@ -165,15 +165,12 @@ impl CollSlot {
             data.len()
         );
         // SAFETY: no reader touches the half between its release and the next token
-        // (caller's contract); the area is DATA_BYTES long and does not overlap `data`
-        // (the caller's memory is not in any slot).
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                data.as_ptr(),
-                self.data_ptr(half, data.len()),
-                data.len(),
-            )
-        };
+        // (caller's contract); the area is DATA_BYTES long (the inline one INLINE_BYTES,
+        // used up to that length) and does not overlap `data` (the caller's memory is not
+        // in any slot).
+        let dst =
+            unsafe { std::slice::from_raw_parts_mut(self.data_ptr(half, data.len()), data.len()) };
+        super::copy::copy(dst, data);
     }
 
     /// Publisher: announce the data in `half` under `token`.

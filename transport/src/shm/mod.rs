@@ -14,12 +14,14 @@
 //! * [`cma`]: single-copy reads of large messages from the sender's memory.
 //! * [`collslot`]: one slot per local rank where it publishes its operand of an on-node
 //!   collective, read in place by the others.
+//! * [`copy`]: the copy used into and out of shared memory (not `memcpy`'s `rep movsb`).
 //!
 //! The fast path (`try_send`, `try_recv`, `has_incoming`) makes no syscalls, allocates
 //! nothing and takes no locks.
 
 pub mod cma;
 pub mod collslot;
+pub mod copy;
 mod doorbell;
 pub(crate) mod ring;
 mod segment;
@@ -302,7 +304,7 @@ impl ShmEndpoint {
     #[inline]
     pub fn try_send(&self, to: usize, tag: u32, header: &[u8], payload: &[u8]) -> bool {
         self.try_send_with(to, tag, header, payload.len(), |dst| {
-            dst.copy_from_slice(payload)
+            copy::copy(dst, payload)
         })
     }
 

@@ -1,0 +1,55 @@
+//! Copies to and from memory another core has just written (shared-memory rings and
+//! collective slots).
+//!
+//! Not `memcpy`: from 2 KiB glibc's `memcpy` switches to `rep movsb`, which on this
+//! project's 2-vCPU VM fetches cache lines held modified by another core one at a time.
+//! Measured: a 16 KiB broadcast through a collective slot took the reader 10-13 us with
+//! `memcpy` and 1.5-2.4 us with this loop; a 4 KiB allreduce 1.8 against 0.6-1.1 us. The
+//! loop copies 64-byte blocks with plain vector loads and stores, whose cache misses the
+//! core overlaps.
+
+/// Bytes per block of [`copy`].
+const BLOCK: usize = 64;
+
+/// Copy `src` into `dst` (equal lengths).
+///
+/// # Panics
+/// If the lengths differ.
+#[inline]
+pub fn copy(dst: &mut [u8], src: &[u8]) {
+    assert_eq!(
+        dst.len(),
+        src.len(),
+        "copy between slices of different lengths"
+    );
+    let mut d = dst.chunks_exact_mut(BLOCK);
+    let mut s = src.chunks_exact(BLOCK);
+    for (a, b) in (&mut d).zip(&mut s) {
+        let a: &mut [u8; BLOCK] = a.try_into().expect("a whole block");
+        let b: &[u8; BLOCK] = b.try_into().expect("a whole block");
+        *a = *b;
+    }
+    // Less than a block: a short memcpy, far below the `rep movsb` threshold.
+    d.into_remainder().copy_from_slice(s.remainder());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy;
+
+    #[test]
+    fn copies_every_length() {
+        for len in [0, 1, 63, 64, 65, 127, 128, 4095, 4096, 4097, 65536 + 13] {
+            let src: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let mut dst = vec![0u8; len];
+            copy(&mut dst, &src);
+            assert_eq!(dst, src, "length {len}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "different lengths")]
+    fn lengths_must_match() {
+        copy(&mut [0u8; 3], &[1u8; 4]);
+    }
+}
