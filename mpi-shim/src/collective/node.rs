@@ -37,9 +37,18 @@ use zerorank_transport::shm::copy::copy;
 /// 4 KiB 3.1-4.5 against 3.6-5.2). Above that a publication is written whole and then
 /// read whole, while the schedules stream large messages in pieces that sender and
 /// receiver copy at the same time: a 16 KiB broadcast is 10 us for the reader through a
-/// slot and 1.7 us through the schedules. `ZR_NODE_BCAST_MAX` and `ZR_NODE_REDUCE_MAX`
-/// (bytes, for reductions and allgather) override it, for measurements.
+/// slot and 1.7 us through the schedules. (Those figures predate `shm::copy`, which made
+/// reading a slot several times faster; measured again after it, 8-16 KiB are mixed and
+/// noisy, see [`EXCHANGE_MAX`].) `ZR_NODE_BCAST_MAX` and `ZR_NODE_REDUCE_MAX` (bytes, for
+/// reductions and allgather) override the limits, for measurements.
 pub const SLOT_MAX: usize = 4 << 10;
+
+/// [`SLOT_MAX`] for the ops where every rank both publishes and reads (allreduce,
+/// allgather): their point-to-point schedules exchange messages both ways at once, and
+/// at 8 KiB the slots are still ahead (allreduce 1.9-4.8 against 7.5-9.8 us, allgather
+/// 1.6-4.5 against 6.7-8.9; a broadcast or a reduce of 8 KiB is faster through the
+/// schedules: bcast 1.2-1.5 against 1.5-4.9).
+pub const EXCHANGE_MAX: usize = 8 << 10;
 
 fn env_bytes(var: &str) -> Option<usize> {
     std::env::var(var)
@@ -54,10 +63,16 @@ fn bcast_max() -> usize {
     *CELL.get_or_init(|| env_bytes("ZR_NODE_BCAST_MAX").unwrap_or(SLOT_MAX))
 }
 
-/// [`SLOT_MAX`] for reductions and allgather blocks, or `ZR_NODE_REDUCE_MAX`.
+/// [`SLOT_MAX`] for reduce operands, or `ZR_NODE_REDUCE_MAX`.
 fn reduce_max() -> usize {
     static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CELL.get_or_init(|| env_bytes("ZR_NODE_REDUCE_MAX").unwrap_or(SLOT_MAX))
+}
+
+/// [`EXCHANGE_MAX`] for allreduce operands and allgather blocks, or `ZR_NODE_REDUCE_MAX`.
+fn exchange_max() -> usize {
+    static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CELL.get_or_init(|| env_bytes("ZR_NODE_REDUCE_MAX").unwrap_or(EXCHANGE_MAX))
 }
 
 /// Allgather blocks at least this large are read by each rank straight from the owner's
@@ -145,14 +160,14 @@ impl Node {
         let small = |b: Option<&RawBuf>| b.is_none_or(|b| b.len() <= reduce_max());
         match op {
             CollOp::Barrier => true,
-            CollOp::Allreduce { recv, .. } => recv.len() <= reduce_max(),
+            CollOp::Allreduce { recv, .. } => recv.len() <= exchange_max(),
             CollOp::Reduce {
                 root, send, recv, ..
             } => (*root as usize) < n && small(send.as_ref()) && small(recv.as_ref()),
             CollOp::Bcast { buf, root } => buf.len() <= bcast_max() && (*root as usize) < n,
             CollOp::Allgather { recv, block, .. } => {
                 Some(recv.len()) == block.checked_mul(n)
-                    && (*block <= reduce_max() || (self.direct && *block >= direct_min()))
+                    && (*block <= exchange_max() || (self.direct && *block >= direct_min()))
             }
             _ => false,
         }
@@ -302,7 +317,7 @@ impl Node {
                 }
                 self.reduce(tag, None, input, Some(recv), op)
             }
-            CollOp::Allgather { send, recv, block } if block <= reduce_max() => {
+            CollOp::Allgather { send, recv, block } if block <= exchange_max() => {
                 self.allgather(tag, send, recv, block)
             }
             CollOp::Allgather { send, recv, block } => {
