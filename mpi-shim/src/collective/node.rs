@@ -452,7 +452,12 @@ impl Node {
         if send.is_some() {
             // SAFETY: block `me` of the receive buffer is ours alone and does not overlap
             // the send buffer (MPI forbids it).
-            unsafe { std::ptr::copy_nonoverlapping(mine, base.add(me * block), block) };
+            unsafe {
+                copy(
+                    std::slice::from_raw_parts_mut(base.add(me * block), block),
+                    std::slice::from_raw_parts(mine, block),
+                )
+            };
         }
         let mut failed = None;
         for r in (0..n).filter(|&r| r != me) {

@@ -68,7 +68,11 @@ fn copy(from: &RawBuf, to: &RawBuf) {
     // SAFETY: both buffers are valid for their (equal) lengths until the collective
     // completes, and `recv` is not touched by anyone else (RawBuf contract); MPI forbids a
     // send buffer that overlaps the receive buffer except by MPI_IN_PLACE (handled above).
-    unsafe {
-        std::ptr::copy_nonoverlapping(from.as_ptr(), to.as_ptr() as *mut u8, from.len());
-    }
+    let (from, to) = unsafe {
+        (
+            std::slice::from_raw_parts(from.as_ptr(), from.len()),
+            std::slice::from_raw_parts_mut(to.as_ptr() as *mut u8, to.len()),
+        )
+    };
+    zerorank_transport::shm::copy::copy(to, from);
 }
