@@ -11,6 +11,11 @@
 /// Bytes per block of [`copy`].
 const BLOCK: usize = 64;
 
+/// Below this, `memcpy` is faster than the block loop (it does not use `rep movsb` yet;
+/// benches/benches/copy.rs: 64 B 3.4 against 5.3 ns, 1 KiB 16 against 22 ns), and small
+/// messages, the fast path, are all below it.
+const LOOP_MIN: usize = 2 << 10;
+
 /// Copy `src` into `dst` (equal lengths).
 ///
 /// # Panics
@@ -22,6 +27,10 @@ pub fn copy(dst: &mut [u8], src: &[u8]) {
         src.len(),
         "copy between slices of different lengths"
     );
+    if src.len() < LOOP_MIN {
+        dst.copy_from_slice(src);
+        return;
+    }
     let mut d = dst.chunks_exact_mut(BLOCK);
     let mut s = src.chunks_exact(BLOCK);
     for (a, b) in (&mut d).zip(&mut s) {
@@ -39,7 +48,19 @@ mod tests {
 
     #[test]
     fn copies_every_length() {
-        for len in [0, 1, 63, 64, 65, 127, 128, 4095, 4096, 4097, 65536 + 13] {
+        for len in [
+            0,
+            1,
+            64,
+            2047,
+            2048,
+            2049,
+            2111,
+            4095,
+            4096,
+            4097,
+            65536 + 13,
+        ] {
             let src: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
             let mut dst = vec![0u8; len];
             copy(&mut dst, &src);
