@@ -6,17 +6,6 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn pids_of(pattern: &str) -> Vec<i32> {
-    let out = Command::new("pgrep")
-        .args(["-f", pattern])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
 #[test]
 fn sigkill_of_a_rank_ends_the_job_cleanly() {
     let ex = example("p2p_check");
@@ -43,19 +32,7 @@ fn sigkill_of_a_rank_ends_the_job_cleanly() {
     // Wait (bounded) until all 3 ranks run and have set up shared memory.
     // Anchored at the start of the command line, so zrun's own command is not matched.
     let rank_pattern = format!("^{} hang {tag}", ex.display());
-    let start = Instant::now();
-    let ranks = loop {
-        let p = pids_of(&rank_pattern);
-        if p.len() == 3 {
-            break p;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "ranks did not start: {p:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    std::thread::sleep(Duration::from_millis(500));
+    let ranks = wait_for_ranks(&rank_pattern, 3);
     let victim = ranks[1];
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(victim),

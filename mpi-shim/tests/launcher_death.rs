@@ -9,17 +9,6 @@ use common::*;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn pids_of(pattern: &str) -> Vec<i32> {
-    let out = Command::new("pgrep")
-        .args(["-f", pattern])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
 fn parent_of(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
@@ -61,20 +50,7 @@ fn start(launcher: &str, args: &[&str], scenario: &str) -> (Cleanup, Vec<i32>) {
     // Anchored at the start of the command line, so the launcher's own is not matched.
     let ranks = format!("^{} {scenario} {tag}", ex.display());
     let job = Cleanup { launcher, ranks };
-    let start = Instant::now();
-    let pids = loop {
-        let p = pids_of(&job.ranks);
-        if p.len() == 3 {
-            break p;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "ranks did not start: {p:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Let them get past initialisation into their wait.
-    std::thread::sleep(Duration::from_millis(500));
+    let pids = wait_for_ranks(&job.ranks, 3);
     (job, pids)
 }
 

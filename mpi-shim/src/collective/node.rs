@@ -357,6 +357,46 @@ impl Node {
         Ok(())
     }
 
+    /// The start of this rank's allgather block, checked: the send buffer, or in place its
+    /// block of the receive buffer (which holds `n * block` bytes).
+    fn own_block(
+        &self,
+        send: Option<RawBuf>,
+        recv: RawBuf,
+        block: usize,
+    ) -> Result<*const u8, CollError> {
+        debug_assert_eq!(
+            recv.len(),
+            self.n() * block,
+            "Node::accepts checked the size"
+        );
+        match send {
+            Some(s) if s.len() != block => Err(CollError::SizeMismatch {
+                what: "allgather send buffer",
+                expected: block,
+                got: s.len(),
+            }),
+            Some(s) => Ok(s.as_ptr()),
+            None => Ok(recv.as_ptr().wrapping_add(self.me() * block)),
+        }
+    }
+
+    /// Copy this rank's block from the send buffer into its place in the receive buffer
+    /// (nothing to do in place).
+    fn place_own_block(&self, send: Option<RawBuf>, recv: RawBuf, block: usize) {
+        if let Some(s) = send {
+            let at = (recv.as_ptr() as *mut u8).wrapping_add(self.me() * block);
+            // SAFETY: block `me` of the receive buffer is ours alone and does not overlap
+            // the send buffer (MPI forbids it); both hold `block` bytes (`own_block`).
+            unsafe {
+                copy(
+                    std::slice::from_raw_parts_mut(at, block),
+                    std::slice::from_raw_parts(s.as_ptr(), block),
+                )
+            };
+        }
+    }
+
     /// Every rank publishes its block; every rank copies the others' blocks into place.
     fn allgather(
         &self,
@@ -366,39 +406,15 @@ impl Node {
         block: usize,
     ) -> Result<(), CollError> {
         let (n, me) = (self.n(), self.me());
-        debug_assert_eq!(recv.len(), n * block, "Node::accepts checked the size");
-        if let Some(s) = send {
-            if s.len() != block {
-                return Err(CollError::SizeMismatch {
-                    what: "allgather send buffer",
-                    expected: block,
-                    got: s.len(),
-                });
-            }
-        }
+        let mine = self.own_block(send, recv, block)?;
         if block == 0 {
             return Ok(());
         }
         let base = recv.as_ptr() as *mut u8;
-        // SAFETY: the send buffer (or, in place, this rank's block of the receive buffer)
-        // is valid for `block` bytes (RawBuf contract).
-        let mine = unsafe {
-            match send {
-                Some(s) => std::slice::from_raw_parts(s.as_ptr(), block),
-                None => std::slice::from_raw_parts(base.add(me * block), block),
-            }
-        };
-        self.publish(tag, 0, mine, n - 1)?;
-        if send.is_some() {
-            // SAFETY: block `me` of the receive buffer is ours alone and does not overlap
-            // the send buffer (MPI forbids it).
-            unsafe {
-                copy(
-                    std::slice::from_raw_parts_mut(base.add(me * block), block),
-                    mine,
-                )
-            };
-        }
+        // SAFETY: `own_block` points at `block` valid bytes (RawBuf contract).
+        let data = unsafe { std::slice::from_raw_parts(mine, block) };
+        self.publish(tag, 0, data, n - 1)?;
+        self.place_own_block(send, recv, block);
         for r in (0..n).filter(|&r| r != me) {
             let h = self.await_data(tag, r, 0, block)?;
             // SAFETY: rank r published its block and this rank has not released it; block
@@ -429,36 +445,13 @@ impl Node {
         block: usize,
     ) -> Result<(), CollError> {
         let (n, me) = (self.n(), self.me());
-        debug_assert_eq!(recv.len(), n * block, "Node::accepts checked the size");
-        if let Some(s) = send {
-            if s.len() != block {
-                return Err(CollError::SizeMismatch {
-                    what: "allgather send buffer",
-                    expected: block,
-                    got: s.len(),
-                });
-            }
-        }
+        let mine = self.own_block(send, recv, block)?;
         let base = recv.as_ptr() as *mut u8;
-        // SAFETY: block `me` lies inside the receive buffer (n * block bytes).
-        let mine = send.map_or_else(
-            || unsafe { base.add(me * block) } as *const u8,
-            |s| s.as_ptr(),
-        );
         let mut desc = [0u8; 16];
         desc[..8].copy_from_slice(&(mine as u64).to_ne_bytes());
         desc[8..].copy_from_slice(&(block as u64).to_ne_bytes());
         let half = self.publish(tag, 0, &desc, n - 1)?;
-        if send.is_some() {
-            // SAFETY: block `me` of the receive buffer is ours alone and does not overlap
-            // the send buffer (MPI forbids it).
-            unsafe {
-                copy(
-                    std::slice::from_raw_parts_mut(base.add(me * block), block),
-                    std::slice::from_raw_parts(mine, block),
-                )
-            };
-        }
+        self.place_own_block(send, recv, block);
         let mut failed = None;
         for r in (0..n).filter(|&r| r != me) {
             let h = self.await_chunk(tag, r, 0)?;

@@ -127,3 +127,36 @@ pub fn shm_leftovers() -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Pids of the processes whose command line matches `pattern` (`pgrep -f`).
+#[allow(dead_code)] // not every test file uses it
+pub fn pids_of(pattern: &str) -> Vec<i32> {
+    let out = Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Wait (at most 60 s) until exactly `n` processes match `pattern`, then another 500 ms
+/// so they get past initialisation; their pids.
+#[allow(dead_code)] // not every test file uses it
+pub fn wait_for_ranks(pattern: &str, n: usize) -> Vec<i32> {
+    let start = Instant::now();
+    let pids = loop {
+        let p = pids_of(pattern);
+        if p.len() == n {
+            break p;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "ranks did not start: {p:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    pids
+}

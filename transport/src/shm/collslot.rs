@@ -276,6 +276,35 @@ impl Publisher {
 mod tests {
     use super::*;
 
+    /// A zeroed slot on the heap, freed on drop.
+    struct HeapSlot {
+        mem: *mut u8,
+        layout: std::alloc::Layout,
+    }
+
+    impl HeapSlot {
+        fn new() -> Self {
+            let layout = std::alloc::Layout::from_size_align(SLOT_BYTES, 4096).unwrap();
+            // SAFETY: non-zero size.
+            let mem = unsafe { std::alloc::alloc_zeroed(layout) };
+            assert!(!mem.is_null());
+            HeapSlot { mem, layout }
+        }
+
+        fn slot(&self) -> CollSlot {
+            // SAFETY: a zeroed, aligned block of SLOT_BYTES that outlives the view (the
+            // tests drop it last).
+            unsafe { CollSlot::new(self.mem) }
+        }
+    }
+
+    impl Drop for HeapSlot {
+        fn drop(&mut self) {
+            // SAFETY: allocated in `new` with this layout.
+            unsafe { std::alloc::dealloc(self.mem, self.layout) };
+        }
+    }
+
     #[test]
     fn tokens_are_distinct_and_never_zero() {
         let a = token(0, 0, 0);
@@ -288,11 +317,8 @@ mod tests {
 
     #[test]
     fn publish_read_release_cycle() {
-        let layout = std::alloc::Layout::from_size_align(SLOT_BYTES, 4096).unwrap();
-        // SAFETY: non-zero size.
-        let mem = unsafe { std::alloc::alloc_zeroed(layout) };
-        // SAFETY: a zeroed, aligned block of SLOT_BYTES that outlives `s`.
-        let s = unsafe { CollSlot::new(mem) };
+        let heap = HeapSlot::new();
+        let s = heap.slot();
         let p = Publisher::default();
         for (i, word) in [b"abc", b"def", b"ghi"].iter().enumerate() {
             let (h, asked) = p.next();
@@ -313,16 +339,11 @@ mod tests {
             s.release(h);
             assert!(s.writable(h, asked + 2));
         }
-        // SAFETY: allocated above with this layout.
-        unsafe { std::alloc::dealloc(mem, layout) };
     }
     #[test]
     fn inline_and_data_area_publications() {
-        let layout = std::alloc::Layout::from_size_align(SLOT_BYTES, 4096).unwrap();
-        // SAFETY: non-zero size.
-        let mem = unsafe { std::alloc::alloc_zeroed(layout) };
-        // SAFETY: a zeroed, aligned block of SLOT_BYTES that outlives `s`.
-        let s = unsafe { CollSlot::new(mem) };
+        let heap = HeapSlot::new();
+        let s = heap.slot();
         let p = Publisher::default();
         for (i, len) in [INLINE_BYTES, INLINE_BYTES + 1, 0, DATA_BYTES, 1]
             .into_iter()
@@ -345,8 +366,6 @@ mod tests {
             );
             s.release(h);
         }
-        // SAFETY: allocated above with this layout.
-        unsafe { std::alloc::dealloc(mem, layout) };
     }
 }
 
