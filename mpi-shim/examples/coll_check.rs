@@ -48,6 +48,7 @@ fn main() {
         "float" => float(&world),
         "nonblocking" => nonblocking(&world),
         "errors" => errors(&world),
+        "disagree" => disagree(&world),
         other => fail(format!("unknown scenario {other}")),
     }
     let rank = world.rank();
@@ -840,4 +841,145 @@ fn errors(c: &Communicator) {
     let mut s = 0u32;
     ok!(c.all_reduce_into(&1u32, &mut s, SystemOperation::sum()));
     check!(s == n as u32, "after errors");
+}
+
+/// Is `r` a collective error naming a disagreement between the ranks?
+fn disagreement(r: &zerorank::Result<()>) -> bool {
+    use zerorank::collective::CollError;
+    matches!(
+        r,
+        Err(Error::Collective(
+            CollError::Truncated { .. } | CollError::BadCounts(_)
+        ))
+    )
+}
+
+/// Ranks passing inconsistent counts (an erroneous program): the ranks that can tell get
+/// an error, nobody hangs, the others get their data, and the communicator still works.
+/// Sizes cover each on-node path (one publication, a stream of chunks, a read from the
+/// peer's memory) and the mixes of them that a disagreement produces.
+fn disagree(c: &Communicator) {
+    let (r, n) = (c.rank() as usize, c.size() as usize);
+    if n == 1 {
+        return;
+    }
+    let last = n - 1;
+    let in_step = |what: &str| {
+        let mut s = 0u32;
+        ok!(c.all_reduce_into(&1u32, &mut s, SystemOperation::sum()));
+        check!(s == n as u32, "still in step after {what}");
+    };
+    let val = |i: usize| (i as u32).wrapping_mul(2654435761);
+    // Bcast: the last rank expects `theirs` elements where the root sends `len`.
+    for (len, theirs) in [
+        (10, 11),
+        (2000, 2001),
+        (1000, 1100),
+        (1100, 1000),
+        (100_000, 100_001),
+        (100_001, 100_000),
+    ] {
+        let mine = if r == last { theirs } else { len };
+        let mut buf: Vec<u32> = if r == 0 {
+            (0..len).map(val).collect()
+        } else {
+            vec![0; mine]
+        };
+        let res = c.process_at_rank(0).broadcast_into(&mut buf[..]);
+        if r == last {
+            check!(disagreement(&res), "bcast {len} vs {theirs}: {res:?}");
+        } else {
+            ok!(res);
+            check!(
+                buf.iter().enumerate().all(|(i, &v)| v == val(i)),
+                "bcast {len} data"
+            );
+        }
+        in_step("bcast");
+    }
+    // Gatherv: the root expects one element more from the last rank than it sends.
+    for k in [3usize, 20_000] {
+        let send: Vec<u32> = (0..k).map(|i| val(i + r)).collect();
+        let root = c.process_at_rank(0);
+        if r == 0 {
+            let counts: Vec<usize> = (0..n).map(|j| k + usize::from(j == last)).collect();
+            let displs: Vec<usize> = (0..n).map(|j| j * (k + 1)).collect();
+            let mut recv = vec![0u32; n * (k + 1)];
+            let res = root.gather_varcount_into_root(&send[..], &mut recv[..], &counts, &displs);
+            check!(disagreement(&res), "gatherv {k}: {res:?}");
+            for j in 0..last {
+                check!(
+                    (0..k).all(|i| recv[j * (k + 1) + i] == val(i + j)),
+                    "gatherv {k} block {j}"
+                );
+            }
+        } else {
+            ok!(root.gather_varcount_into(&send[..]));
+        }
+        in_step("gatherv");
+    }
+    // Scatterv: the last rank expects one element more than the root sends it.
+    for k in [3usize, 20_000] {
+        let root = c.process_at_rank(0);
+        let mut recv = vec![0u32; if r == last { k + 1 } else { k }];
+        let res = if r == 0 {
+            let send: Vec<u32> = (0..n * k).map(val).collect();
+            let counts = vec![k; n];
+            let displs: Vec<usize> = (0..n).map(|j| j * k).collect();
+            root.scatter_varcount_into_root(&send[..], &counts, &displs, &mut recv[..])
+        } else {
+            root.scatter_varcount_into(&mut recv[..])
+        };
+        if r == last {
+            check!(disagreement(&res), "scatterv {k}: {res:?}");
+        } else {
+            ok!(res);
+            check!(
+                (0..k).all(|i| recv[i] == val(r * k + i)),
+                "scatterv {k} data"
+            );
+        }
+        in_step("scatterv");
+    }
+    // Alltoallv: the last rank expects one element more from rank 0 than it sends.
+    for k in [3usize, 20_000] {
+        let send: Vec<u32> = (0..n * k).map(|i| val(i + 7 * r)).collect();
+        let sc = vec![k; n];
+        let sd: Vec<usize> = (0..n).map(|j| j * k).collect();
+        let rc: Vec<usize> = (0..n)
+            .map(|j| k + usize::from(r == last && j == 0))
+            .collect();
+        let rd: Vec<usize> = (0..n).map(|j| j * (k + 1)).collect();
+        let mut recv = vec![0u32; n * (k + 1)];
+        let res = c.all_to_all_varcount_into(&send[..], &sc, &sd, &mut recv[..], &rc, &rd);
+        if r == last {
+            check!(disagreement(&res), "alltoallv {k}: {res:?}");
+        } else {
+            ok!(res);
+            for j in 0..n {
+                check!(
+                    (0..k).all(|i| recv[j * (k + 1) + i] == val(r * k + i + 7 * j)),
+                    "alltoallv {k} from {j}"
+                );
+            }
+        }
+        in_step("alltoallv");
+    }
+    // Allgather: the last rank passes larger blocks than the others (each path, and the
+    // mixes: one publication against a stream, a stream against a read from memory).
+    for (k, theirs) in [(1usize, 2usize), (2048, 4096), (8192, 16384)] {
+        let b = if r == last { theirs } else { k };
+        let send: Vec<u32> = vec![r as u32; b];
+        let mut recv = vec![0u32; n * b];
+        let res = c.all_gather_into(&send[..], &mut recv[..]);
+        check!(disagreement(&res), "allgather {k} vs {theirs}: {res:?}");
+        in_step("allgather");
+    }
+    // Allreduce of one chunk: the last rank passes one element more.
+    let len = if r == last { 101 } else { 100 };
+    let send = vec![1u32; len];
+    let mut recv = vec![0u32; len];
+    let res = c.all_reduce_into(&send[..], &mut recv[..], SystemOperation::sum());
+    check!(disagreement(&res), "allreduce 100 vs 101: {res:?}");
+    in_step("allreduce");
 }

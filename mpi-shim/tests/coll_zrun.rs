@@ -43,6 +43,11 @@ fn bad_arguments_give_errors() {
     scenario("errors");
 }
 
+#[test]
+fn ranks_that_disagree_on_counts_get_errors_not_hangs() {
+    scenario("disagree");
+}
+
 /// The `FLOAT` lines (hashes of float reduction results), sorted.
 fn float_lines(stdout: &str) -> Vec<&str> {
     let mut v: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FLOAT")).collect();

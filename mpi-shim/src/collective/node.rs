@@ -1,54 +1,84 @@
 //! On-node collectives through shared memory: when every rank of a communicator is on
-//! this node, `Barrier`, `Bcast`, `Reduce`, `Allreduce` and `Allgather` (up to the sizes
-//! below) go through the node's
-//! collective slots (`zerorank_transport::shm::collslot`) instead of point-to-point
-//! messages. Each rank publishes its operand in its own slot; the others read it in
-//! place. A reduction is computed by every rank that needs the result directly from the
-//! published operands, so a message crosses between cores once, not `log n` times.
+//! this node, every blocking collective goes through the node's collective slots
+//! (`zerorank_transport::shm::collslot`) instead of point-to-point messages. Each rank
+//! publishes in its own slot; the others read the publication in place and release it.
+//!
+//! | collective | how |
+//! |---|---|
+//! | Barrier | every rank publishes an empty token and waits for the others' |
+//! | Bcast up to [`SLOT_MAX`] | the root publishes the data in one publication |
+//! | Bcast above | the root streams it in chunks ([`blocks`], [`exposure`]) |
+//! | Reduce, Allreduce up to [`EXCHANGE_MAX`], Scan, Exscan, Reduce_scatter | every rank publishes its operand chunk by chunk; each rank folds its share of the result straight from the published chunks ([`fold`]) |
+//! | Allreduce above [`EXCHANGE_MAX`] | each rank folds one segment (a reduce-scatter through the slots), then the segments are exchanged as an Allgatherv |
+//! | Allgather up to [`EXCHANGE_MAX`] per block | every rank publishes its block, the others copy it out |
+//! | Allgather from [`DIRECT_MIN`] per block | every rank publishes where its block is; the others copy it from its memory with one kernel copy (`process_vm_readv`), when the kernel allows that |
+//! | Gather(v), Scatter(v), Allgather(v), Alltoall(v), other sizes | every publishing rank streams a table and its blocks; each reader reads the chunks its block is in ([`exposure`]) |
+//!
+//! A block or a result crosses between cores once (into a slot and out of it, in a
+//! pipeline [`AREAS`] chunks deep), not `log n` times as in a tree of point-to-point
+//! messages.
+//!
+//! The non-blocking collectives (`Ibarrier`, `Ibcast`, `Iallreduce`) do not use the
+//! slots: a publication occupies one of the publisher's [`AREAS`] areas until every reader
+//! has read it, and a reader reads only once it has started the same collective. MPI lets
+//! ranks start non-blocking collectives on different communicators in different orders,
+//! so a rank could wait for an area held by a publication whose reader first waits for
+//! that rank: a deadlock no buffering on the reader's side would undo without making it a
+//! point-to-point message again. They run the point-to-point schedules over the node's
+//! shared-memory rings, whose unexpected messages are buffered by the receiver.
+//!
+//! # Agreement
+//! Every rank must take the same path for a call ([`Node::accepts`] looks only at what
+//! the ranks know alike). When ranks pass inconsistent sizes (an erroneous program) they
+//! may still publish differently; every publication says what it holds
+//! (`collslot::Kind`) and how long it is, and a reader that finds something other than
+//! what it expected reports [`CollError::Truncated`] after reading and releasing what the
+//! publisher counts on it for, so nobody is left waiting. (A reduction whose operands
+//! span more than one chunk and differ in length between ranks is the exception: the
+//! ranks then wait for chunks that never come, as they would for the messages of the
+//! point-to-point schedules.)
 //!
 //! # Determinism
-//! Every rank that computes a reduction folds the operands in the same fixed order, from
-//! the right: `a0 op (a1 op (... op a(n-1)))` (the [`Reducer`] contract: `reduce(input,
-//! inout)` is `inout = input op inout`). That is rank order, which non-commutative ops
-//! need, and it is the same expression on every rank and in every run, so all ranks get
-//! bitwise identical results.
-//!
-//! # Large allgather blocks
-//! From [`DIRECT_MIN`] an allgather block does not go through the slots at all: each rank
-//! publishes only where its block is, and the others read it from its memory with one
-//! kernel copy (`process_vm_readv`), when the kernel allows that here.
-//!
-//! # Chunks
-//! Buffers larger than a slot go in chunks of at most [`DATA_BYTES`] (cut at whole
-//! elements); each chunk is one publication with its own token.
+//! Every rank that computes a byte of a reduction folds the same operands in the same
+//! fixed order, from the right: `a0 op (a1 op (... op a(n-1)))` (the [`Reducer`]
+//! contract: `reduce(input, inout)` is `inout = input op inout`). That is rank order,
+//! which non-commutative ops need, and it is the same expression on every rank and in
+//! every run, so all ranks get bitwise identical results.
 
+mod blocks;
+mod exposure;
+mod fold;
+
+use super::plan::{at_least, exact, per_rank};
 use super::{CollError, CollOp, RawBuf, Reducer};
+use blocks::Layout;
 use std::rc::Rc;
 use zerorank_transport::fabric::Fabric;
-use zerorank_transport::shm::collslot::{token, CollSlot, DATA_BYTES, INLINE_BYTES};
+use zerorank_transport::shm::collslot::{token, CollSlot, Kind, DATA_BYTES, INLINE_BYTES};
 use zerorank_transport::shm::copy::copy;
 
-/// Largest broadcast, reduction operand or allgather block that takes the slots.
+/// Largest broadcast sent as one publication; above, the root streams it in chunks.
 ///
-/// Measured at 2 ranks, each call after a barrier as in `benches/c/coll_bench.c`, the
-/// slowest rank's median, 3 runs each: up to 4 KiB the slots win or tie against the
-/// point-to-point schedules (bcast 1 KiB 0.30-0.39 against 0.64-0.71 us, allreduce 2 KiB
-/// 0.66-0.71 against 1.47-1.80, reduce 4 KiB 0.70-1.06 against 1.09-1.32, allgather
-/// 4 KiB 3.1-4.5 against 3.6-5.2). Above that a publication is written whole and then
-/// read whole, while the schedules stream large messages in pieces that sender and
-/// receiver copy at the same time: a 16 KiB broadcast is 10 us for the reader through a
-/// slot and 1.7 us through the schedules. (Those figures predate `shm::copy`, which made
-/// reading a slot several times faster; measured again after it, 8-16 KiB are mixed and
-/// noisy, see [`EXCHANGE_MAX`].) `ZR_NODE_BCAST_MAX` and `ZR_NODE_REDUCE_MAX` (bytes, for
-/// reductions and allgather) override the limits, for measurements.
+/// Measured at 2 ranks (benches/c/coll_bench.c, slowest rank's median, fastest of 6
+/// alternating runs): one publication is faster up to 1 KiB (0.33 against 0.48 us), level
+/// at 4 KiB (0.92 against 0.91), and a stream is faster from 16 KiB (2.0 against 2.3).
+/// `ZR_NODE_BCAST_MAX` (bytes) overrides it, for measurements.
 pub const SLOT_MAX: usize = 4 << 10;
 
-/// [`SLOT_MAX`] for the ops where every rank both publishes and reads (allreduce,
-/// allgather): their point-to-point schedules exchange messages both ways at once, and
-/// at 8 KiB the slots are still ahead (allreduce 1.9-4.8 against 7.5-9.8 us, allgather
-/// 1.6-4.5 against 6.7-8.9; a broadcast or a reduce of 8 KiB is faster through the
-/// schedules: bcast 1.2-1.5 against 1.5-4.9).
+/// Largest allreduce operand that every rank folds whole, and largest allgather block
+/// sent as one publication; above, an allreduce is a reduce-scatter and an allgather
+/// through the slots, and an allgather block is streamed (or, from [`DIRECT_MIN`], read
+/// from its owner's memory). Measured as for [`SLOT_MAX`]: allreduce 4 KiB 1.14 us
+/// folded whole against 1.35 split, 16 KiB 3.06 against 3.03; allgather 16 KiB 2.9 as
+/// one publication, 3.3 streamed. `ZR_NODE_REDUCE_MAX` (bytes) overrides it.
 pub const EXCHANGE_MAX: usize = 8 << 10;
+
+/// Largest operand of an on-node reduction (its chunks, and those of the gather phase of
+/// a large allreduce after them, are numbered in 16 bits of the publication token).
+const FOLD_MAX: usize = 1 << 31;
+
+/// Largest element of an on-node reduction (a chunk holds whole elements, at least 15).
+const FOLD_ELEM_MAX: usize = 4096;
 
 fn env_bytes(var: &str) -> Option<usize> {
     std::env::var(var)
@@ -57,19 +87,13 @@ fn env_bytes(var: &str) -> Option<usize> {
         .map(|v| v.min(DATA_BYTES))
 }
 
-/// [`SLOT_MAX`] for broadcasts, or `ZR_NODE_BCAST_MAX`.
+/// [`SLOT_MAX`], or `ZR_NODE_BCAST_MAX`.
 fn bcast_max() -> usize {
     static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CELL.get_or_init(|| env_bytes("ZR_NODE_BCAST_MAX").unwrap_or(SLOT_MAX))
 }
 
-/// [`SLOT_MAX`] for reduce operands, or `ZR_NODE_REDUCE_MAX`.
-fn reduce_max() -> usize {
-    static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CELL.get_or_init(|| env_bytes("ZR_NODE_REDUCE_MAX").unwrap_or(SLOT_MAX))
-}
-
-/// [`EXCHANGE_MAX`] for allreduce operands and allgather blocks, or `ZR_NODE_REDUCE_MAX`.
+/// [`EXCHANGE_MAX`], or `ZR_NODE_REDUCE_MAX`.
 fn exchange_max() -> usize {
     static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CELL.get_or_init(|| env_bytes("ZR_NODE_REDUCE_MAX").unwrap_or(EXCHANGE_MAX))
@@ -77,12 +101,11 @@ fn exchange_max() -> usize {
 
 /// Allgather blocks at least this large are read by each rank straight from the owner's
 /// buffer with one kernel copy (`process_vm_readv`), when the kernel allows it here,
-/// instead of going through the point-to-point schedules, which copy every block twice
-/// (into a ring and out of it) on both cores at once. Measured at 2 ranks in one session
-/// (benches/coll.sh, 5 rounds): 64 KiB 13.3 against 22.3 us, 1 MiB 175 against 346 us
-/// (Open MPI 14.4 and 173); the schedules' time swings with the machine (107-346 us at
-/// 1 MiB), the direct read's much less. At 16 KiB the schedules are faster (2.6-7 against
-/// 5.5 us). `ZR_NODE_DIRECT_MIN` (bytes) overrides it, for measurements.
+/// instead of being streamed through the slots (two copies, into the slot and out).
+/// Measured at 2 ranks, 6 alternating runs, fastest / median: 64 KiB 12.0 / 14.1 us
+/// direct against 9.9 / 24.5 streamed, 1 MiB 158 / 175 against 165 / 441. The stream is
+/// as fast or faster in the machine's fast periods, but its time triples in the slow
+/// ones, the kernel copy's much less. `ZR_NODE_DIRECT_MIN` (bytes) overrides it.
 const DIRECT_MIN: usize = 64 << 10;
 
 fn direct_min() -> usize {
@@ -125,7 +148,7 @@ impl Node {
         context: u32,
     ) -> Option<Node> {
         let n = ranks.len();
-        if n < 2 {
+        if !(2..=exposure::MAX_ENTRIES).contains(&n) {
             return None;
         }
         assert!((me as usize) < n, "this rank is in the communicator");
@@ -153,23 +176,43 @@ impl Node {
         })
     }
 
-    /// Should `op` take this path? An operation it implements, within a slot's size.
-    /// Arguments this path does not check itself go to the schedules, which report them.
+    /// Should `op` take this path? Every rank must decide alike, so this looks only at
+    /// what all ranks know alike: every operation does, unless its reduction's elements
+    /// or operands are too large for the chunks (see [`FOLD_MAX`]). Arguments that are
+    /// wrong on every rank alike (a root outside the communicator) go to the schedules,
+    /// which report them.
     pub(crate) fn accepts(&self, op: &CollOp) -> bool {
         let n = self.n();
-        let small = |b: Option<&RawBuf>| b.is_none_or(|b| b.len() <= reduce_max());
+        // Chunks are whole elements of at most a slot, and 16 bits number them.
+        let foldable =
+            |len: usize, op: &Rc<dyn Reducer>| len <= FOLD_MAX && op.elem_size() <= FOLD_ELEM_MAX;
+        let root_ok = |root: u32| (root as usize) < n;
         match op {
-            CollOp::Barrier => true,
-            CollOp::Allreduce { recv, .. } => recv.len() <= exchange_max(),
+            CollOp::Barrier | CollOp::Allgather { .. } => true,
+            CollOp::Allgatherv { .. } | CollOp::Alltoall { .. } | CollOp::Alltoallv { .. } => true,
+            CollOp::Bcast { root, .. }
+            | CollOp::Gather { root, .. }
+            | CollOp::Gatherv { root, .. }
+            | CollOp::Scatter { root, .. }
+            | CollOp::Scatterv { root, .. } => root_ok(*root),
             CollOp::Reduce {
-                root, send, recv, ..
-            } => (*root as usize) < n && small(send.as_ref()) && small(recv.as_ref()),
-            CollOp::Bcast { buf, root } => buf.len() <= bcast_max() && (*root as usize) < n,
-            CollOp::Allgather { recv, block, .. } => {
-                Some(recv.len()) == block.checked_mul(n)
-                    && (*block <= exchange_max() || (self.direct && *block >= direct_min()))
+                root,
+                send,
+                recv,
+                op,
+            } => {
+                root_ok(*root)
+                    && send.is_none_or(|b| foldable(b.len(), op))
+                    && recv.is_none_or(|b| foldable(b.len(), op))
             }
-            _ => false,
+            CollOp::Allreduce { recv, op, .. } => foldable(recv.len(), op),
+            CollOp::ReduceScatter { counts, op, .. } => counts
+                .iter()
+                .try_fold(0usize, |a, &c| a.checked_add(c))
+                .is_some_and(|t| foldable(t, op)),
+            CollOp::Scan { recv, op, .. } | CollOp::Exscan { recv, op, .. } => {
+                foldable(recv.len(), op)
+            }
         }
     }
 
@@ -204,7 +247,7 @@ impl Node {
     }
 
     /// Publish `data` (at most a slot) in this rank's slot as chunk `chunk`, to be read by
-    /// `readers` ranks; the half it went to.
+    /// `readers` ranks; the area it went to.
     fn publish(
         &self,
         tag: u32,
@@ -212,31 +255,42 @@ impl Node {
         data: &[u8],
         readers: usize,
     ) -> Result<usize, CollError> {
-        assert!(data.len() <= DATA_BYTES, "a chunk fits in a slot");
-        let mine = self.slots[self.me()];
-        let p = self.fabric.coll_publisher();
-        let (half, asked) = p.next();
-        self.wait(|| mine.writable(half, asked))?;
-        // SAFETY: this rank owns its slot, and every reader of this half's last
-        // publication released it.
-        unsafe { mine.write(half, data) };
-        mine.publish(half, self.token(tag, chunk));
-        p.published(half, readers as u64);
-        Ok(half)
+        self.publish_as(tag, chunk, &[data], readers, Kind::Data)
     }
 
-    /// Wait for rank `r`'s chunk `chunk`; the half of its slot that holds it.
+    /// [`Node::publish`] of the concatenation of `parts`, as a publication of kind `kind`.
+    fn publish_as(
+        &self,
+        tag: u32,
+        chunk: usize,
+        parts: &[&[u8]],
+        readers: usize,
+        kind: Kind,
+    ) -> Result<usize, CollError> {
+        let mine = self.slots[self.me()];
+        let p = self.fabric.coll_publisher();
+        let (area, asked) = p.next();
+        self.wait(|| mine.writable(area, asked))?;
+        // SAFETY: this rank owns its slot, and every reader of this area's last
+        // publication released it.
+        unsafe { mine.write_parts(area, parts, kind) };
+        mine.publish(area, self.token(tag, chunk));
+        p.published(area, readers as u64);
+        Ok(area)
+    }
+
+    /// Wait for rank `r`'s chunk `chunk`; the area of its slot that holds it.
     fn await_chunk(&self, tag: u32, r: usize, chunk: usize) -> Result<usize, CollError> {
         let s = self.slots[r];
         let t = self.token(tag, chunk);
         let f = &self.fabric;
         let first = f.coll_hint(self.locals[r]);
-        let mut half = None;
+        let mut area = None;
         self.wait(|| {
-            half = s.ready(t, first);
-            half.is_some()
+            area = s.ready(t, first);
+            area.is_some()
         })?;
-        let h = half.expect("the wait ended because the token is there");
+        let h = area.expect("the wait ended because the token is there");
         f.set_coll_hint(self.locals[r], h);
         Ok(h)
     }
@@ -251,7 +305,7 @@ impl Node {
         Ok(h)
     }
 
-    /// Release half `h` of rank `r`'s slot, published for `readers` readers.
+    /// Release area `h` of rank `r`'s slot, published for `readers` readers.
     fn release(&self, r: usize, h: usize, readers: usize) {
         if readers == 1 {
             self.slots[r].release_sole(h);
@@ -263,16 +317,26 @@ impl Node {
     /// Run `op` (which [`Node::accepts`]) as the call with collective tag `tag`.
     pub(crate) fn run(&self, tag: i32, op: CollOp) -> Result<(), CollError> {
         let r = self.run_op(tag as u32, op);
-        // The readers of the half this rank publishes in next have most likely released
+        // The readers of the area this rank publishes in next have most likely released
         // it by now (they took part in this call): bring its read count in early.
         self.slots[self.me].prefetch_reads(self.fabric.coll_publisher().next().0);
         r
     }
 
     fn run_op(&self, tag: u32, op: CollOp) -> Result<(), CollError> {
+        let (n, me) = (self.n(), self.me());
+        if let (Some(a), Some(b)) = self.buffers(&op) {
+            let (a0, b0) = (a.as_ptr() as usize, b.as_ptr() as usize);
+            if !a.is_empty() && !b.is_empty() && a0 < b0 + b.len() && b0 < a0 + a.len() {
+                return Err(CollError::Aliased);
+            }
+        }
         match op {
             CollOp::Barrier => self.barrier(tag),
-            CollOp::Bcast { root, buf } => self.bcast(tag, root as usize, buf),
+            CollOp::Bcast { root, buf } if buf.len() <= bcast_max() => {
+                self.bcast(tag, root as usize, buf)
+            }
+            CollOp::Bcast { root, buf } => self.bcast_stream(tag, root as usize, buf),
             CollOp::Reduce {
                 root,
                 send,
@@ -280,7 +344,7 @@ impl Node {
                 op,
             } => {
                 let root = root as usize;
-                let at_root = self.me() == root;
+                let at_root = me == root;
                 let recv = if at_root {
                     Some(recv.ok_or(CollError::MissingBuffer("the root needs a receive buffer"))?)
                 } else {
@@ -304,7 +368,13 @@ impl Node {
                         });
                     }
                 }
-                self.reduce(tag, Some(root), input, recv, op)
+                fold::elements("Reduce", input.len(), &*op)?;
+                let len = input.len();
+                self.fold(tag, 0, input, recv, &*op, |j| fold::Share {
+                    range: if j == root { 0..len } else { 0..0 },
+                    ranks: 0..n,
+                    at: 0,
+                })
             }
             CollOp::Allreduce { send, recv, op } => {
                 let input = send.unwrap_or(recv);
@@ -315,16 +385,217 @@ impl Node {
                         got: recv.len(),
                     });
                 }
-                self.reduce(tag, None, input, Some(recv), op)
+                self.allreduce(tag, input, recv, &*op)
             }
-            CollOp::Allgather { send, recv, block } if block <= exchange_max() => {
+            CollOp::Allgather { send, recv, block }
+                if recv.len() == n * block && block <= exchange_max() =>
+            {
                 self.allgather(tag, send, recv, block)
             }
-            CollOp::Allgather { send, recv, block } => {
+            CollOp::Allgather { send, recv, block }
+                if recv.len() == n * block && self.direct && block >= direct_min() =>
+            {
                 self.allgather_direct(tag, send, recv, block)
             }
-            _ => unreachable!("Node::accepts only the operations above"),
+            CollOp::Allgather { send, recv, block } => {
+                self.allgather_blocks(tag, 0, send, recv, Layout::Equal(block))
+            }
+            CollOp::Allgatherv {
+                send,
+                recv,
+                counts,
+                displs,
+            } => self.allgather_blocks(tag, 0, send, recv, Layout::Var(&counts, &displs)),
+            CollOp::Gather {
+                root,
+                send,
+                recv,
+                block,
+            } => self.gather(tag, root, send, recv, Layout::Equal(block)),
+            CollOp::Gatherv {
+                root,
+                send,
+                recv,
+                counts,
+                displs,
+            } => self.gather(tag, root, send, recv, Layout::Var(&counts, &displs)),
+            CollOp::Scatter {
+                root,
+                send,
+                recv,
+                block,
+            } => self.scatter(tag, root, send, recv, Layout::Equal(block)),
+            CollOp::Scatterv {
+                root,
+                send,
+                counts,
+                displs,
+                recv,
+            } => self.scatter(tag, root, send, recv, Layout::Var(&counts, &displs)),
+            CollOp::Alltoall { send, recv, block } => {
+                let l = Layout::Equal(block);
+                self.alltoall(tag, send.map(|s| (s, l)), recv, l)
+            }
+            CollOp::Alltoallv {
+                send,
+                scounts,
+                sdispls,
+                recv,
+                rcounts,
+                rdispls,
+            } => self.alltoall(
+                tag,
+                send.map(|s| (s, Layout::Var(&scounts, &sdispls))),
+                recv,
+                Layout::Var(&rcounts, &rdispls),
+            ),
+            CollOp::ReduceScatter {
+                send,
+                recv,
+                counts,
+                op,
+            } => self.reduce_scatter(tag, send, recv, &counts, &*op),
+            CollOp::Scan { send, recv, op } => self.scan(tag, send, recv, &*op, false),
+            CollOp::Exscan { send, recv, op } => self.scan(tag, send, recv, &*op, true),
         }
+    }
+
+    /// The send and receive buffers this rank uses in `op` (which must not overlap).
+    fn buffers(&self, op: &CollOp) -> (Option<RawBuf>, Option<RawBuf>) {
+        let at = |root: &u32| *root as usize == self.me();
+        match op {
+            CollOp::Barrier | CollOp::Bcast { .. } => (None, None),
+            CollOp::Reduce {
+                root, send, recv, ..
+            }
+            | CollOp::Gather {
+                root, send, recv, ..
+            }
+            | CollOp::Gatherv {
+                root, send, recv, ..
+            } => (*send, recv.filter(|_| at(root))),
+            CollOp::Scatter {
+                root, send, recv, ..
+            }
+            | CollOp::Scatterv {
+                root, send, recv, ..
+            } => (send.filter(|_| at(root)), *recv),
+            CollOp::Allreduce { send, recv, .. }
+            | CollOp::Allgather { send, recv, .. }
+            | CollOp::Allgatherv { send, recv, .. }
+            | CollOp::Alltoall { send, recv, .. }
+            | CollOp::Alltoallv { send, recv, .. }
+            | CollOp::ReduceScatter { send, recv, .. }
+            | CollOp::Scan { send, recv, .. }
+            | CollOp::Exscan { send, recv, .. } => (*send, Some(*recv)),
+        }
+    }
+
+    /// Allreduce of `input` into `recv` (same length). Up to [`EXCHANGE_MAX`] (or when
+    /// the ranks cannot read each other's memory) every rank folds every operand; above,
+    /// each rank folds one segment of the result (a reduce-scatter) and the ranks then
+    /// gather the segments, so each rank reads about `2 * len` bytes whatever the rank
+    /// count instead of `(n - 1) * len`.
+    fn allreduce(
+        &self,
+        tag: u32,
+        input: RawBuf,
+        recv: RawBuf,
+        op: &dyn Reducer,
+    ) -> Result<(), CollError> {
+        let (n, len) = (self.n(), input.len());
+        let elem = fold::elements("Allreduce", len, op)?;
+        if len <= exchange_max() {
+            return self.fold(tag, 0, input, Some(recv), op, |_| fold::Share {
+                range: 0..len,
+                ranks: 0..n,
+                at: 0,
+            });
+        }
+        let segs = super::plan::split(len, elem, n as u32);
+        self.fold(tag, 0, input, Some(recv), op, |j| fold::Share {
+            range: segs[j].0..segs[j].0 + segs[j].1,
+            ranks: 0..n,
+            at: segs[j].0,
+        })?;
+        let (displs, counts): (Vec<usize>, Vec<usize>) = segs.into_iter().unzip();
+        let first = len.div_ceil(fold::chunk_bytes(elem));
+        self.allgather_blocks(tag, first, None, recv, Layout::Var(&counts, &displs))
+    }
+
+    /// Reduce_scatter(_block): rank `j` folds bytes `counts[0] + .. + counts[j-1]` on of
+    /// every operand into the start of its `recv`.
+    fn reduce_scatter(
+        &self,
+        tag: u32,
+        send: Option<RawBuf>,
+        recv: RawBuf,
+        counts: &[usize],
+        op: &dyn Reducer,
+    ) -> Result<(), CollError> {
+        let (n, me) = (self.n(), self.me());
+        per_rank("Reduce_scatter counts", counts, n as u32)?;
+        for &c in counts {
+            fold::elements("Reduce_scatter count", c, op)?;
+        }
+        let total: usize = counts.iter().sum();
+        let input = match send {
+            Some(s) => {
+                exact("Reduce_scatter send buffer", &s, total)?;
+                at_least("Reduce_scatter receive buffer", &recv, counts[me])?;
+                s
+            }
+            None => {
+                at_least("Reduce_scatter receive buffer (in place)", &recv, total)?;
+                // SAFETY: `recv` holds at least `total` bytes (just checked).
+                unsafe { RawBuf::new(recv.as_ptr() as *mut u8, total) }
+            }
+        };
+        if total == 0 {
+            return Ok(());
+        }
+        let starts: Vec<usize> = counts
+            .iter()
+            .scan(0, |acc, &c| {
+                let s = *acc;
+                *acc += c;
+                Some(s)
+            })
+            .collect();
+        self.fold(tag, 0, input, Some(recv), op, |j| fold::Share {
+            range: starts[j]..starts[j] + counts[j],
+            ranks: 0..n,
+            at: 0,
+        })
+    }
+
+    /// Scan (`exclusive` false: rank `j` folds ranks `0..=j`) or Exscan (ranks `0..j`;
+    /// rank 0's `recv` is left as it is).
+    fn scan(
+        &self,
+        tag: u32,
+        send: Option<RawBuf>,
+        recv: RawBuf,
+        op: &dyn Reducer,
+        exclusive: bool,
+    ) -> Result<(), CollError> {
+        let name = if exclusive { "Exscan" } else { "Scan" };
+        fold::elements(name, recv.len(), op)?;
+        if let Some(s) = &send {
+            let what = if exclusive {
+                "Exscan send buffer"
+            } else {
+                "Scan send buffer"
+            };
+            exact(what, s, recv.len())?;
+        }
+        let len = recv.len();
+        let input = send.unwrap_or(recv);
+        self.fold(tag, 0, input, Some(recv), op, |j| fold::Share {
+            range: 0..len,
+            ranks: 0..if exclusive { j } else { j + 1 },
+            at: 0,
+        })
     }
 
     fn barrier(&self, tag: u32) -> Result<(), CollError> {
@@ -345,16 +616,44 @@ impl Node {
             let data = unsafe { std::slice::from_raw_parts(buf.as_ptr(), buf.len()) };
             return self.publish(tag, 0, data, n - 1).map(drop);
         }
-        let h = self.await_data(tag, root, 0, buf.len())?;
-        let s = self.slots[root];
-        // SAFETY: the root published chunk 0 and this rank has not released it; the
-        // receive buffer is valid and ours alone (RawBuf contract).
-        unsafe {
-            let out = std::slice::from_raw_parts_mut(buf.as_ptr() as *mut u8, buf.len());
-            copy(out, s.data(h, buf.len()));
+        // SAFETY: the receive buffer is valid and ours alone (RawBuf contract).
+        let out = unsafe { std::slice::from_raw_parts_mut(buf.as_ptr() as *mut u8, buf.len()) };
+        self.read_single(tag, root, out, n - 1)?.map_or(Ok(()), Err)
+    }
+
+    /// Read rank `r`'s publication of chunk 0 of call `tag` (made for `readers` readers)
+    /// into `dst`, which it must fill exactly, and release it. As [`Node::exchange`]:
+    /// `Err` ends the call, `Ok(Some(e))` is a disagreement between the ranks to report.
+    /// If the ranks passed different sizes, `r` may have streamed a larger buffer
+    /// instead: this rank then reads the stream's chunks it is counted on for, so that `r`
+    /// is not left waiting.
+    fn read_single(
+        &self,
+        tag: u32,
+        r: usize,
+        dst: &mut [u8],
+        readers: usize,
+    ) -> Result<Option<CollError>, CollError> {
+        let h = self.await_data(tag, r, 0, dst.len())?;
+        let s = self.slots[r];
+        if s.published_kind(h) == Kind::Stream {
+            let mut inc = [exposure::Incoming::new(r, dst, readers == 1)];
+            return self.exchange(tag, 0, None, &mut inc);
         }
-        self.release(root, h, n - 1);
-        Ok(())
+        let got = s.published_len(h);
+        let res = if got == dst.len() && s.published_kind(h) == Kind::Data {
+            // SAFETY: rank r published chunk 0 and this rank has not released it.
+            copy(dst, unsafe { s.data(h, got) });
+            None
+        } else {
+            Some(CollError::Truncated {
+                peer: r as u32,
+                expected: dst.len(),
+                got,
+            })
+        };
+        self.release(r, h, readers);
+        Ok(res)
     }
 
     /// The start of this rank's allgather block, checked: the send buffer, or in place its
@@ -415,20 +714,15 @@ impl Node {
         let data = unsafe { std::slice::from_raw_parts(mine, block) };
         self.publish(tag, 0, data, n - 1)?;
         self.place_own_block(send, recv, block);
+        let mut failed = None;
         for r in (0..n).filter(|&r| r != me) {
-            let h = self.await_data(tag, r, 0, block)?;
-            // SAFETY: rank r published its block and this rank has not released it; block
-            // r of the receive buffer is ours alone.
-            unsafe {
-                let theirs = self.slots[r].data(h, block);
-                copy(
-                    std::slice::from_raw_parts_mut(base.add(r * block), block),
-                    theirs,
-                );
+            // SAFETY: block r of the receive buffer is ours alone (RawBuf contract).
+            let dst = unsafe { std::slice::from_raw_parts_mut(base.add(r * block), block) };
+            if let Some(e) = self.read_single(tag, r, dst, n - 1)? {
+                failed.get_or_insert(e);
             }
-            self.release(r, h, n - 1);
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// Allgather of large blocks, one copy each: every rank publishes where its block is
@@ -450,17 +744,25 @@ impl Node {
         let mut desc = [0u8; 16];
         desc[..8].copy_from_slice(&(mine as u64).to_ne_bytes());
         desc[8..].copy_from_slice(&(block as u64).to_ne_bytes());
-        let half = self.publish(tag, 0, &desc, n - 1)?;
+        let area = self.publish_as(tag, 0, &[&desc], n - 1, Kind::Address)?;
         self.place_own_block(send, recv, block);
         let mut failed = None;
         for r in (0..n).filter(|&r| r != me) {
             let h = self.await_chunk(tag, r, 0)?;
-            // SAFETY: rank r published chunk 0 and this rank has not released it.
-            let d = unsafe { self.slots[r].data(h, desc.len()) };
-            let addr = u64::from_ne_bytes(d[..8].try_into().expect("8 bytes"));
-            let len = u64::from_ne_bytes(d[8..].try_into().expect("8 bytes"));
             // SAFETY: block r of the receive buffer is ours alone (RawBuf contract).
             let dst = unsafe { std::slice::from_raw_parts_mut(base.add(r * block), block) };
+            let slot = self.slots[r];
+            if slot.published_kind(h) != Kind::Address || slot.published_len(h) != desc.len() {
+                // Rank r took another path: the ranks passed different block sizes.
+                if let Some(e) = self.read_single(tag, r, dst, n - 1)? {
+                    failed.get_or_insert(e);
+                }
+                continue;
+            }
+            // SAFETY: rank r published chunk 0 and this rank has not released it.
+            let d = unsafe { slot.data(h, desc.len()) };
+            let addr = u64::from_ne_bytes(d[..8].try_into().expect("8 bytes"));
+            let len = u64::from_ne_bytes(d[8..].try_into().expect("8 bytes"));
             let read = if len != block as u64 {
                 Err(CollError::SizeMismatch {
                     what: "allgather block of another rank",
@@ -483,87 +785,7 @@ impl Node {
             }
         }
         let (slot, p) = (self.slots[me], self.fabric.coll_publisher());
-        self.wait(|| slot.writable(half, p.asked(half)))?;
+        self.wait(|| slot.writable(area, p.asked(area)))?;
         failed.map_or(Ok(()), Err)
-    }
-
-    /// `Reduce` to `root` (`Some`) or `Allreduce` (`None`): every rank publishes `input`
-    /// chunk by chunk; the ranks that need the result fold the published chunks into
-    /// `out`.
-    fn reduce(
-        &self,
-        tag: u32,
-        root: Option<usize>,
-        input: RawBuf,
-        out: Option<RawBuf>,
-        op: Rc<dyn Reducer>,
-    ) -> Result<(), CollError> {
-        let n = self.n();
-        let me = self.me();
-        let len = input.len();
-        let elem = op.elem_size().max(1);
-        if !len.is_multiple_of(elem) {
-            return Err(CollError::NotMultiple {
-                what: "reduction buffer",
-                len,
-                elem,
-            });
-        }
-        if len == 0 {
-            return Ok(());
-        }
-        let chunk = DATA_BYTES / elem * elem;
-        let readers = if root.is_some() { 1 } else { n - 1 };
-        let computes = root.is_none_or(|r| r == me);
-        // MPI_IN_PLACE: the operand is the output buffer, which the fold overwrites, so
-        // this rank folds its own operand from its published copy.
-        let aliased = out.is_some_and(|o| o.as_ptr() == input.as_ptr());
-        let mut off = 0;
-        let mut k = 0;
-        while off < len {
-            let m = chunk.min(len - off);
-            // SAFETY: the input is valid for `len` bytes (RawBuf contract); with
-            // MPI_IN_PLACE it is the output buffer, which this rank writes only after it
-            // published (copied) this chunk, and then reads only from that copy.
-            let data = unsafe { std::slice::from_raw_parts(input.as_ptr().add(off), m) };
-            // The root of a reduce has no readers: it publishes only to keep an in-place
-            // operand.
-            if root != Some(me) {
-                self.publish(tag, k, data, readers)?;
-            } else if aliased {
-                self.publish(tag, k, data, 0)?;
-            }
-            if computes {
-                let out = out.expect("a rank that computes has an output buffer");
-                // SAFETY: the output buffer is valid for `len` bytes and ours alone; it
-                // overlaps `data` only in place (`aliased`), when `data` is not used below.
-                let acc = unsafe {
-                    std::slice::from_raw_parts_mut((out.as_ptr() as *mut u8).add(off), m)
-                };
-                for r in (0..n).rev() {
-                    let mut held = None;
-                    let theirs: &[u8] = if r == me && !aliased {
-                        data
-                    } else {
-                        let h = self.await_data(tag, r, k, m)?;
-                        held = Some(h);
-                        // SAFETY: rank r published chunk k and this rank has not released
-                        // it.
-                        unsafe { self.slots[r].data(h, m) }
-                    };
-                    if r == n - 1 {
-                        copy(acc, theirs);
-                    } else {
-                        op.reduce(theirs, acc);
-                    }
-                    if let (Some(h), true) = (held, r != me) {
-                        self.release(r, h, readers);
-                    }
-                }
-            }
-            off += m;
-            k += 1;
-        }
-        Ok(())
     }
 }

@@ -53,9 +53,9 @@ pub(crate) struct Planned {
     pub op: Option<Rc<dyn Reducer>>,
 }
 
-type Res<T> = Result<T, CollError>;
+pub(super) type Res<T> = Result<T, CollError>;
 
-fn check_root(root: u32, n: u32) -> Res<()> {
+pub(super) fn check_root(root: u32, n: u32) -> Res<()> {
     if root < n {
         Ok(())
     } else {
@@ -63,7 +63,7 @@ fn check_root(root: u32, n: u32) -> Res<()> {
     }
 }
 
-fn exact(what: &'static str, b: &RawBuf, expected: usize) -> Res<()> {
+pub(super) fn exact(what: &'static str, b: &RawBuf, expected: usize) -> Res<()> {
     if b.len == expected {
         Ok(())
     } else {
@@ -75,7 +75,7 @@ fn exact(what: &'static str, b: &RawBuf, expected: usize) -> Res<()> {
     }
 }
 
-fn at_least(what: &'static str, b: &RawBuf, expected: usize) -> Res<()> {
+pub(super) fn at_least(what: &'static str, b: &RawBuf, expected: usize) -> Res<()> {
     if b.len >= expected {
         Ok(())
     } else {
@@ -87,7 +87,7 @@ fn at_least(what: &'static str, b: &RawBuf, expected: usize) -> Res<()> {
     }
 }
 
-fn whole(what: &'static str, len: usize, elem: usize) -> Res<()> {
+pub(super) fn whole(what: &'static str, len: usize, elem: usize) -> Res<()> {
     if elem > 0 && len.is_multiple_of(elem) {
         Ok(())
     } else {
@@ -95,7 +95,7 @@ fn whole(what: &'static str, len: usize, elem: usize) -> Res<()> {
     }
 }
 
-fn per_rank(what: &str, v: &[usize], n: u32) -> Res<()> {
+pub(super) fn per_rank(what: &str, v: &[usize], n: u32) -> Res<()> {
     if v.len() == n as usize {
         Ok(())
     } else {
@@ -107,7 +107,7 @@ fn per_rank(what: &str, v: &[usize], n: u32) -> Res<()> {
 }
 
 /// Every block `[displs[i], displs[i] + counts[i])` fits in `cap` bytes.
-fn blocks_fit(what: &str, counts: &[usize], displs: &[usize], cap: usize) -> Res<()> {
+pub(super) fn blocks_fit(what: &str, counts: &[usize], displs: &[usize], cap: usize) -> Res<()> {
     for (i, (&c, &d)) in counts.iter().zip(displs).enumerate() {
         // An empty block touches nothing, wherever its displacement points.
         if c > 0 && d.checked_add(c).is_none_or(|end| end > cap) {
@@ -137,7 +137,7 @@ fn recv_region(len: usize) -> Region {
 
 /// `len` bytes of `elem`-byte elements split into `n` chunks of whole elements, as
 /// (offset, length); the first `elements % n` chunks have one element more.
-fn split(len: usize, elem: usize, n: u32) -> Vec<(usize, usize)> {
+pub(super) fn split(len: usize, elem: usize, n: u32) -> Vec<(usize, usize)> {
     let n = n as usize;
     let e = len / elem;
     let (q, rem) = (e / n, e % n);

@@ -81,7 +81,7 @@ pub struct Fabric {
     orphans: RefCell<Vec<(ReqId, Box<dyn std::any::Any>)>>,
     /// The publisher's side of this rank's collective slot (see `coll_publisher`).
     coll_publisher: crate::shm::collslot::Publisher,
-    /// Per local rank, the half of its collective slot to look at first.
+    /// Per local rank, the area of its collective slot to look at first.
     coll_hints: RefCell<Vec<usize>>,
     ex: LocalExecutor,
 }
@@ -409,19 +409,19 @@ impl Fabric {
         (local < shm.local_size()).then(|| shm.coll_slot(local))
     }
 
-    /// Where to look first for the next publication of local rank `local`: the half after
+    /// Where to look first for the next publication of local rank `local`: the area after
     /// the one its last publication was found in (see `CollSlot::ready`).
     pub fn coll_hint(&self, local: usize) -> usize {
         self.coll_hints.borrow().get(local).copied().unwrap_or(0)
     }
 
-    /// Record that local rank `local`'s publication was found in `half`.
-    pub fn set_coll_hint(&self, local: usize, half: usize) {
+    /// Record that local rank `local`'s publication was found in `area`.
+    pub fn set_coll_hint(&self, local: usize, area: usize) {
         let mut h = self.coll_hints.borrow_mut();
         if h.len() <= local {
             h.resize(local + 1, 0);
         }
-        h[local] = (half + 1) % crate::shm::collslot::HALVES;
+        h[local] = (area + 1) % crate::shm::collslot::AREAS;
     }
 
     /// Can this rank read its local peers' memory directly (`process_vm_readv`, see
@@ -448,7 +448,7 @@ impl Fabric {
         })
     }
 
-    /// The publisher's side of this rank's own collective slot (which half is next, the
+    /// The publisher's side of this rank's own collective slot (which area is next, the
     /// releases asked of each; see [`crate::shm::collslot`]).
     pub fn coll_publisher(&self) -> &crate::shm::collslot::Publisher {
         &self.coll_publisher

@@ -1,19 +1,20 @@
 //! Collective slots: where each rank of a node publishes its operand of an on-node
 //! collective, for the other ranks to read in place.
 //!
-//! Every local rank owns one slot in the segment: two halves, each a control block and
-//! [`DATA_BYTES`] of data. Publications alternate between the halves, so a rank can
-//! publish again while the readers of its previous publication are still reading it
-//! (back-to-back collectives do not run in lockstep). A collective step on one node is
+//! Every local rank owns one slot in the segment: [`AREAS`] areas, each a control block
+//! and [`DATA_BYTES`] of data. Publications go round the areas in turn, so a rank can
+//! publish again while the readers of its previous publications are still reading them:
+//! back-to-back collectives do not run in lockstep, and a stream of chunks (a large
+//! broadcast) is a pipeline [`AREAS`] chunks deep. A collective step on one node is
 //! "publish, then read the others' slots":
 //!
-//! 1. The **publisher** picks the half it did not use last, waits until every reader of
-//!    that half's previous publication has released it ([`CollSlot::writable`]: the
-//!    half's cumulative read count reached the number of reads asked of it so far),
+//! 1. The **publisher** takes its next area in turn, waits until every reader of that
+//!    area's previous publication has released it ([`CollSlot::writable`]: the
+//!    area's cumulative read count reached the number of reads asked of it so far),
 //!    writes its data, and stores a **token** naming the step (`Release`).
-//! 2. A **reader** waits until one of the publisher's halves holds the token of the step
+//! 2. A **reader** waits until one of the publisher's areas holds the token of the step
 //!    it is in (`Acquire`; [`CollSlot::ready`] says which), reads the data in place, and
-//!    releases that half by adding one to its read count (`Release`).
+//!    releases that area by adding one to its read count (`Release`).
 //!
 //! Tokens name (communicator context, collective sequence, chunk), so a reader can tell
 //! the publication it waits for from the previous one, whichever communicator that was
@@ -27,25 +28,66 @@
 
 use super::ring::sync::{AtomicU64, Ordering};
 
-/// Bytes of one half's data area (the most one publication holds).
-pub const DATA_BYTES: usize = 64 << 10;
+/// Bytes of one area's data (the most one publication holds).
+///
+/// Areas and their size, measured at 2 ranks with benches/c/coll_bench.c (fastest of 8
+/// alternating runs, slowest rank's median, us; 2 x 64 KiB was the layout before streams):
+///
+/// | layout | bcast 64 KiB | bcast 1 MiB | allreduce 1 MiB | reduce 1 MiB |
+/// |---|---|---|---|---|
+/// | 2 x 64 KiB | 6.1 | 86 | 160 | 89 |
+/// | 4 x 64 KiB | 5.7 | 58 | 131 | 73 |
+/// | 8 x 32 KiB | 5.6 | 59 | 127 | 72 |
+/// | 8 x 64 KiB | 5.3 | 49 | 120 | 87 |
+///
+/// 8 x 32 KiB keeps most of the gain at half the memory of 8 x 64 KiB (the segment's
+/// budget is shared with the rings, see `ShmConfig::for_local_size`).
+pub const DATA_BYTES: usize = 32 << 10;
 /// Bytes of the control blocks before the data (a page, so the data is page aligned).
 pub const CTL_BYTES: usize = 4096;
-/// Halves of a slot.
-pub const HALVES: usize = 2;
+/// Areas of a slot (publications in flight per rank).
+#[cfg(not(loom))]
+pub const AREAS: usize = 8;
+/// Areas of a slot: two under loom, where three publications already reuse one (the
+/// protocol does not depend on the count, and eight would make the model far larger).
+#[cfg(loom)]
+pub const AREAS: usize = 2;
 /// Bytes of one slot in the segment.
-pub const SLOT_BYTES: usize = CTL_BYTES + HALVES * DATA_BYTES;
+pub const SLOT_BYTES: usize = CTL_BYTES + AREAS * DATA_BYTES;
+
+/// What a publication holds. Publisher and readers of a step normally agree on it; when
+/// the ranks passed inconsistent sizes they may not, and a reader must then notice (and,
+/// for a stream, still read the chunks it is counted on for, or the publisher would wait
+/// for it forever).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// The data itself.
+    Data = 0,
+    /// A chunk of a stream (a table and blocks, see the collective engine's exposures).
+    Stream = 1,
+    /// Where the data is in the publisher's memory, for the readers to copy from there.
+    Address = 2,
+}
+
+/// Where the kind sits in the length word.
+const KIND_SHIFT: u32 = 62;
 
 /// Publications up to this many bytes are stored right after the token, in the cache
 /// lines the readers poll, so a reader that sees the token has the data without another
-/// cache miss. Larger ones go to the half's data area.
-pub const INLINE_BYTES: usize = 120;
+/// cache miss. Larger ones go to the area's data.
+pub const INLINE_BYTES: usize = 112;
 
-/// The control words of a slot: the token the readers poll (with small publications right
-/// after it), and the read count they bump, on separate cache lines.
+/// The control words of a slot: the token the readers poll (with the publication's length
+/// and small publications right after it), and the read count they bump, on separate
+/// cache lines.
 #[repr(C, align(128))]
 pub(crate) struct SlotCtl {
     token: AtomicU64,
+    /// Bytes of the publication, stored before the token (so a reader that acquired the
+    /// token sees it): a reader that does not know the length from its own arguments (the
+    /// `v` collectives) or that must check it (ranks passing different counts) reads it.
+    len: AtomicU64,
     inline: std::cell::UnsafeCell<[u8; INLINE_BYTES]>,
     reads: AtomicU64,
 }
@@ -56,14 +98,16 @@ impl SlotCtl {
     fn new() -> Self {
         SlotCtl {
             token: AtomicU64::new(0),
+            len: AtomicU64::new(0),
             inline: std::cell::UnsafeCell::new([0; INLINE_BYTES]),
             reads: AtomicU64::new(0),
         }
     }
 }
 
-const _: () = assert!(HALVES * std::mem::size_of::<SlotCtl>() <= CTL_BYTES);
-// The token and the inline bytes share the first 128 bytes; the read count is apart.
+const _: () = assert!(AREAS * std::mem::size_of::<SlotCtl>() <= CTL_BYTES);
+// The token, the length and the inline bytes share the first 128 bytes; the read count is
+// apart.
 const _: () = assert!(std::mem::offset_of!(SlotCtl, reads) == 128);
 
 /// The token of a step: (context, sequence, chunk), with the top bit set so that no token
@@ -101,48 +145,44 @@ impl CollSlot {
         }
     }
 
-    fn ctl(&self, half: usize) -> &SlotCtl {
-        assert!(
-            half < HALVES,
-            "a slot has {HALVES} halves, not {}",
-            half + 1
-        );
-        // SAFETY: the HALVES control blocks lie at the start of the slot (`new`), in
+    fn ctl(&self, area: usize) -> &SlotCtl {
+        assert!(area < AREAS, "a slot has {AREAS} areas, not {}", area + 1);
+        // SAFETY: the AREAS control blocks lie at the start of the slot (`new`), in
         // memory that outlives the view; their fields are atomics, valid for any bit
         // pattern and shared through atomics only.
-        unsafe { &*self.ctl.add(half) }
+        unsafe { &*self.ctl.add(area) }
     }
 
-    /// Where a publication of `len` bytes in `half` lives: inline after the token when it
-    /// is small, else in the half's data area.
-    fn data_ptr(&self, half: usize, len: usize) -> *mut u8 {
+    /// Where a publication of `len` bytes in `area` lives: inline after the token when it
+    /// is small, else in the area's data.
+    fn data_ptr(&self, area: usize, len: usize) -> *mut u8 {
         if len <= INLINE_BYTES {
-            self.ctl(half).inline.get().cast()
+            self.ctl(area).inline.get().cast()
         } else {
-            assert!(half < HALVES);
-            self.data.wrapping_add(half * DATA_BYTES)
+            assert!(area < AREAS);
+            self.data.wrapping_add(area * DATA_BYTES)
         }
     }
 
-    /// Publisher: have all `reads_asked` reads asked of `half` so far been released?
-    pub fn writable(&self, half: usize, reads_asked: u64) -> bool {
-        let done = self.ctl(half).reads.load(Ordering::Acquire);
+    /// Publisher: have all `reads_asked` reads asked of `area` so far been released?
+    pub fn writable(&self, area: usize, reads_asked: u64) -> bool {
+        let done = self.ctl(area).reads.load(Ordering::Acquire);
         assert!(
             done <= reads_asked,
-            "collective slot half {half} released {done} times, only {reads_asked} reads were asked"
+            "collective slot area {area} released {done} times, only {reads_asked} reads were asked"
         );
         done == reads_asked
     }
 
-    /// Publisher: start loading `half`'s read count into this core's cache, so the
+    /// Publisher: start loading `area`'s read count into this core's cache, so the
     /// [`CollSlot::writable`] check of the next publication in it finds the line there
     /// instead of waiting for it. The readers last wrote that line when they released the
-    /// half, usually long before; without the hint the check costs a cross-core miss at
+    /// area, usually long before; without the hint the check costs a cross-core miss at
     /// the start of every collective. Only a hint: no effect on what is loaded or stored.
-    pub fn prefetch_reads(&self, half: usize) {
+    pub fn prefetch_reads(&self, area: usize) {
         #[cfg(all(target_arch = "x86_64", not(loom)))]
         {
-            let p: *const AtomicU64 = &self.ctl(half).reads;
+            let p: *const AtomicU64 = &self.ctl(area).reads;
             // SAFETY: a prefetch never faults and changes no memory; `p` is a valid
             // address anyway.
             unsafe {
@@ -150,58 +190,88 @@ impl CollSlot {
             };
         }
         #[cfg(not(all(target_arch = "x86_64", not(loom))))]
-        let _ = half;
+        let _ = area;
     }
 
-    /// Publisher: copy `data` into `half`, before [`CollSlot::publish`].
+    /// Publisher: copy `data` into `area`, before [`CollSlot::publish`].
     ///
     /// # Safety
     /// Only the slot's owner calls it, after [`CollSlot::writable`] returned true for
-    /// `half`.
-    pub unsafe fn write(&self, half: usize, data: &[u8]) {
-        assert!(
-            data.len() <= DATA_BYTES,
-            "{} bytes do not fit in a slot",
-            data.len()
-        );
-        // SAFETY: no reader touches the half between its release and the next token
-        // (caller's contract); the area is DATA_BYTES long (the inline one INLINE_BYTES,
-        // used up to that length) and does not overlap `data` (the caller's memory is not
-        // in any slot).
-        let dst =
-            unsafe { std::slice::from_raw_parts_mut(self.data_ptr(half, data.len()), data.len()) };
-        super::copy::copy(dst, data);
+    /// `area`.
+    pub unsafe fn write(&self, area: usize, data: &[u8]) {
+        // SAFETY: the caller's contract is this one's.
+        unsafe { self.write_parts(area, &[data], Kind::Data) }
     }
 
-    /// Publisher: announce the data in `half` under `token`.
-    pub fn publish(&self, half: usize, token: u64) {
+    /// Publisher: copy the concatenation of `parts` into `area`, before
+    /// [`CollSlot::publish`] (a header and the data it describes, without building the
+    /// whole in a buffer first), as a publication of kind `kind`.
+    ///
+    /// # Safety
+    /// As for [`CollSlot::write`].
+    pub unsafe fn write_parts(&self, area: usize, parts: &[&[u8]], kind: Kind) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        assert!(len <= DATA_BYTES, "{len} bytes do not fit in a slot");
+        let base = self.data_ptr(area, len);
+        let mut at = 0;
+        for p in parts {
+            // SAFETY: no reader touches the area between its release and the next token
+            // (caller's contract); the area holds `len` bytes (DATA_BYTES, the inline one
+            // INLINE_BYTES, used up to that length), of which this part takes
+            // `at..at + p.len()`; it does not overlap `p` (the caller's memory is not in
+            // any slot).
+            let dst = unsafe { std::slice::from_raw_parts_mut(base.add(at), p.len()) };
+            super::copy::copy(dst, p);
+            at += p.len();
+        }
+        let word = len as u64 | (kind as u64) << KIND_SHIFT;
+        self.ctl(area).len.store(word, Ordering::Relaxed);
+    }
+
+    /// Reader: the length of the publication in `area` (after [`CollSlot::ready`] gave
+    /// `area`; the token's acquire makes it visible).
+    pub fn published_len(&self, area: usize) -> usize {
+        (self.ctl(area).len.load(Ordering::Relaxed) & ((1 << KIND_SHIFT) - 1)) as usize
+    }
+
+    /// Reader: the kind of the publication in `area` (after [`CollSlot::ready`] gave it).
+    pub fn published_kind(&self, area: usize) -> Kind {
+        match self.ctl(area).len.load(Ordering::Relaxed) >> KIND_SHIFT {
+            0 => Kind::Data,
+            1 => Kind::Stream,
+            _ => Kind::Address,
+        }
+    }
+
+    /// Publisher: announce the data in `area` under `token`.
+    pub fn publish(&self, area: usize, token: u64) {
         debug_assert!(token >> 63 == 1, "tokens have the top bit set");
-        self.ctl(half).token.store(token, Ordering::Release);
+        self.ctl(area).token.store(token, Ordering::Release);
     }
 
-    /// Reader: the half that holds publication `token`, if it is there. `first` is the
-    /// half to look at first (a publisher alternates, so the half after the one its last
+    /// Reader: the area that holds publication `token`, if it is there. `first` is the
+    /// area to look at first (a publisher goes round its areas, so the area after the one its last
     /// publication was found in is the likely one; looking there first saves a cache
-    /// miss on the other half's control line).
+    /// miss on the other areas' control lines).
     pub fn ready(&self, token: u64, first: usize) -> Option<usize> {
-        (0..HALVES)
-            .map(|i| (first + i) % HALVES)
+        (0..AREAS)
+            .map(|i| (first + i) % AREAS)
             .find(|&h| self.ctl(h).token.load(Ordering::Acquire) == token)
     }
 
-    /// Reader: start loading the `len` bytes published in `half` into this core's cache,
+    /// Reader: start loading the `len` bytes published in `area` into this core's cache,
     /// all at once. The publisher has just written them, so they sit in its core's cache;
     /// read in order, each cache line would be fetched from there only when the one before
     /// has arrived (measured: 4 KiB took about 45 ns a line, the cross-core latency). With
     /// the whole range requested first, the fetches overlap. Only a hint: no effect on
     /// what is loaded.
-    pub fn prefetch_data(&self, half: usize, len: usize) {
+    pub fn prefetch_data(&self, area: usize, len: usize) {
         #[cfg(all(target_arch = "x86_64", not(loom)))]
         {
-            let p = self.data_ptr(half, len.min(DATA_BYTES));
+            let p = self.data_ptr(area, len.min(DATA_BYTES));
             for off in (0..len.min(DATA_BYTES)).step_by(64) {
                 // SAFETY: a prefetch never faults and changes no memory; the address lies
-                // inside the half anyway.
+                // inside the area anyway.
                 unsafe {
                     core::arch::x86_64::_mm_prefetch(
                         p.wrapping_add(off).cast::<i8>(),
@@ -211,64 +281,64 @@ impl CollSlot {
             }
         }
         #[cfg(not(all(target_arch = "x86_64", not(loom))))]
-        let _ = (half, len);
+        let _ = (area, len);
     }
 
-    /// Reader: the `len` bytes published in `half` (`len` as written: publisher and
+    /// Reader: the `len` bytes published in `area` (`len` as written: publisher and
     /// readers of a step agree on it, and it decides where the bytes are).
     ///
     /// # Safety
-    /// Only after [`CollSlot::ready`] gave `half` for the step's token and before this
+    /// Only after [`CollSlot::ready`] gave `area` for the step's token and before this
     /// reader's [`CollSlot::release`] of it.
-    pub unsafe fn data(&self, half: usize, len: usize) -> &[u8] {
+    pub unsafe fn data(&self, area: usize, len: usize) -> &[u8] {
         assert!(len <= DATA_BYTES, "{len} bytes do not fit in a slot");
-        // SAFETY: the publisher does not write the half until every reader released it
+        // SAFETY: the publisher does not write the area until every reader released it
         // (contract); the inline area holds INLINE_BYTES, the data area DATA_BYTES.
-        unsafe { std::slice::from_raw_parts(self.data_ptr(half, len), len) }
+        unsafe { std::slice::from_raw_parts(self.data_ptr(area, len), len) }
     }
 
-    /// Reader: done with the publication in `half`.
-    pub fn release(&self, half: usize) {
-        self.ctl(half).reads.fetch_add(1, Ordering::Release);
+    /// Reader: done with the publication in `area`.
+    pub fn release(&self, area: usize) {
+        self.ctl(area).reads.fetch_add(1, Ordering::Release);
     }
 
-    /// Reader: done with the publication in `half`, of which this rank is the only reader.
+    /// Reader: done with the publication in `area`, of which this rank is the only reader.
     ///
     /// A plain store instead of a locked add: a locked add waits until this core owns the
     /// publisher's cache line, a store does not (it drains from the store buffer). No
-    /// other release of this half can race with it: the next one is for a later
+    /// other release of this area can race with it: the next one is for a later
     /// publication, which the publisher makes only after it saw this one (`writable`).
-    pub fn release_sole(&self, half: usize) {
-        let reads = &self.ctl(half).reads;
+    pub fn release_sole(&self, area: usize) {
+        let reads = &self.ctl(area).reads;
         reads.store(reads.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 }
 
-/// The publisher's side of this rank's own slot: which half comes next, and how many
-/// releases each half has been asked for.
+/// The publisher's side of this rank's own slot: which area comes next, and how many
+/// releases each area has been asked for.
 #[derive(Debug, Default)]
 pub struct Publisher {
     next: std::cell::Cell<usize>,
-    asked: [std::cell::Cell<u64>; HALVES],
+    asked: [std::cell::Cell<u64>; AREAS],
 }
 
 impl Publisher {
-    /// The half the next publication goes to, and the reads asked of it so far.
+    /// The area the next publication goes to, and the reads asked of it so far.
     pub fn next(&self) -> (usize, u64) {
         let h = self.next.get();
         (h, self.asked[h].get())
     }
 
-    /// Record a publication in `half` for `readers` readers.
-    pub fn published(&self, half: usize, readers: u64) {
-        self.asked[half].set(self.asked[half].get() + readers);
-        self.next.set((half + 1) % HALVES);
+    /// Record a publication in `area` for `readers` readers.
+    pub fn published(&self, area: usize, readers: u64) {
+        self.asked[area].set(self.asked[area].get() + readers);
+        self.next.set((area + 1) % AREAS);
     }
 
-    /// The reads asked of `half` so far (with [`CollSlot::writable`]: has every reader of
+    /// The reads asked of `area` so far (with [`CollSlot::writable`]: has every reader of
     /// its last publication released it?).
-    pub fn asked(&self, half: usize) -> u64 {
-        self.asked[half].get()
+    pub fn asked(&self, area: usize) -> u64 {
+        self.asked[area].get()
     }
 }
 
@@ -322,7 +392,7 @@ mod tests {
         let p = Publisher::default();
         for (i, word) in [b"abc", b"def", b"ghi"].iter().enumerate() {
             let (h, asked) = p.next();
-            assert_eq!(h, i % HALVES);
+            assert_eq!(h, i % AREAS);
             assert!(s.writable(h, asked));
             // SAFETY: writable, owner.
             unsafe { s.write(h, &word[..]) };
@@ -341,6 +411,34 @@ mod tests {
         }
     }
     #[test]
+    fn parts_are_written_back_to_back_with_their_kind_and_length() {
+        let heap = HeapSlot::new();
+        let s = heap.slot();
+        let p = Publisher::default();
+        let big: Vec<u8> = (0..DATA_BYTES - 10).map(|i| i as u8).collect();
+        for (i, (parts, kind)) in [
+            (vec![&b"ab"[..], &b"cde"[..]], Kind::Stream),
+            (vec![&b"x"[..], &big[..]], Kind::Address),
+            (vec![], Kind::Data),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (h, asked) = p.next();
+            assert!(s.writable(h, asked));
+            // SAFETY: writable, owner.
+            unsafe { s.write_parts(h, &parts, kind) };
+            s.publish(h, token(1, i as u32, 0));
+            p.published(h, 0);
+            let want = parts.concat();
+            assert_eq!(s.published_len(h), want.len());
+            assert_eq!(s.published_kind(h), kind);
+            // SAFETY: published, no reader holds it.
+            assert_eq!(unsafe { s.data(h, want.len()) }, &want[..]);
+        }
+    }
+
+    #[test]
     fn inline_and_data_area_publications() {
         let heap = HeapSlot::new();
         let s = heap.slot();
@@ -358,6 +456,8 @@ mod tests {
             s.publish(h, t);
             p.published(h, 1);
             assert_eq!(s.ready(t, 0), Some(h));
+            assert_eq!(s.published_len(h), len);
+            assert_eq!(s.published_kind(h), Kind::Data);
             // SAFETY: ready, not yet released.
             assert_eq!(
                 unsafe { s.data(h, len) },
@@ -379,7 +479,7 @@ mod loom_tests {
     struct Shared {
         mem: *mut u8,
         layout: std::alloc::Layout,
-        data: [UnsafeCell<u64>; HALVES],
+        data: [UnsafeCell<u64>; AREAS],
     }
     // SAFETY: accessed only through the slot protocol under test.
     unsafe impl Send for Shared {}
@@ -394,7 +494,7 @@ mod loom_tests {
             assert!(!mem.is_null());
             // SAFETY: aligned and large enough; loom atomics are initialized in place.
             unsafe {
-                for h in 0..HALVES {
+                for h in 0..AREAS {
                     std::ptr::write((mem as *mut SlotCtl).add(h), SlotCtl::new())
                 }
             };
@@ -414,7 +514,7 @@ mod loom_tests {
         fn drop(&mut self) {
             // SAFETY: drops the loom atomics written in `new`, then frees the block.
             unsafe {
-                for h in 0..HALVES {
+                for h in 0..AREAS {
                     std::ptr::drop_in_place((self.mem as *mut SlotCtl).add(h));
                 }
                 std::alloc::dealloc(self.mem, self.layout);
@@ -422,7 +522,7 @@ mod loom_tests {
         }
     }
 
-    /// Publications in the model: three, so a half is reused.
+    /// Publications in the model: three, so an area is reused.
     const STEPS: u32 = 3;
 
     /// One publisher and `readers` readers, [`STEPS`] publications: every reader sees
@@ -442,7 +542,7 @@ mod loom_tests {
                         for step in 1..=STEPS {
                             let t = token(0, step, 0);
                             let h = loop {
-                                if let Some(h) = slot.ready(t, step as usize % HALVES) {
+                                if let Some(h) = slot.ready(t, step as usize % AREAS) {
                                     break h;
                                 }
                                 loom::thread::yield_now();
@@ -466,7 +566,7 @@ mod loom_tests {
                 while !slot.writable(h, asked) {
                     loom::thread::yield_now();
                 }
-                // SAFETY: every reader released this half's last value (loom checks it).
+                // SAFETY: every reader released this area's last value (loom checks it).
                 shared.data[h].with_mut(|q| unsafe { *q = u64::from(step) * 10 });
                 slot.publish(h, token(0, step, 0));
                 p.published(h, readers.len() as u64);
