@@ -7,7 +7,7 @@
 //! |---|---|
 //! | Barrier | every rank publishes an empty token and waits for the others' |
 //! | Bcast up to [`SLOT_MAX`] | the root publishes the data in one publication |
-//! | Bcast above | the root streams it in chunks ([`blocks`], [`exposure`]) |
+//! | Bcast above | the root streams it in chunks ([`exposure`]), or lets the others copy it from its buffer ([`direct`]), whichever has lately been faster ([`choice`]) |
 //! | Reduce, Allreduce up to [`EXCHANGE_MAX`], Scan, Exscan, Reduce_scatter | every rank publishes its operand chunk by chunk; each rank folds its share of the result straight from the published chunks ([`fold`]) |
 //! | Allreduce above [`EXCHANGE_MAX`] | each rank folds one segment (a reduce-scatter through the slots), then the segments are exchanged as an Allgatherv |
 //! | Allgather up to [`EXCHANGE_MAX`] per block | every rank publishes its block, the others copy it out |
@@ -46,6 +46,8 @@
 //! every run, so all ranks get bitwise identical results.
 
 mod blocks;
+mod choice;
+mod direct;
 mod exposure;
 mod fold;
 
@@ -136,6 +138,8 @@ pub(crate) struct Node {
     peers: Vec<u32>,
     /// Can this rank read the others' memory (see [`DIRECT_MIN`])?
     direct: bool,
+    /// How this rank, as a root, sends large broadcasts (see [`choice`]).
+    bcast_way: choice::Chooser,
 }
 
 impl Node {
@@ -173,6 +177,7 @@ impl Node {
             locals,
             peers,
             direct: fabric.can_read_local_peers(),
+            bcast_way: choice::Chooser::default(),
         })
     }
 
@@ -336,7 +341,7 @@ impl Node {
             CollOp::Bcast { root, buf } if buf.len() <= bcast_max() => {
                 self.bcast(tag, root as usize, buf)
             }
-            CollOp::Bcast { root, buf } => self.bcast_stream(tag, root as usize, buf),
+            CollOp::Bcast { root, buf } => self.bcast_large(tag, root as usize, buf),
             CollOp::Reduce {
                 root,
                 send,
@@ -390,12 +395,12 @@ impl Node {
             CollOp::Allgather { send, recv, block }
                 if recv.len() == n * block && block <= exchange_max() =>
             {
-                self.allgather(tag, send, recv, block)
+                self.allgather(tag, send, recv, block, false)
             }
             CollOp::Allgather { send, recv, block }
                 if recv.len() == n * block && self.direct && block >= direct_min() =>
             {
-                self.allgather_direct(tag, send, recv, block)
+                self.allgather(tag, send, recv, block, true)
             }
             CollOp::Allgather { send, recv, block } => {
                 self.allgather_blocks(tag, 0, send, recv, Layout::Equal(block))
@@ -697,12 +702,15 @@ impl Node {
     }
 
     /// Every rank publishes its block; every rank copies the others' blocks into place.
+    /// `direct`: each rank publishes only where its block is, the others copy it from its
+    /// memory ([`direct`]), and it returns once they have.
     fn allgather(
         &self,
         tag: u32,
         send: Option<RawBuf>,
         recv: RawBuf,
         block: usize,
+        direct: bool,
     ) -> Result<(), CollError> {
         let (n, me) = (self.n(), self.me());
         let mine = self.own_block(send, recv, block)?;
@@ -710,82 +718,30 @@ impl Node {
             return Ok(());
         }
         let base = recv.as_ptr() as *mut u8;
-        // SAFETY: `own_block` points at `block` valid bytes (RawBuf contract).
-        let data = unsafe { std::slice::from_raw_parts(mine, block) };
-        self.publish(tag, 0, data, n - 1)?;
+        let published = if direct {
+            Some(self.publish_direct(tag, mine, block, n - 1)?)
+        } else {
+            // SAFETY: `own_block` points at `block` valid bytes (RawBuf contract).
+            let data = unsafe { std::slice::from_raw_parts(mine, block) };
+            self.publish(tag, 0, data, n - 1)?;
+            None
+        };
         self.place_own_block(send, recv, block);
         let mut failed = None;
         for r in (0..n).filter(|&r| r != me) {
             // SAFETY: block r of the receive buffer is ours alone (RawBuf contract).
             let dst = unsafe { std::slice::from_raw_parts_mut(base.add(r * block), block) };
-            if let Some(e) = self.read_single(tag, r, dst, n - 1)? {
-                failed.get_or_insert(e);
-            }
-        }
-        failed.map_or(Ok(()), Err)
-    }
-
-    /// Allgather of large blocks, one copy each: every rank publishes where its block is
-    /// (address and length, inline in its slot), reads every other rank's block straight
-    /// from that rank's memory into place, and releases the publication; it returns only
-    /// once all the others released its own, since until then they may still be reading
-    /// its buffer. A failed read is reported after this rank has released every
-    /// publication, so no peer is left waiting for it.
-    fn allgather_direct(
-        &self,
-        tag: u32,
-        send: Option<RawBuf>,
-        recv: RawBuf,
-        block: usize,
-    ) -> Result<(), CollError> {
-        let (n, me) = (self.n(), self.me());
-        let mine = self.own_block(send, recv, block)?;
-        let base = recv.as_ptr() as *mut u8;
-        let mut desc = [0u8; 16];
-        desc[..8].copy_from_slice(&(mine as u64).to_ne_bytes());
-        desc[8..].copy_from_slice(&(block as u64).to_ne_bytes());
-        let area = self.publish_as(tag, 0, &[&desc], n - 1, Kind::Address)?;
-        self.place_own_block(send, recv, block);
-        let mut failed = None;
-        for r in (0..n).filter(|&r| r != me) {
-            let h = self.await_chunk(tag, r, 0)?;
-            // SAFETY: block r of the receive buffer is ours alone (RawBuf contract).
-            let dst = unsafe { std::slice::from_raw_parts_mut(base.add(r * block), block) };
-            let slot = self.slots[r];
-            if slot.published_kind(h) != Kind::Address || slot.published_len(h) != desc.len() {
-                // Rank r took another path: the ranks passed different block sizes.
-                if let Some(e) = self.read_single(tag, r, dst, n - 1)? {
-                    failed.get_or_insert(e);
-                }
-                continue;
-            }
-            // SAFETY: rank r published chunk 0 and this rank has not released it.
-            let d = unsafe { slot.data(h, desc.len()) };
-            let addr = u64::from_ne_bytes(d[..8].try_into().expect("8 bytes"));
-            let len = u64::from_ne_bytes(d[8..].try_into().expect("8 bytes"));
-            let read = if len != block as u64 {
-                Err(CollError::SizeMismatch {
-                    what: "allgather block of another rank",
-                    expected: block,
-                    got: len as usize,
-                })
-            } else {
-                let world = self.ranks[r];
-                self.fabric
-                    .read_local_peer(world, addr, dst)
-                    .map_err(|source| CollError::Transport {
-                        peer: r as u32,
-                        world,
-                        source,
-                    })
+            let got = match direct {
+                true => self.read_direct(tag, r, dst, n - 1)?,
+                false => self.read_single(tag, r, dst, n - 1)?,
             };
-            self.release(r, h, n - 1);
-            if let Err(e) = read {
+            if let Some(e) = got {
                 failed.get_or_insert(e);
             }
         }
-        let (slot, p) = (self.slots[me], self.fabric.coll_publisher());
-        self.wait(|| slot.writable(area, p.asked(area)))?;
+        if let Some(d) = published {
+            self.finish_direct(d)?;
+        }
         failed.map_or(Ok(()), Err)
     }
 }

@@ -260,19 +260,13 @@ impl Node {
         r?.map_or(Ok(()), Err)
     }
 
-    /// A broadcast above a slot: the root streams its buffer through its slot, chunk by
-    /// chunk, and every other rank reads each chunk once.
-    pub(super) fn bcast_stream(&self, tag: u32, root: usize, buf: RawBuf) -> Result<(), CollError> {
+    /// The root's part of a broadcast streamed through its slot, chunk by chunk (the
+    /// readers read it as any exposure: `Node::read_single`).
+    pub(super) fn bcast_stream(&self, tag: u32, buf: RawBuf) -> Result<(), CollError> {
         let (n, me) = (self.n(), self.me());
-        if me == root {
-            // SAFETY: the buffer is valid for its length and only read meanwhile.
-            let out = Outgoing::new(vec![unsafe { part(buf, 0, buf.len()) }], n - 1, me);
-            return self.exchange(tag, 0, Some(out), &mut []).map(drop);
-        }
-        // SAFETY: the buffer is ours alone (RawBuf contract).
-        let dst = unsafe { part_mut(buf, 0, buf.len()) };
-        let mut inc = [Incoming::new(root, dst, n == 2)];
-        self.exchange(tag, 0, None, &mut inc)?.map_or(Ok(()), Err)
+        // SAFETY: the buffer is valid for its length and only read meanwhile.
+        let out = Outgoing::new(vec![unsafe { part(buf, 0, buf.len()) }], n - 1, me);
+        self.exchange(tag, 0, Some(out), &mut []).map(drop)
     }
 }
 

@@ -95,15 +95,23 @@ impl Node {
             let (a, b) = (input.as_ptr() as usize, o.as_ptr() as usize);
             a < b + o.len() && b < a + len
         });
-        let shares: Vec<Share> = (0..n).map(&share).collect();
+        // How many ranks other than `r` read `r`'s chunk `lo..hi`.
+        let readers_of = |r: usize, lo: usize, hi: usize| {
+            (0..n)
+                .filter(|&j| {
+                    j != r && {
+                        let s = share(j);
+                        s.covers(lo, hi) && s.ranks.contains(&r)
+                    }
+                })
+                .count()
+        };
         let step = chunk_bytes(elem);
         let mut failed: Option<CollError> = None;
         let (mut lo, mut k) = (0, 0);
         while lo < len {
             let hi = (lo + step).min(len);
-            let readers = (0..n)
-                .filter(|&j| j != me && shares[j].covers(lo, hi) && shares[j].ranks.contains(&me))
-                .count();
+            let readers = readers_of(me, lo, hi);
             let own_needed = computes && mine.covers(lo, hi) && mine.ranks.contains(&me);
             // SAFETY: the input is valid for `len` bytes (RawBuf contract); when it is
             // aliased this rank writes it only below the chunk it has published, and then
@@ -146,12 +154,7 @@ impl Node {
                         });
                     }
                     if r != me {
-                        let theirs_readers = (0..n)
-                            .filter(|&j| {
-                                j != r && shares[j].covers(lo, hi) && shares[j].ranks.contains(&r)
-                            })
-                            .count();
-                        self.release(r, h, theirs_readers);
+                        self.release(r, h, readers_of(r, lo, hi));
                     }
                 }
             }

@@ -1,0 +1,130 @@
+//! Direct reads: a rank publishes only where its bytes are (address and length, inline in
+//! its slot, as a `Kind::Address` publication), and the readers copy them straight from
+//! its memory into place with one kernel copy (`process_vm_readv`); the publisher returns
+//! only once every reader has released the publication, since until then they may still
+//! be reading its buffer. Used where the data is large and the publisher's buffer is
+//! clean: broadcasts and allgather blocks from [`super::DIRECT_MIN`].
+//!
+//! Why, measured on this project's VM: its two vCPUs alternate, every few seconds,
+//! between a state where a cache line goes from one core to the other and back in about
+//! 100 ns and one where that takes 400-500 ns (the host moves them). A stream through
+//! the slots pulls lines the publisher has just written, so its time follows that swing
+//! (a 256 KiB broadcast at 2 ranks: 21-24 us in the fast state, 61-65 in the slow one),
+//! while a kernel copy of the publisher's unchanged buffer hardly moves.
+
+use super::super::{CollError, RawBuf};
+use super::choice::Way;
+use super::Node;
+use zerorank_transport::shm::collslot::{Kind, AREAS};
+
+/// Bytes of an address publication: address and length.
+const DESC: usize = 16;
+
+/// This rank's direct publication, to be finished with [`Node::finish_direct`].
+#[must_use = "the publisher must wait until its readers are done with its buffer"]
+pub(super) struct Direct {
+    area: usize,
+}
+
+impl Node {
+    /// Publish where `len` bytes at `ptr` are, as chunk 0 of call `tag`, for `readers`
+    /// readers.
+    pub(super) fn publish_direct(
+        &self,
+        tag: u32,
+        ptr: *const u8,
+        len: usize,
+        readers: usize,
+    ) -> Result<Direct, CollError> {
+        let mut desc = [0u8; DESC];
+        desc[..8].copy_from_slice(&(ptr as u64).to_ne_bytes());
+        desc[8..].copy_from_slice(&(len as u64).to_ne_bytes());
+        let area = self.publish_as(tag, 0, &[&desc], readers, Kind::Address)?;
+        Ok(Direct { area })
+    }
+
+    /// Wait until every reader of `d` has released it.
+    pub(super) fn finish_direct(&self, d: Direct) -> Result<(), CollError> {
+        let (slot, p) = (self.slots[self.me()], self.fabric.coll_publisher());
+        self.wait(|| slot.writable(d.area, p.asked(d.area)))
+    }
+
+    /// Copy rank `r`'s directly published bytes (chunk 0 of call `tag`, made for
+    /// `readers` readers) into `dst`, which they must fill exactly, and release the
+    /// publication. As `Node::exchange`: `Err` ends the call, `Ok(Some(e))` is a
+    /// disagreement or a failed copy, reported once this rank has done its part. If `r`
+    /// published something else (the ranks passed different sizes), this rank reads it as
+    /// what it is (`Node::read_single`), so that `r` is not left waiting.
+    pub(super) fn read_direct(
+        &self,
+        tag: u32,
+        r: usize,
+        dst: &mut [u8],
+        readers: usize,
+    ) -> Result<Option<CollError>, CollError> {
+        let h = self.await_chunk(tag, r, 0)?;
+        let slot = self.slots[r];
+        if slot.published_kind(h) != Kind::Address || slot.published_len(h) != DESC {
+            return self.read_single(tag, r, dst, readers);
+        }
+        // SAFETY: rank r published chunk 0 and this rank has not released it.
+        let d = unsafe { slot.data(h, DESC) };
+        let addr = u64::from_ne_bytes(d[..8].try_into().expect("8 bytes"));
+        let len = u64::from_ne_bytes(d[8..].try_into().expect("8 bytes"));
+        let read = if len != dst.len() as u64 {
+            Err(CollError::Truncated {
+                peer: r as u32,
+                expected: dst.len(),
+                got: usize::try_from(len).unwrap_or(usize::MAX),
+            })
+        } else {
+            let world = self.ranks[r];
+            self.fabric
+                .read_local_peer(world, addr, dst)
+                .map_err(|source| CollError::Transport {
+                    peer: r as u32,
+                    world,
+                    source,
+                })
+        };
+        self.release(r, h, readers);
+        Ok(read.err())
+    }
+
+    /// A broadcast above a slot. The root streams it through its slot or lets the
+    /// others read it from its buffer, whichever has lately been faster (see
+    /// [`super::choice`]; without kernel copies it streams), and waits until every reader
+    /// is done, to time the call. The readers take what the root published.
+    pub(super) fn bcast_large(&self, tag: u32, root: usize, buf: RawBuf) -> Result<(), CollError> {
+        let n = self.n();
+        if self.me() != root {
+            // SAFETY: the buffer is ours alone (RawBuf contract).
+            let dst = unsafe { std::slice::from_raw_parts_mut(buf.as_ptr() as *mut u8, buf.len()) };
+            return self.read_direct(tag, root, dst, n - 1)?.map_or(Ok(()), Err);
+        }
+        let way = match self.direct {
+            true => self.bcast_way.pick(buf.len()),
+            false => Way::Stream,
+        };
+        let start = std::time::Instant::now();
+        match way {
+            Way::Direct => {
+                let d = self.publish_direct(tag, buf.as_ptr(), buf.len(), n - 1)?;
+                self.finish_direct(d)?;
+            }
+            Way::Stream => {
+                self.bcast_stream(tag, buf)?;
+                self.wait_last_released()?;
+            }
+        }
+        self.bcast_way.record(buf.len(), way, start.elapsed());
+        Ok(())
+    }
+
+    /// Wait until the readers of this rank's last publication have released it.
+    fn wait_last_released(&self) -> Result<(), CollError> {
+        let (slot, p) = (self.slots[self.me()], self.fabric.coll_publisher());
+        let area = (p.next().0 + AREAS - 1) % AREAS;
+        self.wait(|| slot.writable(area, p.asked(area)))
+    }
+}
