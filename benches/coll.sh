@@ -16,6 +16,9 @@
 #   OUT=target/coll-bench            where binaries, raw outputs and the report go
 #   TIMEOUT=600                      seconds allowed per benchmark run
 # Output: raw lines in $OUT/all.txt, the markdown report on stdout and in $OUT/report.md.
+# The report also groups the rounds by the machine's state, from the cache-line round trip
+# coll_bench measures beside each point (see its header): ratios within one state compare
+# like with like on a machine whose cross-core latency swings.
 # Medians are over rounds of each run's per-size median (rank 0); "avg-max" is the
 # median over rounds of the max over ranks of the per-rank average. Ratios are
 # zerorank / other (< 1 means zerorank is faster).
@@ -169,10 +172,66 @@ def table(field, title):
                         row.append("%.2f" % (z / b) if z is not None and b else "-")
                 print("| " + " | ".join(row) + " |")
 
+# Rounds by machine state: a line is "fast" when both probes of the cache-line round trip
+# between ranks 0 and 1 (rtt0, rtt1: before and after its timed loop) are below FAST_NS,
+# "slow" when both are at or above it, and left out when they disagree or are missing.
+FAST_NS = 250
+state = collections.defaultdict(list)  # (op, np, size, impl, "fast"|"slow") -> p50max
+for line in open(allf):
+    p = line.split()
+    if len(p) < 6 or p[0] != "coll":
+        continue
+    kv = dict(x.split("=") for x in p[5:])
+    try:
+        r0, r1, v = float(kv["rtt0"]), float(kv["rtt1"]), float(kv["p50max"])
+    except (KeyError, ValueError):
+        continue
+    if r0 < 0 or r1 < 0:
+        continue
+    if r0 < FAST_NS and r1 < FAST_NS:
+        st_name = "fast"
+    elif r0 >= FAST_NS and r1 >= FAST_NS:
+        st_name = "slow"
+    else:
+        continue
+    state[(p[2], int(p[3]), int(p[4]), p[1], st_name)].append(v)
+
+def state_table():
+    if not state:
+        return
+    print("\n### Slowest rank's median by machine state (cache-line round trip between "
+          "ranks 0 and 1 below or above %d ns), median over the rounds in that state "
+          "(rounds in brackets), microseconds\n" % FAST_NS)
+    for np in sorted({k[1] for k in state}):
+        print("\n%d ranks:\n" % np)
+        hdr = ["op", "size"]
+        for stn in ("fast", "slow"):
+            hdr += ["%s %s" % (stn, i) for i in impls]
+            if "zerorank" in impls:
+                hdr += ["%s zr/%s" % (stn, o) for o in others]
+        print("| " + " | ".join(hdr) + " |")
+        print("|" + "---|" * len(hdr))
+        for op in ops:
+            sizes = sorted({k[2] for k in state if k[0] == op and k[1] == np})
+            for s in sizes:
+                row = [op, size_name(s) if op != "barrier" else "-"]
+                for stn in ("fast", "slow"):
+                    vals = {}
+                    for i in impls:
+                        v = state.get((op, np, s, i, stn), [])
+                        vals[i] = statistics.median(v) if v else None
+                        row.append("%s (%d)" % (fmt(vals[i]), len(v)) if v else "-")
+                    if "zerorank" in impls:
+                        for o in others:
+                            z, b = vals["zerorank"], vals[o]
+                            row.append("%.2f" % (z / b) if z is not None and b else "-")
+                print("| " + " | ".join(row) + " |")
+
 print("## Collective latency (median over rounds)")
 rounds = {i: len(d.get(("barrier", nps[0], 0, "p50", i), [])) for i in impls} if nps else {}
 print("\nrounds per implementation: %s" % rounds)
 table("p50max", "Median per-iteration time, slowest rank (max over ranks of each rank's median)")
+state_table()
 table("p50", "Median per-iteration time on rank 0")
 table("avgmax", "Max over ranks of the average time")
 

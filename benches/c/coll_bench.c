@@ -17,11 +17,24 @@
  * (p50max is the latency of the call as a whole: for a broadcast the root's time alone
  * says nothing of when the others have the data.)
  * Barrier reports bytes 0. After the timed loop every op is run once more on known data
- * and its result checked, so a broken collective aborts instead of reporting a time. */
+ * and its result checked, so a broken collective aborts instead of reporting a time.
+ *
+ * Machine state: each line also carries rtt0=<ns> rtt1=<ns>, the round trip of one cache
+ * line between ranks 0 and 1 measured right before and right after the timed loop, through
+ * a page of their own (a file in /dev/shm both map), not through MPI, so it is the same
+ * probe for every implementation. Some machines (this project's 2-vCPU VM) switch every
+ * few seconds between round trips of ~100 ns and ~450 ns, which changes every
+ * implementation's small-message latency 2-3x; benches/coll.sh groups the rounds by it.
+ * -1 when there is no probe (one rank, more ranks than CPUs, or the page could not be
+ * shared). */
 #include <mpi.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 #define MAX_BYTES (1 << 20)
 
@@ -31,6 +44,79 @@ static const char *op_name[NOPS] = {"barrier", "bcast", "allreduce", "reduce",
 
 static int rank, size;
 static unsigned char *sbuf, *rbuf;
+
+static int cmpd(const void *a, const void *b);
+#define cmpd_fwd cmpd
+
+/* The probe page (ranks 0 and 1 only) and the sequence number both sides keep. */
+static volatile long *probe_line;
+static long probe_seq;
+
+/* Share a page between ranks 0 and 1 (collective); probe_line stays NULL if that fails
+ * anywhere, or when ranks may share CPUs (a spinning round trip would then take a
+ * scheduler tick). */
+static void probe_setup(void)
+{
+    char path[64] = "/dev/shm/coll_bench_probe_XXXXXX";
+    int ok = 1, all = 0, fd = -1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (size < 2 || cpus < size)
+        return;
+    if (rank == 0) {
+        fd = mkstemp(path);
+        if (fd < 0 || ftruncate(fd, 4096) != 0)
+            ok = 0;
+    }
+    MPI_Bcast(path, (int)sizeof path, MPI_CHAR, 0, MPI_COMM_WORLD);
+    if (rank == 1) {
+        fd = open(path, O_RDWR);
+        if (fd < 0)
+            ok = 0;
+    }
+    if (rank < 2 && ok) {
+        void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED)
+            ok = 0;
+        else
+            probe_line = (volatile long *)m;
+    }
+    if (fd >= 0)
+        close(fd);
+    MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (rank == 0)
+        unlink(path);
+    if (!all)
+        probe_line = NULL;
+}
+
+/* Round trip of the probe line in ns (rank 0; the others return -1): 200 exchanges, the
+ * median of 5 batches of 40. Spins are bounded, a stuck peer gives -1. */
+static double probe(void)
+{
+    double batch[5];
+    int b, i;
+    if (!probe_line || rank > 1)
+        return -1;
+    for (b = 0; b < 5; b++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (i = 0; i < 40; i++) {
+            long want = rank == 0 ? probe_seq + 2 : probe_seq + 1, spins = 0;
+            if (rank == 0)
+                __atomic_store_n(probe_line, probe_seq + 1, __ATOMIC_RELEASE);
+            while (__atomic_load_n(probe_line, __ATOMIC_ACQUIRE) != want)
+                if (++spins > 100000000L)
+                    return -1;
+            if (rank == 1)
+                __atomic_store_n(probe_line, probe_seq + 2, __ATOMIC_RELEASE);
+            probe_seq += 2;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        batch[b] = ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / 40;
+    }
+    qsort(batch, 5, sizeof(double), cmpd_fwd);
+    return rank == 0 ? batch[2] : -1;
+}
 
 static int cmpd(const void *a, const void *b)
 {
@@ -153,12 +239,13 @@ int main(int argc, char **argv)
     }
     memset(sbuf, 1, MAX_BYTES);
     memset(rbuf, 0, (size_t)MAX_BYTES * (size_t)size);
+    probe_setup();
 
     for (op = 0; op < NOPS; op++) {
         size_t bytes;
         for (bytes = op == OP_BARRIER ? 0 : 4; bytes <= MAX_BYTES; bytes *= 4) {
             int iters, warm, i;
-            double sum = 0, avg, avgmax = 0, med, medmax = 0;
+            double sum = 0, avg, avgmax = 0, med, medmax = 0, rtt0, rtt1;
             if (bytes <= 1024)
                 iters = 2000;
             else if (bytes <= 16384)
@@ -209,6 +296,8 @@ int main(int argc, char **argv)
                 MPI_Barrier(MPI_COMM_WORLD);
                 run_op(op, bytes);
             }
+            MPI_Barrier(MPI_COMM_WORLD);
+            rtt0 = probe();
             for (i = 0; i < iters; i++) {
                 double t0;
                 MPI_Barrier(MPI_COMM_WORLD);
@@ -217,6 +306,7 @@ int main(int argc, char **argv)
                 samples[i] = (MPI_Wtime() - t0) * 1e6;
                 sum += samples[i];
             }
+            rtt1 = probe();
             avg = sum / iters;
             MPI_Reduce(&avg, &avgmax, 1, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
             qsort(samples, (size_t)iters, sizeof(double), cmpd);
@@ -225,9 +315,9 @@ int main(int argc, char **argv)
             verify(op, bytes);
             if (rank == 0) {
                 printf("coll %s %s %d %zu p50=%.3f p99=%.3f avgmax=%.3f p50max=%.3f "
-                       "iters=%d\n",
+                       "iters=%d rtt0=%.0f rtt1=%.0f\n",
                        impl, op_name[op], size, bytes, med, pct(samples, iters, 0.99),
-                       avgmax, medmax, iters);
+                       avgmax, medmax, iters, rtt0, rtt1);
                 fflush(stdout);
             }
             if (op == OP_BARRIER)

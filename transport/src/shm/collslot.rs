@@ -76,7 +76,7 @@ const KIND_SHIFT: u32 = 62;
 /// Publications up to this many bytes are stored right after the token, in the cache
 /// lines the readers poll, so a reader that sees the token has the data without another
 /// cache miss. Larger ones go to the area's data.
-pub const INLINE_BYTES: usize = 112;
+pub const INLINE_BYTES: usize = 104;
 
 /// The control words of a slot: the token the readers poll (with the publication's length
 /// and small publications right after it), and the read count they bump, on separate
@@ -88,6 +88,11 @@ pub(crate) struct SlotCtl {
     /// token sees it): a reader that does not know the length from its own arguments (the
     /// `v` collectives) or that must check it (ranks passing different counts) reads it.
     len: AtomicU64,
+    /// The read count once every reader of this publication has released it, stored
+    /// before the token: a sole reader releases by storing it (see
+    /// [`CollSlot::release_sole`]) instead of loading the count first, which would be a
+    /// cache miss on the publisher's line.
+    done: AtomicU64,
     inline: std::cell::UnsafeCell<[u8; INLINE_BYTES]>,
     reads: AtomicU64,
 }
@@ -99,6 +104,7 @@ impl SlotCtl {
         SlotCtl {
             token: AtomicU64::new(0),
             len: AtomicU64::new(0),
+            done: AtomicU64::new(0),
             inline: std::cell::UnsafeCell::new([0; INLINE_BYTES]),
             reads: AtomicU64::new(0),
         }
@@ -243,10 +249,14 @@ impl CollSlot {
         }
     }
 
-    /// Publisher: announce the data in `area` under `token`.
-    pub fn publish(&self, area: usize, token: u64) {
+    /// Publisher: announce the data in `area` under `token`; `reads_when_done` is the
+    /// area's read count once every reader of this publication has released it (the
+    /// reads asked of it so far, this publication's included).
+    pub fn publish(&self, area: usize, token: u64, reads_when_done: u64) {
         debug_assert!(token >> 63 == 1, "tokens have the top bit set");
-        self.ctl(area).token.store(token, Ordering::Release);
+        let c = self.ctl(area);
+        c.done.store(reads_when_done, Ordering::Relaxed);
+        c.token.store(token, Ordering::Release);
     }
 
     /// Reader: the area that holds publication `token`, if it is there. `first` is the
@@ -304,13 +314,21 @@ impl CollSlot {
 
     /// Reader: done with the publication in `area`, of which this rank is the only reader.
     ///
-    /// A plain store instead of a locked add: a locked add waits until this core owns the
-    /// publisher's cache line, a store does not (it drains from the store buffer). No
-    /// other release of this area can race with it: the next one is for a later
-    /// publication, which the publisher makes only after it saw this one (`writable`).
+    /// A plain store of the count the publisher expects once this publication is released
+    /// (stored beside the token, so already in this core's cache), instead of a locked
+    /// add, or a load and a store: both would wait until this core holds the publisher's
+    /// line, a store alone does not (it drains from the store buffer). No other release of
+    /// this area can race with it: the next one is for a later publication, which the
+    /// publisher makes only after it saw this one (`writable`).
     pub fn release_sole(&self, area: usize) {
-        let reads = &self.ctl(area).reads;
-        reads.store(reads.load(Ordering::Relaxed) + 1, Ordering::Release);
+        let c = self.ctl(area);
+        let done = c.done.load(Ordering::Relaxed);
+        debug_assert_eq!(
+            c.reads.load(Ordering::Relaxed) + 1,
+            done,
+            "release_sole of a publication with other readers"
+        );
+        c.reads.store(done, Ordering::Release);
     }
 }
 
@@ -398,7 +416,7 @@ mod tests {
             unsafe { s.write(h, &word[..]) };
             let t = token(5, i as u32, 0);
             assert_eq!(s.ready(t, 0), None);
-            s.publish(h, t);
+            s.publish(h, t, asked + 2);
             p.published(h, 2);
             assert_eq!(s.ready(t, 1), Some(h));
             // SAFETY: ready, not yet released.
@@ -428,7 +446,7 @@ mod tests {
             assert!(s.writable(h, asked));
             // SAFETY: writable, owner.
             unsafe { s.write_parts(h, &parts, kind) };
-            s.publish(h, token(1, i as u32, 0));
+            s.publish(h, token(1, i as u32, 0), asked);
             p.published(h, 0);
             let want = parts.concat();
             assert_eq!(s.published_len(h), want.len());
@@ -453,7 +471,7 @@ mod tests {
             // SAFETY: writable, owner.
             unsafe { s.write(h, &bytes) };
             let t = token(1, i as u32, 0);
-            s.publish(h, t);
+            s.publish(h, t, asked + 1);
             p.published(h, 1);
             assert_eq!(s.ready(t, 0), Some(h));
             assert_eq!(s.published_len(h), len);
@@ -568,7 +586,7 @@ mod loom_tests {
                 }
                 // SAFETY: every reader released this area's last value (loom checks it).
                 shared.data[h].with_mut(|q| unsafe { *q = u64::from(step) * 10 });
-                slot.publish(h, token(0, step, 0));
+                slot.publish(h, token(0, step, 0), asked + readers.len() as u64);
                 p.published(h, readers.len() as u64);
             }
             for r in readers {

@@ -1,6 +1,6 @@
-//! Which way a large broadcast goes: streamed through the root's slot, or read by every
-//! rank straight from the root's buffer ([`super::direct`]). Neither is faster
-//! everywhere. On this project's VM a stream is 1.3-1.6x faster than the kernel copy while
+//! Which way a large broadcast (or a rank's operand of a large reduce) goes: streamed
+//! through the publisher's slot, or read straight from its buffer ([`super::direct`]).
+//! Neither is faster everywhere. On this project's VM a stream is 1.3-1.6x faster than the kernel copy while
 //! a cache line crosses between its two vCPUs in about 100 ns round trip, and 2-3x slower
 //! while that takes 400-500 ns, which the host switches between every few seconds
 //! (measured at 2 ranks, fastest state / slowest: 1 MiB 66-87 against 104-135 us, and
@@ -46,7 +46,7 @@ struct Class {
     calls: u32,
 }
 
-/// The root's measurements (per rank; one per node view).
+/// A publisher's measurements (per rank and kind of call; one per node view).
 #[derive(Default)]
 pub(super) struct Chooser {
     classes: RefCell<Vec<Class>>,

@@ -15,10 +15,27 @@
 use super::super::{CollError, RawBuf};
 use super::choice::Way;
 use super::Node;
-use zerorank_transport::shm::collslot::{Kind, AREAS};
+use zerorank_transport::shm::collslot::{CollSlot, Kind, AREAS};
 
 /// Bytes of an address publication: address and length.
 const DESC: usize = 16;
+
+/// The address and length in the address publication in `area` of `slot`. The length is
+/// `None` when the publication is not an address and a length.
+///
+/// # Safety
+/// As for `CollSlot::data`: `CollSlot::ready` gave `area` and this rank has not released
+/// it.
+pub(super) unsafe fn descriptor(slot: CollSlot, area: usize) -> (u64, Option<usize>) {
+    if slot.published_len(area) != DESC {
+        return (0, None);
+    }
+    // SAFETY: the caller's contract.
+    let d = unsafe { slot.data(area, DESC) };
+    let addr = u64::from_ne_bytes(d[..8].try_into().expect("8 bytes"));
+    let len = u64::from_ne_bytes(d[8..].try_into().expect("8 bytes"));
+    (addr, usize::try_from(len).ok())
+}
 
 /// This rank's direct publication, to be finished with [`Node::finish_direct`].
 #[must_use = "the publisher must wait until its readers are done with its buffer"]
@@ -64,31 +81,32 @@ impl Node {
     ) -> Result<Option<CollError>, CollError> {
         let h = self.await_chunk(tag, r, 0)?;
         let slot = self.slots[r];
-        if slot.published_kind(h) != Kind::Address || slot.published_len(h) != DESC {
+        if slot.published_kind(h) != Kind::Address {
             return self.read_single(tag, r, dst, readers);
         }
-        // SAFETY: rank r published chunk 0 and this rank has not released it.
-        let d = unsafe { slot.data(h, DESC) };
-        let addr = u64::from_ne_bytes(d[..8].try_into().expect("8 bytes"));
-        let len = u64::from_ne_bytes(d[8..].try_into().expect("8 bytes"));
-        let read = if len != dst.len() as u64 {
-            Err(CollError::Truncated {
+        // SAFETY: rank r published chunk 0 in `h` and this rank has not released it.
+        let read = match unsafe { descriptor(slot, h) } {
+            (addr, Some(len)) if len == dst.len() => self.read_peer(r, addr, dst),
+            (_, len) => Err(CollError::Truncated {
                 peer: r as u32,
                 expected: dst.len(),
-                got: usize::try_from(len).unwrap_or(usize::MAX),
-            })
-        } else {
-            let world = self.ranks[r];
-            self.fabric
-                .read_local_peer(world, addr, dst)
-                .map_err(|source| CollError::Transport {
-                    peer: r as u32,
-                    world,
-                    source,
-                })
+                got: len.unwrap_or(0),
+            }),
         };
         self.release(r, h, readers);
         Ok(read.err())
+    }
+
+    /// Copy `dst.len()` bytes at `addr` in rank `r`'s memory into `dst`.
+    pub(super) fn read_peer(&self, r: usize, addr: u64, dst: &mut [u8]) -> Result<(), CollError> {
+        let world = self.ranks[r];
+        self.fabric
+            .read_local_peer(world, addr, dst)
+            .map_err(|source| CollError::Transport {
+                peer: r as u32,
+                world,
+                source,
+            })
     }
 
     /// A broadcast above a slot. The root streams it through its slot or lets the
@@ -122,7 +140,7 @@ impl Node {
     }
 
     /// Wait until the readers of this rank's last publication have released it.
-    fn wait_last_released(&self) -> Result<(), CollError> {
+    pub(super) fn wait_last_released(&self) -> Result<(), CollError> {
         let (slot, p) = (self.slots[self.me()], self.fabric.coll_publisher());
         let area = (p.next().0 + AREAS - 1) % AREAS;
         self.wait(|| slot.writable(area, p.asked(area)))

@@ -180,7 +180,11 @@ impl Node {
                     // SAFETY: this rank owns its slot, and every reader of this area's last
                     // publication released it.
                     unsafe { mine.write_parts(area, &o.parts(c), Kind::Stream) };
-                    mine.publish(area, self.token(tag, first + c));
+                    mine.publish(
+                        area,
+                        self.token(tag, first + c),
+                        asked + o.readers[c] as u64,
+                    );
                     p.published(area, o.readers[c] as u64);
                     o.next += 1;
                 }

@@ -108,6 +108,9 @@ impl Node {
         };
         let step = chunk_bytes(elem);
         let mut failed: Option<CollError> = None;
+        // Ranks that published their operand by address, learnt from their chunk 0, and
+        // where their chunks are read to (both empty until one does).
+        let mut by_address: Vec<Option<Addressed>> = Vec::new();
         let (mut lo, mut k) = (0, 0);
         while lo < len {
             let hi = (lo + step).min(len);
@@ -138,8 +141,52 @@ impl Node {
                         fold_one(op, &data[x - lo..y - lo], acc, r == last);
                         continue;
                     }
+                    if let Some(a) = by_address.get_mut(r).and_then(Option::as_mut) {
+                        match self.window(r, a, x, y, len) {
+                            Ok(Some(theirs)) => fold_one(op, theirs, acc, r == last),
+                            Ok(None) => {}
+                            Err(e) => {
+                                failed.get_or_insert(e);
+                            }
+                        }
+                        continue;
+                    }
                     let h = self.await_data(tag, r, first + k, hi - lo)?;
                     let slot = self.slots[r];
+                    if r != me && k == 0 && slot.published_kind(h) == Kind::Address {
+                        // Rank r published where its whole operand is (`Node::reduce`):
+                        // read it from its memory, chunk by chunk, and release the
+                        // publication at the end.
+                        if by_address.is_empty() {
+                            by_address.resize_with(n, || None);
+                        }
+                        // SAFETY: rank r published chunk 0 in `h` and this rank has not
+                        // released it (it does at the end).
+                        let (addr, their_len) = unsafe { super::direct::descriptor(slot, h) };
+                        let ok = their_len == Some(len);
+                        if !ok {
+                            failed.get_or_insert(CollError::Truncated {
+                                peer: r as u32,
+                                expected: len,
+                                got: their_len.unwrap_or(0),
+                            });
+                        }
+                        let a = by_address[r].insert(Addressed {
+                            addr,
+                            area: h,
+                            ok,
+                            held: Vec::new(),
+                            from: 0,
+                        });
+                        match self.window(r, a, x, y, len) {
+                            Ok(Some(theirs)) => fold_one(op, theirs, acc, r == last),
+                            Ok(None) => {}
+                            Err(e) => {
+                                failed.get_or_insert(e);
+                            }
+                        }
+                        continue;
+                    }
                     let got = slot.published_len(h);
                     if got == hi - lo && slot.published_kind(h) == Kind::Data {
                         // SAFETY: rank r published this chunk and this rank has not
@@ -161,7 +208,56 @@ impl Node {
             lo = hi;
             k += 1;
         }
+        for (r, a) in by_address.iter().enumerate() {
+            if let Some(a) = a {
+                self.release(r, a.area, readers_of(r, 0, len));
+            }
+        }
         failed.map_or(Ok(()), Err)
+    }
+}
+
+/// A rank whose whole operand is read from its memory.
+struct Addressed {
+    addr: u64,
+    /// The area of its address publication, released once the fold is done.
+    area: usize,
+    /// False once its length disagreed or a read failed: its chunks are skipped.
+    ok: bool,
+    /// Operand bytes `from..from + held.len()`, read ahead in one kernel copy.
+    held: Vec<u8>,
+    from: usize,
+}
+
+/// Bytes of an operand read from another rank's memory at once: a kernel copy costs a
+/// system call and pinning the pages, so reading a slot's worth at a time was slower than
+/// folding from the slots (1 MiB reduce at 2 ranks: 284 against 92 us).
+const WINDOW: usize = 256 << 10;
+
+impl Node {
+    /// Operand bytes `x..y` of rank `r`, read from its memory (through `a`'s window,
+    /// refilled as needed); `None` once `a` failed.
+    fn window<'a>(
+        &self,
+        r: usize,
+        a: &'a mut Addressed,
+        x: usize,
+        y: usize,
+        len: usize,
+    ) -> Result<Option<&'a [u8]>, CollError> {
+        if !a.ok {
+            return Ok(None);
+        }
+        if x < a.from || y > a.from + a.held.len() {
+            let end = (x + WINDOW).min(len).max(y);
+            a.held.resize(end - x, 0);
+            a.from = x;
+            if let Err(e) = self.read_peer(r, a.addr + x as u64, &mut a.held) {
+                a.ok = false;
+                return Err(e);
+            }
+        }
+        Ok(Some(&a.held[x - a.from..y - a.from]))
     }
 }
 
