@@ -392,6 +392,31 @@ fn c_suite_zrcc_zrun_1_to_4_ranks() {
     rep.finish();
 }
 
+/// Large on-node broadcasts and reduce operands go through the slots or are read from the
+/// publisher's memory, whichever the publisher has timed faster (choice.rs), so which
+/// one a given run takes is up to the machine: run the collective programs with each way
+/// forced, so both are checked every time.
+#[test]
+fn c_suite_collectives_each_large_message_way() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut rep = Report::new("C collectives with ZR_NODE_WAY=stream and =direct at 2-4 ranks");
+    let progs: Vec<String> = ["coll", "coll_gather", "ops", "ops_user", "datatype_coll"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let built = build(&zrcc(), &tmp.path().join("zrcc"), &mut rep, &progs);
+    for way in ["stream", "direct"] {
+        for (p, exe) in &built {
+            for np in 2..=4 {
+                let mut cmd = zrun_cmd(np, exe);
+                cmd.env("ZR_NODE_WAY", way);
+                run_one(&mut rep, &format!("{p} np={np} ZR_NODE_WAY={way}"), p, cmd);
+            }
+        }
+    }
+    rep.finish();
+}
+
 #[test]
 fn c_suite_mpich_built_on_zerorank_under_zrun_and_mpiexec() {
     for tool in ["mpicc.mpich", "mpiexec.mpich"] {

@@ -409,6 +409,11 @@ impl Node {
                     self.reduce_way.record(len, way, start.elapsed());
                     return Ok(());
                 }
+                if me == root && self.direct && len >= REDUCE_DIRECT_MIN {
+                    if let Some(done) = self.reduce_from_addresses(tag, input, recv, &*op)? {
+                        return done;
+                    }
+                }
                 self.fold(tag, 0, input, recv, &*op, share)
             }
             CollOp::Allreduce { send, recv, op } => {

@@ -12,7 +12,7 @@
 //! (a 256 KiB broadcast at 2 ranks: 21-24 us in the fast state, 61-65 in the slow one),
 //! while a kernel copy of the publisher's unchanged buffer hardly moves.
 
-use super::super::{CollError, RawBuf};
+use super::super::{CollError, RawBuf, Reducer};
 use super::choice::Way;
 use super::Node;
 use zerorank_transport::shm::collslot::{CollSlot, Kind, AREAS};
@@ -144,5 +144,78 @@ impl Node {
         let (slot, p) = (self.slots[self.me()], self.fabric.coll_publisher());
         let area = (p.next().0 + AREAS - 1) % AREAS;
         self.wait(|| slot.writable(area, p.asked(area)))
+    }
+
+    /// The root of a large reduce when every other rank published its operand by address:
+    /// read each operand from its owner's memory a window at a time, the last rank's
+    /// straight into the result, and fold the others into it, in the fold's order
+    /// (`a0 op (a1 op (... op a(n-1)))`, element by element, so the bytes are those of
+    /// `Node::fold`). `None` (nothing consumed) when some rank streamed its operand, its
+    /// length differs, or the operand is the result (in place): `Node::fold` then does it.
+    pub(super) fn reduce_from_addresses(
+        &self,
+        tag: u32,
+        input: RawBuf,
+        recv: Option<RawBuf>,
+        op: &dyn Reducer,
+    ) -> Result<Option<Result<(), CollError>>, CollError> {
+        let (n, me, len) = (self.n(), self.me(), input.len());
+        let out = recv.expect("the root has a receive buffer (checked by the caller)");
+        if out.as_ptr() == input.as_ptr() {
+            return Ok(None);
+        }
+        let mut addrs = vec![(0u64, 0usize); n];
+        for r in (0..n).filter(|&r| r != me) {
+            let h = self.await_chunk(tag, r, 0)?;
+            let slot = self.slots[r];
+            if slot.published_kind(h) != Kind::Address {
+                return Ok(None);
+            }
+            // SAFETY: rank r published chunk 0 in `h` and this rank has not released it.
+            match unsafe { descriptor(slot, h) } {
+                (addr, Some(l)) if l == len => addrs[r] = (addr, h),
+                _ => return Ok(None),
+            }
+        }
+        let elem = op.elem_size().max(1);
+        let window = (super::fold::WINDOW / elem).max(1) * elem;
+        // SAFETY: both buffers are valid for `len` bytes (RawBuf contract, sizes checked by
+        // the caller), the output is ours alone and does not overlap the input (checked
+        // above and by `Node::run`).
+        let (own, acc_all) = unsafe {
+            (
+                std::slice::from_raw_parts(input.as_ptr(), len),
+                std::slice::from_raw_parts_mut(out.as_ptr() as *mut u8, len),
+            )
+        };
+        let mut bounce = Vec::new();
+        let mut res = Ok(());
+        let last = n - 1;
+        'windows: for x in (0..len).step_by(window) {
+            let y = (x + window).min(len);
+            let acc = &mut acc_all[x..y];
+            if last == me {
+                zerorank_transport::shm::copy::copy(acc, &own[x..y]);
+            } else if let Err(e) = self.read_peer(last, addrs[last].0 + x as u64, acc) {
+                res = Err(e);
+                break 'windows;
+            }
+            for r in (0..last).rev() {
+                if r == me {
+                    op.reduce(&own[x..y], acc);
+                    continue;
+                }
+                bounce.resize(y - x, 0);
+                if let Err(e) = self.read_peer(r, addrs[r].0 + x as u64, &mut bounce) {
+                    res = Err(e);
+                    break 'windows;
+                }
+                op.reduce(&bounce, acc);
+            }
+        }
+        for r in (0..n).filter(|&r| r != me) {
+            self.release(r, addrs[r].1, 1);
+        }
+        Ok(Some(res))
     }
 }
