@@ -9,17 +9,18 @@
 //! | Bcast up to [`SLOT_MAX`] | the root publishes the data in one publication |
 //! | Bcast above | the root streams it in chunks ([`exposure`]), or lets the others copy it from its buffer ([`direct`]), whichever has lately been faster ([`choice`]) |
 //! | Reduce, Allreduce up to [`EXCHANGE_MAX`], Scan, Exscan, Reduce_scatter | every rank publishes its operand chunk by chunk; each rank folds its share of the result straight from the published chunks ([`fold`]) |
+//! | Reduce from [`REDUCE_DIRECT_MIN`] | as above, or each non-root publishes where its operand is and the root reads it from its memory, whichever that rank has lately timed faster ([`choice`], [`direct`]) |
 //! | Allreduce above [`EXCHANGE_MAX`] | each rank folds one segment (a reduce-scatter through the slots), then the segments are exchanged as an Allgatherv |
 //! | Allgather up to [`EXCHANGE_MAX`] per block | every rank publishes its block, the others copy it out |
 //! | Allgather from [`DIRECT_MIN`] per block | every rank publishes where its block is; the others copy it from its memory with one kernel copy (`process_vm_readv`), when the kernel allows that |
 //! | Gather(v), Scatter(v), Allgather(v), Alltoall(v), other sizes | every publishing rank streams a table and its blocks; each reader reads the chunks its block is in ([`exposure`]) |
 //!
 //! A block or a result crosses between cores once (into a slot and out of it, in a
-//! pipeline [`AREAS`] chunks deep), not `log n` times as in a tree of point-to-point
+//! pipeline `collslot::AREAS` chunks deep), not `log n` times as in a tree of point-to-point
 //! messages.
 //!
 //! The non-blocking collectives (`Ibarrier`, `Ibcast`, `Iallreduce`) do not use the
-//! slots: a publication occupies one of the publisher's [`AREAS`] areas until every reader
+//! slots: a publication occupies one of the publisher's `collslot::AREAS` areas until every reader
 //! has read it, and a reader reads only once it has started the same collective. MPI lets
 //! ranks start non-blocking collectives on different communicators in different orders,
 //! so a rank could wait for an area held by a publication whose reader first waits for
