@@ -232,7 +232,7 @@ struct Addressed {
 /// Bytes of an operand read from another rank's memory at once: a kernel copy costs a
 /// system call and pinning the pages, so reading a slot's worth at a time was slower than
 /// folding from the slots (1 MiB reduce at 2 ranks: 284 against 92 us).
-pub(super) const WINDOW: usize = 256 << 10;
+const WINDOW: usize = 256 << 10;
 
 impl Node {
     /// Operand bytes `x..y` of rank `r`, read from its memory (through `a`'s window,
