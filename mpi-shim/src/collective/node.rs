@@ -349,10 +349,18 @@ impl Node {
         }
         match op {
             CollOp::Barrier => self.barrier(tag),
-            CollOp::Bcast { root, buf } if buf.len() <= bcast_max() => {
-                self.bcast(tag, root as usize, buf)
+            // Every reader takes whatever the root published (`Node::read_one`).
+            CollOp::Bcast { root, buf } if root as usize != me => {
+                // SAFETY: the buffer is ours alone (RawBuf contract).
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(buf.as_ptr() as *mut u8, buf.len()) };
+                self.read_one(tag, root as usize, dst, n - 1)?
+                    .map_or(Ok(()), Err)
             }
-            CollOp::Bcast { root, buf } => self.bcast_large(tag, root as usize, buf),
+            CollOp::Bcast { buf, .. } if buf.len() <= bcast_max() => {
+                self.publish(tag, 0, buf_bytes(buf), n - 1).map(drop)
+            }
+            CollOp::Bcast { buf, .. } => self.bcast_large(tag, buf),
             CollOp::Reduce {
                 root,
                 send,
@@ -649,52 +657,54 @@ impl Node {
         Ok(())
     }
 
-    fn bcast(&self, tag: u32, root: usize, buf: RawBuf) -> Result<(), CollError> {
-        let n = self.n();
-        assert!(buf.len() <= DATA_BYTES, "Node::accepts bounds broadcasts");
-        if self.me() == root {
-            // SAFETY: the caller's buffer is valid for its length (RawBuf contract).
-            let data = unsafe { std::slice::from_raw_parts(buf.as_ptr(), buf.len()) };
-            return self.publish(tag, 0, data, n - 1).map(drop);
-        }
-        // SAFETY: the receive buffer is valid and ours alone (RawBuf contract).
-        let out = unsafe { std::slice::from_raw_parts_mut(buf.as_ptr() as *mut u8, buf.len()) };
-        self.read_single(tag, root, out, n - 1)?.map_or(Ok(()), Err)
-    }
-
     /// Read rank `r`'s publication of chunk 0 of call `tag` (made for `readers` readers)
-    /// into `dst`, which it must fill exactly, and release it. As [`Node::exchange`]:
-    /// `Err` ends the call, `Ok(Some(e))` is a disagreement between the ranks to report.
-    /// If the ranks passed different sizes, `r` may have streamed a larger buffer
-    /// instead: this rank then reads the stream's chunks it is counted on for, so that `r`
-    /// is not left waiting.
-    fn read_single(
+    /// into `dst`, which it must fill exactly, and release it, whatever its kind: the data
+    /// itself, the first chunk of a stream (read on through [`Node::exchange`]), or where
+    /// the data is in `r`'s memory (copied from there, see [`direct`]). As
+    /// [`Node::exchange`]: `Err` ends the call, `Ok(Some(e))` is a disagreement or a failed
+    /// copy, reported once this rank has done its part. The kinds let ranks that passed
+    /// different sizes (and so took different paths) still read what the publisher counts
+    /// on them for, so that nobody is left waiting.
+    fn read_one(
         &self,
         tag: u32,
         r: usize,
         dst: &mut [u8],
         readers: usize,
     ) -> Result<Option<CollError>, CollError> {
-        let h = self.await_data(tag, r, 0, dst.len())?;
+        let h = self.await_chunk(tag, r, 0)?;
         let s = self.slots[r];
-        if s.published_kind(h) == Kind::Stream {
-            let mut inc = [exposure::Incoming::new(r, dst, readers == 1)];
-            return self.exchange(tag, 0, None, &mut inc);
-        }
         let got = s.published_len(h);
-        let res = if got == dst.len() && s.published_kind(h) == Kind::Data {
-            // SAFETY: rank r published chunk 0 and this rank has not released it.
-            copy(dst, unsafe { s.data(h, got) });
-            None
-        } else {
-            Some(CollError::Truncated {
+        let res = match s.published_kind(h) {
+            Kind::Stream => {
+                let mut inc = [exposure::Incoming::new(r, dst, readers == 1)];
+                return self.exchange(tag, 0, None, &mut inc);
+            }
+            Kind::Data if got == dst.len() => {
+                if got > INLINE_BYTES {
+                    s.prefetch_data(h, got);
+                }
+                // SAFETY: rank r published chunk 0 and this rank has not released it.
+                copy(dst, unsafe { s.data(h, got) });
+                Ok(())
+            }
+            // SAFETY: rank r published chunk 0 in `h` and this rank has not released it.
+            Kind::Address => match unsafe { direct::descriptor(s, h) } {
+                (addr, Some(len)) if len == dst.len() => self.read_peer(r, addr, dst),
+                (_, len) => Err(CollError::Truncated {
+                    peer: r as u32,
+                    expected: dst.len(),
+                    got: len.unwrap_or(0),
+                }),
+            },
+            Kind::Data => Err(CollError::Truncated {
                 peer: r as u32,
                 expected: dst.len(),
                 got,
-            })
+            }),
         };
         self.release(r, h, readers);
-        Ok(res)
+        Ok(res.err())
     }
 
     /// The start of this rank's allgather block, checked: the send buffer, or in place its
@@ -767,11 +777,7 @@ impl Node {
         for r in (0..n).filter(|&r| r != me) {
             // SAFETY: block r of the receive buffer is ours alone (RawBuf contract).
             let dst = unsafe { std::slice::from_raw_parts_mut(base.add(r * block), block) };
-            let got = match direct {
-                true => self.read_direct(tag, r, dst, n - 1)?,
-                false => self.read_single(tag, r, dst, n - 1)?,
-            };
-            if let Some(e) = got {
+            if let Some(e) = self.read_one(tag, r, dst, n - 1)? {
                 failed.get_or_insert(e);
             }
         }
@@ -780,4 +786,14 @@ impl Node {
         }
         failed.map_or(Ok(()), Err)
     }
+}
+
+/// The bytes of a buffer the call only reads.
+fn buf_bytes<'a>(b: RawBuf) -> &'a [u8] {
+    if b.is_empty() {
+        return &[];
+    }
+    // SAFETY: the buffer is valid for its length until the call returns (RawBuf contract),
+    // and this rank only reads it.
+    unsafe { std::slice::from_raw_parts(b.as_ptr(), b.len()) }
 }

@@ -261,7 +261,7 @@ impl Node {
     }
 
     /// The root's part of a broadcast streamed through its slot, chunk by chunk (the
-    /// readers read it as any exposure: `Node::read_single`).
+    /// readers read it as any publication: `Node::read_one`).
     pub(super) fn bcast_stream(&self, tag: u32, buf: RawBuf) -> Result<(), CollError> {
         let (n, me) = (self.n(), self.me());
         // SAFETY: the buffer is valid for its length and only read meanwhile.

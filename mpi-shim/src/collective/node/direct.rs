@@ -72,37 +72,6 @@ impl Node {
         self.wait(|| slot.writable(d.area, p.asked(d.area)))
     }
 
-    /// Copy rank `r`'s directly published bytes (chunk 0 of call `tag`, made for
-    /// `readers` readers) into `dst`, which they must fill exactly, and release the
-    /// publication. As `Node::exchange`: `Err` ends the call, `Ok(Some(e))` is a
-    /// disagreement or a failed copy, reported once this rank has done its part. If `r`
-    /// published something else (the ranks passed different sizes), this rank reads it as
-    /// what it is (`Node::read_single`), so that `r` is not left waiting.
-    pub(super) fn read_direct(
-        &self,
-        tag: u32,
-        r: usize,
-        dst: &mut [u8],
-        readers: usize,
-    ) -> Result<Option<CollError>, CollError> {
-        let h = self.await_chunk(tag, r, 0)?;
-        let slot = self.slots[r];
-        if slot.published_kind(h) != Kind::Address {
-            return self.read_single(tag, r, dst, readers);
-        }
-        // SAFETY: rank r published chunk 0 in `h` and this rank has not released it.
-        let read = match unsafe { descriptor(slot, h) } {
-            (addr, Some(len)) if len == dst.len() => self.read_peer(r, addr, dst),
-            (_, len) => Err(CollError::Truncated {
-                peer: r as u32,
-                expected: dst.len(),
-                got: len.unwrap_or(0),
-            }),
-        };
-        self.release(r, h, readers);
-        Ok(read.err())
-    }
-
     /// Copy `dst.len()` bytes at `addr` in rank `r`'s memory into `dst`.
     pub(super) fn read_peer(&self, r: usize, addr: u64, dst: &mut [u8]) -> Result<(), CollError> {
         let world = self.ranks[r];
@@ -115,17 +84,12 @@ impl Node {
             })
     }
 
-    /// A broadcast above a slot. The root streams it through its slot or lets the
+    /// The root of a broadcast above a slot: it streams it through its slot or lets the
     /// others read it from its buffer, whichever has lately been faster (see
     /// [`super::choice`]; without kernel copies it streams), and waits until every reader
-    /// is done, to time the call. The readers take what the root published.
-    pub(super) fn bcast_large(&self, tag: u32, root: usize, buf: RawBuf) -> Result<(), CollError> {
+    /// is done, to time the call. (The readers take what it published: `Node::read_one`.)
+    pub(super) fn bcast_large(&self, tag: u32, buf: RawBuf) -> Result<(), CollError> {
         let n = self.n();
-        if self.me() != root {
-            // SAFETY: the buffer is ours alone (RawBuf contract).
-            let dst = unsafe { std::slice::from_raw_parts_mut(buf.as_ptr() as *mut u8, buf.len()) };
-            return self.read_direct(tag, root, dst, n - 1)?.map_or(Ok(()), Err);
-        }
         let way = match self.direct {
             true => self.bcast_way.pick(buf.len()),
             false => Way::Stream,

@@ -141,21 +141,22 @@ impl Node {
                         fold_one(op, &data[x - lo..y - lo], acc, r == last);
                         continue;
                     }
-                    if let Some(a) = by_address.get_mut(r).and_then(Option::as_mut) {
-                        match self.window(r, a, x, y, len) {
-                            Ok(Some(theirs)) => fold_one(op, theirs, acc, r == last),
-                            Ok(None) => {}
-                            Err(e) => {
+                    if by_address.get(r).is_none_or(Option::is_none) {
+                        let h = self.await_data(tag, r, first + k, hi - lo)?;
+                        let slot = self.slots[r];
+                        if r == me || k != 0 || slot.published_kind(h) != Kind::Address {
+                            let folded =
+                                self.fold_published(r, h, lo, hi, (x, y), acc, r == last, op);
+                            if let Err(e) = folded {
                                 failed.get_or_insert(e);
                             }
+                            if r != me {
+                                self.release(r, h, readers_of(r, lo, hi));
+                            }
+                            continue;
                         }
-                        continue;
-                    }
-                    let h = self.await_data(tag, r, first + k, hi - lo)?;
-                    let slot = self.slots[r];
-                    if r != me && k == 0 && slot.published_kind(h) == Kind::Address {
                         // Rank r published where its whole operand is (`Node::reduce`):
-                        // read it from its memory, chunk by chunk, and release the
+                        // read it from its memory, a window at a time, and release the
                         // publication at the end.
                         if by_address.is_empty() {
                             by_address.resize_with(n, || None);
@@ -171,37 +172,21 @@ impl Node {
                                 got: their_len.unwrap_or(0),
                             });
                         }
-                        let a = by_address[r].insert(Addressed {
+                        by_address[r] = Some(Addressed {
                             addr,
                             area: h,
                             ok,
                             held: Vec::new(),
                             from: 0,
                         });
-                        match self.window(r, a, x, y, len) {
-                            Ok(Some(theirs)) => fold_one(op, theirs, acc, r == last),
-                            Ok(None) => {}
-                            Err(e) => {
-                                failed.get_or_insert(e);
-                            }
+                    }
+                    let a = by_address[r].as_mut().expect("registered above");
+                    match self.window(r, a, x, y, len) {
+                        Ok(Some(theirs)) => fold_one(op, theirs, acc, r == last),
+                        Ok(None) => {}
+                        Err(e) => {
+                            failed.get_or_insert(e);
                         }
-                        continue;
-                    }
-                    let got = slot.published_len(h);
-                    if got == hi - lo && slot.published_kind(h) == Kind::Data {
-                        // SAFETY: rank r published this chunk and this rank has not
-                        // released it.
-                        let theirs = unsafe { slot.data(h, got) };
-                        fold_one(op, &theirs[x - lo..y - lo], acc, r == last);
-                    } else {
-                        failed.get_or_insert(CollError::Truncated {
-                            peer: r as u32,
-                            expected: hi - lo,
-                            got,
-                        });
-                    }
-                    if r != me {
-                        self.release(r, h, readers_of(r, lo, hi));
                     }
                 }
             }
@@ -235,6 +220,35 @@ struct Addressed {
 const WINDOW: usize = 256 << 10;
 
 impl Node {
+    /// Fold bytes `x..y` of rank `r`'s published chunk `lo..hi` (in area `h`) into `acc`
+    /// (`first`: copy instead); a disagreement if the publication is not that chunk.
+    #[allow(clippy::too_many_arguments)]
+    fn fold_published(
+        &self,
+        r: usize,
+        h: usize,
+        lo: usize,
+        hi: usize,
+        (x, y): (usize, usize),
+        acc: &mut [u8],
+        first: bool,
+        op: &dyn Reducer,
+    ) -> Result<(), CollError> {
+        let slot = self.slots[r];
+        let got = slot.published_len(h);
+        if got != hi - lo || slot.published_kind(h) != Kind::Data {
+            return Err(CollError::Truncated {
+                peer: r as u32,
+                expected: hi - lo,
+                got,
+            });
+        }
+        // SAFETY: rank r published this chunk and this rank has not released it.
+        let theirs = unsafe { slot.data(h, got) };
+        fold_one(op, &theirs[x - lo..y - lo], acc, first);
+        Ok(())
+    }
+
     /// Operand bytes `x..y` of rank `r`, read from its memory (through `a`'s window,
     /// refilled as needed); `None` once `a` failed.
     fn window<'a>(
