@@ -77,8 +77,20 @@ pub const SLOT_MAX: usize = 4 << 10;
 pub const EXCHANGE_MAX: usize = 8 << 10;
 
 /// Largest operand of an on-node reduction (its chunks, and those of the gather phase of
-/// a large allreduce after them, are numbered in 16 bits of the publication token).
-const FOLD_MAX: usize = 1 << 31;
+/// a large allreduce after them, are numbered in 16 bits of the publication token): with
+/// chunks of at least `DATA_BYTES - FOLD_ELEM_MAX + 1` bytes, 1 GiB is at most 37,449
+/// fold chunks plus 16,385 of the gather phase. Larger operands take the schedules.
+const FOLD_MAX: usize = 1 << 30;
+
+const _: () = {
+    let chunk = DATA_BYTES - FOLD_ELEM_MAX + 1;
+    let fold = FOLD_MAX.div_ceil(chunk);
+    let gather = (FOLD_MAX / 2 + 32).div_ceil(DATA_BYTES) + 1;
+    assert!(
+        fold + gather <= 0xffff,
+        "fold chunks must fit the token's 16 bits"
+    );
+};
 
 /// Reduce operands at least this large may be read by the root straight from the other
 /// ranks' memory (see [`choice`]). At 2 ranks, in the machine's slow state, folding from
