@@ -849,7 +849,7 @@ fn disagreement(r: &zerorank::Result<()>) -> bool {
     matches!(
         r,
         Err(Error::Collective(
-            CollError::Truncated { .. } | CollError::BadCounts(_)
+            CollError::Truncated { .. } | CollError::Disagree { .. } | CollError::BadCounts(_)
         ))
     )
 }
@@ -982,4 +982,90 @@ fn disagree(c: &Communicator) {
     let res = c.all_reduce_into(&send[..], &mut recv[..], SystemOperation::sum());
     check!(disagreement(&res), "allreduce 100 vs 101: {res:?}");
     in_step("allreduce");
+    // Reductions of more than one 32 KiB chunk, and one chunk against several: the odd
+    // rank is the last one, then rank 0 (which is also the root of the reduce).
+    let sizes = [
+        (100_000usize, 100_001usize),
+        (1000, 50_000),
+        (50_000, 1000),
+        (3000, 100_000),
+        (0, 20_000),
+    ];
+    for odd in [last, 0] {
+        for (len, theirs) in sizes {
+            let mine = if r == odd { theirs } else { len };
+            let what = format!("rank {odd} passing {theirs} where the others pass {len}");
+            let send: Vec<u32> = (0..mine).map(val).collect();
+            let mut recv = vec![0u32; mine];
+            // Reduce to rank 0: only the root can tell.
+            let res = if r == 0 {
+                c.process_at_rank(0).reduce_into_root(
+                    &send[..],
+                    &mut recv[..],
+                    SystemOperation::sum(),
+                )
+            } else {
+                c.process_at_rank(0)
+                    .reduce_into(&send[..], SystemOperation::sum())
+            };
+            if r == 0 {
+                check!(disagreement(&res), "reduce, {what}: {res:?}");
+            } else {
+                ok!(res);
+            }
+            in_step("reduce");
+            // Allreduce: every rank reads every other, so every rank can tell.
+            let res = c.all_reduce_into(&send[..], &mut recv[..], SystemOperation::sum());
+            check!(disagreement(&res), "allreduce, {what}: {res:?}");
+            in_step("allreduce");
+            // Scan and Exscan: the ranks above the odd one can tell (and the odd one, from
+            // the ranks below it); the ranks below it get their prefix.
+            let res = c.scan_into(&send[..], &mut recv[..], SystemOperation::sum());
+            if r >= odd && !(r == 0 && odd == 0) {
+                check!(disagreement(&res), "scan, {what}: {res:?}");
+            } else {
+                ok!(res);
+            }
+            in_step("scan");
+            let res = c.exscan_into(&send[..], &mut recv[..], SystemOperation::sum());
+            if r > odd || (r == odd && r > 0) {
+                check!(disagreement(&res), "exscan, {what}: {res:?}");
+            } else {
+                ok!(res);
+            }
+            in_step("exscan");
+            // Reduce_scatter_block: blocks of `mine / n` elements.
+            let block = mine / n;
+            let mut out = vec![0u32; block];
+            let res = c.reduce_scatter_block_into(
+                &send[..block * n],
+                &mut out[..],
+                SystemOperation::sum(),
+            );
+            if (len / n) != (theirs / n) {
+                check!(disagreement(&res), "reduce_scatter_block, {what}: {res:?}");
+            } else {
+                ok!(res);
+            }
+            in_step("reduce_scatter_block");
+        }
+    }
+    // Reduce_scatter: the same total, cut differently by the last rank.
+    for total in [40_000usize, 200_000] {
+        let mut counts: Vec<usize> = (0..n)
+            .map(|j| total / n + usize::from(j == 0) * (total % n))
+            .collect();
+        if r == last {
+            counts[0] -= 8;
+            counts[last] += 8;
+        }
+        let send: Vec<u32> = (0..total).map(val).collect();
+        let mut out = vec![0u32; counts[r]];
+        let res = c.reduce_scatter_into(&send[..], &mut out[..], &counts, SystemOperation::sum());
+        check!(
+            disagreement(&res),
+            "reduce_scatter of {total} cut differently: {res:?}"
+        );
+        in_step("reduce_scatter");
+    }
 }

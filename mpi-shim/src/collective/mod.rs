@@ -421,6 +421,13 @@ pub enum CollError {
         /// Bytes the peer sent.
         got: usize,
     },
+    /// Rank `peer` passed other counts or another datatype to a reduction than this rank
+    /// did, or refused its own arguments (`MPI_ERR_TRUNCATE`, as for [`Self::Truncated`]).
+    #[error("rank {peer} passed other counts or another datatype to this reduction, or refused its own arguments (the ranks disagree)")]
+    Disagree {
+        /// The peer (communicator rank).
+        peer: u32,
+    },
     /// A send to or receive from `peer` failed.
     #[error("with rank {peer} (world rank {world}): {source}")]
     Transport {

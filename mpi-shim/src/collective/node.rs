@@ -34,10 +34,12 @@
 //! may still publish differently; every publication says what it holds
 //! (`collslot::Kind`) and how long it is, and a reader that finds something other than
 //! what it expected reports [`CollError::Truncated`] after reading and releasing what the
-//! publisher counts on it for, so nobody is left waiting. (A reduction whose operands
-//! span more than one chunk and differ in length between ranks is the exception: the
-//! ranks then wait for chunks that never come, as they would for the messages of the
-//! point-to-point schedules.)
+//! publisher counts on it for, so nobody is left waiting. Reductions go further, since a
+//! rank folds chunks of operands it may otherwise never look at the start of: every
+//! fold publication carries the shape of the whole call (operand length, element size,
+//! Reduce_scatter's counts), every rank checks it on the first chunk of each operand it
+//! folds, and a rank whose own arguments fail a check still takes part, with a shape
+//! nobody else has (`fold::Node::refuse`); see [`fold`].
 //!
 //! # Determinism
 //! Every rank that computes a byte of a reduction folds the same operands in the same
@@ -283,10 +285,11 @@ impl Node {
         data: &[u8],
         readers: usize,
     ) -> Result<usize, CollError> {
-        self.publish_as(tag, chunk, &[data], readers, Kind::Data)
+        self.publish_as(tag, chunk, &[data], readers, Kind::Data, 0)
     }
 
-    /// [`Node::publish`] of the concatenation of `parts`, as a publication of kind `kind`.
+    /// [`Node::publish`] of the concatenation of `parts`, as a publication of kind `kind`
+    /// with shape word `shape` (`CollSlot::published_shape`).
     fn publish_as(
         &self,
         tag: u32,
@@ -294,6 +297,7 @@ impl Node {
         parts: &[&[u8]],
         readers: usize,
         kind: Kind,
+        shape: u64,
     ) -> Result<usize, CollError> {
         let mine = self.slots[self.me()];
         let p = self.fabric.coll_publisher();
@@ -301,7 +305,7 @@ impl Node {
         self.wait(|| mine.writable(area, asked))?;
         // SAFETY: this rank owns its slot, and every reader of this area's last
         // publication released it.
-        unsafe { mine.write_parts(area, parts, kind) };
+        unsafe { mine.write_parts(area, parts, kind, shape) };
         mine.publish(area, self.token(tag, chunk), asked + readers as u64);
         p.published(area, readers as u64);
         Ok(area)
@@ -356,7 +360,12 @@ impl Node {
         if let (Some(a), Some(b)) = self.buffers(&op) {
             let (a0, b0) = (a.as_ptr() as usize, b.as_ptr() as usize);
             if !a.is_empty() && !b.is_empty() && a0 < b0 + b.len() && b0 < a0 + a.len() {
-                return Err(CollError::Aliased);
+                return Err(match fold_operands(&op) {
+                    Some((reducer, operands)) => {
+                        self.refuse(tag, reducer, operands, CollError::Aliased)
+                    }
+                    None => CollError::Aliased,
+                });
             }
         }
         match op {
@@ -378,73 +387,16 @@ impl Node {
                 send,
                 recv,
                 op,
-            } => {
-                let root = root as usize;
-                let at_root = me == root;
-                let recv = if at_root {
-                    Some(recv.ok_or(CollError::MissingBuffer("the root needs a receive buffer"))?)
-                } else {
-                    None
-                };
-                let input = match (send, recv) {
-                    (Some(s), _) => s,
-                    (None, Some(r)) => r,
-                    (None, None) => {
-                        return Err(CollError::MissingBuffer(
-                            "MPI_IN_PLACE is allowed only at the root",
-                        ))
-                    }
-                };
-                if let Some(r) = recv {
-                    if r.len() != input.len() {
-                        return Err(CollError::SizeMismatch {
-                            what: "reduce receive buffer",
-                            expected: input.len(),
-                            got: r.len(),
-                        });
-                    }
-                }
-                fold::elements("Reduce", input.len(), &*op)?;
-                let len = input.len();
-                let share = |j| fold::Share {
-                    range: if j == root { 0..len } else { 0..0 },
-                    ranks: 0..n,
-                    at: 0,
-                };
-                if me != root && self.direct && len >= REDUCE_DIRECT_MIN {
-                    // As for large broadcasts (`choice`): publish the operand chunk by
-                    // chunk, or only where it is for the root to read, whichever has
-                    // lately been faster; the root folds either.
-                    let way = self.reduce_way.pick(len);
-                    let start = std::time::Instant::now();
-                    match way {
-                        choice::Way::Direct => {
-                            let d = self.publish_direct(tag, input.as_ptr(), len, 1)?;
-                            self.finish_direct(d)?;
-                        }
-                        choice::Way::Stream => {
-                            self.fold(tag, 0, input, None, &*op, share)?;
-                            self.wait_last_released()?;
-                        }
-                    }
-                    self.reduce_way.record(len, way, start.elapsed());
-                    return Ok(());
-                }
-                if me == root && self.direct && len >= REDUCE_DIRECT_MIN {
-                    if let Some(done) = self.reduce_from_addresses(tag, input, recv, &*op)? {
-                        return done;
-                    }
-                }
-                self.fold(tag, 0, input, recv, &*op, share)
-            }
+            } => self.reduce(tag, root as usize, send, recv, &*op),
             CollOp::Allreduce { send, recv, op } => {
                 let input = send.unwrap_or(recv);
                 if input.len() != recv.len() {
-                    return Err(CollError::SizeMismatch {
+                    let e = CollError::SizeMismatch {
                         what: "allreduce receive buffer",
                         expected: input.len(),
                         got: recv.len(),
-                    });
+                    };
+                    return Err(self.refuse(tag, &*op, fold::Operands::All, e));
                 }
                 self.allreduce(tag, input, recv, &*op)
             }
@@ -552,6 +504,82 @@ impl Node {
         }
     }
 
+    /// Reduce to `root`: every rank's operand (`send`, or in place the root's `recv`) is
+    /// folded into the root's `recv`.
+    fn reduce(
+        &self,
+        tag: u32,
+        root: usize,
+        send: Option<RawBuf>,
+        recv: Option<RawBuf>,
+        op: &dyn Reducer,
+    ) -> Result<(), CollError> {
+        let (n, me) = (self.n(), self.me());
+        let operands = fold::Operands::Root(root);
+        let checks = || {
+            let recv = if me == root {
+                Some(recv.ok_or(CollError::MissingBuffer("the root needs a receive buffer"))?)
+            } else {
+                None
+            };
+            let input = match (send, recv) {
+                (Some(s), _) => s,
+                (None, Some(r)) => r,
+                (None, None) => {
+                    return Err(CollError::MissingBuffer(
+                        "MPI_IN_PLACE is allowed only at the root",
+                    ))
+                }
+            };
+            if let Some(r) = recv {
+                if r.len() != input.len() {
+                    return Err(CollError::SizeMismatch {
+                        what: "reduce receive buffer",
+                        expected: input.len(),
+                        got: r.len(),
+                    });
+                }
+            }
+            let elem = fold::elements("Reduce", input.len(), op)?;
+            Ok((input, recv, elem))
+        };
+        let (input, recv, elem) = self.checked(tag, op, operands, checks())?;
+        let len = input.len();
+        let shape = fold::shape(len, elem, &[]);
+        // Only the root folds (the others' shares are empty).
+        let share = |j| fold::Share {
+            range: if j == root { 0..len } else { 0..0 },
+            ranks: operands.of(j, n),
+            at: 0,
+        };
+        if me != root && self.direct && len >= REDUCE_DIRECT_MIN {
+            // As for large broadcasts (`choice`): publish the operand chunk by chunk, or
+            // only where it is for the root to read, whichever has lately been faster;
+            // the root folds either.
+            let way = self.reduce_way.pick(len);
+            let start = std::time::Instant::now();
+            match way {
+                choice::Way::Direct => {
+                    let word = shape | fold::LAST;
+                    let d = self.publish_direct(tag, input.as_ptr(), len, 1, word)?;
+                    self.finish_direct(d)?;
+                }
+                choice::Way::Stream => {
+                    self.fold(tag, 0, input, None, op, (shape, operands), share)?;
+                    self.wait_last_released()?;
+                }
+            }
+            self.reduce_way.record(len, way, start.elapsed());
+            return Ok(());
+        }
+        if me == root && self.direct && len >= REDUCE_DIRECT_MIN {
+            if let Some(done) = self.reduce_from_addresses(tag, input, recv, op, shape)? {
+                return done;
+            }
+        }
+        self.fold(tag, 0, input, recv, op, (shape, operands), share)
+    }
+
     /// Allreduce of `input` into `recv` (same length). Up to [`EXCHANGE_MAX`] (or when
     /// the ranks cannot read each other's memory) every rank folds every operand; above,
     /// each rank folds one segment of the result (a reduce-scatter) and the ranks then
@@ -565,19 +593,25 @@ impl Node {
         op: &dyn Reducer,
     ) -> Result<(), CollError> {
         let (n, len) = (self.n(), input.len());
-        let elem = fold::elements("Allreduce", len, op)?;
+        let all = fold::Operands::All;
+        let elem = self.checked(tag, op, all, fold::elements("Allreduce", len, op))?;
+        let shape = fold::shape(len, elem, &[]);
         if len <= exchange_max() {
-            return self.fold(tag, 0, input, Some(recv), op, |_| fold::Share {
-                range: 0..len,
-                ranks: 0..n,
-                at: 0,
+            return self.fold(tag, 0, input, Some(recv), op, (shape, all), |_| {
+                fold::Share {
+                    range: 0..len,
+                    ranks: 0..n,
+                    at: 0,
+                }
             });
         }
         let segs = super::plan::split(len, elem, n as u32);
-        self.fold(tag, 0, input, Some(recv), op, |j| fold::Share {
-            range: segs[j].0..segs[j].0 + segs[j].1,
-            ranks: 0..n,
-            at: segs[j].0,
+        self.fold(tag, 0, input, Some(recv), op, (shape, all), |j| {
+            fold::Share {
+                range: segs[j].0..segs[j].0 + segs[j].1,
+                ranks: 0..n,
+                at: segs[j].0,
+            }
         })?;
         let (displs, counts): (Vec<usize>, Vec<usize>) = segs.into_iter().unzip();
         let first = len.div_ceil(fold::chunk_bytes(elem));
@@ -595,26 +629,28 @@ impl Node {
         op: &dyn Reducer,
     ) -> Result<(), CollError> {
         let (n, me) = (self.n(), self.me());
-        per_rank("Reduce_scatter counts", counts, n as u32)?;
-        for &c in counts {
-            fold::elements("Reduce_scatter count", c, op)?;
-        }
-        let total: usize = counts.iter().sum();
-        let input = match send {
-            Some(s) => {
-                exact("Reduce_scatter send buffer", &s, total)?;
-                at_least("Reduce_scatter receive buffer", &recv, counts[me])?;
-                s
+        let checks = || {
+            per_rank("Reduce_scatter counts", counts, n as u32)?;
+            for &c in counts {
+                fold::elements("Reduce_scatter count", c, op)?;
             }
-            None => {
-                at_least("Reduce_scatter receive buffer (in place)", &recv, total)?;
-                // SAFETY: `recv` holds at least `total` bytes (just checked).
-                unsafe { RawBuf::new(recv.as_ptr() as *mut u8, total) }
-            }
+            let total: usize = counts.iter().sum();
+            Ok(match send {
+                Some(s) => {
+                    exact("Reduce_scatter send buffer", &s, total)?;
+                    at_least("Reduce_scatter receive buffer", &recv, counts[me])?;
+                    s
+                }
+                None => {
+                    at_least("Reduce_scatter receive buffer (in place)", &recv, total)?;
+                    // SAFETY: `recv` holds at least `total` bytes (just checked).
+                    unsafe { RawBuf::new(recv.as_ptr() as *mut u8, total) }
+                }
+            })
         };
-        if total == 0 {
-            return Ok(());
-        }
+        let input = self.checked(tag, op, fold::Operands::All, checks())?;
+        // Even with no bytes at all the ranks take part: another rank may disagree.
+        let shape = fold::shape(input.len(), op.elem_size().max(1), counts);
         let starts: Vec<usize> = counts
             .iter()
             .scan(0, |acc, &c| {
@@ -623,10 +659,13 @@ impl Node {
                 Some(s)
             })
             .collect();
-        self.fold(tag, 0, input, Some(recv), op, |j| fold::Share {
-            range: starts[j]..starts[j] + counts[j],
-            ranks: 0..n,
-            at: 0,
+        let all = fold::Operands::All;
+        self.fold(tag, 0, input, Some(recv), op, (shape, all), |j| {
+            fold::Share {
+                range: starts[j]..starts[j] + counts[j],
+                ranks: 0..n,
+                at: 0,
+            }
         })
     }
 
@@ -641,21 +680,31 @@ impl Node {
         exclusive: bool,
     ) -> Result<(), CollError> {
         let name = if exclusive { "Exscan" } else { "Scan" };
-        fold::elements(name, recv.len(), op)?;
-        if let Some(s) = &send {
-            let what = if exclusive {
-                "Exscan send buffer"
-            } else {
-                "Scan send buffer"
-            };
-            exact(what, s, recv.len())?;
-        }
-        let len = recv.len();
+        let operands = fold::Operands::Prefix {
+            inclusive: !exclusive,
+        };
+        let checks = || {
+            let elem = fold::elements(name, recv.len(), op)?;
+            if let Some(s) = &send {
+                let what = if exclusive {
+                    "Exscan send buffer"
+                } else {
+                    "Scan send buffer"
+                };
+                exact(what, s, recv.len())?;
+            }
+            Ok(elem)
+        };
+        let elem = self.checked(tag, op, operands, checks())?;
+        let (n, len) = (self.n(), recv.len());
         let input = send.unwrap_or(recv);
-        self.fold(tag, 0, input, Some(recv), op, |j| fold::Share {
-            range: 0..len,
-            ranks: 0..if exclusive { j } else { j + 1 },
-            at: 0,
+        let shape = fold::shape(len, elem, &[]);
+        self.fold(tag, 0, input, Some(recv), op, (shape, operands), |j| {
+            fold::Share {
+                range: 0..len,
+                ranks: operands.of(j, n),
+                at: 0,
+            }
         })
     }
 
@@ -777,7 +826,7 @@ impl Node {
         }
         let base = recv.as_ptr() as *mut u8;
         let published = if direct {
-            Some(self.publish_direct(tag, mine, block, n - 1)?)
+            Some(self.publish_direct(tag, mine, block, n - 1, 0)?)
         } else {
             // SAFETY: `own_block` points at `block` valid bytes (RawBuf contract).
             let data = unsafe { std::slice::from_raw_parts(mine, block) };
@@ -808,4 +857,17 @@ fn buf_bytes<'a>(b: RawBuf) -> &'a [u8] {
     // SAFETY: the buffer is valid for its length until the call returns (RawBuf contract),
     // and this rank only reads it.
     unsafe { std::slice::from_raw_parts(b.as_ptr(), b.len()) }
+}
+
+/// The reducer of `op` and whose operands each rank folds, when `op` is a reduction.
+fn fold_operands(op: &CollOp) -> Option<(&dyn Reducer, fold::Operands)> {
+    match op {
+        CollOp::Reduce { root, op, .. } => Some((&**op, fold::Operands::Root(*root as usize))),
+        CollOp::Allreduce { op, .. } | CollOp::ReduceScatter { op, .. } => {
+            Some((&**op, fold::Operands::All))
+        }
+        CollOp::Scan { op, .. } => Some((&**op, fold::Operands::Prefix { inclusive: true })),
+        CollOp::Exscan { op, .. } => Some((&**op, fold::Operands::Prefix { inclusive: false })),
+        _ => None,
+    }
 }

@@ -76,7 +76,7 @@ const KIND_SHIFT: u32 = 62;
 /// Publications up to this many bytes are stored right after the token, in the cache
 /// lines the readers poll, so a reader that sees the token has the data without another
 /// cache miss. Larger ones go to the area's data.
-pub const INLINE_BYTES: usize = 104;
+pub const INLINE_BYTES: usize = 96;
 
 /// The control words of a slot: the token the readers poll (with the publication's length
 /// and small publications right after it), and the read count they bump, on separate
@@ -93,6 +93,12 @@ pub(crate) struct SlotCtl {
     /// [`CollSlot::release_sole`]) instead of loading the count first, which would be a
     /// cache miss on the publisher's line.
     done: AtomicU64,
+    /// A word the publisher's collective defines, stored before the token, for readers
+    /// to check that publisher and reader agree on more than the length of this
+    /// publication (the on-node fold: a digest of the whole operation's operand layout,
+    /// and whether this is the publisher's last chunk of it). 0 unless the publisher set
+    /// it.
+    shape: AtomicU64,
     inline: std::cell::UnsafeCell<[u8; INLINE_BYTES]>,
     reads: AtomicU64,
 }
@@ -105,6 +111,7 @@ impl SlotCtl {
             token: AtomicU64::new(0),
             len: AtomicU64::new(0),
             done: AtomicU64::new(0),
+            shape: AtomicU64::new(0),
             inline: std::cell::UnsafeCell::new([0; INLINE_BYTES]),
             reads: AtomicU64::new(0),
         }
@@ -206,16 +213,17 @@ impl CollSlot {
     /// `area`.
     pub unsafe fn write(&self, area: usize, data: &[u8]) {
         // SAFETY: the caller's contract is this one's.
-        unsafe { self.write_parts(area, &[data], Kind::Data) }
+        unsafe { self.write_parts(area, &[data], Kind::Data, 0) }
     }
 
     /// Publisher: copy the concatenation of `parts` into `area`, before
     /// [`CollSlot::publish`] (a header and the data it describes, without building the
-    /// whole in a buffer first), as a publication of kind `kind`.
+    /// whole in a buffer first), as a publication of kind `kind` with shape word `shape`
+    /// (see [`CollSlot::published_shape`]).
     ///
     /// # Safety
     /// As for [`CollSlot::write`].
-    pub unsafe fn write_parts(&self, area: usize, parts: &[&[u8]], kind: Kind) {
+    pub unsafe fn write_parts(&self, area: usize, parts: &[&[u8]], kind: Kind, shape: u64) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         assert!(len <= DATA_BYTES, "{len} bytes do not fit in a slot");
         let base = self.data_ptr(area, len);
@@ -231,7 +239,9 @@ impl CollSlot {
             at += p.len();
         }
         let word = len as u64 | (kind as u64) << KIND_SHIFT;
-        self.ctl(area).len.store(word, Ordering::Relaxed);
+        let c = self.ctl(area);
+        c.len.store(word, Ordering::Relaxed);
+        c.shape.store(shape, Ordering::Relaxed);
     }
 
     /// Reader: the length of the publication in `area` (after [`CollSlot::ready`] gave
@@ -247,6 +257,13 @@ impl CollSlot {
             1 => Kind::Stream,
             _ => Kind::Address,
         }
+    }
+
+    /// Reader: the shape word of the publication in `area` (after [`CollSlot::ready`] gave
+    /// it): what its publisher passed to [`CollSlot::write_parts`], 0 for
+    /// [`CollSlot::write`].
+    pub fn published_shape(&self, area: usize) -> u64 {
+        self.ctl(area).shape.load(Ordering::Relaxed)
     }
 
     /// Publisher: announce the data in `area` under `token`; `reads_when_done` is the
@@ -429,7 +446,7 @@ mod tests {
         }
     }
     #[test]
-    fn parts_are_written_back_to_back_with_their_kind_and_length() {
+    fn parts_are_written_back_to_back_with_their_kind_length_and_shape() {
         let heap = HeapSlot::new();
         let s = heap.slot();
         let p = Publisher::default();
@@ -445,12 +462,14 @@ mod tests {
             let (h, asked) = p.next();
             assert!(s.writable(h, asked));
             // SAFETY: writable, owner.
-            unsafe { s.write_parts(h, &parts, kind) };
+            let shape = 0x8000_0000_0000_0001 + i as u64;
+            unsafe { s.write_parts(h, &parts, kind, shape) };
             s.publish(h, token(1, i as u32, 0), asked);
             p.published(h, 0);
             let want = parts.concat();
             assert_eq!(s.published_len(h), want.len());
             assert_eq!(s.published_kind(h), kind);
+            assert_eq!(s.published_shape(h), shape);
             // SAFETY: published, no reader holds it.
             assert_eq!(unsafe { s.data(h, want.len()) }, &want[..]);
         }

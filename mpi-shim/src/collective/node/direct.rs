@@ -51,18 +51,19 @@ pub(super) struct Direct {
 
 impl Node {
     /// Publish where `len` bytes at `ptr` are, as chunk 0 of call `tag`, for `readers`
-    /// readers.
+    /// readers, with shape word `shape` (a fold's, see `fold::shape`; else 0).
     pub(super) fn publish_direct(
         &self,
         tag: u32,
         ptr: *const u8,
         len: usize,
         readers: usize,
+        shape: u64,
     ) -> Result<Direct, CollError> {
         let mut desc = [0u8; DESC];
         desc[..8].copy_from_slice(&(ptr as u64).to_ne_bytes());
         desc[8..].copy_from_slice(&(len as u64).to_ne_bytes());
-        let area = self.publish_as(tag, 0, &[&desc], readers, Kind::Address)?;
+        let area = self.publish_as(tag, 0, &[&desc], readers, Kind::Address, shape)?;
         Ok(Direct { area })
     }
 
@@ -97,7 +98,7 @@ impl Node {
         let start = std::time::Instant::now();
         match way {
             Way::Direct => {
-                let d = self.publish_direct(tag, buf.as_ptr(), buf.len(), n - 1)?;
+                let d = self.publish_direct(tag, buf.as_ptr(), buf.len(), n - 1, 0)?;
                 self.finish_direct(d)?;
             }
             Way::Stream => {
@@ -121,13 +122,15 @@ impl Node {
     /// straight into the result, and fold the others into it, in the fold's order
     /// (`a0 op (a1 op (... op a(n-1)))`, element by element, so the bytes are those of
     /// `Node::fold`). `None` (nothing consumed) when some rank streamed its operand, its
-    /// length differs, or the operand is the result (in place): `Node::fold` then does it.
+    /// call's shape (`fold::shape`) differs from `shape`, or the operand is the result
+    /// (in place): `Node::fold` then does it.
     pub(super) fn reduce_from_addresses(
         &self,
         tag: u32,
         input: RawBuf,
         recv: Option<RawBuf>,
         op: &dyn Reducer,
+        shape: u64,
     ) -> Result<Option<Result<(), CollError>>, CollError> {
         let (n, me, len) = (self.n(), self.me(), input.len());
         let out = recv.expect("the root has a receive buffer (checked by the caller)");
@@ -138,7 +141,9 @@ impl Node {
         for r in (0..n).filter(|&r| r != me) {
             let h = self.await_chunk(tag, r, 0)?;
             let slot = self.slots[r];
-            if slot.published_kind(h) != Kind::Address {
+            if slot.published_kind(h) != Kind::Address
+                || slot.published_shape(h) & !super::fold::LAST != shape
+            {
                 return Ok(None);
             }
             // SAFETY: rank r published chunk 0 in `h` and this rank has not released it.

@@ -179,7 +179,7 @@ impl Node {
                     let c = o.next;
                     // SAFETY: this rank owns its slot, and every reader of this area's last
                     // publication released it.
-                    unsafe { mine.write_parts(area, &o.parts(c), Kind::Stream) };
+                    unsafe { mine.write_parts(area, &o.parts(c), Kind::Stream, 0) };
                     mine.publish(
                         area,
                         self.token(tag, first + c),

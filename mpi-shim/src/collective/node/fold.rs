@@ -39,6 +39,29 @@ impl Share {
     }
 }
 
+/// Whose operands each rank folds.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Operands {
+    /// The root every rank's, the others none (Reduce).
+    Root(usize),
+    /// Every rank every rank's (Allreduce, Reduce_scatter).
+    All,
+    /// Rank `j` those of ranks `0..=j` (Scan), or `0..j` (Exscan).
+    Prefix { inclusive: bool },
+}
+
+impl Operands {
+    /// The ranks whose operands rank `j` of `n` folds.
+    pub(super) fn of(self, j: usize, n: usize) -> Range<usize> {
+        match self {
+            Operands::Root(root) if j == root => 0..n,
+            Operands::Root(_) => 0..0,
+            Operands::All => 0..n,
+            Operands::Prefix { inclusive } => 0..j + usize::from(inclusive),
+        }
+    }
+}
+
 /// Chunks of at most a slot, cut at whole `elem`-byte elements.
 pub(super) fn chunk_bytes(elem: usize) -> usize {
     DATA_BYTES / elem * elem
@@ -58,10 +81,115 @@ pub(super) fn elements(
     }
 }
 
+/// The shape word's top bit: this is the publisher's last chunk of the call.
+pub(super) const LAST: u64 = 1 << 63;
+/// Shape words with this bit are digests (of a layout as well as the length and
+/// element); below it, an exact length and element size.
+const DIGEST: u64 = 1 << 61;
+/// The shape word of a rank that refused its own arguments ([`Node::refuse`]): it matches
+/// no other rank's shape but another refusing rank's.
+const REFUSED: u64 = 1 << 62;
+
+/// The shape of a fold, which every rank must pass alike (each reader checks it on every
+/// publisher's chunk 0): `len`-byte operands of `elem`-byte elements whose shares also
+/// depend on `layout` (Reduce_scatter's counts; empty for the others). Exact without a
+/// layout (the length and element size, which then name what the ranks disagree on), a
+/// digest with one.
+pub(super) fn shape(len: usize, elem: usize, layout: &[usize]) -> u64 {
+    assert!(len <= 1 << 32 && elem < 1 << 16, "checked by Node::accepts");
+    if layout.is_empty() {
+        len as u64 | (elem as u64) << 32
+    } else {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (len, elem, layout).hash(&mut h);
+        h.finish() & (DIGEST - 1) | DIGEST
+    }
+}
+
+/// What this rank knows of a publisher whose call's shape differs from its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Odd {
+    /// Its shape matches (the default).
+    No,
+    /// It disagrees; nothing more of it is read.
+    Left,
+    /// It disagrees and counts on this rank for every chunk of its operand, so this rank
+    /// still reads (without folding) and releases each, up to its last one.
+    Draining { next: usize },
+}
+
+/// What this rank's fold checks the other ranks' chunk 0 against.
+struct Call {
+    shape: u64,
+    len: usize,
+    elem: usize,
+    /// Does every rank fold something of every operand (see [`Node::fold`])?
+    mutual: bool,
+}
+
+impl Call {
+    /// Does rank `r`'s chunk 0, in area `h` of its slot, have this call's shape? If not,
+    /// record `r` in `odd`, note the error in `failed` and release the chunk.
+    fn agrees(
+        &self,
+        node: &Node,
+        r: usize,
+        h: usize,
+        odd: &mut Vec<Odd>,
+        failed: &mut Option<CollError>,
+    ) -> bool {
+        let theirs = node.slots[r].published_shape(h);
+        if theirs & !LAST == self.shape {
+            return true;
+        }
+        failed.get_or_insert(self.disagreement(r, theirs));
+        if odd.is_empty() {
+            odd.resize(node.n(), Odd::No);
+        }
+        odd[r] = if !self.mutual && theirs & LAST == 0 {
+            Odd::Draining { next: 1 }
+        } else {
+            Odd::Left
+        };
+        // This rank does not know the publisher's count of readers: a counted release,
+        // not a sole one.
+        node.slots[r].release(h);
+        false
+    }
+
+    /// The error for a publisher `peer` whose shape word `theirs` differs.
+    fn disagreement(&self, peer: usize, theirs: u64) -> CollError {
+        let theirs = theirs & !LAST;
+        let peer = peer as u32;
+        if theirs & (DIGEST | REFUSED) == 0 && (theirs >> 32) as usize == self.elem {
+            CollError::Truncated {
+                peer,
+                expected: self.len,
+                got: (theirs & 0xffff_ffff) as usize,
+            }
+        } else {
+            CollError::Disagree { peer }
+        }
+    }
+}
+
 impl Node {
     /// Fold the `len`-byte operands `input` of every rank: rank `j` computes `share(j)`;
     /// this rank writes its share to `out`. Chunk `k` goes out as chunk `first + k` of
-    /// call `tag`.
+    /// call `tag`. `shape` is this rank's [`shape`] of the call (or that of a refusal).
+    ///
+    /// Every rank publishes chunk 0, even of an empty operand, to every rank that folds
+    /// anything of its operand: the readers check the call's shape on it before they read
+    /// on. A rank whose shape differs (an erroneous program: inconsistent counts or
+    /// datatypes) is reported as [`CollError::Truncated`] or [`CollError::Disagree`], and
+    /// nobody is left waiting:
+    /// - when every rank folds something of every operand (Allreduce, Reduce_scatter),
+    ///   the two ranks of a disagreeing pair both see it on chunk 0, before either
+    ///   publishes chunk 1, and leave each other out of the rest;
+    /// - otherwise (Reduce, Scan, Exscan) the shares are whole operands, the reader is
+    ///   counted on for every chunk of the publisher's operand, and it reads and releases
+    ///   each without folding, up to the one flagged [`LAST`].
     #[allow(clippy::too_many_arguments)]
     pub(super) fn fold(
         &self,
@@ -70,6 +198,7 @@ impl Node {
         input: RawBuf,
         out: Option<RawBuf>,
         op: &dyn Reducer,
+        (shape, operands): (u64, Operands),
         share: impl Fn(usize) -> Share,
     ) -> Result<(), CollError> {
         let (n, me, len) = (self.n(), self.me(), input.len());
@@ -88,6 +217,16 @@ impl Node {
         } else {
             None
         };
+        let mutual = matches!(operands, Operands::All);
+        debug_assert!(
+            (0..n).all(|j| share(j).ranks == operands.of(j, n)),
+            "the shares fold the operands of {operands:?}"
+        );
+        // A disagreeing reader drains every chunk: it must be counted on for all.
+        debug_assert!(
+            mutual || (0..n).all(|j| share(j).ranks.is_empty() || share(j).range == (0..len)),
+            "without mutual reads, every share is a whole operand"
+        );
         // MPI_IN_PLACE (or Reduce_scatter's in-place layout): the output overlaps the
         // operand, which the fold overwrites, so this rank folds its own operand from its
         // published copy.
@@ -95,35 +234,65 @@ impl Node {
             let (a, b) = (input.as_ptr() as usize, o.as_ptr() as usize);
             a < b + o.len() && b < a + len
         });
-        // How many ranks other than `r` read `r`'s chunk `lo..hi`.
-        let readers_of = |r: usize, lo: usize, hi: usize| {
+        // How many ranks other than `r` read `r`'s chunk `k` (bytes `lo..hi`), as this
+        // rank sees it (for this rank's own chunks, before leaving out disagreeing ranks).
+        let readers_of = |r: usize, k: usize, lo: usize, hi: usize| {
             (0..n)
                 .filter(|&j| {
                     j != r && {
                         let s = share(j);
-                        s.covers(lo, hi) && s.ranks.contains(&r)
+                        s.ranks.contains(&r) && (k == 0 || s.covers(lo, hi))
                     }
                 })
                 .count()
         };
+        let call = Call {
+            shape,
+            len,
+            elem,
+            mutual,
+        };
         let step = chunk_bytes(elem);
+        let chunks = len.div_ceil(step).max(1);
         let mut failed: Option<CollError> = None;
+        // The disagreeing publishers (empty while every one agrees).
+        let mut odd: Vec<Odd> = Vec::new();
+        let is_odd = |odd: &[Odd], r: usize| odd.get(r).is_some_and(|&o| o != Odd::No);
         // Ranks that published their operand by address, learnt from their chunk 0, and
         // where their chunks are read to (both empty until one does).
         let mut by_address: Vec<Option<Addressed>> = Vec::new();
         let (mut lo, mut k) = (0, 0);
-        while lo < len {
+        while k < chunks || odd.iter().any(|o| matches!(o, Odd::Draining { .. })) {
             let hi = (lo + step).min(len);
-            let readers = readers_of(me, lo, hi);
-            let own_needed = computes && mine.covers(lo, hi) && mine.ranks.contains(&me);
-            // SAFETY: the input is valid for `len` bytes (RawBuf contract); when it is
-            // aliased this rank writes it only below the chunk it has published, and then
-            // reads its own operand only from that copy.
-            let data = unsafe { std::slice::from_raw_parts(input.as_ptr().add(lo), hi - lo) };
-            if readers > 0 || (aliased && own_needed) {
-                self.publish(tag, first + k, data, readers)?;
+            if k < chunks {
+                let mut readers = readers_of(me, k, lo, hi);
+                if mutual && k > 0 && !odd.is_empty() {
+                    readers -= (0..n)
+                        .filter(|&j| j != me && is_odd(&odd, j) && share(j).covers(lo, hi))
+                        .count();
+                }
+                let own_needed = computes && mine.covers(lo, hi) && mine.ranks.contains(&me);
+                // SAFETY: the input is valid for `len` bytes (RawBuf contract); when it is
+                // aliased this rank writes it only below the chunk it has published, and
+                // then reads its own operand only from that copy.
+                let data = unsafe { std::slice::from_raw_parts(input.as_ptr().add(lo), hi - lo) };
+                if readers > 0 || (aliased && own_needed) {
+                    let word = shape | if k + 1 == chunks { LAST } else { 0 };
+                    self.publish_as(tag, first + k, &[data], readers, Kind::Data, word)?;
+                }
             }
-            if computes && mine.covers(lo, hi) {
+            // On chunk 0 this rank checks the call's shape of every rank whose operand it
+            // folds: in the fold below when it folds chunk 0, else here, releasing them.
+            let folds_chunk0 = computes && mine.covers(0, hi);
+            if k == 0 && !folds_chunk0 {
+                for r in mine.ranks.clone().filter(|&r| r != me) {
+                    let h = self.await_chunk(tag, r, first)?;
+                    if call.agrees(self, r, h, &mut odd, &mut failed) {
+                        self.release(r, h, readers_of(r, 0, 0, 0));
+                    }
+                }
+            }
+            if k < chunks && computes && mine.covers(lo, hi) {
                 let (x, y) = (lo.max(mine.range.start), hi.min(mine.range.end));
                 let o = out.expect("checked above");
                 // SAFETY: the output is valid for its length and ours alone; `at + (x -
@@ -135,23 +304,34 @@ impl Node {
                         y - x,
                     )
                 };
-                let last = mine.ranks.end - 1;
+                // The first (rightmost) operand folded into a chunk is copied.
+                let mut fresh = true;
                 for r in mine.ranks.clone().rev() {
+                    if is_odd(&odd, r) {
+                        continue;
+                    }
                     if r == me && !aliased {
-                        fold_one(op, &data[x - lo..y - lo], acc, r == last);
+                        // SAFETY: as for `data` above.
+                        let own =
+                            unsafe { std::slice::from_raw_parts(input.as_ptr().add(x), y - x) };
+                        fold_one(op, own, acc, std::mem::take(&mut fresh));
                         continue;
                     }
                     if by_address.get(r).is_none_or(Option::is_none) {
                         let h = self.await_data(tag, r, first + k, hi - lo)?;
+                        if k == 0 && r != me && !call.agrees(self, r, h, &mut odd, &mut failed) {
+                            continue;
+                        }
                         let slot = self.slots[r];
                         if r == me || k != 0 || slot.published_kind(h) != Kind::Address {
-                            let folded =
-                                self.fold_published(r, h, lo, hi, (x, y), acc, r == last, op);
-                            if let Err(e) = folded {
-                                failed.get_or_insert(e);
+                            match self.fold_published(r, h, lo, hi, (x, y), acc, fresh, op) {
+                                Ok(()) => fresh = false,
+                                Err(e) => {
+                                    failed.get_or_insert(e);
+                                }
                             }
                             if r != me {
-                                self.release(r, h, readers_of(r, lo, hi));
+                                self.release(r, h, readers_of(r, k, lo, hi));
                             }
                             continue;
                         }
@@ -182,7 +362,7 @@ impl Node {
                     }
                     let a = by_address[r].as_mut().expect("registered above");
                     match self.window(r, a, x, y, len) {
-                        Ok(Some(theirs)) => fold_one(op, theirs, acc, r == last),
+                        Ok(Some(theirs)) => fold_one(op, theirs, acc, std::mem::take(&mut fresh)),
                         Ok(None) => {}
                         Err(e) => {
                             failed.get_or_insert(e);
@@ -190,15 +370,69 @@ impl Node {
                     }
                 }
             }
+            if k > 0 {
+                for (r, o) in odd.iter_mut().enumerate() {
+                    if *o != (Odd::Draining { next: k }) {
+                        continue;
+                    }
+                    let h = self.await_chunk(tag, r, first + k)?;
+                    let last = self.slots[r].published_shape(h) & LAST != 0;
+                    self.slots[r].release(h);
+                    *o = if last {
+                        Odd::Left
+                    } else {
+                        Odd::Draining { next: k + 1 }
+                    };
+                }
+            }
             lo = hi;
             k += 1;
         }
         for (r, a) in by_address.iter().enumerate() {
             if let Some(a) = a {
-                self.release(r, a.area, readers_of(r, 0, len));
+                self.release(r, a.area, readers_of(r, 0, 0, len));
             }
         }
         failed.map_or(Ok(()), Err)
+    }
+}
+
+impl Node {
+    /// Take part in a fold whose arguments this rank found wrong (`e`, which it returns):
+    /// with an empty operand and a shape no rank with valid arguments has, so that the
+    /// ranks that fold its operand report a disagreement instead of waiting for it, and
+    /// the publishers whose operands it would fold are read and released.
+    pub(super) fn refuse(
+        &self,
+        tag: u32,
+        op: &dyn Reducer,
+        operands: Operands,
+        e: CollError,
+    ) -> CollError {
+        let n = self.n();
+        // SAFETY: an empty buffer; the fold reads no byte of it.
+        let empty = unsafe { RawBuf::new(std::ptr::NonNull::dangling().as_ptr(), 0) };
+        let share = |j| Share {
+            range: 0..0,
+            ranks: operands.of(j, n),
+            at: 0,
+        };
+        // The others' disagreement with this rank is what it expects; its own error says
+        // more. (A failed peer ends the call too, and is reported on the next one.)
+        let _ = self.fold(tag, 0, empty, None, op, (REFUSED, operands), share);
+        e
+    }
+
+    /// `r`, or, when it is an error, the error after [`Node::refuse`] (for the local
+    /// checks of a fold's arguments).
+    pub(super) fn checked<T>(
+        &self,
+        tag: u32,
+        op: &dyn Reducer,
+        operands: Operands,
+        r: Result<T, CollError>,
+    ) -> Result<T, CollError> {
+        r.map_err(|e| self.refuse(tag, op, operands, e))
     }
 }
 
