@@ -108,6 +108,8 @@ pub(crate) struct Inner {
     /// The on-node collective slots of the members, if all are on this node (built at the
     /// first collective that could use them).
     node: OnceCell<Option<coll::node::Node>>,
+    /// See [`Communicator::set_finish_on_disagreement`].
+    finish_on_disagreement: Cell<bool>,
 }
 
 /// A set of ranks that exchange messages in their own contexts. Cheap to clone; clones are
@@ -149,6 +151,7 @@ impl Communicator {
                 context: WORLD_CONTEXT,
                 seq: Rc::new(Cell::new(0)),
                 node: OnceCell::new(),
+                finish_on_disagreement: Cell::new(true),
             }),
         }
     }
@@ -163,6 +166,7 @@ impl Communicator {
                 context,
                 seq,
                 node: OnceCell::new(),
+                finish_on_disagreement: Cell::new(self.inner.finish_on_disagreement.get()),
             }),
         }
     }
@@ -312,7 +316,21 @@ impl Communicator {
             rank: self.inner.rank,
             context: self.collective_context(),
             tag: self.next_tag(),
+            finish_on_disagreement: self.inner.finish_on_disagreement.get(),
         }
+    }
+
+    /// How a collective that runs a point-to-point schedule (ranks on several nodes) ends
+    /// when a rank gets a message of another size than it expects (the ranks passed
+    /// inconsistent counts):
+    /// - `true` (the default): that rank runs the rest of its schedule, so the ranks it
+    ///   forwards to are not left waiting, and then fails with the mismatch. For a caller
+    ///   that goes on after an error (the Rust API, `MPI_ERRORS_RETURN`).
+    /// - `false`: it fails at once. For a caller that ends the job on an error
+    ///   (`MPI_ERRORS_ARE_FATAL`): if the ranks chose different algorithms (sizes on either
+    ///   side of a threshold), running on could wait forever instead.
+    pub fn set_finish_on_disagreement(&self, on: bool) {
+        self.inner.finish_on_disagreement.set(on);
     }
 
     /// Run the collective `op` over this communicator and wait for it (byte level: the

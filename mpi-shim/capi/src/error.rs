@@ -259,6 +259,7 @@ pub extern "C" fn MPI_Comm_set_errhandler(comm: c_int, handler: c_int) -> c_int 
             ));
         }
         e.errhandler = handler;
+        e.follow_errhandler();
         Ok(())
     });
     finish("MPI_Comm_set_errhandler", comm, r)

@@ -30,6 +30,17 @@ pub(crate) struct CommEntry {
     pub topo: Option<Rc<Topology>>,
 }
 
+impl CommEntry {
+    /// Tell the communicator how its collectives end when the ranks disagree on sizes:
+    /// under `MPI_ERRORS_ARE_FATAL` at once (the job ends on the error), under
+    /// `MPI_ERRORS_RETURN` after running the schedule to its end (see
+    /// `Communicator::set_finish_on_disagreement`).
+    pub fn follow_errhandler(&self) {
+        self.comm
+            .set_finish_on_disagreement(self.errhandler == crate::abi::MPI_ERRORS_RETURN);
+    }
+}
+
 /// What to do with a receive's bytes when it completes: unpack a staging buffer into the
 /// user's non-contiguous datatype.
 pub(crate) struct Unpack {
@@ -156,6 +167,9 @@ impl State {
     pub fn start(&mut self, u: Universe) {
         let world = u.world();
         let selfc = world.self_comm();
+        // MPI_ERRORS_ARE_FATAL: a collective fails at once (`CommEntry::follow_errhandler`).
+        world.set_finish_on_disagreement(false);
+        selfc.set_finish_on_disagreement(false);
         self.comms = vec![
             Some(CommEntry {
                 comm: world,
@@ -210,6 +224,7 @@ impl State {
 
     /// Store a new communicator; its handle.
     pub fn add_comm(&mut self, e: CommEntry) -> c_int {
+        e.follow_errhandler();
         let i = match self.comms.iter().skip(2).position(Option::is_none) {
             Some(j) => {
                 self.comms[j + 2] = Some(e);

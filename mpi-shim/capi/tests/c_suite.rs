@@ -634,14 +634,81 @@ fn describe_ranks(outs: &[Output]) -> String {
         .collect()
 }
 
-#[test]
-fn c_suite_netns_2_nodes_x_2_ranks() {
+/// Every rank's stdout, and every rank's stderr, one after the other.
+fn joined_output(outs: &[Output]) -> (String, String) {
+    let all = |f: fn(&Output) -> &Vec<u8>| {
+        outs.iter()
+            .map(|o| String::from_utf8_lossy(f(o)).into_owned())
+            .collect::<String>()
+    };
+    (all(|o| &o.stdout), all(|o| &o.stderr))
+}
+
+/// Can this test make network namespaces and pin ranks? If not, say so (`what` are not
+/// done) and return false.
+fn can_run_netns(what: &str) -> bool {
     if !is_root() {
-        skip("not root: network namespaces need root (the 2 nodes x 2 ranks C suite runs are not done)");
-        return;
+        skip(&format!(
+            "not root: network namespaces need root ({what} are not done)"
+        ));
+        return false;
     }
     if !have("ip") || !have("taskset") {
         skip("`ip` (iproute2) or `taskset` (util-linux) is missing");
+        return false;
+    }
+    true
+}
+
+/// Start `nodes` x `per_node` ranks of `exe args` in the namespaces of `cluster` (manual
+/// bootstrap, coordinator on node 0 at `port`), each node's ranks on its own CPUs.
+fn spawn_netns(
+    cluster: &Cluster,
+    (nodes, per_node): (usize, usize),
+    exe: &Path,
+    args: &[&str],
+    port: u16,
+    job_id: &str,
+) -> Result<Vec<Child>, String> {
+    let coord = format!("{}:{port}", cluster.addrs[0]);
+    let size = nodes * per_node;
+    let mut children = vec![];
+    for rank in 0..size {
+        let node = rank / per_node;
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &cluster.ns(node), "taskset", "-c"])
+            .arg(node_cpus(node, nodes))
+            .arg(exe)
+            .args(args)
+            .env("ZR_COORD", &coord)
+            .env("ZR_RANK", rank.to_string())
+            .env("ZR_SIZE", size.to_string())
+            .env("ZR_NODE_ID", node.to_string())
+            .env("ZR_SECRET", SECRET)
+            .env("ZR_JOB_ID", job_id)
+            .env("ZR_EXPECT_SHARED_SIZE", per_node.to_string())
+            .env_remove("ZR_XFAIL")
+            .env_remove("LD_LIBRARY_PATH")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match cmd.spawn() {
+            Ok(ch) => children.push(ch),
+            Err(e) => {
+                for ch in children.iter_mut() {
+                    let _ = ch.kill();
+                    let _ = ch.wait();
+                }
+                return Err(format!("cannot start rank {rank}: {e}"));
+            }
+        }
+    }
+    Ok(children)
+}
+
+#[test]
+fn c_suite_netns_2_nodes_x_2_ranks() {
+    if !can_run_netns("the 2 nodes x 2 ranks C suite runs") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -649,7 +716,6 @@ fn c_suite_netns_2_nodes_x_2_ranks() {
     let built = build_all(&zrcc(), &tmp.path().join("zrcc"), &mut rep);
     let cluster = Cluster::up(2);
     let (nodes, per_node) = (2, 2);
-    let size = nodes * per_node;
     let base_port = 46000 + (std::process::id() % 500) as u16 * 2;
     for (i, (p, exe)) in built.iter().enumerate() {
         let label = format!("{p} 2x2 netns");
@@ -659,56 +725,19 @@ fn c_suite_netns_2_nodes_x_2_ranks() {
         let port = base_port + i as u16;
         // A job id of its own for every run (it names the shared-memory segments).
         let job_id = format!("c5{:06x}{:08x}", std::process::id() & 0xff_ffff, i);
-        let coord = format!("{}:{port}", cluster.addrs[0]);
         let t0 = Instant::now();
-        let mut children = vec![];
-        let mut spawn_err = None;
-        for rank in 0..size {
-            let node = rank / per_node;
-            let mut cmd = Command::new("ip");
-            cmd.args(["netns", "exec", &cluster.ns(node), "taskset", "-c"])
-                .arg(node_cpus(node, nodes))
-                .arg(exe)
-                .env("ZR_COORD", &coord)
-                .env("ZR_RANK", rank.to_string())
-                .env("ZR_SIZE", size.to_string())
-                .env("ZR_NODE_ID", node.to_string())
-                .env("ZR_SECRET", SECRET)
-                .env("ZR_JOB_ID", &job_id)
-                .env("ZR_EXPECT_SHARED_SIZE", per_node.to_string())
-                .env_remove("ZR_XFAIL")
-                .env_remove("LD_LIBRARY_PATH")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            match cmd.spawn() {
-                Ok(ch) => children.push(ch),
-                Err(e) => {
-                    spawn_err = Some(format!("cannot start rank {rank}: {e}"));
-                    break;
-                }
+        let children = match spawn_netns(&cluster, (nodes, per_node), exe, &[], port, &job_id) {
+            Ok(c) => c,
+            Err(e) => {
+                rep.record(&label, 0.0, Err((e, String::new())));
+                continue;
             }
-        }
-        if let Some(e) = spawn_err {
-            for ch in children.iter_mut() {
-                let _ = ch.kill();
-                let _ = ch.wait();
-            }
-            rep.record(&label, 0.0, Err((e, String::new())));
-            continue;
-        }
+        };
         let res = match wait_ranks(children, RUN_LIMIT) {
             Err(report) => Err((format!("hung (killed after {RUN_LIMIT:?})"), report)),
             Ok(outs) => {
                 let status: Vec<ExitStatus> = outs.iter().map(|o| o.status).collect();
-                let so: String = outs
-                    .iter()
-                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                    .collect();
-                let se: String = outs
-                    .iter()
-                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
-                    .collect();
+                let (so, se) = joined_output(&outs);
                 verdict(p, &status, &so, &se).map_err(|why| (why, describe_ranks(&outs)))
             }
         };
@@ -868,4 +897,58 @@ fn c_suite_rank_failure_in_collective_ends_job() {
             out.status
         );
     }
+}
+
+/// Ranks on two nodes whose counts disagree (the last rank passes one element more to
+/// MPI_Allreduce, MPI_Reduce, MPI_Bcast, MPI_Allgather and MPI_Scan;
+/// `tests/failure/coll_disagree.c`): under MPI_ERRORS_RETURN every rank's call returns,
+/// with MPI_SUCCESS or MPI_ERR_TRUNCATE, and the job finishes; under MPI_ERRORS_ARE_FATAL
+/// the job ends promptly with an error naming MPI_ERR_TRUNCATE. Neither hangs.
+#[test]
+fn c_suite_netns_disagreeing_counts_end_the_call_or_the_job() {
+    if !can_run_netns("the disagreeing-counts runs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tmp.path().join("coll_disagree");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/failure/coll_disagree.c");
+    let mut cmd = Command::new(&zrcc()[0]);
+    cmd.args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(&src);
+    common::assert_ok(
+        &run_bounded(cmd, Duration::from_secs(120)),
+        "zrcc coll_disagree.c",
+    );
+    let cluster = Cluster::up(2);
+    let base_port = 45000 + (std::process::id() % 500) as u16 * 2;
+    for (i, mode) in ["return", "fatal"].into_iter().enumerate() {
+        let job_id = format!("c6{:06x}{:08x}", std::process::id() & 0xff_ffff, i);
+        let children = spawn_netns(
+            &cluster,
+            (2, 2),
+            &exe,
+            &[mode],
+            base_port + i as u16,
+            &job_id,
+        )
+        .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        let outs = wait_ranks(children, RUN_LIMIT)
+            .unwrap_or_else(|report| panic!("{mode}: HUNG (killed after {RUN_LIMIT:?})\n{report}"));
+        let (so, se) = joined_output(&outs);
+        let ok = outs.iter().all(|o| o.status.success());
+        match mode {
+            "return" => assert!(
+                ok && so.contains("OK coll_disagree") && !se.contains("FAIL"),
+                "{mode}: expected every rank to finish\n{}",
+                describe_ranks(&outs)
+            ),
+            _ => assert!(
+                !ok && se.contains("MPI_ERR_TRUNCATE") && !so.contains("SURVIVED"),
+                "{mode}: expected the job to end with MPI_ERR_TRUNCATE\n{}",
+                describe_ranks(&outs)
+            ),
+        }
+    }
+    drop(cluster);
 }

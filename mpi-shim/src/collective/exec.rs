@@ -1,4 +1,18 @@
 //! Running a schedule over the fabric; the one place of the engine with raw pointers.
+//!
+//! # Ranks that disagree
+//! A receive that gets another size than the schedule expects (the ranks passed
+//! inconsistent counts: an erroneous program) does not stop the schedule: its bytes, cut
+//! to the region, are in place, the rest of the schedule runs (so the ranks this rank
+//! forwards to are not left waiting), and the call then fails with
+//! [`CollError::Truncated`]. (Unless the caller ends the job on errors:
+//! `CollCtx::finish_on_disagreement`.) What this does not cover: ranks whose sizes fall on either
+//! side of one of the plan's size thresholds choose different algorithms, and then wait
+//! for messages the others' schedules never send. Ending those calls needs the ranks to
+//! call the call off for each other, and leaving a call with transfers in flight is not
+//! safe yet: the fabric would go on reading and writing the caller's buffers after the call
+//! returned (a pending rendezvous send, a matched receive, a single-copy read by
+//! address).
 
 use super::plan::Planned;
 use super::schedule::{BufId, Region, Step};
@@ -153,6 +167,10 @@ pub(crate) struct Exec {
     posted: bool,
     pending: Vec<Pending>,
     failed: bool,
+    /// The first receive that got another size than the schedule expects (the ranks
+    /// disagree on the counts): reported once the schedule has run to its end. Stopping at
+    /// once would leave the ranks whose messages this rank forwards waiting for them.
+    mismatch: Option<CollError>,
 }
 
 impl Exec {
@@ -166,6 +184,7 @@ impl Exec {
             posted: false,
             pending: Vec::new(),
             failed: false,
+            mismatch: None,
         })
     }
 
@@ -195,25 +214,42 @@ impl Exec {
         }
     }
 
-    /// Check a completed transfer with `peer`; `expect`: the bytes a receive must get.
+    /// Check a completed transfer with `peer`; `expect`: the bytes a receive must get. A
+    /// transfer that failed ends the call; a receive of another size is recorded in
+    /// `mismatch` (its bytes, cut to the region, are in place) and the schedule goes on.
     fn check(
-        &self,
+        &mut self,
         peer: u32,
         expect: Option<usize>,
         r: Result<Status, OpError>,
     ) -> Result<(), CollError> {
         let st = r.map_err(|source| transport(peer, self.world(peer), source))?;
         if let Some(expected) = expect {
+            debug_assert!(!st.cancelled);
             if st.sent != expected || st.len != expected {
-                return Err(CollError::Truncated {
+                let e = CollError::Truncated {
                     peer,
                     expected,
                     got: st.sent,
-                });
+                };
+                if !self.ctx.finish_on_disagreement {
+                    return Err(e);
+                }
+                self.mismatch.get_or_insert(e);
             }
-            debug_assert!(!st.cancelled);
         }
         Ok(())
+    }
+
+    /// The outcome of a schedule that ran to its end.
+    fn outcome(&mut self) -> Result<(), CollError> {
+        match self.mismatch.take() {
+            Some(e) => {
+                self.failed = true;
+                Err(e)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Run the local steps of the current round and move to the next.
@@ -331,7 +367,7 @@ impl Exec {
                 return Err(e);
             }
         }
-        Ok(())
+        self.outcome()
     }
 
     /// Make progress without blocking; true once complete.
@@ -352,7 +388,7 @@ impl Exec {
         loop {
             if !self.posted {
                 if self.pos >= self.steps.len() {
-                    return Ok(true);
+                    return self.outcome().map(|()| true);
                 }
                 self.post(false)?;
             }

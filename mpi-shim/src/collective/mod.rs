@@ -113,6 +113,9 @@ pub struct CollCtx {
     pub context: u32,
     /// This call's sequence tag.
     pub tag: i32,
+    /// Run the schedule to its end when a message has another size than expected (see
+    /// `Communicator::set_finish_on_disagreement`).
+    pub finish_on_disagreement: bool,
 }
 
 /// A caller's byte buffer: `len` bytes at `ptr`, valid until the collective completes.
