@@ -794,6 +794,9 @@ fn errors(c: &Communicator) {
         ),
         "band on f64"
     );
+    // A rank whose own arguments fail its checks still takes part in the call (with
+    // nothing to send or receive: `Communicator::refuse_collective`), so every rank makes
+    // the same calls here, whichever of them fail.
     let root = c.process_at_rank(0);
     if r == 0 {
         check!(
@@ -803,10 +806,6 @@ fn errors(c: &Communicator) {
             ),
             "reduce_into at root"
         );
-        check!(
-            matches!(root.gather_into(&1u32), Err(Error::IsRoot { .. })),
-            "gather_into at root"
-        );
     } else {
         let mut x = 0u32;
         check!(
@@ -815,6 +814,20 @@ fn errors(c: &Communicator) {
                 Err(Error::NotRoot { .. })
             ),
             "reduce_into_root off root"
+        );
+    }
+    if r == 0 {
+        check!(
+            matches!(root.gather_into(&1u32), Err(Error::IsRoot { .. })),
+            "gather_into at root"
+        );
+    } else {
+        // The root refused the gather: the others' blocks are read and dropped, or they
+        // hear of the disagreement.
+        let res = root.gather_into(&1u32);
+        check!(
+            res.is_ok() || disagreement(&res),
+            "gather to a root that refused: {res:?}"
         );
     }
     check!(
@@ -844,6 +857,21 @@ fn errors(c: &Communicator) {
     let mut s = 0u32;
     ok!(c.all_reduce_into(&1u32, &mut s, SystemOperation::sum()));
     check!(s == n as u32, "after errors");
+}
+
+/// A sum of `send` to rank 0: its root variant (`as_root`, into `recv`) or the others'.
+fn reduce_to_0(
+    c: &Communicator,
+    as_root: bool,
+    send: &[u32],
+    recv: &mut [u32],
+) -> zerorank::Result<()> {
+    let root = c.process_at_rank(0);
+    if as_root {
+        root.reduce_into_root(send, recv, SystemOperation::sum())
+    } else {
+        root.reduce_into(send, SystemOperation::sum())
+    }
 }
 
 /// Is `r` a collective error naming a disagreement between the ranks?
@@ -1037,16 +1065,7 @@ fn disagree(c: &Communicator, strict: bool) {
             let send: Vec<u32> = (0..mine).map(val).collect();
             let mut recv = vec![0u32; mine];
             // Reduce to rank 0: only the root can tell.
-            let res = if r == 0 {
-                c.process_at_rank(0).reduce_into_root(
-                    &send[..],
-                    &mut recv[..],
-                    SystemOperation::sum(),
-                )
-            } else {
-                c.process_at_rank(0)
-                    .reduce_into(&send[..], SystemOperation::sum())
-            };
+            let res = reduce_to_0(c, r == 0, &send, &mut recv);
             if r == 0 {
                 must_fail(&res, format!("reduce, {what}"));
             } else {
@@ -1106,5 +1125,63 @@ fn disagree(c: &Communicator, strict: bool) {
         let res = c.reduce_scatter_into(&send[..], &mut out[..], &counts, SystemOperation::sum());
         must_fail(&res, format!("reduce_scatter of {total} cut differently"));
         in_step("reduce_scatter");
+    }
+    if !strict {
+        return;
+    }
+    // One rank's own arguments fail its checks (buffers of the wrong length): it gets its
+    // error, and still takes part, so the others get theirs (or their data) instead of
+    // waiting for it.
+    let local = |res: &zerorank::Result<()>| {
+        matches!(res, Err(Error::BufferLength { .. } | Error::Layout { .. }))
+    };
+    let fine = |res: &zerorank::Result<()>| res.is_ok() || disagreement(res);
+    for bad in [last, 0] {
+        let me_bad = r == bad;
+        let k = 20_000usize;
+        let send: Vec<u32> = (0..k).map(val).collect();
+        let mut recv = vec![0u32; if me_bad { k - 1 } else { k }];
+        let mut big = vec![0u32; k * n - usize::from(me_bad)];
+        let cases: [(&str, zerorank::Result<()>); 5] = [
+            (
+                "allreduce",
+                c.all_reduce_into(&send[..], &mut recv[..], SystemOperation::sum()),
+            ),
+            (
+                "reduce",
+                // A bad non-root calls the root's variant (and gets NotRoot).
+                reduce_to_0(c, r == 0 || me_bad, &send, &mut recv),
+            ),
+            ("allgather", c.all_gather_into(&send[..], &mut big[..])),
+            (
+                "gather",
+                if r == 0 || me_bad {
+                    c.process_at_rank(0)
+                        .gather_into_root(&send[..], &mut big[..])
+                } else {
+                    c.process_at_rank(0).gather_into(&send[..])
+                },
+            ),
+            (
+                "scan",
+                c.scan_into(&send[..], &mut recv[..], SystemOperation::sum()),
+            ),
+        ];
+        for (what, res) in cases {
+            if me_bad {
+                check!(
+                    local(&res) || matches!(res, Err(Error::NotRoot { .. })),
+                    "{what} with rank {bad}'s bad buffer, at rank {bad}: {res:?}"
+                );
+            } else {
+                check!(fine(&res), "{what} with rank {bad}'s bad buffer: {res:?}");
+            }
+            let mut s = 0u32;
+            ok!(c.all_reduce_into(&1u32, &mut s, SystemOperation::sum()));
+            check!(
+                s == n as u32,
+                "still in step after {what} with a bad buffer"
+            );
+        }
     }
 }

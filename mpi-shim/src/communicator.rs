@@ -358,6 +358,37 @@ impl Communicator {
         coll::run(self.coll_ctx(), op).map_err(Error::from)
     }
 
+    /// Take part in a blocking collective call `r` whose arguments failed this rank's
+    /// checks, with nothing to send or receive, so that the other ranks do not wait for it
+    /// (see `collective::Refused`); the caller then returns its own error. Only on one
+    /// node, where that is sure to end the call on every rank; false (nothing done) when
+    /// the communicator spans nodes, or `r`'s root is outside it.
+    pub fn refuse_collective(&self, r: coll::Refused) -> bool {
+        let n = self.size() as u32;
+        if n == 1 || r.root().is_some_and(|root| root >= n) {
+            return false;
+        }
+        let op = r.op(n as usize, self.inner.rank);
+        match self.node_view() {
+            Some(node) if node.accepts(&op) => {
+                // The others' disagreement is the expected outcome.
+                let _ = node.run(self.next_tag(), op);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `r`; when it is an error (this rank's arguments failed its checks), after taking
+    /// part in the blocking collective `refused` with nothing to send or receive
+    /// ([`Communicator::refuse_collective`]): the other ranks may be waiting for it.
+    fn checked<T>(&self, refused: coll::Refused, r: Result<T>) -> Result<T> {
+        if r.is_err() {
+            self.refuse_collective(refused);
+        }
+        r
+    }
+
     fn node_view(&self) -> Option<&coll::node::Node> {
         let i = &*self.inner;
         i.node
@@ -589,6 +620,7 @@ impl Communicator {
         O: Operation<S::Item>,
     {
         self.reduce_elementwise(
+            coll::Refused::Allreduce,
             "all_reduce_into: recv",
             send.elements(),
             recv.elements_mut(),
@@ -599,16 +631,17 @@ impl Communicator {
 
     /// An element-wise reduction of `send` into `recv` of the same length, as the
     /// collective `kind` builds it (allreduce, scan, exscan).
+    #[allow(clippy::too_many_arguments)]
     fn reduce_elementwise<T: Equivalence, O: Operation<T>>(
         &self,
+        refused: coll::Refused,
         what: &'static str,
         s: &[T],
         r: &mut [T],
         op: O,
         kind: fn(Option<RawBuf>, RawBuf, Rc<dyn Reducer>) -> CollOp,
     ) -> Result<()> {
-        same_len(what, s, r)?;
-        let op = op.reducer()?;
+        let op = self.checked(refused, same_len(what, s, r).and_then(|()| op.reducer()))?;
         self.collective(kind(Some(raw(s)), raw_mut(r), op))
     }
 
@@ -619,7 +652,7 @@ impl Communicator {
         B: ElementsMut + ?Sized,
         O: Operation<B::Item>,
     {
-        let op = op.reducer()?;
+        let op = self.checked(coll::Refused::Allreduce, op.reducer())?;
         self.collective(CollOp::Allreduce {
             send: None,
             recv: raw_mut(buf.elements_mut()),
@@ -636,11 +669,12 @@ impl Communicator {
     {
         let (s, r) = (send.as_bytes(), recv.as_bytes_mut());
         let block = s.len();
-        expect_len(
+        let checks = expect_len(
             "all_gather_into: recv",
             r.len(),
             block * self.size() as usize,
-        )?;
+        );
+        self.checked(coll::Refused::Allgather, checks)?;
         self.collective(CollOp::Allgather {
             send: Some(raw(s)),
             recv: raw_mut(r),
@@ -662,12 +696,16 @@ impl Communicator {
         R: ElementsMut<Item = S::Item> + ?Sized,
     {
         let (s, r) = (send.elements(), recv.elements_mut());
-        let (counts, displs) = self.layout("all_gather_varcount_into", r, counts, displs)?;
-        expect_len(
-            "all_gather_varcount_into: send",
-            std::mem::size_of_val(s),
-            counts[self.inner.rank as usize],
-        )?;
+        let checks = || {
+            let (counts, displs) = self.layout("all_gather_varcount_into", r, counts, displs)?;
+            expect_len(
+                "all_gather_varcount_into: send",
+                std::mem::size_of_val(s),
+                counts[self.inner.rank as usize],
+            )?;
+            Ok((counts, displs))
+        };
+        let (counts, displs) = self.checked(coll::Refused::Allgatherv, checks())?;
         self.collective(CollOp::Allgatherv {
             send: Some(raw(s)),
             recv: raw_mut(r),
@@ -685,13 +723,17 @@ impl Communicator {
     {
         let (s, r) = (send.as_bytes(), recv.as_bytes_mut());
         let n = self.size() as usize;
-        expect_len("all_to_all_into: recv", r.len(), s.len())?;
-        if !s.len().is_multiple_of(n) {
-            return Err(Error::Layout {
-                what: "all_to_all_into: send",
-                why: format!("{} bytes do not split into {n} equal blocks", s.len()),
-            });
-        }
+        let checks = || {
+            expect_len("all_to_all_into: recv", r.len(), s.len())?;
+            if !s.len().is_multiple_of(n) {
+                return Err(Error::Layout {
+                    what: "all_to_all_into: send",
+                    why: format!("{} bytes do not split into {n} equal blocks", s.len()),
+                });
+            }
+            Ok(())
+        };
+        self.checked(coll::Refused::Alltoall, checks())?;
         self.collective(CollOp::Alltoall {
             send: Some(raw(s)),
             recv: raw_mut(r),
@@ -715,10 +757,13 @@ impl Communicator {
         R: ElementsMut<Item = S::Item> + ?Sized,
     {
         let (s, r) = (send.elements(), recv.elements_mut());
-        let (scounts, sdispls) =
-            self.layout("all_to_all_varcount_into: send", s, scounts, sdispls)?;
-        let (rcounts, rdispls) =
-            self.layout("all_to_all_varcount_into: recv", r, rcounts, rdispls)?;
+        let checks = || {
+            let sl = self.layout("all_to_all_varcount_into: send", s, scounts, sdispls)?;
+            let rl = self.layout("all_to_all_varcount_into: recv", r, rcounts, rdispls)?;
+            Ok((sl, rl))
+        };
+        let ((scounts, sdispls), (rcounts, rdispls)) =
+            self.checked(coll::Refused::Alltoallv, checks())?;
         self.collective(CollOp::Alltoallv {
             send: Some(raw(s)),
             scounts: scounts.into(),
@@ -737,6 +782,7 @@ impl Communicator {
         O: Operation<S::Item>,
     {
         self.reduce_elementwise(
+            coll::Refused::Scan,
             "scan_into: recv",
             send.elements(),
             recv.elements_mut(),
@@ -754,6 +800,7 @@ impl Communicator {
         O: Operation<S::Item>,
     {
         self.reduce_elementwise(
+            coll::Refused::Exscan,
             "exscan_into: recv",
             send.elements(),
             recv.elements_mut(),
@@ -772,12 +819,13 @@ impl Communicator {
     {
         let (s, r) = (send.elements(), recv.elements_mut());
         let n = self.size() as usize;
-        expect_len(
+        let checks = expect_len(
             "reduce_scatter_block_into: send",
             std::mem::size_of_val(s),
             std::mem::size_of_val(r) * n,
-        )?;
-        let op = op.reducer()?;
+        )
+        .and_then(|()| op.reducer());
+        let op = self.checked(coll::Refused::ReduceScatter, checks)?;
         let block = std::mem::size_of_val(r);
         self.collective(CollOp::ReduceScatter {
             send: Some(raw(s)),
@@ -803,21 +851,24 @@ impl Communicator {
     {
         let (s, r) = (send.elements(), recv.elements_mut());
         let n = self.size() as usize;
-        if counts.len() != n {
-            return Err(Error::Layout {
-                what: "reduce_scatter_into: counts",
-                why: format!("{} counts for {n} ranks", counts.len()),
-            });
-        }
-        let total: usize = counts.iter().sum();
-        expect_len("reduce_scatter_into: send", s.len(), total)?;
-        expect_len(
-            "reduce_scatter_into: recv",
-            r.len(),
-            counts[self.inner.rank as usize],
-        )?;
+        let checks = || {
+            if counts.len() != n {
+                return Err(Error::Layout {
+                    what: "reduce_scatter_into: counts",
+                    why: format!("{} counts for {n} ranks", counts.len()),
+                });
+            }
+            let total: usize = counts.iter().sum();
+            expect_len("reduce_scatter_into: send", s.len(), total)?;
+            expect_len(
+                "reduce_scatter_into: recv",
+                r.len(),
+                counts[self.inner.rank as usize],
+            )?;
+            op.reducer()
+        };
+        let op = self.checked(coll::Refused::ReduceScatter, checks())?;
         let size = std::mem::size_of::<S::Item>();
-        let op = op.reducer()?;
         self.collective(CollOp::ReduceScatter {
             send: Some(raw(s)),
             recv: raw_mut(r),
@@ -900,6 +951,16 @@ impl Communicator {
 // ---- Rooted collectives ---------------------------------------------------------------
 
 impl Process<'_> {
+    /// This process as the root of a collective.
+    fn root(&self) -> u32 {
+        self.rank() as u32
+    }
+
+    /// [`Communicator::checked`] on this process's communicator.
+    fn checked<T>(&self, refused: coll::Refused, r: Result<T>) -> Result<T> {
+        self.communicator_ref().checked(refused, r)
+    }
+
     fn root_check(&self, what: &'static str, at_root: bool) -> Result<()> {
         let me = self.communicator_ref().rank();
         match (at_root, me == self.rank()) {
@@ -946,8 +1007,10 @@ impl Process<'_> {
         S: Elements + ?Sized,
         O: Operation<S::Item>,
     {
-        self.root_check("reduce_into", false)?;
-        let op = op.reducer()?;
+        let checks = self
+            .root_check("reduce_into", false)
+            .and_then(|()| op.reducer());
+        let op = self.checked(coll::Refused::Reduce { root: self.root() }, checks)?;
         self.communicator_ref().collective(CollOp::Reduce {
             root: self.rank() as u32,
             send: Some(raw(send.elements())),
@@ -963,10 +1026,12 @@ impl Process<'_> {
         R: ElementsMut<Item = S::Item> + ?Sized,
         O: Operation<S::Item>,
     {
-        self.root_check("reduce_into_root", true)?;
         let (s, r) = (send.elements(), recv.elements_mut());
-        same_len("reduce_into_root: recv", s, r)?;
-        let op = op.reducer()?;
+        let checks = self
+            .root_check("reduce_into_root", true)
+            .and_then(|()| same_len("reduce_into_root: recv", s, r))
+            .and_then(|()| op.reducer());
+        let op = self.checked(coll::Refused::Reduce { root: self.root() }, checks)?;
         self.communicator_ref().collective(CollOp::Reduce {
             root: self.rank() as u32,
             send: Some(raw(s)),
@@ -978,7 +1043,8 @@ impl Process<'_> {
     /// Send `send` to this process, the root, which gathers every rank's in rank order
     /// (`MPI_Gather` on a non-root rank).
     pub fn gather_into<S: Buffer + ?Sized>(&self, send: &S) -> Result<()> {
-        self.root_check("gather_into", false)?;
+        let checks = self.root_check("gather_into", false);
+        self.checked(coll::Refused::Gather { root: self.root() }, checks)?;
         let s = send.as_bytes();
         self.communicator_ref().collective(CollOp::Gather {
             root: self.rank() as u32,
@@ -994,10 +1060,12 @@ impl Process<'_> {
         S: Buffer + ?Sized,
         R: BufferMut + ?Sized,
     {
-        self.root_check("gather_into_root", true)?;
         let (s, r) = (send.as_bytes(), recv.as_bytes_mut());
         let n = self.communicator_ref().size() as usize;
-        expect_len("gather_into_root: recv", r.len(), s.len() * n)?;
+        let checks = self
+            .root_check("gather_into_root", true)
+            .and_then(|()| expect_len("gather_into_root: recv", r.len(), s.len() * n));
+        self.checked(coll::Refused::Gather { root: self.root() }, checks)?;
         self.communicator_ref().collective(CollOp::Gather {
             root: self.rank() as u32,
             send: Some(raw(s)),
@@ -1008,7 +1076,8 @@ impl Process<'_> {
 
     /// Send `send` to the root of a varcount gather (`MPI_Gatherv` on a non-root rank).
     pub fn gather_varcount_into<S: Elements + ?Sized>(&self, send: &S) -> Result<()> {
-        self.root_check("gather_varcount_into", false)?;
+        let checks = self.root_check("gather_varcount_into", false);
+        self.checked(coll::Refused::Gatherv { root: self.root() }, checks)?;
         let n = self.communicator_ref().size() as usize;
         let s = send.elements();
         self.communicator_ref().collective(CollOp::Gatherv {
@@ -1033,15 +1102,20 @@ impl Process<'_> {
         S: Elements + ?Sized,
         R: ElementsMut<Item = S::Item> + ?Sized,
     {
-        self.root_check("gather_varcount_into_root", true)?;
         let comm = self.communicator_ref();
         let (s, r) = (send.elements(), recv.elements_mut());
-        let (counts, displs) = comm.layout("gather_varcount_into_root", r, counts, displs)?;
-        expect_len(
-            "gather_varcount_into_root: send",
-            std::mem::size_of_val(s),
-            counts[self.rank() as usize],
-        )?;
+        let checks = || {
+            self.root_check("gather_varcount_into_root", true)?;
+            let (counts, displs) = comm.layout("gather_varcount_into_root", r, counts, displs)?;
+            expect_len(
+                "gather_varcount_into_root: send",
+                std::mem::size_of_val(s),
+                counts[self.rank() as usize],
+            )?;
+            Ok((counts, displs))
+        };
+        let (counts, displs) =
+            self.checked(coll::Refused::Gatherv { root: self.root() }, checks())?;
         comm.collective(CollOp::Gatherv {
             root: self.rank() as u32,
             send: Some(raw(s)),
@@ -1054,7 +1128,8 @@ impl Process<'_> {
     /// Receive this rank's block of a scatter from the root (`MPI_Scatter` on a non-root
     /// rank).
     pub fn scatter_into<R: BufferMut + ?Sized>(&self, recv: &mut R) -> Result<()> {
-        self.root_check("scatter_into", false)?;
+        let checks = self.root_check("scatter_into", false);
+        self.checked(coll::Refused::Scatter { root: self.root() }, checks)?;
         let r = recv.as_bytes_mut();
         let block = r.len();
         self.communicator_ref().collective(CollOp::Scatter {
@@ -1072,10 +1147,12 @@ impl Process<'_> {
         S: Buffer + ?Sized,
         R: BufferMut + ?Sized,
     {
-        self.root_check("scatter_into_root", true)?;
         let (s, r) = (send.as_bytes(), recv.as_bytes_mut());
         let n = self.communicator_ref().size() as usize;
-        expect_len("scatter_into_root: send", s.len(), r.len() * n)?;
+        let checks = self
+            .root_check("scatter_into_root", true)
+            .and_then(|()| expect_len("scatter_into_root: send", s.len(), r.len() * n));
+        self.checked(coll::Refused::Scatter { root: self.root() }, checks)?;
         let block = r.len();
         self.communicator_ref().collective(CollOp::Scatter {
             root: self.rank() as u32,
@@ -1088,7 +1165,8 @@ impl Process<'_> {
     /// Receive this rank's piece of a varcount scatter (`MPI_Scatterv` on a non-root
     /// rank).
     pub fn scatter_varcount_into<R: ElementsMut + ?Sized>(&self, recv: &mut R) -> Result<()> {
-        self.root_check("scatter_varcount_into", false)?;
+        let checks = self.root_check("scatter_varcount_into", false);
+        self.checked(coll::Refused::Scatterv { root: self.root() }, checks)?;
         let n = self.communicator_ref().size() as usize;
         let r = recv.elements_mut();
         let bytes = std::mem::size_of_val(r);
@@ -1114,15 +1192,20 @@ impl Process<'_> {
         S: Elements + ?Sized,
         R: ElementsMut<Item = S::Item> + ?Sized,
     {
-        self.root_check("scatter_varcount_into_root", true)?;
         let comm = self.communicator_ref();
         let (s, r) = (send.elements(), recv.elements_mut());
-        let (counts, displs) = comm.layout("scatter_varcount_into_root", s, counts, displs)?;
-        expect_len(
-            "scatter_varcount_into_root: recv",
-            std::mem::size_of_val(r),
-            counts[self.rank() as usize],
-        )?;
+        let checks = || {
+            self.root_check("scatter_varcount_into_root", true)?;
+            let (counts, displs) = comm.layout("scatter_varcount_into_root", s, counts, displs)?;
+            expect_len(
+                "scatter_varcount_into_root: recv",
+                std::mem::size_of_val(r),
+                counts[self.rank() as usize],
+            )?;
+            Ok((counts, displs))
+        };
+        let (counts, displs) =
+            self.checked(coll::Refused::Scatterv { root: self.root() }, checks())?;
         comm.collective(CollOp::Scatterv {
             root: self.rank() as u32,
             send: Some(raw(s)),

@@ -13,7 +13,7 @@ use crate::raw;
 use crate::state::{self, AfterColl, CRequest};
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
-use zerorank::collective::{CollError, CollOp, RawBuf, Reducer};
+use zerorank::collective::{CollError, CollOp, RawBuf, Reducer, Refused};
 use zerorank::Communicator;
 
 /// A collective-engine error as an MPI error.
@@ -279,19 +279,34 @@ fn execute(
     }
 }
 
-/// Run the collective `build` describes, blocking (`request` is `None`) or not.
+/// Run the collective `build` describes, blocking (`request` is `None`) or not. When
+/// `build` refuses this rank's arguments in a blocking call under `MPI_ERRORS_RETURN`,
+/// the rank still takes part in the call `refused` names, with nothing to send or
+/// receive (`Communicator::refuse_collective`, on one node), so that the other ranks do
+/// not wait for it. (Under `MPI_ERRORS_ARE_FATAL` the error ends the job anyway.)
 fn collective(
     name: &str,
     comm: c_int,
     request: Option<*mut c_int>,
+    refused: Option<Refused>,
     build: impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError>,
 ) -> c_int {
     let r = state::communicator(comm).and_then(|c| {
         let mut st = Staging::default();
-        let op = build(&c, &mut st)?;
+        let op = build(&c, &mut st).inspect_err(|_| {
+            let returns = state::with(|s| s.errhandler(comm)) == Some(MPI_ERRORS_RETURN);
+            if let (None, Some(r), true) = (request, refused, returns) {
+                c.refuse_collective(r);
+            }
+        })?;
         execute(&c, comm, op, st, request)
     });
     finish(name, comm, r)
+}
+
+/// `f(root)` for a root that is a rank number at all (else nothing to take part in).
+fn rooted(root: c_int, f: fn(u32) -> Refused) -> Option<Refused> {
+    u32::try_from(root).ok().map(f)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -741,13 +756,13 @@ fn reduce_scatter(
 /// `MPI_Barrier`.
 #[no_mangle]
 pub extern "C" fn MPI_Barrier(comm: c_int) -> c_int {
-    collective("MPI_Barrier", comm, None, barrier)
+    collective("MPI_Barrier", comm, None, Some(Refused::Barrier), barrier)
 }
 
 /// `MPI_Ibarrier`.
 #[no_mangle]
 pub extern "C" fn MPI_Ibarrier(comm: c_int, request: *mut c_int) -> c_int {
-    collective("MPI_Ibarrier", comm, Some(request), barrier)
+    collective("MPI_Ibarrier", comm, Some(request), None, barrier)
 }
 
 /// `MPI_Bcast`.
@@ -759,7 +774,13 @@ pub extern "C" fn MPI_Bcast(
     root: c_int,
     comm: c_int,
 ) -> c_int {
-    collective("MPI_Bcast", comm, None, bcast(buf, count, ty, root))
+    collective(
+        "MPI_Bcast",
+        comm,
+        None,
+        rooted(root, |root| Refused::Bcast { root }),
+        bcast(buf, count, ty, root),
+    )
 }
 
 /// `MPI_Ibcast`.
@@ -776,6 +797,7 @@ pub extern "C" fn MPI_Ibcast(
         "MPI_Ibcast",
         comm,
         Some(request),
+        None,
         bcast(buf, count, ty, root),
     )
 }
@@ -795,6 +817,7 @@ pub extern "C" fn MPI_Reduce(
         "MPI_Reduce",
         comm,
         None,
+        rooted(root, |root| Refused::Reduce { root }),
         reduce(send, recv, count, ty, op, root),
     )
 }
@@ -815,6 +838,7 @@ pub extern "C" fn MPI_Ireduce(
         "MPI_Ireduce",
         comm,
         Some(request),
+        None,
         reduce(send, recv, count, ty, op, root),
     )
 }
@@ -833,6 +857,7 @@ pub extern "C" fn MPI_Allreduce(
         "MPI_Allreduce",
         comm,
         None,
+        Some(Refused::Allreduce),
         all_reduce_like(allreduce_op, send, recv, count, ty, op),
     )
 }
@@ -852,6 +877,7 @@ pub extern "C" fn MPI_Iallreduce(
         "MPI_Iallreduce",
         comm,
         Some(request),
+        None,
         all_reduce_like(allreduce_op, send, recv, count, ty, op),
     )
 }
@@ -870,6 +896,7 @@ pub extern "C" fn MPI_Scan(
         "MPI_Scan",
         comm,
         None,
+        Some(Refused::Scan),
         all_reduce_like(scan_op, send, recv, count, ty, op),
     )
 }
@@ -889,6 +916,7 @@ pub extern "C" fn MPI_Iscan(
         "MPI_Iscan",
         comm,
         Some(request),
+        None,
         all_reduce_like(scan_op, send, recv, count, ty, op),
     )
 }
@@ -907,6 +935,7 @@ pub extern "C" fn MPI_Exscan(
         "MPI_Exscan",
         comm,
         None,
+        Some(Refused::Exscan),
         all_reduce_like(exscan_op, send, recv, count, ty, op),
     )
 }
@@ -926,6 +955,7 @@ pub extern "C" fn MPI_Iexscan(
         "MPI_Iexscan",
         comm,
         Some(request),
+        None,
         all_reduce_like(exscan_op, send, recv, count, ty, op),
     )
 }
@@ -946,6 +976,7 @@ pub extern "C" fn MPI_Gather(
         "MPI_Gather",
         comm,
         None,
+        rooted(root, |root| Refused::Gather { root }),
         gather(
             send,
             scount,
@@ -977,6 +1008,7 @@ pub extern "C" fn MPI_Igather(
         "MPI_Igather",
         comm,
         Some(request),
+        None,
         gather(
             send,
             scount,
@@ -1008,6 +1040,7 @@ pub extern "C" fn MPI_Gatherv(
         "MPI_Gatherv",
         comm,
         None,
+        rooted(root, |root| Refused::Gatherv { root }),
         gather(
             send,
             scount,
@@ -1040,6 +1073,7 @@ pub extern "C" fn MPI_Igatherv(
         "MPI_Igatherv",
         comm,
         Some(request),
+        None,
         gather(
             send,
             scount,
@@ -1070,6 +1104,7 @@ pub extern "C" fn MPI_Scatter(
         "MPI_Scatter",
         comm,
         None,
+        rooted(root, |root| Refused::Scatter { root }),
         scatter(
             send,
             None,
@@ -1101,6 +1136,7 @@ pub extern "C" fn MPI_Iscatter(
         "MPI_Iscatter",
         comm,
         Some(request),
+        None,
         scatter(
             send,
             None,
@@ -1132,6 +1168,7 @@ pub extern "C" fn MPI_Scatterv(
         "MPI_Scatterv",
         comm,
         None,
+        rooted(root, |root| Refused::Scatterv { root }),
         scatter(
             send,
             Some(scounts),
@@ -1164,6 +1201,7 @@ pub extern "C" fn MPI_Iscatterv(
         "MPI_Iscatterv",
         comm,
         Some(request),
+        None,
         scatter(
             send,
             Some(scounts),
@@ -1193,6 +1231,7 @@ pub extern "C" fn MPI_Allgather(
         "MPI_Allgather",
         comm,
         None,
+        Some(Refused::Allgather),
         allgather(
             send,
             scount,
@@ -1222,6 +1261,7 @@ pub extern "C" fn MPI_Iallgather(
         "MPI_Iallgather",
         comm,
         Some(request),
+        None,
         allgather(
             send,
             scount,
@@ -1251,6 +1291,7 @@ pub extern "C" fn MPI_Allgatherv(
         "MPI_Allgatherv",
         comm,
         None,
+        Some(Refused::Allgatherv),
         allgather(send, scount, stype, recv, Some(rcounts), 0, displs, rtype),
     )
 }
@@ -1272,6 +1313,7 @@ pub extern "C" fn MPI_Iallgatherv(
         "MPI_Iallgatherv",
         comm,
         Some(request),
+        None,
         allgather(send, scount, stype, recv, Some(rcounts), 0, displs, rtype),
     )
 }
@@ -1291,6 +1333,7 @@ pub extern "C" fn MPI_Alltoall(
         "MPI_Alltoall",
         comm,
         None,
+        Some(Refused::Alltoall),
         alltoall(
             send,
             None,
@@ -1322,6 +1365,7 @@ pub extern "C" fn MPI_Ialltoall(
         "MPI_Ialltoall",
         comm,
         Some(request),
+        None,
         alltoall(
             send,
             None,
@@ -1354,6 +1398,7 @@ pub extern "C" fn MPI_Alltoallv(
         "MPI_Alltoallv",
         comm,
         None,
+        Some(Refused::Alltoallv),
         alltoall(
             send,
             Some(scounts),
@@ -1387,6 +1432,7 @@ pub extern "C" fn MPI_Ialltoallv(
         "MPI_Ialltoallv",
         comm,
         Some(request),
+        None,
         alltoall(
             send,
             Some(scounts),
@@ -1416,6 +1462,7 @@ pub extern "C" fn MPI_Reduce_scatter(
         "MPI_Reduce_scatter",
         comm,
         None,
+        Some(Refused::ReduceScatter),
         reduce_scatter(send, recv, Some(counts), 0, ty, op),
     )
 }
@@ -1435,6 +1482,7 @@ pub extern "C" fn MPI_Ireduce_scatter(
         "MPI_Ireduce_scatter",
         comm,
         Some(request),
+        None,
         reduce_scatter(send, recv, Some(counts), 0, ty, op),
     )
 }
@@ -1453,6 +1501,7 @@ pub extern "C" fn MPI_Reduce_scatter_block(
         "MPI_Reduce_scatter_block",
         comm,
         None,
+        Some(Refused::ReduceScatter),
         reduce_scatter(send, recv, None, count, ty, op),
     )
 }
@@ -1472,6 +1521,7 @@ pub extern "C" fn MPI_Ireduce_scatter_block(
         "MPI_Ireduce_scatter_block",
         comm,
         Some(request),
+        None,
         reduce_scatter(send, recv, None, count, ty, op),
     )
 }

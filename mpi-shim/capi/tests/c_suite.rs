@@ -861,6 +861,45 @@ fn c_suite_install_prefix_hello() {
     }
 }
 
+/// Build `tests/failure/<name>.c` with zrcc (warnings are errors) into `dir`.
+fn build_failure_program(name: &str, dir: &Path) -> PathBuf {
+    let exe = dir.join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/failure")
+        .join(format!("{name}.c"));
+    let mut cmd = Command::new(&zrcc()[0]);
+    cmd.args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(&src);
+    common::assert_ok(
+        &run_bounded(cmd, Duration::from_secs(120)),
+        &format!("zrcc {name}.c"),
+    );
+    exe
+}
+
+/// One rank passes an invalid datatype to each blocking collective that the other ranks
+/// call correctly, under MPI_ERRORS_RETURN, on one node (`tests/failure/coll_refuse.c`):
+/// it gets MPI_ERR_TYPE, the others MPI_SUCCESS or MPI_ERR_TRUNCATE, nobody waits
+/// forever, and the communicator works afterwards.
+#[test]
+fn c_suite_one_rank_with_bad_arguments_leaves_nobody_waiting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_failure_program("coll_refuse", tmp.path());
+    for np in [2, 3, 4] {
+        let out = run_bounded(zrun_cmd(np, &exe), Duration::from_secs(60));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success() && stdout.contains("OK coll_refuse") && !stderr.contains("FAIL"),
+            "{np} ranks: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+    }
+}
+
 /// A rank that fails inside a collective (a fatal MPI error, or SIGKILL) ends the job
 /// promptly, with a non-zero status and a message naming the cause: the others, waiting
 /// in MPI_Allreduce, never hang and never complete it.
@@ -910,16 +949,7 @@ fn c_suite_netns_disagreeing_counts_end_the_call_or_the_job() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let exe = tmp.path().join("coll_disagree");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/failure/coll_disagree.c");
-    let mut cmd = Command::new(&zrcc()[0]);
-    cmd.args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&exe)
-        .arg(&src);
-    common::assert_ok(
-        &run_bounded(cmd, Duration::from_secs(120)),
-        "zrcc coll_disagree.c",
-    );
+    let exe = build_failure_program("coll_disagree", tmp.path());
     let cluster = Cluster::up(2);
     let base_port = 45000 + (std::process::id() % 500) as u16 * 2;
     for (i, mode) in ["return", "fatal"].into_iter().enumerate() {

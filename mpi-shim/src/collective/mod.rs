@@ -87,6 +87,7 @@ mod exec;
 pub(crate) mod node;
 mod plan;
 mod reducer;
+mod refusal;
 mod schedule;
 pub(crate) mod solo;
 #[cfg(test)]
@@ -95,6 +96,7 @@ mod tests;
 pub use exec::CollRequest;
 pub use plan::Tuning;
 pub use reducer::Reducer;
+pub use refusal::Refused;
 
 use std::fmt;
 use std::rc::Rc;

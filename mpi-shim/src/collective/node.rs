@@ -821,9 +821,7 @@ impl Node {
     ) -> Result<(), CollError> {
         let (n, me) = (self.n(), self.me());
         let mine = self.own_block(send, recv, block)?;
-        if block == 0 {
-            return Ok(());
-        }
+        // Even with empty blocks the ranks take part: another rank may disagree.
         let base = recv.as_ptr() as *mut u8;
         let published = if direct {
             Some(self.publish_direct(tag, mine, block, n - 1, 0)?)
