@@ -906,14 +906,7 @@ fn c_suite_one_rank_with_bad_arguments_leaves_nobody_waiting() {
 #[test]
 fn c_suite_rank_failure_in_collective_ends_job() {
     let tmp = tempfile::tempdir().unwrap();
-    let exe = tmp.path().join("coll_failure");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/failure/coll_failure.c");
-    let mut cmd = Command::new(&zrcc()[0]);
-    cmd.arg("-O2").arg("-o").arg(&exe).arg(&src);
-    common::assert_ok(
-        &run_bounded(cmd, Duration::from_secs(120)),
-        "zrcc coll_failure.c",
-    );
+    let exe = build_failure_program("coll_failure", tmp.path());
     for (mode, np, cause) in [
         ("fatal", 2, "MPI_Bcast: MPI_ERR_ROOT"),
         ("fatal", 3, "MPI_Bcast: MPI_ERR_ROOT"),
