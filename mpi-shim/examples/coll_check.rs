@@ -50,8 +50,8 @@ fn main() {
         "errors" => errors(&world),
         // On one node, exactly the ranks that can tell get an error; across nodes, see
         // `disagree`.
-        "disagree" => disagree(&world, true),
-        "disagree-across" => disagree(&world, false),
+        "disagree" => disagree(&world, false),
+        "disagree-across" => disagree(&world, true),
         other => fail(format!("unknown scenario {other}")),
     }
     let rank = world.rank();
@@ -866,7 +866,18 @@ fn reduce_to_0(
     send: &[u32],
     recv: &mut [u32],
 ) -> zerorank::Result<()> {
-    let root = c.process_at_rank(0);
+    reduce_to(c, 0, as_root, send, recv)
+}
+
+/// A sum of `send` to `root`: its root variant (`as_root`, into `recv`) or the others'.
+fn reduce_to(
+    c: &Communicator,
+    root: usize,
+    as_root: bool,
+    send: &[u32],
+    recv: &mut [u32],
+) -> zerorank::Result<()> {
+    let root = c.process_at_rank(root as i32);
     if as_root {
         root.reduce_into_root(send, recv, SystemOperation::sum())
     } else {
@@ -888,37 +899,32 @@ fn disagreement(r: &zerorank::Result<()>) -> bool {
 /// Ranks passing inconsistent counts (an erroneous program): nobody hangs, and the
 /// communicator still works afterwards.
 ///
-/// `strict` (every rank on one node, where the collectives go through the node's slots):
-/// exactly the ranks that can tell get an error, and the others get their data. Sizes
-/// cover each on-node path (one publication, a stream of chunks, a read from the peer's
-/// memory) and the mixes of them that a disagreement produces.
+/// On one node (the collectives go through the node's slots): exactly the ranks that can
+/// tell get an error, and the others get their data. Sizes cover each on-node path (one
+/// publication, a stream of chunks, a read from the peer's memory) and the mixes of them
+/// that a disagreement produces.
 ///
-/// Otherwise (ranks on several nodes: point-to-point schedules, where the first rank that
-/// sees a message of the wrong size calls the call off for every rank) each rank either
-/// completes the call, with the right data, or gets a disagreement error, and at least one
-/// rank gets the error.
-fn disagree(c: &Communicator, strict: bool) {
+/// `across` (ranks on several nodes: point-to-point schedules, which start with the ranks'
+/// agreement on the call's root and sizes): every rank gets an error when the ranks
+/// disagree on what the agreement sees, whatever algorithms their sizes would choose;
+/// what it cannot see (counts only the root knows, per-pair counts) is caught as on one
+/// node, by exactly the ranks that can tell.
+fn disagree(c: &Communicator, across: bool) {
     let (r, n) = (c.rank() as usize, c.size() as usize);
     if n == 1 {
         return;
     }
     let last = n - 1;
     let saw = std::cell::Cell::new(false);
-    // A result that must be a disagreement (strict) or may be one; false: nothing to check.
+    // A result that must be a disagreement.
     let must_fail = |res: &zerorank::Result<()>, what: String| {
-        if strict || res.is_err() {
-            check!(disagreement(res), "{what}: {res:?}");
-            saw.set(true);
-        }
-    };
-    // A result that must be Ok (strict) or may be a disagreement; true: the data is there.
-    let may_pass = |res: zerorank::Result<()>, what: String| -> bool {
-        if res.is_ok() {
-            return true;
-        }
-        check!(!strict && disagreement(&res), "{what}: {res:?}");
+        check!(disagreement(res), "{what}: {res:?}");
         saw.set(true);
-        false
+    };
+    // A result that must be Ok; true (the data is there to check).
+    let may_pass = |res: zerorank::Result<()>, what: String| -> bool {
+        check!(res.is_ok(), "{what}: {res:?}");
+        true
     };
     let in_step = |what: &str| {
         let mut s = [0u32; 2];
@@ -947,7 +953,7 @@ fn disagree(c: &Communicator, strict: bool) {
             vec![0; mine]
         };
         let res = c.process_at_rank(0).broadcast_into(&mut buf[..]);
-        if r == last {
+        if r == last || across {
             must_fail(&res, format!("bcast {len} vs {theirs}"));
         } else if may_pass(res, format!("bcast {len} vs {theirs}")) {
             check!(
@@ -967,7 +973,7 @@ fn disagree(c: &Communicator, strict: bool) {
             let mut recv = vec![0u32; n * (k + 1)];
             let res = root.gather_varcount_into_root(&send[..], &mut recv[..], &counts, &displs);
             must_fail(&res, format!("gatherv {k}"));
-            for j in (0..last).filter(|_| strict) {
+            for j in 0..last {
                 check!(
                     (0..k).all(|i| recv[j * (k + 1) + i] == val(i + j)),
                     "gatherv {k} block {j}"
@@ -1025,10 +1031,7 @@ fn disagree(c: &Communicator, strict: bool) {
     }
     // Allgather: the last rank passes larger blocks than the others (each path, and the
     // mixes: one publication against a stream, a stream against a read from memory).
-    for (k, theirs) in [(1usize, 2usize), (2048, 4096), (8192, 16384)]
-        .into_iter()
-        .filter(|&(k, _)| strict || k == 1)
-    {
+    for (k, theirs) in [(1usize, 2usize), (2048, 4096), (8192, 16384)] {
         let b = if r == last { theirs } else { k };
         let send: Vec<u32> = vec![r as u32; b];
         let mut recv = vec![0u32; n * b];
@@ -1053,20 +1056,16 @@ fn disagree(c: &Communicator, strict: bool) {
         (0, 20_000),
     ];
     for odd in [last, 0] {
-        // Across nodes, sizes on either side of an algorithm's size threshold make the
-        // ranks run different schedules, which wait for each other's messages forever
-        // (see `collective::exec`): only sizes that keep the schedule.
-        for (len, theirs) in sizes
-            .into_iter()
-            .filter(|&(len, _)| strict || len == 100_000)
-        {
+        // Across nodes, several of these are on either side of an algorithm's size
+        // threshold: the ranks would choose different schedules.
+        for (len, theirs) in sizes {
             let mine = if r == odd { theirs } else { len };
             let what = format!("rank {odd} passing {theirs} where the others pass {len}");
             let send: Vec<u32> = (0..mine).map(val).collect();
             let mut recv = vec![0u32; mine];
             // Reduce to rank 0: only the root can tell.
             let res = reduce_to_0(c, r == 0, &send, &mut recv);
-            if r == 0 {
+            if r == 0 || across {
                 must_fail(&res, format!("reduce, {what}"));
             } else {
                 may_pass(res, format!("reduce, {what}"));
@@ -1079,14 +1078,14 @@ fn disagree(c: &Communicator, strict: bool) {
             // Scan and Exscan: the ranks above the odd one can tell (and the odd one, from
             // the ranks below it); the ranks below it get their prefix.
             let res = c.scan_into(&send[..], &mut recv[..], SystemOperation::sum());
-            if r >= odd && !(r == 0 && odd == 0) {
+            if across || (r >= odd && !(r == 0 && odd == 0)) {
                 must_fail(&res, format!("scan, {what}"));
             } else {
                 may_pass(res, format!("scan, {what}"));
             }
             in_step("scan");
             let res = c.exscan_into(&send[..], &mut recv[..], SystemOperation::sum());
-            if r > odd || (r == odd && r > 0) {
+            if across || r > odd || (r == odd && r > 0) {
                 must_fail(&res, format!("exscan, {what}"));
             } else {
                 may_pass(res, format!("exscan, {what}"));
@@ -1126,8 +1125,22 @@ fn disagree(c: &Communicator, strict: bool) {
         must_fail(&res, format!("reduce_scatter of {total} cut differently"));
         in_step("reduce_scatter");
     }
-    if !strict {
-        return;
+    if across {
+        // Ranks that disagree on the root (the last rank names rank 1, the others rank 0):
+        // every rank gets an error, the two "roots" too. (Not on one node, where the
+        // slots of a rooted call are the root's: see `collective::node`.)
+        for len in [10usize, 100_000] {
+            let root = if r == last { 1 } else { 0 };
+            let mut buf = vec![r as u32; len];
+            let res = c.process_at_rank(root as i32).broadcast_into(&mut buf[..]);
+            must_fail(&res, format!("bcast of {len} from disagreeing roots"));
+            in_step("bcast from disagreeing roots");
+            let send = vec![r as u32; len];
+            let mut recv = vec![0u32; len];
+            let res = reduce_to(c, root, r == root, &send, &mut recv);
+            must_fail(&res, format!("reduce of {len} to disagreeing roots"));
+            in_step("reduce to disagreeing roots");
+        }
     }
     // One rank's own arguments fail its checks (buffers of the wrong length): it gets its
     // error, and still takes part, so the others get theirs (or their data) instead of
@@ -1172,6 +1185,12 @@ fn disagree(c: &Communicator, strict: bool) {
                 check!(
                     local(&res) || matches!(res, Err(Error::NotRoot { .. })),
                     "{what} with rank {bad}'s bad buffer, at rank {bad}: {res:?}"
+                );
+            } else if across {
+                // The agreement tells every rank.
+                check!(
+                    disagreement(&res),
+                    "{what} with rank {bad}'s bad buffer: {res:?}"
                 );
             } else {
                 check!(fine(&res), "{what} with rank {bad}'s bad buffer: {res:?}");

@@ -317,6 +317,7 @@ impl Communicator {
             context: self.collective_context(),
             tag: self.next_tag(),
             finish_on_disagreement: self.inner.finish_on_disagreement.get(),
+            agree: coll::agreement_enabled(),
         }
     }
 
@@ -359,24 +360,42 @@ impl Communicator {
     }
 
     /// Take part in a blocking collective call `r` whose arguments failed this rank's
-    /// checks, with nothing to send or receive, so that the other ranks do not wait for it
-    /// (see `collective::Refused`); the caller then returns its own error. Only on one
-    /// node, where that is sure to end the call on every rank; false (nothing done) when
-    /// the communicator spans nodes, or `r`'s root is outside it.
+    /// checks, so that the other ranks do not wait for it; the caller then returns its own
+    /// error. On one node, with nothing to send or receive through the shared-memory
+    /// slots (see `collective::Refused`); across nodes, by refusing in the ranks'
+    /// agreement on the call (`collective::refuse`), which ends it on every rank. False
+    /// (nothing done) when that cannot end the call on every rank: on one node when `r`'s
+    /// root is outside the communicator (the others may be waiting for any rank as the
+    /// root), or with the agreement turned off (`ZR_COLL_AGREE=0`).
     pub fn refuse_collective(&self, r: coll::Refused) -> bool {
         let n = self.size() as u32;
-        if n == 1 || r.root().is_some_and(|root| root >= n) {
+        if n == 1 {
             return false;
         }
-        let op = r.op(n as usize, self.inner.rank);
         match self.node_view() {
-            Some(node) if node.accepts(&op) => {
-                // The others' disagreement is the expected outcome.
-                let _ = node.run(self.next_tag(), op);
-                true
+            Some(node) => {
+                if r.root().is_some_and(|root| root >= n) {
+                    return false;
+                }
+                let op = r.op(n as usize, self.inner.rank);
+                if node.accepts(&op) {
+                    // The others' disagreement is the expected outcome.
+                    let _ = node.run(self.next_tag(), op);
+                    true
+                } else {
+                    coll::refuse(&self.coll_ctx())
+                }
             }
-            _ => false,
+            None => coll::refuse(&self.coll_ctx()),
         }
+    }
+
+    /// Take part in a non-blocking collective call whose arguments failed this rank's
+    /// checks (it runs a schedule on every rank, which starts with the agreement): refuse
+    /// in the agreement, which ends the call on every rank, and return at once. False when
+    /// the agreement is turned off (`ZR_COLL_AGREE=0`).
+    pub fn refuse_started_collective(&self) -> bool {
+        self.size() > 1 && coll::refuse(&self.coll_ctx())
     }
 
     /// `r`; when it is an error (this rank's arguments failed its checks), after taking
@@ -900,8 +919,10 @@ impl Communicator {
         O: Operation<S::Item>,
     {
         let (s, r) = (send.elements(), recv.elements_mut());
-        same_len("immediate_all_reduce_into: recv", s, r)?;
-        let op = op.reducer()?;
+        let checks = same_len("immediate_all_reduce_into: recv", s, r).and_then(|()| op.reducer());
+        let op = checks.inspect_err(|_| {
+            self.refuse_started_collective();
+        })?;
         let req = self.start_collective(CollOp::Allreduce {
             send: Some(raw(s)),
             recv: raw_mut(r),

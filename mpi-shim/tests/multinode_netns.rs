@@ -573,12 +573,13 @@ fn netns_tcp_peer_death_fails_pending_receive() {
     drop(cluster);
 }
 
-/// Ranks on two nodes that pass inconsistent counts to collectives (an erroneous
-/// program; the collectives then run point-to-point schedules over TCP and shared
-/// memory): each rank completes the call or gets a disagreement error, at least one
-/// gets the error, nobody hangs, and the communicator works afterwards
-/// (`coll_check disagree-across`; sizes that would make ranks pick different algorithms
-/// are left out, see `collective::exec`).
+/// Ranks on two nodes that pass inconsistent counts or roots to collectives (an
+/// erroneous program; the collectives then run point-to-point schedules over TCP and
+/// shared memory, which start with the ranks' agreement on the call): every rank gets a
+/// disagreement error where the agreement sees it (also for sizes on either side of an
+/// algorithm's threshold, and for ranks whose own buffers fail their checks), exactly the
+/// ranks that can tell get it where it does not (Gatherv, Scatterv, Alltoallv counts),
+/// nobody hangs, and the communicator works afterwards (`coll_check disagree-across`).
 #[test]
 fn netns_collectives_with_disagreeing_counts_end_on_every_rank() {
     if let Some(why) = skip_reason() {

@@ -280,10 +280,12 @@ fn execute(
 }
 
 /// Run the collective `build` describes, blocking (`request` is `None`) or not. When
-/// `build` refuses this rank's arguments in a blocking call under `MPI_ERRORS_RETURN`,
-/// the rank still takes part in the call `refused` names, with nothing to send or
-/// receive (`Communicator::refuse_collective`, on one node), so that the other ranks do
-/// not wait for it. (Under `MPI_ERRORS_ARE_FATAL` the error ends the job anyway.)
+/// `build` refuses this rank's arguments under `MPI_ERRORS_RETURN`, the rank still takes
+/// part in the call, so that the other ranks do not wait for it: a blocking call
+/// `refused` names with nothing to send or receive on one node, and otherwise a refusal
+/// in the ranks' agreement on the call (`Communicator::refuse_collective`,
+/// `Communicator::refuse_started_collective`). (Under `MPI_ERRORS_ARE_FATAL` the error
+/// ends the job anyway.)
 fn collective(
     name: &str,
     comm: c_int,
@@ -293,10 +295,23 @@ fn collective(
 ) -> c_int {
     let r = state::communicator(comm).and_then(|c| {
         let mut st = Staging::default();
-        let op = build(&c, &mut st).inspect_err(|_| {
+        let built = match request {
+            Some(out) if out.is_null() => {
+                Err(MpiError::new(MPI_ERR_ARG, "request is a null pointer"))
+            }
+            _ => build(&c, &mut st),
+        };
+        let op = built.inspect_err(|_| {
             let returns = state::with(|s| s.errhandler(comm)) == Some(MPI_ERRORS_RETURN);
-            if let (None, Some(r), true) = (request, refused, returns) {
-                c.refuse_collective(r);
+            match (request, refused, returns) {
+                (None, Some(r), true) => {
+                    c.refuse_collective(r);
+                }
+                // A non-blocking call runs a schedule, which starts with the agreement.
+                (Some(_), _, true) => {
+                    c.refuse_started_collective();
+                }
+                _ => {}
             }
         })?;
         execute(&c, comm, op, st, request)
@@ -304,9 +319,9 @@ fn collective(
     finish(name, comm, r)
 }
 
-/// `f(root)` for a root that is a rank number at all (else nothing to take part in).
+/// `f(root)`; a negative root is outside every communicator (`u32::MAX`).
 fn rooted(root: c_int, f: fn(u32) -> Refused) -> Option<Refused> {
-    u32::try_from(root).ok().map(f)
+    Some(f(u32::try_from(root).unwrap_or(u32::MAX)))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -878,10 +878,13 @@ fn build_failure_program(name: &str, dir: &Path) -> PathBuf {
     exe
 }
 
-/// One rank passes an invalid datatype to each blocking collective that the other ranks
-/// call correctly, under MPI_ERRORS_RETURN, on one node (`tests/failure/coll_refuse.c`):
-/// it gets MPI_ERR_TYPE, the others MPI_SUCCESS or MPI_ERR_TRUNCATE, nobody waits
-/// forever, and the communicator works afterwards.
+/// One rank passes an invalid datatype to each blocking collective and to MPI_Ibcast and
+/// MPI_Iallreduce, and a null request to MPI_Ibarrier, that the other ranks call
+/// correctly, under MPI_ERRORS_RETURN (`tests/failure/coll_refuse.c`): it gets its error,
+/// the others MPI_SUCCESS or MPI_ERR_TRUNCATE, nobody waits forever, and the communicator
+/// works afterwards. On one node at 2-4 ranks, and on 2 nodes x 2 ranks (`across`), where
+/// the others must all get MPI_ERR_TRUNCATE and the bad rank also passes roots outside the
+/// communicator.
 #[test]
 fn c_suite_one_rank_with_bad_arguments_leaves_nobody_waiting() {
     let tmp = tempfile::tempdir().unwrap();
@@ -898,6 +901,25 @@ fn c_suite_one_rank_with_bad_arguments_leaves_nobody_waiting() {
             out.status
         );
     }
+    if !can_run_netns("the bad-arguments run across nodes") {
+        return;
+    }
+    let cluster = Cluster::up(2);
+    let base_port = 46000 + (std::process::id() % 500) as u16;
+    let job_id = format!("c7{:06x}", std::process::id() & 0xff_ffff);
+    let children = spawn_netns(&cluster, (2, 2), &exe, &["across"], base_port, &job_id)
+        .unwrap_or_else(|e| panic!("across: {e}"));
+    let outs = wait_ranks(children, RUN_LIMIT)
+        .unwrap_or_else(|report| panic!("across: HUNG (killed after {RUN_LIMIT:?})\n{report}"));
+    let (so, se) = joined_output(&outs);
+    assert!(
+        outs.iter().all(|o| o.status.success())
+            && so.contains("OK coll_refuse")
+            && !se.contains("FAIL"),
+        "across: expected every rank to finish\n{}",
+        describe_ranks(&outs)
+    );
+    drop(cluster);
 }
 
 /// A rank that fails inside a collective (a fatal MPI error, or SIGKILL) ends the job

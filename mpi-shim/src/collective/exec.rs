@@ -6,14 +6,12 @@
 //! to the region, are in place, the rest of the schedule runs (so the ranks this rank
 //! forwards to are not left waiting), and the call then fails with
 //! [`CollError::Truncated`]. (Unless the caller ends the job on errors:
-//! `CollCtx::finish_on_disagreement`.) What this does not cover: ranks whose sizes fall on either
-//! side of one of the plan's size thresholds choose different algorithms, and then wait
-//! for messages the others' schedules never send. Ending those calls needs the ranks to
-//! call the call off for each other, and leaving a call with transfers in flight is not
-//! safe yet: the fabric would go on reading and writing the caller's buffers after the call
-//! returned (a pending rendezvous send, a matched receive, a single-copy read by
-//! address).
+//! `CollCtx::finish_on_disagreement`.) Ranks whose sizes would make them choose different
+//! algorithms never get here: the schedule's agreement (`agreement`) has stopped them all
+//! before its first transfer, so a call never ends with a transfer of its algorithm still
+//! in flight. (With the agreement turned off, they may wait for each other forever.)
 
+use super::agreement;
 use super::plan::Planned;
 use super::schedule::{BufId, Region, Step};
 use super::{CollCtx, CollError, RawBuf, Reducer};
@@ -96,8 +94,9 @@ impl Bufs {
         unsafe { std::slice::from_raw_parts_mut(p, r.len) }
     }
 
-    /// Run a local step.
-    pub fn local(&mut self, step: &Step, op: Option<&dyn Reducer>) {
+    /// Run a local step; `Some` when it ends the call (a [`Step::Verdict`] of ranks that
+    /// disagree).
+    pub fn local(&mut self, step: &Step, op: Option<&dyn Reducer>) -> Option<CollError> {
         match *step {
             Step::Copy { src, dst } => {
                 assert!(src.len == dst.len && !src.overlaps(&dst) && dst.buf != BufId::Send);
@@ -131,10 +130,29 @@ impl Bufs {
                 };
                 op.reduce(a, b);
             }
+            Step::Vote { word, .. } | Step::Verdict { word, .. } => {
+                assert!(word.buf != BufId::Send);
+                return agreement::local(step, self.bytes_mut(word), &[]);
+            }
+            Step::Combine { input, inout } => {
+                assert!(
+                    input.len == inout.len && !input.overlaps(&inout) && inout.buf != BufId::Send
+                );
+                let (i, o) = (self.addr(input), self.addr(inout));
+                // SAFETY: valid and disjoint, as for `Copy`.
+                let (a, b) = unsafe {
+                    (
+                        std::slice::from_raw_parts(i, input.len),
+                        std::slice::from_raw_parts_mut(o, inout.len),
+                    )
+                };
+                return agreement::local(step, b, a);
+            }
             Step::Send { .. } | Step::Recv { .. } | Step::End => {
                 unreachable!("not a local step")
             }
         }
+        None
     }
 }
 
@@ -252,14 +270,20 @@ impl Exec {
         }
     }
 
-    /// Run the local steps of the current round and move to the next.
+    /// Run the local steps of the current round and move to the next (or to the end,
+    /// when the ranks' agreement says they disagree: every rank stops there alike).
     fn finish_round(&mut self, ce: usize, end: usize) {
         let op = self.op.as_deref();
-        for step in &self.steps[ce..end] {
-            self.bufs.local(step, op);
-        }
         self.pos = end + 1;
         self.posted = false;
+        for step in &self.steps[ce..end] {
+            if let Some(e) = self.bufs.local(step, op) {
+                debug_assert!(self.mismatch.is_none() && self.pending.is_empty());
+                self.mismatch = Some(e);
+                self.pos = self.steps.len();
+                return;
+            }
+        }
     }
 
     /// Post the current round's transfers: receives first, then sends. With `blocking`, a

@@ -32,6 +32,20 @@
 //! computation; they also check that no round receives into a region it sends or receives
 //! elsewhere.
 //!
+//! # Agreement first
+//!
+//! Each rank chooses its schedule from its own arguments, so ranks that disagree on them
+//! (an erroneous program) could choose different algorithms and wait forever for each
+//! other. So every schedule over several ranks (except a blocking barrier's, which has no
+//! arguments) starts with the ranks' agreement on the call (`agreement`): a fixed
+//! dissemination exchange of 32-byte words, `ceil(log2 n)` rounds, that tells every rank
+//! alike whether all ranks passed the same root and sizes and whether one refused its own
+//! arguments; if not, every rank ends the call there with [`CollError::Disagree`] before
+//! any transfer of the algorithm. A rank whose arguments fail its checks refuses
+//! (`refuse`) without waiting. The cost is one more exchange per call: measured at 2
+//! nodes x 1 rank over veth TCP, small bcast and allreduce go from ~10-20 us to ~30-40 us;
+//! `ZR_COLL_AGREE=0` turns it off (then ranks that disagree may wait forever).
+//!
 //! The blocking executor sends a round's single send with `Fabric::send` (which puts a
 //! small message straight into its ring) and receives a lone receive with `Fabric::recv`,
 //! so a small broadcast between two ranks costs one send and one receive plus building a
@@ -83,6 +97,7 @@
 //! Buffers a rank does not use (the receive buffer of a non-root in Gather, ...) are
 //! ignored.
 
+mod agreement;
 mod exec;
 pub(crate) mod node;
 mod plan;
@@ -118,6 +133,14 @@ pub struct CollCtx {
     /// Run the schedule to its end when a message has another size than expected (see
     /// `Communicator::set_finish_on_disagreement`).
     pub finish_on_disagreement: bool,
+    /// Start with the ranks' agreement on the call (see `agreement`; [`agreement_enabled`]).
+    pub agree: bool,
+}
+
+/// Do schedule-run collectives start with the ranks' agreement on the call? Yes unless
+/// `ZR_COLL_AGREE=0`.
+pub fn agreement_enabled() -> bool {
+    agreement::enabled()
 }
 
 /// A caller's byte buffer: `len` bytes at `ptr`, valid until the collective completes.
@@ -426,9 +449,10 @@ pub enum CollError {
         /// Bytes the peer sent.
         got: usize,
     },
-    /// Rank `peer` passed other counts or another datatype to a reduction than this rank
-    /// did, or refused its own arguments (`MPI_ERR_TRUNCATE`, as for [`Self::Truncated`]).
-    #[error("rank {peer} passed other counts or another datatype to this reduction, or refused its own arguments (the ranks disagree)")]
+    /// Rank `peer` passed other arguments (counts, datatype, root) to this collective than
+    /// this rank did, or refused its own arguments (`MPI_ERR_TRUNCATE`, as for
+    /// [`Self::Truncated`]).
+    #[error("rank {peer} passed other counts, another datatype or another root to this collective, or refused its own arguments (the ranks disagree)")]
     Disagree {
         /// The peer (communicator rank).
         peer: u32,
@@ -451,15 +475,37 @@ pub enum CollError {
 
 /// Run `op` to completion with a schedule (point-to-point messages). `Communicator`
 /// first tries the on-node and one-rank paths, which need state it keeps per communicator.
-pub fn run(ctx: CollCtx, op: CollOp) -> Result<(), CollError> {
-    let size = ctx.ranks.len() as u32;
-    let planned = plan::plan(ctx.rank, size, op, &Tuning::default())?;
+pub fn run(mut ctx: CollCtx, op: CollOp) -> Result<(), CollError> {
+    // A blocking barrier has no arguments to disagree on or to refuse.
+    ctx.agree &= !matches!(op, CollOp::Barrier);
+    let planned = planned(&ctx, op)?;
     exec::Exec::new(ctx, planned)?.run()
 }
 
 /// Start `op`; complete it with [`CollRequest::test`] or [`CollRequest::wait`].
 pub fn start(ctx: CollCtx, op: CollOp) -> Result<CollRequest, CollError> {
-    let size = ctx.ranks.len() as u32;
-    let planned = plan::plan(ctx.rank, size, op, &Tuning::default())?;
+    let planned = planned(&ctx, op)?;
     Ok(CollRequest::new(exec::Exec::new(ctx, planned)?))
+}
+
+/// The schedule of `op`; when its arguments fail this rank's checks, after refusing the
+/// call in the ranks' agreement (if they agree first), so that nobody waits for this rank.
+fn planned(ctx: &CollCtx, op: CollOp) -> Result<plan::Planned, CollError> {
+    let size = ctx.ranks.len() as u32;
+    plan::plan(ctx.rank, size, op, &Tuning::default(), ctx.agree).inspect_err(|_| {
+        if ctx.agree {
+            agreement::refuse(ctx);
+        }
+    })
+}
+
+/// Take part in the schedule-run call `ctx` as a rank whose arguments failed its checks
+/// before it could describe the call (a bad datatype or op): the ranks' agreement then
+/// ends the call on every rank (see `agreement`). False when the ranks do not agree first
+/// (`ZR_COLL_AGREE=0`), and so may wait for this rank.
+pub fn refuse(ctx: &CollCtx) -> bool {
+    if ctx.agree {
+        agreement::refuse(ctx);
+    }
+    ctx.agree
 }

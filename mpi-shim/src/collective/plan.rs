@@ -3,6 +3,7 @@
 //! Every function here is pure: it depends on this rank, the rank count, the byte sizes,
 //! the op's commutativity and element size, and the [`Tuning`], never on the data.
 
+use super::agreement;
 use super::schedule::{BufId, Region, Sched, Schedule};
 use super::{CollError, CollOp, RawBuf, Reducer};
 use std::rc::Rc;
@@ -157,10 +158,17 @@ fn chunk(r: Region, c: (usize, usize)) -> Region {
 }
 
 /// Build the schedule of `op` for rank `rank` of `size`.
-pub(crate) fn plan(rank: u32, size: u32, op: CollOp, t: &Tuning) -> Res<Planned> {
+///
+/// With `agree`, the schedule starts with the ranks' agreement on the call
+/// (`agreement::prelude`), so that ranks that disagree on the arguments all stop before the
+/// algorithm's first transfer. (On an error, the caller then has to refuse: `agreement::refuse`.)
+pub(crate) fn plan(rank: u32, size: u32, op: CollOp, t: &Tuning, agree: bool) -> Res<Planned> {
     assert!(rank < size, "rank {rank} outside a communicator of {size}");
     let (r, n) = (rank, size);
     let mut s = Sched::new();
+    if agree && n > 1 {
+        agreement::prelude(&mut s, r, n, agreement::digest(&op));
+    }
     let mut send: Option<RawBuf> = None;
     let mut recv: Option<RawBuf> = None;
     let mut reducer: Option<Rc<dyn Reducer>> = None;

@@ -6,10 +6,9 @@
 //! see their publication read and released, and the communicator's sequence of calls
 //! stays the same on every rank.
 //!
-//! Only where that is sure to end the call on every rank: on one node, where every
-//! reader checks what a publication holds (`node`). Across nodes, ranks with empty and
-//! with full buffers may choose different algorithms and wait for each other; there the
-//! rank returns its error without taking part (`Communicator::refuse_collective`).
+//! This is the refusal on one node, where every reader checks what a publication holds
+//! (`node`). Calls that run a schedule (across nodes, and non-blocking ones) are refused in
+//! the ranks' agreement instead (`agreement::refuse`; `Communicator::refuse_collective`).
 
 use super::{CollOp, RawBuf, Reducer};
 use std::rc::Rc;

@@ -67,6 +67,13 @@ pub(crate) enum Step {
     Reduce { input: Region, inout: Region },
     /// `dst = src`.
     Copy { src: Region, dst: Region },
+    /// `word` = the agreement vote of rank `me` on `digest` (`agreement`).
+    Vote { word: Region, digest: u64, me: u32 },
+    /// `inout` = the combination of the agreement words `input` and `inout`.
+    Combine { input: Region, inout: Region },
+    /// End the call here, on every rank alike, unless the agreement word `word` says that
+    /// all ranks voted `digest` and none refused.
+    Verdict { word: Region, digest: u64 },
     /// End of a round.
     End,
 }
@@ -178,6 +185,22 @@ impl Sched {
             debug_assert!(!src.overlaps(&dst));
             self.push_local(Step::Copy { src, dst });
         }
+    }
+
+    /// `word` = this rank's agreement vote on `digest`.
+    pub fn vote(&mut self, word: Region, digest: u64, me: u32) {
+        self.push_local(Step::Vote { word, digest, me });
+    }
+
+    /// `inout` = the combination of the agreement words `input` and `inout`.
+    pub fn combine(&mut self, input: Region, inout: Region) {
+        debug_assert!(!input.overlaps(&inout));
+        self.push_local(Step::Combine { input, inout });
+    }
+
+    /// Stop here unless every rank voted `digest` (see [`Step::Verdict`]).
+    pub fn verdict(&mut self, word: Region, digest: u64) {
+        self.push_local(Step::Verdict { word, digest });
     }
 
     /// Close the current round (if it has a step).

@@ -226,8 +226,9 @@ impl SimRank {
 /// Run the schedules of all ranks. Messages travel FIFO per (source, destination) but in
 /// a random order otherwise, and ranks advance in a random order. Sends complete at once
 /// (eager) or, for odd seeds, only when the receiver has matched them (rendezvous). Errs
-/// on a receive of the wrong length or a deadlock.
-fn simulate(seed: u64, planned: Vec<Planned>) -> Result<(), String> {
+/// on a receive of the wrong length or a deadlock; else each rank's outcome: `None`, or
+/// the error of an agreement verdict that stopped it.
+fn simulate(seed: u64, planned: Vec<Planned>) -> Result<Vec<Option<String>>, String> {
     let n = planned.len();
     let rendezvous = seed % 2 == 1;
     let mut rng = Rng::new(seed);
@@ -277,6 +278,7 @@ fn simulate(seed: u64, planned: Vec<Planned>) -> Result<(), String> {
         Deliver(usize, usize),
     }
     let mut acts = Vec::new();
+    let mut outcomes = vec![None; n];
     loop {
         acts.clear();
         for (i, r) in ranks.iter().enumerate() {
@@ -296,7 +298,7 @@ fn simulate(seed: u64, planned: Vec<Planned>) -> Result<(), String> {
         }
         if acts.is_empty() {
             if ranks.iter().all(|r| r.done()) {
-                return Ok(());
+                return Ok(outcomes);
             }
             let stuck: Vec<_> = (0..n).filter(|&i| !ranks[i].done()).collect();
             return Err(format!("deadlock: ranks {stuck:?} wait"));
@@ -348,11 +350,15 @@ fn simulate(seed: u64, planned: Vec<Planned>) -> Result<(), String> {
                 let r = &mut ranks[i];
                 let (ce, end) = r.round();
                 let op = r.op.clone();
+                r.pos = end + 1;
                 for k in ce..end {
                     let st = r.steps[k];
-                    r.bufs.local(&st, op.as_deref());
+                    if let Some(e) = r.bufs.local(&st, op.as_deref()) {
+                        outcomes[i] = Some(e.to_string());
+                        r.pos = r.steps.len();
+                        break;
+                    }
                 }
-                r.pos = end + 1;
                 r.posted = false;
                 r.recvs.clear();
             }
@@ -391,10 +397,14 @@ fn sim(
         .enumerate()
         .map(|(r, d)| {
             let (s, rv) = (raw(&mut d.send), raw(&mut d.recv));
-            plan(r as u32, n, mk(r as u32, s, rv), t).map_err(|e| e.to_string())
+            // Half the runs start with the ranks' agreement (which must let them all on).
+            plan(r as u32, n, mk(r as u32, s, rv), t, seed & 4 != 0).map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, _>>()?;
-    simulate(seed, planned)
+    match simulate(seed, planned)? {
+        o if o.iter().all(Option::is_none) => Ok(()),
+        o => Err(format!("agreeing ranks stopped: {o:?}")),
+    }
 }
 
 fn run_ok(
@@ -1061,7 +1071,7 @@ fn reduce_scatter_and_scans() {
 }
 
 fn plan_err(rank: u32, n: u32, op: CollOp) -> CollError {
-    match plan(rank, n, op, &Tuning::default()) {
+    match plan(rank, n, op, &Tuning::default(), true) {
         Ok(_) => panic!("planned"),
         Err(e) => e,
     }
@@ -1193,4 +1203,104 @@ fn inconsistent_counts_are_errors() {
     })
     .unwrap_err();
     assert!(e.contains("8 bytes"), "{e}");
+}
+
+/// Plan `mk(rank)` on every rank (`agree`: with the agreement first) and simulate.
+fn sim_outcomes(
+    seed: u64,
+    agree: bool,
+    bufs: &mut [Vec<u8>],
+    mk: impl Fn(u32, RawBuf) -> CollOp,
+) -> Result<Vec<Option<String>>, String> {
+    let n = bufs.len() as u32;
+    let planned = bufs
+        .iter_mut()
+        .enumerate()
+        .map(|(r, b)| {
+            // SAFETY: the vectors outlive the simulation and are not touched during it.
+            let raw = unsafe { RawBuf::from_slice(b) };
+            plan(r as u32, n, mk(r as u32, raw), &Tuning::default(), agree)
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    simulate(seed, planned)
+}
+
+#[test]
+fn disagreeing_ranks_all_stop_at_the_agreement_whatever_algorithms_they_chose() {
+    // Sizes on either side of the 64 KiB thresholds, and roots that differ.
+    let sum = || -> Rc<dyn Reducer> { Rc::new(SumU32) };
+    type Mk = Box<dyn Fn(u32, RawBuf, bool) -> CollOp>;
+    let cases: Vec<(&str, Mk)> = vec![
+        (
+            "bcast sizes",
+            Box::new(|_, b, _| CollOp::Bcast { root: 0, buf: b }),
+        ),
+        (
+            "bcast roots",
+            Box::new(|_, b, odd| CollOp::Bcast {
+                root: odd as u32,
+                buf: b,
+            }),
+        ),
+        (
+            "allreduce",
+            Box::new(move |_, b, _| CollOp::Allreduce {
+                send: None,
+                recv: b,
+                op: sum(),
+            }),
+        ),
+        (
+            "reduce",
+            Box::new(move |r, b, _| CollOp::Reduce {
+                root: 0,
+                send: (r != 0).then_some(b),
+                recv: (r == 0).then_some(b),
+                op: sum(),
+            }),
+        ),
+        (
+            "scan",
+            Box::new(move |_, b, _| CollOp::Scan {
+                send: None,
+                recv: b,
+                op: sum(),
+            }),
+        ),
+    ];
+    let mut without = 0;
+    for (name, mk) in &cases {
+        for n in 2..=6u32 {
+            for odd in [0, n - 1] {
+                for seed in 0..4 {
+                    let len = |r: u32| {
+                        if r == odd && *name != "bcast roots" {
+                            60_000
+                        } else {
+                            70_000
+                        }
+                    };
+                    let fresh = || (0..n).map(|r| vec![1u8; len(r)]).collect::<Vec<_>>();
+                    let mut b = fresh();
+                    let o = sim_outcomes(seed, true, &mut b, |r, raw| mk(r, raw, r == odd))
+                        .unwrap_or_else(|e| panic!("{name} n={n} odd={odd} seed={seed}: {e}"));
+                    for (r, x) in o.iter().enumerate() {
+                        assert!(
+                            x.as_deref().is_some_and(|e| e.contains("disagree")),
+                            "{name} n={n} odd={odd} rank {r}: {x:?}"
+                        );
+                    }
+                    // The same without the agreement: the simulation must see it go wrong
+                    // somewhere (a deadlock or a wrong-sized message), or the test shows
+                    // nothing.
+                    let mut b = fresh();
+                    if sim_outcomes(seed, false, &mut b, |r, raw| mk(r, raw, r == odd)).is_err() {
+                        without += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(without > 0, "no case goes wrong without the agreement");
 }

@@ -1,10 +1,19 @@
-/* coll_refuse.c - one rank passes an invalid datatype to a collective that the other ranks
- * call correctly (an erroneous program), under MPI_ERRORS_RETURN, on one node.
+/* coll_refuse.c - one rank passes an invalid argument to a collective that the other ranks
+ * call correctly (an erroneous program), under MPI_ERRORS_RETURN.
  *
- * For every blocking collective, first the last rank and then rank 0 (the root of the
- * rooted ones) passes MPI_DATATYPE_NULL. That rank must get MPI_ERR_TYPE; the others
- * must get MPI_SUCCESS or MPI_ERR_TRUNCATE, nobody may hang, and MPI_COMM_WORLD must work
- * afterwards. Rank 0 prints "OK coll_refuse". */
+ * usage: coll_refuse [across]
+ *
+ * For every blocking collective and for MPI_Ibcast and MPI_Iallreduce, first the last rank
+ * and then rank 0 (the root of the rooted ones) passes MPI_DATATYPE_NULL. That rank must
+ * get MPI_ERR_TYPE; the others must get MPI_SUCCESS or MPI_ERR_TRUNCATE, nobody may hang,
+ * and MPI_COMM_WORLD must work afterwards. MPI_Ibarrier's bad argument is a null request.
+ *
+ * With "across" (ranks on several nodes, where every collective starts with the ranks'
+ * agreement on the call), the others must get MPI_ERR_TRUNCATE, and the bad rank also
+ * passes roots outside the communicator (size + 3, then -1) to MPI_Bcast, MPI_Reduce,
+ * MPI_Gather and MPI_Scatter and must get MPI_ERR_ROOT. The non-blocking calls always
+ * start with the agreement, so their other ranks get MPI_ERR_TRUNCATE on one node too.
+ * Rank 0 prints "OK coll_refuse". */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,25 +23,42 @@
 
 static int rank, size;
 
-static void fail(const char *what, int code, int expected)
+static void fail(const char *what, int code, const char *expected)
 {
     fprintf(stderr, "FAIL coll_refuse: [rank %d] %s returned %d, expected %s\n", rank, what,
-            code, expected ? "MPI_ERR_TYPE" : "MPI_SUCCESS or MPI_ERR_TRUNCATE");
+            code, expected);
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
-static void judge(const char *what, int code, int bad)
+/* The bad rank gets `own`; the others MPI_ERR_TRUNCATE (`told`) or also MPI_SUCCESS. */
+static void judge_as(const char *what, int code, int bad, int own, int told)
 {
     int cls = code;
     if (code != MPI_SUCCESS)
         MPI_Error_class(code, &cls);
-    if (bad ? cls != MPI_ERR_TYPE : (cls != MPI_SUCCESS && cls != MPI_ERR_TRUNCATE))
-        fail(what, code, bad);
+    if (bad ? cls != own : (cls != MPI_ERR_TRUNCATE && (told || cls != MPI_SUCCESS)))
+        fail(what, code,
+             bad ? "its own error" : told ? "MPI_ERR_TRUNCATE" : "MPI_SUCCESS or MPI_ERR_TRUNCATE");
     {
         int one = 1, all = 0, k = MPI_Allreduce(&one, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
         if (k != MPI_SUCCESS || all != size)
-            fail("MPI_Allreduce after a refused call", k, 0);
+            fail("MPI_Allreduce after a refused call", k, "MPI_SUCCESS");
     }
+}
+
+static int across;
+
+static void judge(const char *what, int code, int bad)
+{
+    judge_as(what, code, bad, MPI_ERR_TYPE, across);
+}
+
+/* A non-blocking call: its start's error (the bad rank) or its completion's. */
+static void judge_started(const char *what, int code, MPI_Request *req, int bad)
+{
+    if (code == MPI_SUCCESS && !bad)
+        code = MPI_Wait(req, MPI_STATUS_IGNORE);
+    judge_as(what, code, bad, bad && req == NULL ? MPI_ERR_ARG : MPI_ERR_TYPE, 1);
 }
 
 int main(int argc, char **argv)
@@ -41,6 +67,7 @@ int main(int argc, char **argv)
     int *a, *b;
     setvbuf(stdout, NULL, _IONBF, 0);
     MPI_Init(&argc, &argv);
+    across = argc > 1 && strcmp(argv[1], "across") == 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -49,7 +76,7 @@ int main(int argc, char **argv)
     counts = malloc(sizeof(int) * size);
     displs = malloc(sizeof(int) * size);
     if (!a || !b || !counts || !displs)
-        fail("malloc", 0, 0);
+        fail("malloc", 0, "memory");
     for (i = 0; i < size; i++) {
         counts[i] = N;
         displs[i] = i * N;
@@ -77,6 +104,32 @@ int main(int argc, char **argv)
         judge("MPI_Alltoall", MPI_Alltoall(a, N, t, b, N, t, MPI_COMM_WORLD), bad);
         judge("MPI_Alltoallv",
               MPI_Alltoallv(a, counts, displs, t, b, counts, displs, t, MPI_COMM_WORLD), bad);
+        {
+            MPI_Request req = MPI_REQUEST_NULL;
+            judge_started("MPI_Ibcast", MPI_Ibcast(a, N, t, 0, MPI_COMM_WORLD, &req), &req, bad);
+            judge_started("MPI_Iallreduce",
+                          MPI_Iallreduce(a, b, N, t, MPI_SUM, MPI_COMM_WORLD, &req), &req, bad);
+            judge_started("MPI_Ibarrier",
+                          MPI_Ibarrier(MPI_COMM_WORLD, bad ? NULL : &req), bad ? NULL : &req,
+                          bad);
+        }
+        if (across) {
+            int roots[2] = {size + 3, -1}, k;
+            for (k = 0; k < 2; k++) {
+                int root = bad ? roots[k] : 0;
+                judge_as("MPI_Bcast with a bad root",
+                         MPI_Bcast(a, N, MPI_INT, root, MPI_COMM_WORLD), bad, MPI_ERR_ROOT, 1);
+                judge_as("MPI_Reduce with a bad root",
+                         MPI_Reduce(a, b, N, MPI_INT, MPI_SUM, root, MPI_COMM_WORLD), bad,
+                         MPI_ERR_ROOT, 1);
+                judge_as("MPI_Gather with a bad root",
+                         MPI_Gather(a, N, MPI_INT, b, N, MPI_INT, root, MPI_COMM_WORLD), bad,
+                         MPI_ERR_ROOT, 1);
+                judge_as("MPI_Scatter with a bad root",
+                         MPI_Scatter(a, N, MPI_INT, b, N, MPI_INT, root, MPI_COMM_WORLD), bad,
+                         MPI_ERR_ROOT, 1);
+            }
+        }
         if (odd == 0)
             break;
     }
