@@ -352,6 +352,14 @@ impl Communicator {
             _ => op,
         };
         if let Some(node) = self.node_view() {
+            if coll::agreement_mode() == coll::AgreementMode::All && !matches!(op, CollOp::Barrier)
+            {
+                // (A call the slots do not take then agrees again in its schedule, where a
+                // rank whose arguments fail the planner's checks can still refuse.)
+                let d = coll::agreement_digest(&op);
+                let (me, n) = (self.inner.rank, self.size() as usize);
+                coll::agree_on_node(node, self.next_tag(), me, n, Some(d))?;
+            }
             if node.accepts(&op) {
                 return node.run(self.next_tag(), op).map_err(Error::from);
             }
@@ -362,17 +370,26 @@ impl Communicator {
     /// Take part in a blocking collective call `r` whose arguments failed this rank's
     /// checks, so that the other ranks do not wait for it; the caller then returns its own
     /// error. On one node, with nothing to send or receive through the shared-memory
-    /// slots (see `collective::Refused`); across nodes, by refusing in the ranks'
-    /// agreement on the call (`collective::refuse`), which ends it on every rank. False
-    /// (nothing done) when that cannot end the call on every rank: on one node when `r`'s
-    /// root is outside the communicator (the others may be waiting for any rank as the
-    /// root), or with the agreement turned off (`ZR_COLL_AGREE=0`).
+    /// slots (see `collective::Refused`), or with `ZR_COLL_AGREE=all` by refusing in the
+    /// on-node agreement; across nodes, by refusing in the ranks' agreement on the call
+    /// (`collective::refuse`), which ends it on every rank. False (nothing done) when that
+    /// cannot end the call on every rank: on one node when `r`'s root is outside the
+    /// communicator and the on-node agreement is off (the others may be waiting for any
+    /// rank as the root), or with the agreement turned off (`ZR_COLL_AGREE=0`).
     pub fn refuse_collective(&self, r: coll::Refused) -> bool {
         let n = self.size() as u32;
         if n == 1 {
             return false;
         }
         match self.node_view() {
+            Some(node)
+                if coll::agreement_mode() == coll::AgreementMode::All
+                    && r != coll::Refused::Barrier =>
+            {
+                let me = self.inner.rank;
+                let _ = coll::agree_on_node(node, self.next_tag(), me, n as usize, None);
+                true
+            }
             Some(node) => {
                 if r.root().is_some_and(|root| root >= n) {
                     return false;

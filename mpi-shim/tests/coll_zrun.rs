@@ -48,6 +48,32 @@ fn ranks_that_disagree_on_counts_get_errors_not_hangs() {
     scenario("disagree");
 }
 
+/// With `ZR_COLL_AGREE=all`, blocking collectives on one node also start with the ranks'
+/// agreement, so ranks that disagree (counts, roots, a rank's own bad buffers) all get an
+/// error, as across nodes (`coll_check disagree-across`).
+#[test]
+fn with_agreement_on_one_node_every_rank_of_a_disagreeing_call_gets_an_error() {
+    for n in 2..=4 {
+        let mut cmd = std::process::Command::new(zrun());
+        cmd.env("ZR_COLL_AGREE", "all")
+            .arg("-n")
+            .arg(n.to_string())
+            .arg(example("coll_check"))
+            .arg("disagree-across");
+        let out = run_bounded(cmd, Duration::from_secs(180));
+        assert_ok(
+            &out,
+            &format!("coll_check disagree-across at {n} ranks, ZR_COLL_AGREE=all"),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.matches(" ok").count(),
+            n,
+            "every rank reports ok:\n{stdout}"
+        );
+    }
+}
+
 /// The `FLOAT` lines (hashes of float reduction results), sorted.
 fn float_lines(stdout: &str) -> Vec<&str> {
     let mut v: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FLOAT")).collect();

@@ -901,6 +901,22 @@ fn c_suite_one_rank_with_bad_arguments_leaves_nobody_waiting() {
             out.status
         );
     }
+    // On one node with the on-node agreement on, as across nodes (roots outside the
+    // communicator too).
+    for np in [2, 4] {
+        let mut cmd = zrun_cmd(np, &exe);
+        cmd.arg("across").env("ZR_COLL_AGREE", "all");
+        let out = run_bounded(cmd, Duration::from_secs(60));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success() && stdout.contains("OK coll_refuse") && !stderr.contains("FAIL"),
+            "{np} ranks, ZR_COLL_AGREE=all: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+    }
     if !can_run_netns("the bad-arguments run across nodes") {
         return;
     }

@@ -250,11 +250,77 @@ pub(crate) fn digest(op: &CollOp) -> u64 {
     h.finish()
 }
 
-/// Should collectives over several ranks agree first? On unless `ZR_COLL_AGREE=0` (read
-/// once; every rank of a job must have the same setting, as `zrun` passes it on).
+/// Which collectives start with the agreement (`ZR_COLL_AGREE`, read once; every rank of a
+/// job must have the same setting, as `zrun` passes it on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `0`: none (ranks that disagree may wait for each other forever).
+    Off,
+    /// The default: every call that runs a schedule (across nodes, non-blocking calls).
+    Schedules,
+    /// `all`: also the blocking calls on one node, through the slots ([`on_node`]): one
+    /// more exchange per call, for finding a program's disagreeing roots (which the
+    /// on-node path cannot tell: a rank that names another root waits for a publication
+    /// that never comes).
+    All,
+}
+
+/// The [`Mode`] of this process.
+pub fn mode() -> Mode {
+    static MODE: std::sync::OnceLock<Mode> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| match std::env::var("ZR_COLL_AGREE") {
+        Ok(v) if v.trim() == "0" => Mode::Off,
+        Ok(v) if v.trim().eq_ignore_ascii_case("all") => Mode::All,
+        _ => Mode::Schedules,
+    })
+}
+
+/// Should schedule-run collectives agree first?
 pub fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("ZR_COLL_AGREE").map_or(true, |v| v.trim() != "0"))
+    mode() != Mode::Off
+}
+
+/// The agreement of a blocking call on one node ([`Mode::All`]), as the node's allgather
+/// `tag` of every rank's word: `vote` is this rank's digest, `None` when it refuses its
+/// arguments. `Err` on every rank alike when the ranks disagree; a refuser's outcome is
+/// its own error, which the caller has.
+pub(crate) fn on_node(
+    node: &super::node::Node,
+    tag: i32,
+    me: u32,
+    n: usize,
+    vote: Option<u64>,
+) -> Result<(), CollError> {
+    let mine = match vote {
+        Some(d) => Word::vote(me, d),
+        None => Word::refusal(me),
+    }
+    .to_bytes();
+    let mut all = vec![0u8; n * WORD];
+    // SAFETY: both buffers outlive the blocking call and nothing else touches them.
+    let (send, recv) = unsafe {
+        (
+            super::RawBuf::from_const(mine.as_ptr(), WORD),
+            super::RawBuf::from_slice(&mut all),
+        )
+    };
+    node.run(
+        tag,
+        CollOp::Allgather {
+            send: Some(send),
+            recv,
+            block: WORD,
+        },
+    )?;
+    let word = all
+        .chunks_exact(WORD)
+        .map(Word::from_bytes)
+        .reduce(Word::combine)
+        .expect("at least one rank");
+    match (vote, word.verdict(vote.unwrap_or(0))) {
+        (Some(_), Some(e)) => Err(e),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

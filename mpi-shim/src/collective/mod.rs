@@ -143,6 +143,24 @@ pub fn agreement_enabled() -> bool {
     agreement::enabled()
 }
 
+pub use agreement::{mode as agreement_mode, Mode as AgreementMode};
+
+/// The digest of what every rank must pass alike to `op` (see `agreement`).
+pub(crate) fn agreement_digest(op: &CollOp) -> u64 {
+    agreement::digest(op)
+}
+
+/// The agreement of a blocking call on one node (`AgreementMode::All`; see `agreement`).
+pub(crate) fn agree_on_node(
+    node: &node::Node,
+    tag: i32,
+    me: u32,
+    n: usize,
+    vote: Option<u64>,
+) -> Result<(), CollError> {
+    agreement::on_node(node, tag, me, n, vote)
+}
+
 /// A caller's byte buffer: `len` bytes at `ptr`, valid until the collective completes.
 #[derive(Clone, Copy, Debug)]
 pub struct RawBuf {
