@@ -271,6 +271,7 @@ pub struct Expect {
 }
 
 /// Validate shape and meaning: job, ranks and length bounds.
+#[inline]
 pub fn access_checked<'a>(bytes: &'a [u8], expect: &Expect) -> Result<&'a FrameView, FrameError> {
     let h = access(bytes)?;
     let job = h.job.to_native();
