@@ -14,6 +14,7 @@
 //! * [`cma`]: single-copy reads of large messages from the sender's memory.
 //! * [`collslot`]: one slot per local rank where it publishes its operand of an on-node
 //!   collective, read in place by the others.
+//! * [`local_ring`]: a ring in this process's own memory (benchmarks, tests).
 //! * [`copy`]: the copy used into and out of shared memory (not `memcpy`'s `rep movsb`).
 //!
 //! The fast path (`try_send`, `try_recv`, `has_incoming`) makes no syscalls, allocates
@@ -23,6 +24,8 @@ pub mod cma;
 pub mod collslot;
 pub mod copy;
 mod doorbell;
+#[cfg(not(loom))]
+pub mod local_ring;
 pub(crate) mod ring;
 mod segment;
 
