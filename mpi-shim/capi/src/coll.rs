@@ -268,7 +268,7 @@ fn execute(
                 Some(Box::new(move || after.into_iter().try_for_each(|f| f())))
             };
             let h = state::add_request(CRequest::Coll {
-                req,
+                req: Box::new(req),
                 comm_h,
                 after,
                 keep,
