@@ -366,6 +366,9 @@ fn run(cli: &Cli) -> Result<bool, String> {
         return Err("run it from the repository (benches/compare does)".into());
     }
     let impls = prepare(cli, &root, implementations(cli, &root)?)?;
+    // Before any output is written: the plots and the report are in the work tree, and
+    // `git describe --dirty` would call a clean checkout dirty once they are.
+    let versions = versions(&impls, &root);
     let rounds = cli.rounds.unwrap_or(if cli.quick { 1 } else { 5 }).max(1);
     let plan = plan(cli);
     let raw_dir = cli.out.join("raw");
@@ -458,7 +461,7 @@ fn run(cli: &Cli) -> Result<bool, String> {
     let names: Vec<&str> = impls.iter().map(|i| i.name.as_str()).collect();
     let ctx = Context {
         machine: machine(),
-        versions: versions(&impls, &root),
+        versions,
         method: format!(
             "One C source, `benches/c/osu_bench.c`, compiled with each implementation's compiler \
              (`zrcc`, `mpicc.openmpi`, `mpicc.mpich`, `-O2`) and run under its launcher (`zrun -n`, \
