@@ -891,7 +891,11 @@ fn disagreement(r: &zerorank::Result<()>) -> bool {
     matches!(
         r,
         Err(Error::Collective(
-            CollError::Truncated { .. } | CollError::Disagree { .. } | CollError::BadCounts(_)
+            CollError::Truncated { .. }
+                | CollError::Disagree { .. }
+                | CollError::BadCounts(_)
+                | CollError::Abandoned { .. }
+                | CollError::Unread
         ))
     )
 }

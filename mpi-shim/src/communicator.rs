@@ -93,7 +93,41 @@ pub(crate) struct ProcessState {
     next_context: Cell<u32>,
     /// The collective sequence of the self communicator.
     self_seq: Rc<Cell<u32>>,
+    /// Which call words of this rank's collective slot communicators hold
+    /// (`zerorank_transport::shm::callword`); the world's is 0.
+    call_words: std::cell::RefCell<Vec<bool>>,
 }
+
+impl ProcessState {
+    /// A free call word of this rank's slot, for a communicator being made; `None` when
+    /// all are taken (that communicator then runs its collectives as schedules).
+    fn lease_call_word(self: &Rc<Self>) -> Option<CallWordLease> {
+        let mut used = self.call_words.borrow_mut();
+        let index = used.iter().position(|&u| !u)?;
+        used[index] = true;
+        Some(CallWordLease {
+            process: self.clone(),
+            index: u16::try_from(index).expect("CALL_WORDS fits 16 bits"),
+        })
+    }
+}
+
+/// A call word of this rank's collective slot, held by one communicator while it lives
+/// (and given back when it is freed: the other ranks then see another communicator's
+/// words there, which tells them this rank is done with it).
+pub(crate) struct CallWordLease {
+    process: Rc<ProcessState>,
+    index: u16,
+}
+
+impl Drop for CallWordLease {
+    fn drop(&mut self) {
+        self.process.call_words.borrow_mut()[usize::from(self.index)] = false;
+    }
+}
+
+/// The exchange word of a rank that has no call word to give.
+const NO_CALL_WORD: u32 = u32::MAX;
 
 pub(crate) struct Inner {
     pub(crate) fabric: Rc<Fabric>,
@@ -110,6 +144,10 @@ pub(crate) struct Inner {
     node: OnceCell<Option<coll::node::Node>>,
     /// See [`Communicator::set_finish_on_disagreement`].
     finish_on_disagreement: Cell<bool>,
+    /// Every member's call-word index for this communicator, if each had one to give.
+    call_words: Option<Rc<[u16]>>,
+    /// This rank's call word for it.
+    _call_word: Option<CallWordLease>,
 }
 
 /// A set of ranks that exchange messages in their own contexts. Cheap to clone; clones are
@@ -130,17 +168,31 @@ impl std::fmt::Debug for Communicator {
 }
 
 /// Words each member contributes to a constructor's exchange.
-const WORDS: usize = 4;
-/// The last word: the member's next free context.
+const WORDS: usize = 5;
+/// The member's next free context.
 const NEXT: usize = 3;
+/// The member's call word for the new communicator, or [`NO_CALL_WORD`].
+const CALL_WORD: usize = 4;
+
+/// The call-word indices of the members `members` (ranks here) from an exchange; `None`
+/// if one had none to give.
+fn call_words(all: &[[u32; WORDS]], members: impl Iterator<Item = usize>) -> Option<Rc<[u16]>> {
+    members
+        .map(|r| u16::try_from(all[r][CALL_WORD]).ok())
+        .collect::<Option<Vec<u16>>>()
+        .map(Rc::from)
+}
 
 impl Communicator {
     /// The world communicator of a fresh process.
     pub(crate) fn world(fabric: Rc<Fabric>) -> Self {
         let (me, size) = (fabric.rank(), fabric.size());
+        let mut call_words = vec![false; zerorank_transport::shm::callword::CALL_WORDS];
+        call_words[0] = true;
         let process = Rc::new(ProcessState {
             next_context: Cell::new(2),
             self_seq: Rc::new(Cell::new(0)),
+            call_words: std::cell::RefCell::new(call_words),
         });
         Communicator {
             inner: Rc::new(Inner {
@@ -152,11 +204,22 @@ impl Communicator {
                 seq: Rc::new(Cell::new(0)),
                 node: OnceCell::new(),
                 finish_on_disagreement: Cell::new(true),
+                // Word 0 on every rank (taken for the world when the table was made).
+                call_words: Some(vec![0u16; size as usize].into()),
+                _call_word: None,
             }),
         }
     }
 
-    fn derived(&self, group: Group, rank: u32, context: u32, seq: Rc<Cell<u32>>) -> Self {
+    fn derived(
+        &self,
+        group: Group,
+        rank: u32,
+        context: u32,
+        seq: Rc<Cell<u32>>,
+        call_words: Option<Rc<[u16]>>,
+        call_word: Option<CallWordLease>,
+    ) -> Self {
         Communicator {
             inner: Rc::new(Inner {
                 fabric: self.inner.fabric.clone(),
@@ -167,8 +230,18 @@ impl Communicator {
                 seq,
                 node: OnceCell::new(),
                 finish_on_disagreement: Cell::new(self.inner.finish_on_disagreement.get()),
+                call_words,
+                _call_word: call_word,
             }),
         }
+    }
+
+    /// A call word of this rank's slot for a communicator being made, and the word that
+    /// says which in the constructor's exchange.
+    fn lease_call_word(&self) -> (Option<CallWordLease>, u32) {
+        let lease = self.inner.process.lease_call_word();
+        let word = lease.as_ref().map_or(NO_CALL_WORD, |l| u32::from(l.index));
+        (lease, word)
     }
 
     /// The communicator of this process alone (`MPI_COMM_SELF`): the same one (context 1,
@@ -180,6 +253,8 @@ impl Communicator {
             0,
             SELF_CONTEXT,
             self.inner.process.self_seq.clone(),
+            None,
+            None,
         )
     }
 
@@ -373,9 +448,8 @@ impl Communicator {
     /// slots (see `collective::Refused`), or with `ZR_COLL_AGREE=all` by refusing in the
     /// on-node agreement; across nodes, by refusing in the ranks' agreement on the call
     /// (`collective::refuse`), which ends it on every rank. False (nothing done) when that
-    /// cannot end the call on every rank: on one node when `r`'s root is outside the
-    /// communicator and the on-node agreement is off (the others may be waiting for any
-    /// rank as the root), or with the agreement turned off (`ZR_COLL_AGREE=0`).
+    /// cannot end the call on every rank: with the agreement turned off
+    /// (`ZR_COLL_AGREE=0`) when the call runs a schedule.
     pub fn refuse_collective(&self, r: coll::Refused) -> bool {
         let n = self.size() as u32;
         if n == 1 {
@@ -391,9 +465,7 @@ impl Communicator {
                 true
             }
             Some(node) => {
-                if r.root().is_some_and(|root| root >= n) {
-                    return false;
-                }
+                // A root outside the communicator too: the call word says so (`Node::run`).
                 let op = r.op(n as usize, self.inner.rank);
                 if node.accepts(&op) {
                     // The others' disagreement is the expected outcome.
@@ -434,6 +506,7 @@ impl Communicator {
                     &i.group.world_ranks_rc(),
                     i.rank,
                     self.collective_context(),
+                    i.call_words.clone()?,
                 )
             })
             .as_ref()
@@ -533,13 +606,16 @@ impl Communicator {
     /// A new communicator with the same members and order, and its own contexts
     /// (`MPI_Comm_dup`). Collective.
     pub fn dup(&self) -> Result<Communicator> {
-        let all = self.exchange([0, 0, 0, self.next_free()])?;
+        let (lease, word) = self.lease_call_word();
+        let all = self.exchange([0, 0, 0, self.next_free(), word])?;
         let context = self.agree_context(&all)?;
         Ok(self.derived(
             self.inner.group.clone(),
             self.inner.rank,
             context,
             Rc::new(Cell::new(0)),
+            call_words(&all, 0..all.len()),
+            lease,
         ))
     }
 
@@ -553,7 +629,8 @@ impl Communicator {
             _ => (0, 0),
         };
         // Exchange even with a bad colour, so that no other rank waits forever.
-        let all = self.exchange([has, c, key as u32, self.next_free()])?;
+        let (lease, word) = self.lease_call_word();
+        let all = self.exchange([has, c, key as u32, self.next_free(), word])?;
         let context = self.agree_context(&all)?;
         if bad {
             return Err(Error::InvalidColor(color.unwrap_or(0)));
@@ -578,11 +655,14 @@ impl Communicator {
             .map(|&(_, r)| self.inner.group.world_ranks()[r])
             .collect();
         let group = Group::new_unchecked(ranks.into(), self.inner.fabric.rank());
+        let words = call_words(&all, members.iter().map(|&(_, r)| r));
         Ok(Some(self.derived(
             group,
             new_rank,
             context,
             Rc::new(Cell::new(0)),
+            words,
+            lease,
         )))
     }
 
@@ -609,7 +689,8 @@ impl Communicator {
         let member = group.contains_world(me_world);
         let flags = u32::from(member) | (u32::from(stranger.is_some()) << 1);
         let fp = group.fingerprint();
-        let all = self.exchange([fp, flags, 0, self.next_free()])?;
+        let (lease, word) = self.lease_call_word();
+        let all = self.exchange([fp, flags, 0, self.next_free(), word])?;
         let context = self.agree_context(&all)?;
         if let Some(w) = stranger {
             return Err(Error::NotSubgroup { world_rank: w });
@@ -631,12 +712,21 @@ impl Communicator {
             }
         }
         let rank = group.rank().expect("member") as u32;
+        let words = call_words(
+            &all,
+            group
+                .world_ranks()
+                .iter()
+                .map(|&w| self.inner.group.rank_of_world(w).expect("checked") as usize),
+        );
         let group = Group::new_unchecked(group.world_ranks_rc(), me_world);
         Ok(Some(self.derived(
             group,
             rank,
             context,
             Rc::new(Cell::new(0)),
+            words,
+            lease,
         )))
     }
 

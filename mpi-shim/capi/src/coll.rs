@@ -19,7 +19,10 @@ use zerorank::Communicator;
 /// A collective-engine error as an MPI error.
 pub(crate) fn coll_error(e: CollError) -> MpiError {
     let class = match &e {
-        CollError::Truncated { .. } | CollError::Disagree { .. } => MPI_ERR_TRUNCATE,
+        CollError::Truncated { .. }
+        | CollError::Disagree { .. }
+        | CollError::Abandoned { .. }
+        | CollError::Unread => MPI_ERR_TRUNCATE,
         CollError::Transport { .. } => MPI_ERR_OTHER,
         _ => MPI_ERR_ARG,
     };

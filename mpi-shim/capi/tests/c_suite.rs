@@ -938,6 +938,59 @@ fn c_suite_one_rank_with_bad_arguments_leaves_nobody_waiting() {
     drop(cluster);
 }
 
+/// The ranks disagree on a rooted collective's root, or call different rooted collectives
+/// at the same point, under MPI_ERRORS_RETURN (`tests/failure/coll_roots.c`): small and
+/// streamed messages, on one node at 2-4 ranks (each rank's call word tells the others
+/// which call it is in), on one node with the agreement on, and on 2 nodes x 2 ranks.
+/// Nobody hangs, the ranks that wait for a root or a contribution that never comes get
+/// MPI_ERR_TRUNCATE, a root outside the communicator gets MPI_ERR_ROOT, and the
+/// communicator works afterwards.
+#[test]
+fn c_suite_disagreeing_roots_leave_nobody_waiting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_failure_program("coll_roots", tmp.path());
+    let check = |label: &str, out: &Output| {
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            out.status.success() && stdout.contains("OK coll_roots") && !stderr.contains("FAIL"),
+            "{label}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        );
+    };
+    for np in [2, 3, 4] {
+        let out = run_bounded(zrun_cmd(np, &exe), Duration::from_secs(60));
+        check(&format!("{np} ranks"), &out);
+    }
+    for np in [2, 4] {
+        let mut cmd = zrun_cmd(np, &exe);
+        cmd.env("ZR_COLL_AGREE", "all");
+        let out = run_bounded(cmd, Duration::from_secs(60));
+        check(&format!("{np} ranks, ZR_COLL_AGREE=all"), &out);
+    }
+    if !can_run_netns("the disagreeing-roots run across nodes") {
+        return;
+    }
+    let cluster = Cluster::up(2);
+    let base_port = 46500 + (std::process::id() % 500) as u16;
+    let job_id = format!("c8{:06x}", std::process::id() & 0xff_ffff);
+    let children = spawn_netns(&cluster, (2, 2), &exe, &[], base_port, &job_id)
+        .unwrap_or_else(|e| panic!("across: {e}"));
+    let outs = wait_ranks(children, RUN_LIMIT)
+        .unwrap_or_else(|report| panic!("across: HUNG (killed after {RUN_LIMIT:?})\n{report}"));
+    let (so, se) = joined_output(&outs);
+    assert!(
+        outs.iter().all(|o| o.status.success())
+            && so.contains("OK coll_roots")
+            && !se.contains("FAIL"),
+        "across: expected every rank to finish\n{}",
+        describe_ranks(&outs)
+    );
+    drop(cluster);
+}
+
 /// A rank that fails inside a collective (a fatal MPI error, or SIGKILL) ends the job
 /// promptly, with a non-zero status and a message naming the cause: the others, waiting
 /// in MPI_Allreduce, never hang and never complete it.

@@ -475,6 +475,18 @@ pub enum CollError {
         /// The peer (communicator rank).
         peer: u32,
     },
+    /// Rank `peer` is in this collective call with another root or as another
+    /// collective, or left it without the data this rank waited for (on one node:
+    /// `MPI_ERR_TRUNCATE`, as for [`Self::Disagree`]).
+    #[error("rank {peer} named another root or called another collective, or left this call without sending what this rank waited for (the ranks disagree about the call)")]
+    Abandoned {
+        /// The peer (communicator rank).
+        peer: u32,
+    },
+    /// The other ranks finished this call without reading what this rank published for
+    /// them: they named another root or called another collective (on one node).
+    #[error("the other ranks finished this collective call without reading this rank's data (they named another root or called another collective)")]
+    Unread,
     /// A send to or receive from `peer` failed.
     #[error("with rank {peer} (world rank {world}): {source}")]
     Transport {

@@ -41,6 +41,25 @@
 //! folds, and a rank whose own arguments fail a check still takes part, with a shape
 //! nobody else has (`fold::Node::refuse`); see [`fold`].
 //!
+//! Ranks may also disagree about the call itself: name different roots, a root outside
+//! the communicator, or call different collectives at the same point. Each rank says in
+//! its slot's call word which call it is in (sequence number and a signature of the
+//! collective and its root), then that it finished or failed it
+//! (`zerorank_transport::shm::callword`), and a publication carries its call's signature
+//! in its shape word. A rank never reads or releases a publication of another
+//! signature. A waiting rank looks at the call words every [`LOOK_EVERY`] polls:
+//! - a reader whose publisher is in the call with another signature, or has finished
+//!   it, fails the call ([`CollError::Abandoned`]);
+//! - a publisher whose area's readers have all finished the call or are in it with
+//!   another signature takes the area back ([`Node::reclaim`]; the call fails with
+//!   [`CollError::Unread`] if it is the current one);
+//! - a publisher that waits for its readers while another rank has failed the call
+//!   (its failure word, which outlasts its next calls) fails it too, since the read
+//!   count does not say whether the failed rank was one of the readers it waits for.
+//!
+//! Ranks that guessed right may complete (a reader whose root agrees with it); every
+//! other rank fails the call, and nobody waits forever.
+//!
 //! # Determinism
 //! Every rank that computes a byte of a reduction folds the same operands in the same
 //! fixed order, from the right: `a0 op (a1 op (... op a(n-1)))` (the [`Reducer`]
@@ -57,9 +76,11 @@ mod fold;
 use super::plan::{at_least, exact, per_rank};
 use super::{CollError, CollOp, RawBuf, Reducer};
 use blocks::Layout;
+use std::cell::Cell;
 use std::rc::Rc;
 use zerorank_transport::fabric::Fabric;
-use zerorank_transport::shm::collslot::{token, CollSlot, Kind, DATA_BYTES, INLINE_BYTES};
+use zerorank_transport::shm::callword::{self, Progress, Stage};
+use zerorank_transport::shm::collslot::{token, CollSlot, Kind, Owner, DATA_BYTES, INLINE_BYTES};
 use zerorank_transport::shm::copy::copy;
 
 /// Largest broadcast sent as one publication; above, the root streams it in chunks.
@@ -164,16 +185,71 @@ pub(crate) struct Node {
     bcast_way: choice::Chooser,
     /// How this rank, not the root, sends its operand of a large reduce.
     reduce_way: choice::Chooser,
+    /// Every rank's call-word index for this communicator (`callword`).
+    words: Rc<[u16]>,
+    /// The other ranks' slots and call-word indices (for `collslot::Owner`).
+    others: Rc<[(CollSlot, u16)]>,
+    /// The call this rank is in: its tag and signature (`callword::signature`).
+    call: Cell<(u32, u32)>,
+    /// Did this rank take back a publication of the current call that no reader read?
+    unread: Cell<bool>,
+    /// The last earlier call whose unread publication this rank logged (context, seq).
+    warned: Cell<Option<(u32, u32)>>,
+}
+
+/// Polls of a wait between looks at the other ranks' call words (each look may be a
+/// cache miss on a line another core writes; a wait this long is already slow).
+const LOOK_EVERY: u32 = 256;
+
+/// Where a publication's shape word holds its call's signature (16 bits, 45 to 60): a
+/// reader takes a publication only with its own call's signature, so ranks that disagree
+/// about the root or the collective never read (or release) each other's publications.
+const SIG_SHIFT: u32 = 45;
+const SIG_MASK: u64 = 0xffff << SIG_SHIFT;
+
+/// The signature of `op` (`callword::signature`): which collective and its root. The
+/// `v` variants share their collective's: MPI lets their counts differ per rank anyway,
+/// and the publications say what they hold.
+fn signature(op: &CollOp) -> u32 {
+    let (kind, root) = match op {
+        CollOp::Barrier => (1, None),
+        CollOp::Bcast { root, .. } => (2, Some(*root)),
+        CollOp::Reduce { root, .. } => (3, Some(*root)),
+        CollOp::Allreduce { .. } => (4, None),
+        CollOp::Gather { root, .. } | CollOp::Gatherv { root, .. } => (5, Some(*root)),
+        CollOp::Scatter { root, .. } | CollOp::Scatterv { root, .. } => (6, Some(*root)),
+        CollOp::Allgather { .. } | CollOp::Allgatherv { .. } => (7, None),
+        CollOp::Alltoall { .. } | CollOp::Alltoallv { .. } => (8, None),
+        CollOp::ReduceScatter { .. } => (9, None),
+        CollOp::Scan { .. } => (10, None),
+        CollOp::Exscan { .. } => (11, None),
+    };
+    callword::signature(kind, root)
+}
+
+/// The root of `op`, for the collectives that have one.
+fn root_of(op: &CollOp) -> Option<u32> {
+    match op {
+        CollOp::Bcast { root, .. }
+        | CollOp::Reduce { root, .. }
+        | CollOp::Gather { root, .. }
+        | CollOp::Gatherv { root, .. }
+        | CollOp::Scatter { root, .. }
+        | CollOp::Scatterv { root, .. } => Some(*root),
+        _ => None,
+    }
 }
 
 impl Node {
     /// The on-node view of a communicator (`ranks`, this rank `me`, collective context
-    /// `context`), if it has one: at least two ranks, all on this node.
+    /// `context`, each rank's call-word index `words`), if it has one: at least two ranks,
+    /// all on this node.
     pub(crate) fn new(
         fabric: &Rc<Fabric>,
         ranks: &Rc<[u32]>,
         me: u32,
         context: u32,
+        words: Rc<[u16]>,
     ) -> Option<Node> {
         let n = ranks.len();
         if !(2..=exposure::MAX_ENTRIES).contains(&n) {
@@ -192,6 +268,11 @@ impl Node {
             .filter(|&r| r != me as usize)
             .map(|r| ranks[r])
             .collect();
+        assert_eq!(words.len(), n, "a call-word index per rank");
+        let others = (0..n)
+            .filter(|&r| r != me as usize)
+            .map(|r| (slots[r], words[r]))
+            .collect();
         Some(Node {
             fabric: fabric.clone(),
             ranks: ranks.clone(),
@@ -203,36 +284,33 @@ impl Node {
             direct: fabric.can_read_local_peers(),
             bcast_way: choice::Chooser::default(),
             reduce_way: choice::Chooser::default(),
+            words,
+            others,
+            call: Cell::new((0, 0)),
+            unread: Cell::new(false),
+            warned: Cell::new(None),
         })
     }
 
     /// Should `op` take this path? Every rank must decide alike, so this looks only at
     /// what all ranks know alike: every operation does, unless its reduction's elements
-    /// or operands are too large for the chunks (see [`FOLD_MAX`]). Arguments that are
-    /// wrong on every rank alike (a root outside the communicator) go to the schedules,
-    /// which report them.
+    /// or operands are too large for the chunks (see [`FOLD_MAX`]). A root outside the
+    /// communicator is reported by [`Node::run`], after it said so in its call word (the
+    /// others may name a valid root, and wait for this rank).
     pub(crate) fn accepts(&self, op: &CollOp) -> bool {
-        let n = self.n();
         // Chunks are whole elements of at most a slot, and 16 bits number them.
         let foldable =
             |len: usize, op: &Rc<dyn Reducer>| len <= FOLD_MAX && op.elem_size() <= FOLD_ELEM_MAX;
-        let root_ok = |root: u32| (root as usize) < n;
         match op {
             CollOp::Barrier | CollOp::Allgather { .. } => true,
             CollOp::Allgatherv { .. } | CollOp::Alltoall { .. } | CollOp::Alltoallv { .. } => true,
-            CollOp::Bcast { root, .. }
-            | CollOp::Gather { root, .. }
-            | CollOp::Gatherv { root, .. }
-            | CollOp::Scatter { root, .. }
-            | CollOp::Scatterv { root, .. } => root_ok(*root),
-            CollOp::Reduce {
-                root,
-                send,
-                recv,
-                op,
-            } => {
-                root_ok(*root)
-                    && send.is_none_or(|b| foldable(b.len(), op))
+            CollOp::Bcast { .. }
+            | CollOp::Gather { .. }
+            | CollOp::Gatherv { .. }
+            | CollOp::Scatter { .. }
+            | CollOp::Scatterv { .. } => true,
+            CollOp::Reduce { send, recv, op, .. } => {
+                send.is_none_or(|b| foldable(b.len(), op))
                     && recv.is_none_or(|b| foldable(b.len(), op))
             }
             CollOp::Allreduce { recv, op, .. } => foldable(recv.len(), op),
@@ -302,13 +380,135 @@ impl Node {
         let mine = self.slots[self.me()];
         let p = self.fabric.coll_publisher();
         let (area, asked) = p.next();
-        self.wait(|| mine.writable(area, asked))?;
+        self.wait_writable(area)?;
         // SAFETY: this rank owns its slot, and every reader of this area's last
-        // publication released it.
-        unsafe { mine.write_parts(area, parts, kind, shape) };
+        // publication released it (or never will: `Node::reclaim`).
+        unsafe { mine.write_parts(area, parts, kind, shape | self.sig_bits()) };
         mine.publish(area, self.token(tag, chunk), asked + readers as u64);
         p.published(area, readers as u64);
+        p.set_owner(area, self.owner());
         Ok(area)
+    }
+
+    /// The current call's signature, where a shape word holds it.
+    fn sig_bits(&self) -> u64 {
+        u64::from(self.call.get().1) << SIG_SHIFT
+    }
+
+    /// The shape word of rank `r`'s publication in area `h`, without the signature.
+    fn shape_at(&self, r: usize, h: usize) -> u64 {
+        self.slots[r].published_shape(h) & !SIG_MASK
+    }
+
+    /// Who may still read a publication of the current call.
+    fn owner(&self) -> Owner {
+        let (seq, signature) = self.call.get();
+        Owner {
+            others: self.others.clone(),
+            context: self.context,
+            seq,
+            signature,
+        }
+    }
+
+    /// Where rank `r` is, by its call word, relative to the current call.
+    fn progress_of(&self, r: usize) -> Progress {
+        let (seq, signature) = self.call.get();
+        let word = self.slots[r].call(usize::from(self.words[r]));
+        callword::progress(word, self.context, seq, signature)
+    }
+
+    /// Will rank `r` never publish anything more this call needs (it is in it with
+    /// another root or collective, or has finished it)?
+    fn abandoned_by(&self, r: usize) -> bool {
+        matches!(
+            self.progress_of(r),
+            Progress::Elsewhere | Progress::Done | Progress::Failed
+        )
+    }
+
+    /// A rank other than this one that has left the current call with an error, if any.
+    /// A publisher that waits for its readers fails the call when there is one (the
+    /// read count does not say which readers are missing, and a failed one never comes);
+    /// the ranks that wait for that publisher then find it failed ([`Node::abandoned_by`]).
+    fn failed_peer(&self) -> Option<usize> {
+        let seq = self.call.get().0;
+        (0..self.n()).find(|&r| {
+            r != self.me && {
+                let i = usize::from(self.words[r]);
+                callword::failed(self.slots[r].failure(i), self.context, seq)
+            }
+        })
+    }
+
+    /// Wait until this rank's `area` may be written: its last publication's readers all
+    /// released it, or none that has not will ever do so ([`Node::reclaim`]).
+    ///
+    /// A rank that left the current call with an error ([`Node::failed_peer`]) ends the
+    /// wait with [`CollError::Abandoned`]: a reader of this area may be that rank, which
+    /// will never release it, while the others wait for this rank's next publication.
+    /// The area stays as it is, to be taken back in a later call.
+    fn wait_writable(&self, area: usize) -> Result<(), CollError> {
+        let (mine, p) = (self.slots[self.me()], self.fabric.coll_publisher());
+        let mut polls = 0u32;
+        let mut failed = None;
+        self.wait(|| {
+            let asked = p.asked(area);
+            if mine.writable(area, asked) {
+                return true;
+            }
+            polls = polls.wrapping_add(1);
+            if !polls.is_multiple_of(LOOK_EVERY) {
+                return false;
+            }
+            if self.reclaim(area, asked) {
+                return true;
+            }
+            failed = self.failed_peer();
+            failed.is_some()
+        })?;
+        match failed {
+            Some(r) => Err(CollError::Abandoned { peer: r as u32 }),
+            None => Ok(()),
+        }
+    }
+
+    /// Take `area` back if its last publication is one that no rank that has not released
+    /// it will ever read: each other rank of its communicator has finished that call, or
+    /// is in it with another signature (it named another root, or called another
+    /// collective) and so never takes this publication. True when taken back. A
+    /// publication of the current call taken back makes the call fail
+    /// ([`CollError::Unread`]); one of an earlier call (which this rank finished, as the
+    /// root of a broadcast nobody else thought it was the root of) is logged.
+    fn reclaim(&self, area: usize, asked: u64) -> bool {
+        let p = self.fabric.coll_publisher();
+        let Some(o) = p.owner(area) else {
+            return false;
+        };
+        let gone = o.others.iter().all(|&(slot, i)| {
+            let word = slot.call(usize::from(i));
+            matches!(
+                callword::progress(word, o.context, o.seq, o.signature),
+                Progress::Elsewhere | Progress::Done | Progress::Failed
+            )
+        });
+        if !gone {
+            return false;
+        }
+        self.slots[self.me()].reclaim(area, asked);
+        if (o.context, o.seq) == (self.context, self.call.get().0) {
+            self.unread.set(true);
+        } else if self.warned.replace(Some((o.context, o.seq))) != Some((o.context, o.seq)) {
+            // Once per call, not once per area.
+            tracing::warn!(
+                "collective call {} on context {:#x}: the other ranks finished it without \
+                 reading this rank's publication (they passed another root, or called another \
+                 collective); its slot area is taken back",
+                o.seq,
+                o.context
+            );
+        }
+        true
     }
 
     /// Wait for rank `r`'s chunk `chunk`; the area of its slot that holds it.
@@ -318,13 +518,43 @@ impl Node {
         let f = &self.fabric;
         let first = f.coll_hint(self.locals[r]);
         let mut area = None;
+        let mut polls = 0u32;
+        let mut abandoned = false;
         self.wait(|| {
             area = s.ready(t, first);
-            area.is_some()
+            if area.is_some() {
+                return true;
+            }
+            polls = polls.wrapping_add(1);
+            if !polls.is_multiple_of(LOOK_EVERY) {
+                return false;
+            }
+            if self.abandoned_by(r) {
+                // It may have published just before it moved on: look once more.
+                area = s.ready(t, first);
+                abandoned = area.is_none();
+                return true;
+            }
+            false
         })?;
+        if abandoned {
+            return Err(CollError::Abandoned { peer: r as u32 });
+        }
         let h = area.expect("the wait ended because the token is there");
         f.set_coll_hint(self.locals[r], h);
+        self.check_signature(r, h)?;
         Ok(h)
+    }
+
+    /// Is rank `r`'s publication in area `h` one of this call (the same signature)? If
+    /// not, it is not this rank's to read or release: the ranks disagree about the root or
+    /// the collective.
+    fn check_signature(&self, r: usize, h: usize) -> Result<(), CollError> {
+        if self.slots[r].published_shape(h) & SIG_MASK == self.sig_bits() {
+            Ok(())
+        } else {
+            Err(CollError::Abandoned { peer: r as u32 })
+        }
     }
 
     /// [`Node::await_chunk`], then start fetching the chunk's `len` bytes (see
@@ -347,8 +577,38 @@ impl Node {
     }
 
     /// Run `op` (which [`Node::accepts`]) as the call with collective tag `tag`.
+    ///
+    /// Around the call this rank says in its call word which call it is in and with which
+    /// signature, then that it finished it, or failed it (`callword`): a rank that waits
+    /// for another that disagrees about the call, has left it, or failed it, then fails
+    /// instead of waiting.
     pub(crate) fn run(&self, tag: i32, op: CollOp) -> Result<(), CollError> {
-        let r = self.run_op(tag as u32, op);
+        let (tag, sig, n) = (tag as u32, signature(&op), self.n());
+        let (mine, word) = (self.slots[self.me], usize::from(self.words[self.me]));
+        self.call.set((tag, sig));
+        self.unread.set(false);
+        mine.set_call(
+            word,
+            callword::encode(self.context, tag, sig, Stage::Entered),
+        );
+        let r = match root_of(&op) {
+            Some(root) if root as usize >= n => Err(CollError::InvalidRoot {
+                root,
+                size: n as u32,
+            }),
+            _ => self.run_op(tag, op),
+        };
+        let r = match r {
+            Ok(()) if self.unread.get() => Err(CollError::Unread),
+            r => r,
+        };
+        let stage = if r.is_ok() {
+            Stage::Finished
+        } else {
+            mine.set_failure(word, callword::failure(self.context, tag));
+            Stage::Failed
+        };
+        mine.set_call(word, callword::encode(self.context, tag, sig, stage));
         // The readers of the area this rank publishes in next have most likely released
         // it by now (they took part in this call): bring its read count in early.
         self.slots[self.me].prefetch_reads(self.fabric.coll_publisher().next().0);

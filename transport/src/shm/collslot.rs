@@ -26,7 +26,10 @@
 //! (which also makes progress on other traffic, yields when ranks share cores, and
 //! notices dead peers).
 
+#[cfg(not(loom))]
+use super::callword::CALL_WORDS;
 use super::ring::sync::{AtomicU64, Ordering};
+use std::rc::Rc;
 
 /// Bytes of one area's data (the most one publication holds).
 ///
@@ -43,8 +46,9 @@ use super::ring::sync::{AtomicU64, Ordering};
 /// 8 x 32 KiB keeps most of the gain at half the memory of 8 x 64 KiB (the segment's
 /// budget is shared with the rings, see `ShmConfig::for_local_size`).
 pub const DATA_BYTES: usize = 32 << 10;
-/// Bytes of the control blocks before the data (a page, so the data is page aligned).
-pub const CTL_BYTES: usize = 4096;
+/// Bytes of the control blocks and call-word tables before the data (two pages, so the
+/// data is page aligned).
+pub const CTL_BYTES: usize = 8192;
 /// Areas of a slot (publications in flight per rank).
 #[cfg(not(loom))]
 pub const AREAS: usize = 8;
@@ -119,6 +123,9 @@ impl SlotCtl {
 }
 
 const _: () = assert!(AREAS * std::mem::size_of::<SlotCtl>() <= CTL_BYTES);
+// The call words and the failure words (`super::callword`) follow.
+#[cfg(not(loom))]
+const _: () = assert!(AREAS * std::mem::size_of::<SlotCtl>() + 2 * CALL_WORDS * 8 <= CTL_BYTES);
 // The token, the length and the inline bytes share the first 128 bytes; the read count is
 // apart.
 const _: () = assert!(std::mem::offset_of!(SlotCtl, reads) == 128);
@@ -175,6 +182,75 @@ impl CollSlot {
             assert!(area < AREAS);
             self.data.wrapping_add(area * DATA_BYTES)
         }
+    }
+
+    /// The call-word table, after the areas' control blocks (`super::callword`).
+    #[cfg(not(loom))]
+    fn calls(&self) -> &[std::sync::atomic::AtomicU64; CALL_WORDS] {
+        // SAFETY: the table lies right after the AREAS control blocks, inside the control
+        // page (asserted above), in memory that outlives the view; 8-byte aligned (the
+        // blocks are 128-byte aligned); atomics are valid for any bit pattern.
+        unsafe {
+            &*self
+                .ctl
+                .add(AREAS)
+                .cast::<[std::sync::atomic::AtomicU64; CALL_WORDS]>()
+        }
+    }
+
+    /// The failure-word table, after the call words (`super::callword::failure`).
+    #[cfg(not(loom))]
+    fn failures(&self) -> &[std::sync::atomic::AtomicU64; CALL_WORDS] {
+        // SAFETY: as for `calls`: the table lies right after the call words, inside the
+        // control pages (asserted above).
+        unsafe {
+            &*self
+                .ctl
+                .add(AREAS)
+                .cast::<std::sync::atomic::AtomicU64>()
+                .add(CALL_WORDS)
+                .cast::<[std::sync::atomic::AtomicU64; CALL_WORDS]>()
+        }
+    }
+
+    /// Owner: say `word` (`callword::failure`) in failure word `i`: the last call this
+    /// rank failed on the communicator that uses index `i`. Stored before the call word
+    /// that says the next call, so it outlasts it.
+    #[cfg(not(loom))]
+    pub fn set_failure(&self, i: usize, word: u64) {
+        self.failures()[i].store(word, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Another rank: this slot's owner's failure word `i`.
+    #[cfg(not(loom))]
+    pub fn failure(&self, i: usize) -> u64 {
+        self.failures()[i].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Owner: say `word` (`callword::encode`) in call word `i`: stored after everything
+    /// this rank did in the call it describes, so a rank that reads it finished sees
+    /// that too.
+    #[cfg(not(loom))]
+    pub fn set_call(&self, i: usize, word: u64) {
+        self.calls()[i].store(word, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Another rank: this slot's owner's call word `i`.
+    #[cfg(not(loom))]
+    pub fn call(&self, i: usize) -> u64 {
+        self.calls()[i].load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Publisher: take `area` back although not every reader released its publication,
+    /// when none of them ever will (each has finished the call: `callword`); `reads_asked`
+    /// as for [`CollSlot::writable`].
+    pub fn reclaim(&self, area: usize, reads_asked: u64) {
+        let c = self.ctl(area);
+        assert!(
+            c.reads.load(Ordering::Acquire) <= reads_asked,
+            "collective slot area {area} released more often than asked"
+        );
+        c.reads.store(reads_asked, Ordering::Release);
     }
 
     /// Publisher: have all `reads_asked` reads asked of `area` so far been released?
@@ -355,6 +431,22 @@ impl CollSlot {
 pub struct Publisher {
     next: std::cell::Cell<usize>,
     asked: [std::cell::Cell<u64>; AREAS],
+    owners: [std::cell::RefCell<Option<Owner>>; AREAS],
+}
+
+/// The call an area's last publication belongs to, and who could still read it: what
+/// its publisher needs to take the area back when no reader ever will (see
+/// [`CollSlot::reclaim`]).
+#[derive(Clone, Debug)]
+pub struct Owner {
+    /// The other ranks of the communicator: each one's slot and its call-word index.
+    pub others: Rc<[(CollSlot, u16)]>,
+    /// The communicator's collective context.
+    pub context: u32,
+    /// The call's sequence number (its collective tag).
+    pub seq: u32,
+    /// The call's signature (`callword::signature`).
+    pub signature: u32,
 }
 
 impl Publisher {
@@ -368,6 +460,16 @@ impl Publisher {
     pub fn published(&self, area: usize, readers: u64) {
         self.asked[area].set(self.asked[area].get() + readers);
         self.next.set((area + 1) % AREAS);
+    }
+
+    /// Record whose call the publication just made in `area` belongs to.
+    pub fn set_owner(&self, area: usize, owner: Owner) {
+        *self.owners[area].borrow_mut() = Some(owner);
+    }
+
+    /// Whose call `area`'s last publication belongs to, if recorded.
+    pub fn owner(&self, area: usize) -> Option<Owner> {
+        self.owners[area].borrow().clone()
     }
 
     /// The reads asked of `area` so far (with [`CollSlot::writable`]: has every reader of

@@ -20,6 +20,7 @@
 //! The fast path (`try_send`, `try_recv`, `has_incoming`) makes no syscalls, allocates
 //! nothing and takes no locks.
 
+pub mod callword;
 pub mod cma;
 pub mod collslot;
 pub mod copy;

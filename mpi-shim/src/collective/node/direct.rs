@@ -69,8 +69,7 @@ impl Node {
 
     /// Wait until every reader of `d` has released it.
     pub(super) fn finish_direct(&self, d: Direct) -> Result<(), CollError> {
-        let (slot, p) = (self.slots[self.me()], self.fabric.coll_publisher());
-        self.wait(|| slot.writable(d.area, p.asked(d.area)))
+        self.wait_writable(d.area)
     }
 
     /// Copy `dst.len()` bytes at `addr` in rank `r`'s memory into `dst`.
@@ -112,9 +111,8 @@ impl Node {
 
     /// Wait until the readers of this rank's last publication have released it.
     pub(super) fn wait_last_released(&self) -> Result<(), CollError> {
-        let (slot, p) = (self.slots[self.me()], self.fabric.coll_publisher());
-        let area = (p.next().0 + AREAS - 1) % AREAS;
-        self.wait(|| slot.writable(area, p.asked(area)))
+        let area = (self.fabric.coll_publisher().next().0 + AREAS - 1) % AREAS;
+        self.wait_writable(area)
     }
 
     /// The root of a large reduce when every other rank published its operand by address:
@@ -142,7 +140,7 @@ impl Node {
             let h = self.await_chunk(tag, r, 0)?;
             let slot = self.slots[r];
             if slot.published_kind(h) != Kind::Address
-                || slot.published_shape(h) & !super::fold::LAST != shape
+                || self.shape_at(r, h) & !super::fold::LAST != shape
             {
                 return Ok(None);
             }

@@ -169,41 +169,83 @@ impl Node {
         let mut failed: Option<CollError> = None;
         let mine = self.slots[self.me()];
         let p = self.fabric.coll_publisher();
+        let mut polls = 0u32;
         self.wait(|| {
+            let mut stuck = None;
+            polls = polls.wrapping_add(1);
+            // A slow wait: also look whether a peer disagrees about the call or left it.
+            let look = polls.is_multiple_of(super::LOOK_EVERY);
             if let Some(o) = out.as_mut() {
                 while !o.done() {
                     let (area, asked) = p.next();
-                    if !mine.writable(area, asked) {
+                    let free = mine.writable(area, asked) || look && self.reclaim(area, asked);
+                    if !free {
+                        stuck = if look { self.failed_peer() } else { None };
                         break;
                     }
                     let c = o.next;
                     // SAFETY: this rank owns its slot, and every reader of this area's last
-                    // publication released it.
-                    unsafe { mine.write_parts(area, &o.parts(c), Kind::Stream, 0) };
+                    // publication released it (or never will: `Node::reclaim`).
+                    unsafe { mine.write_parts(area, &o.parts(c), Kind::Stream, self.sig_bits()) };
                     mine.publish(
                         area,
                         self.token(tag, first + c),
                         asked + o.readers[c] as u64,
                     );
                     p.published(area, o.readers[c] as u64);
+                    p.set_owner(area, self.owner());
                     o.next += 1;
                 }
+            }
+            if let Some(r) = stuck {
+                // This rank waits for its readers and one of the ranks failed the call
+                // (`Node::failed_peer`): it fails it too, and those that wait for its
+                // chunks find it failed.
+                failed.get_or_insert(CollError::Abandoned { peer: r as u32 });
+                out = None;
+                inc.iter_mut().for_each(|i| i.done = true);
+                return true;
             }
             let mut all = out.as_ref().is_none_or(Outgoing::done);
             for i in inc.iter_mut().filter(|i| !i.done) {
                 while !i.done {
                     let Some(h) = self.poll_chunk(tag, i.from, first + i.next) else {
+                        if look && self.abandoned_by(i.from) {
+                            // It may have published just before it moved on.
+                            if let Some(h) = self.poll_chunk(tag, i.from, first + i.next) {
+                                self.take_checked(i, h, &mut failed);
+                                continue;
+                            }
+                            i.done = true;
+                            failed.get_or_insert(CollError::Abandoned {
+                                peer: i.from as u32,
+                            });
+                        }
                         break;
                     };
-                    if let Err(e) = self.take_chunk(i, h) {
-                        failed.get_or_insert(e);
-                    }
+                    self.take_checked(i, h, &mut failed);
                 }
                 all &= i.done;
             }
             all
         })?;
         Ok(failed)
+    }
+
+    /// [`Node::take_chunk`] of a chunk of this call; a chunk of a call with another
+    /// signature (the publisher disagrees about the root or the collective) is not this
+    /// rank's to read or release: nothing more of that publisher is read.
+    fn take_checked(&self, i: &mut Incoming, h: usize, failed: &mut Option<CollError>) {
+        let r = match self.check_signature(i.from, h) {
+            Ok(()) => self.take_chunk(i, h),
+            Err(e) => {
+                i.done = true;
+                Err(e)
+            }
+        };
+        if let Err(e) = r {
+            failed.get_or_insert(e);
+        }
     }
 
     /// The area of rank `r`'s slot that holds its chunk `chunk`, if it is there.

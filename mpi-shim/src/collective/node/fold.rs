@@ -96,14 +96,15 @@ const REFUSED: u64 = 1 << 62;
 /// layout (the length and element size, which then name what the ranks disagree on), a
 /// digest with one.
 pub(super) fn shape(len: usize, elem: usize, layout: &[usize]) -> u64 {
-    assert!(len <= 1 << 32 && elem < 1 << 16, "checked by Node::accepts");
+    // Bits 45 to 60 are the call's signature (`Node::publish_as`).
+    assert!(len < 1 << 32 && elem < 1 << 13, "checked by Node::accepts");
     if layout.is_empty() {
         len as u64 | (elem as u64) << 32
     } else {
         use std::hash::{Hash, Hasher};
         let mut h = std::hash::DefaultHasher::new();
         (len, elem, layout).hash(&mut h);
-        h.finish() & (DIGEST - 1) | DIGEST
+        h.finish() & ((1 << 45) - 1) | DIGEST
     }
 }
 
@@ -139,7 +140,7 @@ impl Call {
         odd: &mut Vec<Odd>,
         failed: &mut Option<CollError>,
     ) -> bool {
-        let theirs = node.slots[r].published_shape(h);
+        let theirs = node.shape_at(r, h);
         if theirs & !LAST == self.shape {
             return true;
         }
