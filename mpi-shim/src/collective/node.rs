@@ -6,6 +6,7 @@
 //! | collective | how |
 //! |---|---|
 //! | Barrier | every rank publishes an empty token and waits for the others' |
+//! | Bcast of no bytes | nothing: every rank returns at once |
 //! | Bcast up to [`SLOT_MAX`] | the root publishes the data in one publication |
 //! | Bcast above | the root streams it in chunks ([`exposure`]), or lets the others copy it from its buffer ([`direct`]), whichever has lately been faster ([`choice`]) |
 //! | Reduce, Allreduce up to [`EXCHANGE_MAX`], Scan, Exscan, Reduce_scatter | every rank publishes its operand chunk by chunk; each rank folds its share of the result straight from the published chunks ([`fold`]) |
@@ -80,7 +81,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use zerorank_transport::fabric::Fabric;
 use zerorank_transport::shm::callword::{self, Progress, Stage};
-use zerorank_transport::shm::collslot::{token, CollSlot, Kind, Owner, DATA_BYTES, INLINE_BYTES};
+use zerorank_transport::shm::collslot::{token, CollSlot, Kind, DATA_BYTES, INLINE_BYTES};
 use zerorank_transport::shm::copy::copy;
 
 /// Largest broadcast sent as one publication; above, the root streams it in chunks.
@@ -386,7 +387,7 @@ impl Node {
         unsafe { mine.write_parts(area, parts, kind, shape | self.sig_bits()) };
         mine.publish(area, self.token(tag, chunk), asked + readers as u64);
         p.published(area, readers as u64);
-        p.set_owner(area, self.owner());
+        self.set_owner(area);
         Ok(area)
     }
 
@@ -400,15 +401,12 @@ impl Node {
         self.slots[r].published_shape(h) & !SIG_MASK
     }
 
-    /// Who may still read a publication of the current call.
-    fn owner(&self) -> Owner {
+    /// Record that this rank's publication in `area` belongs to the current call
+    /// (`Publisher::set_owner`).
+    fn set_owner(&self, area: usize) {
         let (seq, signature) = self.call.get();
-        Owner {
-            others: self.others.clone(),
-            context: self.context,
-            seq,
-            signature,
-        }
+        let p = self.fabric.coll_publisher();
+        p.set_owner(area, &self.others, self.context, seq, signature);
     }
 
     /// Where rank `r` is, by its call word, relative to the current call.
@@ -450,6 +448,9 @@ impl Node {
     /// The area stays as it is, to be taken back in a later call.
     fn wait_writable(&self, area: usize) -> Result<(), CollError> {
         let (mine, p) = (self.slots[self.me()], self.fabric.coll_publisher());
+        if mine.writable(area, p.asked(area)) {
+            return Ok(());
+        }
         let mut polls = 0u32;
         let mut failed = None;
         self.wait(|| {
@@ -630,6 +631,11 @@ impl Node {
         }
         match op {
             CollOp::Barrier => self.barrier(tag),
+            // No bytes to move: every rank returns at once, as in Open MPI. A rank that
+            // expects bytes from a root that passed none finds the root finished the call
+            // and fails it; a root that published for ranks that passed none takes the
+            // area back later (`Node::reclaim`).
+            CollOp::Bcast { buf, .. } if buf.is_empty() => Ok(()),
             // Every reader takes whatever the root published (`Node::read_one`).
             CollOp::Bcast { root, buf } if root as usize != me => {
                 // SAFETY: the buffer is ours alone (RawBuf contract).

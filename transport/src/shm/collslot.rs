@@ -431,8 +431,15 @@ impl CollSlot {
 pub struct Publisher {
     next: std::cell::Cell<usize>,
     asked: [std::cell::Cell<u64>; AREAS],
-    owners: [std::cell::RefCell<Option<Owner>>; AREAS],
+    /// Each area's last publication's (context, seq, signature); see [`Owner`].
+    calls: [std::cell::Cell<(u32, u32, u32)>; AREAS],
+    /// Each area's last publication's communicator: the other ranks (kept while
+    /// publications of the same communicator follow, so recording a call is three stores).
+    others: [std::cell::RefCell<Option<Others>>; AREAS],
 }
+
+/// The other ranks of a communicator: each one's slot and its call-word index.
+pub type Others = Rc<[(CollSlot, u16)]>;
 
 /// The call an area's last publication belongs to, and who could still read it: what
 /// its publisher needs to take the area back when no reader ever will (see
@@ -440,7 +447,7 @@ pub struct Publisher {
 #[derive(Clone, Debug)]
 pub struct Owner {
     /// The other ranks of the communicator: each one's slot and its call-word index.
-    pub others: Rc<[(CollSlot, u16)]>,
+    pub others: Others,
     /// The communicator's collective context.
     pub context: u32,
     /// The call's sequence number (its collective tag).
@@ -462,14 +469,28 @@ impl Publisher {
         self.next.set((area + 1) % AREAS);
     }
 
-    /// Record whose call the publication just made in `area` belongs to.
-    pub fn set_owner(&self, area: usize, owner: Owner) {
-        *self.owners[area].borrow_mut() = Some(owner);
+    /// Record whose call the publication just made in `area` belongs to: call `seq`
+    /// with signature `signature` on the communicator of collective context `context`,
+    /// whose other ranks are `others`.
+    #[inline]
+    pub fn set_owner(&self, area: usize, others: &Others, context: u32, seq: u32, signature: u32) {
+        self.calls[area].set((context, seq, signature));
+        let mut o = self.others[area].borrow_mut();
+        if !o.as_ref().is_some_and(|x| Rc::ptr_eq(x, others)) {
+            *o = Some(others.clone());
+        }
     }
 
     /// Whose call `area`'s last publication belongs to, if recorded.
     pub fn owner(&self, area: usize) -> Option<Owner> {
-        self.owners[area].borrow().clone()
+        let others = self.others[area].borrow().clone()?;
+        let (context, seq, signature) = self.calls[area].get();
+        Some(Owner {
+            others,
+            context,
+            seq,
+            signature,
+        })
     }
 
     /// The reads asked of `area` so far (with [`CollSlot::writable`]: has every reader of

@@ -193,7 +193,7 @@ impl Node {
                         asked + o.readers[c] as u64,
                     );
                     p.published(area, o.readers[c] as u64);
-                    p.set_owner(area, self.owner());
+                    self.set_owner(area);
                     o.next += 1;
                 }
             }
