@@ -466,6 +466,11 @@ impl Node {
                 return true;
             }
             failed = self.failed_peer();
+            // As in `reclaim`: the failed rank may have released this area before it
+            // failed the call.
+            if failed.is_some() && mine.writable(area, p.asked(area)) {
+                failed = None;
+            }
             failed.is_some()
         })?;
         match failed {
@@ -477,7 +482,8 @@ impl Node {
     /// Take `area` back if its last publication is one that no rank that has not released
     /// it will ever read: each other rank of its communicator has finished that call, or
     /// is in it with another signature (it named another root, or called another
-    /// collective) and so never takes this publication. True when taken back. A
+    /// collective) and so never takes this publication. True when the area is free: taken
+    /// back, or found released after all. A
     /// publication of the current call taken back makes the call fail
     /// ([`CollError::Unread`]); one of an earlier call (which this rank finished, as the
     /// root of a broadcast nobody else thought it was the root of) is logged.
@@ -496,7 +502,14 @@ impl Node {
         if !gone {
             return false;
         }
-        self.slots[self.me()].reclaim(area, asked);
+        // A reader releases before it says it finished (both with release ordering), so
+        // one that released and finished between the caller's check and the look above
+        // shows up here: then the area was read, and is simply free.
+        let mine = self.slots[self.me()];
+        if mine.writable(area, asked) {
+            return true;
+        }
+        mine.reclaim(area, asked);
         if (o.context, o.seq) == (self.context, self.call.get().0) {
             self.unread.set(true);
         } else if self.warned.replace(Some((o.context, o.seq))) != Some((o.context, o.seq)) {
