@@ -425,7 +425,8 @@ impl Node {
         )
     }
 
-    /// A rank other than this one that has left the current call with an error, if any.
+    /// A rank other than this one that has left the current call with parts of it undone
+    /// (see `Node::run`), if any.
     /// A publisher that waits for its readers fails the call when there is one (the
     /// read count does not say which readers are missing, and a failed one never comes);
     /// the ranks that wait for that publisher then find it failed ([`Node::abandoned_by`]).
@@ -616,10 +617,22 @@ impl Node {
             Ok(()) if self.unread.get() => Err(CollError::Unread),
             r => r,
         };
+        // A rank that left the call with parts of it undone (it gave up waiting for a
+        // rank that will not publish, so it may not have read what others published for
+        // it; or it refused a root outside the communicator and took no part) says so in
+        // its failure word, for the publishers that may be waiting for its reads. A rank
+        // that found a disagreement did its whole part first (`Node::exchange`, the
+        // fold's drain), and says nothing there: its peers may still complete.
+        let undone = matches!(
+            r,
+            Err(CollError::Abandoned { .. } | CollError::InvalidRoot { .. })
+        );
+        if undone {
+            mine.set_failure(word, callword::failure(self.context, tag));
+        }
         let stage = if r.is_ok() {
             Stage::Finished
         } else {
-            mine.set_failure(word, callword::failure(self.context, tag));
             Stage::Failed
         };
         mine.set_call(word, callword::encode(self.context, tag, sig, stage));

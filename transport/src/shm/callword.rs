@@ -11,12 +11,13 @@
 //! A publisher whose readers have all finished a call without reading its publication
 //! (they named another root) takes the area back the same way.
 //!
-//! A rank that leaves a call with an error says so (finished and failed), and also in a
-//! second word per communicator, its *failure word* ([`failure`]), that keeps saying it
-//! after the rank has moved on to later calls: the others of the call, wherever they
-//! wait in it, then fail it too instead of waiting for a part that rank will never play
-//! (its reads of their publications, its own publications). An erroneous call thus ends
-//! with an error on every rank that could not complete it.
+//! A rank that leaves a call with an error says so (finished and failed). One that left
+//! parts of it undone (it gave up waiting, so it may not have read what others published
+//! for it) also says so in a second word per communicator, its *failure word*
+//! ([`failure`]), that keeps saying it after the rank has moved on to later calls: a
+//! publisher waiting for its readers then fails the call too instead of waiting for a
+//! release that will never come. An erroneous call thus ends with an error on every
+//! rank that could not complete it.
 //!
 //! A word is one `u64`: valid (bit 63), finished (bit 62), failed (bit 61), the
 //! communicator's collective
