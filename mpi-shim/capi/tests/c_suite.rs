@@ -878,6 +878,45 @@ fn build_failure_program(name: &str, dir: &Path) -> PathBuf {
     exe
 }
 
+/// Assert that a run of the failure program `prog` (labelled `label`) succeeded, printed
+/// "OK <prog>" and reported no FAIL.
+fn assert_failure_program_ok(prog: &str, label: &str, out: &Output) {
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success() && stdout.contains(&format!("OK {prog}")) && !stderr.contains("FAIL"),
+        "{label}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+}
+
+/// Run the failure program `prog` (`exe`, with `args`) at 2 nodes x 2 ranks in network
+/// namespaces, ports from `port_base` (+ pid % 500), job id prefix `tag`; every rank must
+/// finish, rank 0 print "OK <prog>" and nobody report FAIL. Skipped without netns.
+fn run_failure_program_across(prog: &str, exe: &Path, args: &[&str], port_base: u16, tag: &str) {
+    if !can_run_netns(&format!("the {prog} run across nodes")) {
+        return;
+    }
+    let cluster = Cluster::up(2);
+    let base_port = port_base + (std::process::id() % 500) as u16;
+    let job_id = format!("{tag}{:06x}", std::process::id() & 0xff_ffff);
+    let children = spawn_netns(&cluster, (2, 2), exe, args, base_port, &job_id)
+        .unwrap_or_else(|e| panic!("across: {e}"));
+    let outs = wait_ranks(children, RUN_LIMIT)
+        .unwrap_or_else(|report| panic!("across: HUNG (killed after {RUN_LIMIT:?})\n{report}"));
+    let (so, se) = joined_output(&outs);
+    assert!(
+        outs.iter().all(|o| o.status.success())
+            && so.contains(&format!("OK {prog}"))
+            && !se.contains("FAIL"),
+        "across: expected every rank to finish\n{}",
+        describe_ranks(&outs)
+    );
+    drop(cluster);
+}
+
 /// One rank passes an invalid datatype to each blocking collective and to MPI_Ibcast and
 /// MPI_Iallreduce, and a null request to MPI_Ibarrier, that the other ranks call
 /// correctly, under MPI_ERRORS_RETURN (`tests/failure/coll_refuse.c`): it gets its error,
@@ -891,15 +930,7 @@ fn c_suite_one_rank_with_bad_arguments_leaves_nobody_waiting() {
     let exe = build_failure_program("coll_refuse", tmp.path());
     for np in [2, 3, 4] {
         let out = run_bounded(zrun_cmd(np, &exe), Duration::from_secs(60));
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert!(
-            out.status.success() && stdout.contains("OK coll_refuse") && !stderr.contains("FAIL"),
-            "{np} ranks: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
-        );
+        assert_failure_program_ok("coll_refuse", &format!("{np} ranks"), &out);
     }
     // On one node with the on-node agreement on, as across nodes (roots outside the
     // communicator too).
@@ -907,35 +938,10 @@ fn c_suite_one_rank_with_bad_arguments_leaves_nobody_waiting() {
         let mut cmd = zrun_cmd(np, &exe);
         cmd.arg("across").env("ZR_COLL_AGREE", "all");
         let out = run_bounded(cmd, Duration::from_secs(60));
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert!(
-            out.status.success() && stdout.contains("OK coll_refuse") && !stderr.contains("FAIL"),
-            "{np} ranks, ZR_COLL_AGREE=all: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
-        );
+        let label = format!("{np} ranks, ZR_COLL_AGREE=all");
+        assert_failure_program_ok("coll_refuse", &label, &out);
     }
-    if !can_run_netns("the bad-arguments run across nodes") {
-        return;
-    }
-    let cluster = Cluster::up(2);
-    let base_port = 46000 + (std::process::id() % 500) as u16;
-    let job_id = format!("c7{:06x}", std::process::id() & 0xff_ffff);
-    let children = spawn_netns(&cluster, (2, 2), &exe, &["across"], base_port, &job_id)
-        .unwrap_or_else(|e| panic!("across: {e}"));
-    let outs = wait_ranks(children, RUN_LIMIT)
-        .unwrap_or_else(|report| panic!("across: HUNG (killed after {RUN_LIMIT:?})\n{report}"));
-    let (so, se) = joined_output(&outs);
-    assert!(
-        outs.iter().all(|o| o.status.success())
-            && so.contains("OK coll_refuse")
-            && !se.contains("FAIL"),
-        "across: expected every rank to finish\n{}",
-        describe_ranks(&outs)
-    );
-    drop(cluster);
+    run_failure_program_across("coll_refuse", &exe, &["across"], 46000, "c7");
 }
 
 /// The ranks disagree on a rooted collective's root, or call different rooted collectives
@@ -949,46 +955,18 @@ fn c_suite_one_rank_with_bad_arguments_leaves_nobody_waiting() {
 fn c_suite_disagreeing_roots_leave_nobody_waiting() {
     let tmp = tempfile::tempdir().unwrap();
     let exe = build_failure_program("coll_roots", tmp.path());
-    let check = |label: &str, out: &Output| {
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert!(
-            out.status.success() && stdout.contains("OK coll_roots") && !stderr.contains("FAIL"),
-            "{label}: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
-        );
-    };
     for np in [2, 3, 4] {
         let out = run_bounded(zrun_cmd(np, &exe), Duration::from_secs(60));
-        check(&format!("{np} ranks"), &out);
+        assert_failure_program_ok("coll_roots", &format!("{np} ranks"), &out);
     }
     for np in [2, 4] {
         let mut cmd = zrun_cmd(np, &exe);
         cmd.env("ZR_COLL_AGREE", "all");
         let out = run_bounded(cmd, Duration::from_secs(60));
-        check(&format!("{np} ranks, ZR_COLL_AGREE=all"), &out);
+        let label = format!("{np} ranks, ZR_COLL_AGREE=all");
+        assert_failure_program_ok("coll_roots", &label, &out);
     }
-    if !can_run_netns("the disagreeing-roots run across nodes") {
-        return;
-    }
-    let cluster = Cluster::up(2);
-    let base_port = 46500 + (std::process::id() % 500) as u16;
-    let job_id = format!("c8{:06x}", std::process::id() & 0xff_ffff);
-    let children = spawn_netns(&cluster, (2, 2), &exe, &[], base_port, &job_id)
-        .unwrap_or_else(|e| panic!("across: {e}"));
-    let outs = wait_ranks(children, RUN_LIMIT)
-        .unwrap_or_else(|report| panic!("across: HUNG (killed after {RUN_LIMIT:?})\n{report}"));
-    let (so, se) = joined_output(&outs);
-    assert!(
-        outs.iter().all(|o| o.status.success())
-            && so.contains("OK coll_roots")
-            && !se.contains("FAIL"),
-        "across: expected every rank to finish\n{}",
-        describe_ranks(&outs)
-    );
-    drop(cluster);
+    run_failure_program_across("coll_roots", &exe, &[], 46500, "c8");
 }
 
 /// A rank that fails inside a collective (a fatal MPI error, or SIGKILL) ends the job

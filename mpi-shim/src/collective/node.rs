@@ -208,6 +208,13 @@ const LOOK_EVERY: u32 = 256;
 const SIG_SHIFT: u32 = 45;
 const SIG_MASK: u64 = 0xffff << SIG_SHIFT;
 
+/// What a slow wait finds when it looks at one of this rank's areas (`Node::look_at_area`).
+enum AreaLook {
+    Free,
+    Busy,
+    Failed(usize),
+}
+
 /// The signature of `op` (`callword::signature`): which collective and its root. The
 /// `v` variants share their collective's: MPI lets their counts differ per rank anyway,
 /// and the publications say what they hold.
@@ -419,10 +426,7 @@ impl Node {
     /// Will rank `r` never publish anything more this call needs (it is in it with
     /// another root or collective, or has finished it)?
     fn abandoned_by(&self, r: usize) -> bool {
-        matches!(
-            self.progress_of(r),
-            Progress::Elsewhere | Progress::Done | Progress::Failed
-        )
+        self.progress_of(r).gone()
     }
 
     /// A rank other than this one that has left the current call with parts of it undone
@@ -463,20 +467,34 @@ impl Node {
             if !polls.is_multiple_of(LOOK_EVERY) {
                 return false;
             }
-            if self.reclaim(area, asked) {
-                return true;
+            match self.look_at_area(area, asked) {
+                AreaLook::Free => true,
+                AreaLook::Busy => false,
+                AreaLook::Failed(r) => {
+                    failed = Some(r);
+                    true
+                }
             }
-            failed = self.failed_peer();
-            // As in `reclaim`: the failed rank may have released this area before it
-            // failed the call.
-            if failed.is_some() && mine.writable(area, p.asked(area)) {
-                failed = None;
-            }
-            failed.is_some()
         })?;
         match failed {
             Some(r) => Err(CollError::Abandoned { peer: r as u32 }),
             None => Ok(()),
+        }
+    }
+
+    /// A slow wait's look at this rank's `area`, which is not writable yet (`asked` reads
+    /// asked of it): free after all ([`Node::reclaim`]), still busy, or waited for in
+    /// vain because rank `r` failed the call ([`Node::failed_peer`]).
+    fn look_at_area(&self, area: usize, asked: u64) -> AreaLook {
+        if self.reclaim(area, asked) {
+            return AreaLook::Free;
+        }
+        match self.failed_peer() {
+            // As in `reclaim`: the failed rank may have released this area before it
+            // failed the call.
+            Some(_) if self.slots[self.me()].writable(area, asked) => AreaLook::Free,
+            Some(r) => AreaLook::Failed(r),
+            None => AreaLook::Busy,
         }
     }
 
@@ -495,10 +513,7 @@ impl Node {
         };
         let gone = o.others.iter().all(|&(slot, i)| {
             let word = slot.call(usize::from(i));
-            matches!(
-                callword::progress(word, o.context, o.seq, o.signature),
-                Progress::Elsewhere | Progress::Done | Progress::Failed
-            )
+            callword::progress(word, o.context, o.seq, o.signature).gone()
         });
         if !gone {
             return false;

@@ -109,6 +109,17 @@ pub enum Progress {
     Failed,
 }
 
+impl Progress {
+    /// Will that rank play no further part in this call as this rank sees it (it is
+    /// elsewhere, or has left it)?
+    pub fn gone(self) -> bool {
+        matches!(
+            self,
+            Progress::Elsewhere | Progress::Done | Progress::Failed
+        )
+    }
+}
+
 /// What `word` (another rank's) says about call `seq` with signature `signature` on the
 /// communicator of context `context`.
 pub fn progress(word: u64, context: u32, seq: u32, signature: u32) -> Progress {

@@ -184,31 +184,20 @@ impl CollSlot {
         }
     }
 
-    /// The call-word table, after the areas' control blocks (`super::callword`).
+    /// Word table `k` after the areas' control blocks (`super::callword`): 0 the call
+    /// words, 1 the failure words.
     #[cfg(not(loom))]
-    fn calls(&self) -> &[std::sync::atomic::AtomicU64; CALL_WORDS] {
-        // SAFETY: the table lies right after the AREAS control blocks, inside the control
-        // page (asserted above), in memory that outlives the view; 8-byte aligned (the
-        // blocks are 128-byte aligned); atomics are valid for any bit pattern.
-        unsafe {
-            &*self
-                .ctl
-                .add(AREAS)
-                .cast::<[std::sync::atomic::AtomicU64; CALL_WORDS]>()
-        }
-    }
-
-    /// The failure-word table, after the call words (`super::callword::failure`).
-    #[cfg(not(loom))]
-    fn failures(&self) -> &[std::sync::atomic::AtomicU64; CALL_WORDS] {
-        // SAFETY: as for `calls`: the table lies right after the call words, inside the
-        // control pages (asserted above).
+    fn words(&self, k: usize) -> &[std::sync::atomic::AtomicU64; CALL_WORDS] {
+        assert!(k < 2);
+        // SAFETY: the two tables lie right after the AREAS control blocks, inside the
+        // control pages (asserted above), in memory that outlives the view; 8-byte aligned
+        // (the blocks are 128-byte aligned); atomics are valid for any bit pattern.
         unsafe {
             &*self
                 .ctl
                 .add(AREAS)
                 .cast::<std::sync::atomic::AtomicU64>()
-                .add(CALL_WORDS)
+                .add(k * CALL_WORDS)
                 .cast::<[std::sync::atomic::AtomicU64; CALL_WORDS]>()
         }
     }
@@ -218,13 +207,13 @@ impl CollSlot {
     /// that says the next call, so it outlasts it.
     #[cfg(not(loom))]
     pub fn set_failure(&self, i: usize, word: u64) {
-        self.failures()[i].store(word, std::sync::atomic::Ordering::Release);
+        self.words(1)[i].store(word, std::sync::atomic::Ordering::Release);
     }
 
     /// Another rank: this slot's owner's failure word `i`.
     #[cfg(not(loom))]
     pub fn failure(&self, i: usize) -> u64 {
-        self.failures()[i].load(std::sync::atomic::Ordering::Acquire)
+        self.words(1)[i].load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Owner: say `word` (`callword::encode`) in call word `i`: stored after everything
@@ -232,13 +221,13 @@ impl CollSlot {
     /// that too.
     #[cfg(not(loom))]
     pub fn set_call(&self, i: usize, word: u64) {
-        self.calls()[i].store(word, std::sync::atomic::Ordering::Release);
+        self.words(0)[i].store(word, std::sync::atomic::Ordering::Release);
     }
 
     /// Another rank: this slot's owner's call word `i`.
     #[cfg(not(loom))]
     pub fn call(&self, i: usize) -> u64 {
-        self.calls()[i].load(std::sync::atomic::Ordering::Acquire)
+        self.words(0)[i].load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Publisher: take `area` back although not every reader released its publication,

@@ -178,10 +178,15 @@ impl Node {
             if let Some(o) = out.as_mut() {
                 while !o.done() {
                     let (area, asked) = p.next();
-                    let free = mine.writable(area, asked) || look && self.reclaim(area, asked);
-                    if !free {
-                        stuck = if look { self.failed_peer() } else { None };
-                        break;
+                    if !mine.writable(area, asked) {
+                        match look.then(|| self.look_at_area(area, asked)) {
+                            Some(super::AreaLook::Free) => {}
+                            Some(super::AreaLook::Failed(r)) => {
+                                stuck = Some(r);
+                                break;
+                            }
+                            Some(super::AreaLook::Busy) | None => break,
+                        }
                     }
                     let c = o.next;
                     // SAFETY: this rank owns its slot, and every reader of this area's last
