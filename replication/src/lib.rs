@@ -1,7 +1,7 @@
 //! # zerorank-replication
 //!
-//! Replication protocols built on the zerorank transport. Nothing is implemented yet; this
-//! page is the module plan. Every protocol is a sans-IO state machine (events in, actions
+//! Replication protocols built on the zerorank transport. [`abcast`] is built (its protocol
+//! core and simulator); the rest of this page is the plan. Every protocol is a sans-IO state machine (events in, actions
 //! out, no sockets, no clocks), driven by the glommio runtime in production and by a seeded
 //! simulator in tests.
 //!
@@ -19,3 +19,5 @@
 //!   STAT and DYN ownership protocols, and an on-node shared-memory fast path.
 //! * `sim`: the deterministic simulator (seeded; crashes, partitions, drops, delays,
 //!   reordering) and the checkers of each protocol's promised properties.
+
+pub mod abcast;

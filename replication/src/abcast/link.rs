@@ -1,0 +1,274 @@
+//! Reliable FIFO links between members over a network that may drop, duplicate, delay
+//! and reorder datagrams (the simulator's), or lose what was in flight when a TCP
+//! connection broke (the runtime's).
+//!
+//! Every frame to a peer carries the sender's sequence number for that peer and the
+//! cumulative acknowledgement of the peer's frames. The receiver passes frames on in
+//! sequence order exactly once (a duplicate or an old frame is dropped, a frame from
+//! the future waits for the gap to fill); the sender keeps every frame until it is
+//! acknowledged and sends the unacknowledged ones again when the peer has been silent
+//! about them for the retransmission interval.
+//!
+//! A peer that left the member's view is *retired*: its link state is dropped (nothing
+//! is sent again to a member that may be dead), and frames to or from it go unsequenced
+//! (`seq` 0 with a body), passed on at once, in no particular order, and never sent
+//! again. Only idempotent messages go that way (telling a member left behind which view
+//! the group is in).
+
+use super::types::NodeId;
+use super::wire::Wire;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+/// A datagram between two members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The sender's sequence number of this frame on the link (from 1); 0 for a bare
+    /// acknowledgement (no body) or an unsequenced frame (a body, to or from a retired
+    /// peer).
+    pub seq: u64,
+    /// Every frame of the receiver's up to this one has arrived.
+    pub ack: u64,
+    pub body: Option<Wire>,
+}
+
+#[derive(Default)]
+struct Link {
+    next_seq: u64,
+    unacked: VecDeque<(u64, Wire)>,
+    /// When the oldest unacknowledged frame was last sent.
+    sent_at: u64,
+    /// The next sequence number expected from the peer.
+    recv_next: u64,
+    early: BTreeMap<u64, Wire>,
+    /// Something arrived that the peer should hear acknowledged.
+    ack_due: bool,
+    last_heard: u64,
+    last_sent: u64,
+}
+
+/// All of one member's links.
+#[derive(Default)]
+pub struct Links {
+    links: HashMap<NodeId, Link>,
+    retired: HashSet<NodeId>,
+    retransmit: u64,
+}
+
+impl Links {
+    pub fn new(retransmit: u64) -> Self {
+        assert!(retransmit > 0, "a retransmission interval");
+        Links {
+            links: HashMap::new(),
+            retired: HashSet::new(),
+            retransmit,
+        }
+    }
+
+    fn link(&mut self, peer: NodeId, now: u64) -> &mut Link {
+        self.links.entry(peer).or_insert_with(|| Link {
+            next_seq: 1,
+            recv_next: 1,
+            last_heard: now,
+            last_sent: now,
+            sent_at: now,
+            ..Link::default()
+        })
+    }
+
+    /// Queue `body` for `peer`; the frame to put on the wire.
+    pub fn send(&mut self, now: u64, peer: NodeId, body: Wire) -> Frame {
+        if self.retired.contains(&peer) {
+            return Frame {
+                seq: 0,
+                ack: 0,
+                body: Some(body),
+            };
+        }
+        let l = self.link(peer, now);
+        let seq = l.next_seq;
+        l.next_seq += 1;
+        if l.unacked.is_empty() {
+            l.sent_at = now;
+        }
+        l.unacked.push_back((seq, body.clone()));
+        l.ack_due = false;
+        l.last_sent = now;
+        Frame {
+            seq,
+            ack: l.recv_next - 1,
+            body: Some(body),
+        }
+    }
+
+    /// A frame from `peer`: the messages it releases, in order.
+    pub fn receive(&mut self, now: u64, peer: NodeId, frame: Frame) -> Vec<Wire> {
+        if frame.seq == 0 && frame.body.is_some() {
+            return frame.body.into_iter().collect(); // unsequenced
+        }
+        if self.retired.contains(&peer) {
+            return frame.body.into_iter().collect();
+        }
+        let l = self.link(peer, now);
+        l.last_heard = now;
+        while l.unacked.front().is_some_and(|(s, _)| *s <= frame.ack) {
+            l.unacked.pop_front();
+            l.sent_at = now;
+        }
+        let mut out = Vec::new();
+        let Some(body) = frame.body else {
+            return out;
+        };
+        l.ack_due = true;
+        if frame.seq < l.recv_next {
+            return out; // a duplicate
+        }
+        l.early.insert(frame.seq, body);
+        while let Some(b) = l.early.remove(&l.recv_next) {
+            out.push(b);
+            l.recv_next += 1;
+        }
+        out
+    }
+
+    /// The frames to send now: bare acknowledgements that are due, and the
+    /// unacknowledged frames of links silent for the retransmission interval.
+    pub fn flush(&mut self, now: u64) -> Vec<(NodeId, Frame)> {
+        let mut out = Vec::new();
+        let rto = self.retransmit;
+        for (&peer, l) in &mut self.links {
+            if !l.unacked.is_empty() && now >= l.sent_at + rto {
+                for (seq, body) in &l.unacked {
+                    out.push((
+                        peer,
+                        Frame {
+                            seq: *seq,
+                            ack: l.recv_next - 1,
+                            body: Some(body.clone()),
+                        },
+                    ));
+                }
+                l.sent_at = now;
+                l.ack_due = false;
+                l.last_sent = now;
+            }
+            if l.ack_due {
+                out.push((
+                    peer,
+                    Frame {
+                        seq: 0,
+                        ack: l.recv_next - 1,
+                        body: None,
+                    },
+                ));
+                l.ack_due = false;
+                l.last_sent = now;
+            }
+        }
+        // Deterministic order (the map's is not).
+        out.sort_by_key(|(p, f)| (*p, f.seq));
+        out
+    }
+
+    /// Was `peer` retired (it left a view of this member's)?
+    pub fn is_retired(&self, peer: NodeId) -> bool {
+        self.retired.contains(&peer)
+    }
+
+    /// When `peer` was last heard from (`None`: never talked to).
+    pub fn last_heard(&self, peer: NodeId) -> Option<u64> {
+        self.links.get(&peer).map(|l| l.last_heard)
+    }
+
+    /// When a frame last went to `peer`.
+    pub fn last_sent(&self, peer: NodeId) -> Option<u64> {
+        self.links.get(&peer).map(|l| l.last_sent)
+    }
+
+    /// Start hearing from `peer` afresh (a new neighbour).
+    pub fn touch(&mut self, now: u64, peer: NodeId) {
+        let l = self.link(peer, now);
+        l.last_heard = now;
+    }
+
+    /// Retire `peer` (it left the view): nothing is sent to it again, and what goes to
+    /// or comes from it from now on is unsequenced.
+    pub fn retire(&mut self, peer: NodeId) {
+        self.links.remove(&peer);
+        self.retired.insert(peer);
+    }
+
+    /// The earliest time a retransmission may be due.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.links
+            .values()
+            .filter(|l| !l.unacked.is_empty())
+            .map(|l| l.sent_at + self.retransmit)
+            .min()
+    }
+
+    /// Frames waiting for acknowledgement, over all links (for back-pressure and tests).
+    pub fn in_flight(&self) -> usize {
+        self.links.values().map(|l| l.unacked.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_duplicates_and_reorders_into_sequence() {
+        let mut a = Links::new(10);
+        let mut b = Links::new(10);
+        let f1 = a.send(0, 2, Wire::Heartbeat);
+        let f2 = a.send(0, 2, Wire::Join { who: 9 });
+        assert!(b.receive(1, 1, f2.clone()).is_empty(), "waits for frame 1");
+        assert_eq!(b.receive(1, 1, f1.clone()).len(), 2);
+        assert!(b.receive(2, 1, f1).is_empty(), "duplicate");
+        assert!(b.receive(2, 1, f2).is_empty(), "duplicate");
+        // b acknowledges; a stops retransmitting.
+        let acks = b.flush(3);
+        assert_eq!(acks.len(), 1);
+        a.receive(4, 2, acks[0].1.clone());
+        assert!(a.flush(100).is_empty());
+    }
+
+    #[test]
+    fn a_retired_peer_gets_unsequenced_frames_and_its_frames_pass_at_once() {
+        let mut a = Links::new(10);
+        a.send(0, 2, Wire::Heartbeat);
+        a.retire(2);
+        let f = a.send(1, 2, Wire::Join { who: 1 });
+        assert_eq!(f.seq, 0, "unsequenced");
+        assert!(
+            a.flush(100).is_empty(),
+            "nothing is sent again to a retired peer"
+        );
+        let late = Frame {
+            seq: 7,
+            ack: 0,
+            body: Some(Wire::Heartbeat),
+        };
+        assert_eq!(
+            a.receive(101, 2, late).len(),
+            1,
+            "passed on out of sequence"
+        );
+        let mut b = Links::new(10);
+        assert_eq!(
+            b.receive(0, 1, f).len(),
+            1,
+            "an unsequenced frame passes at once"
+        );
+    }
+
+    #[test]
+    fn retransmits_until_acknowledged() {
+        let mut a = Links::new(10);
+        a.send(0, 2, Wire::Heartbeat);
+        assert!(a.flush(5).is_empty());
+        assert_eq!(a.flush(10).len(), 1);
+        assert!(a.flush(15).is_empty());
+        assert_eq!(a.flush(20).len(), 1);
+    }
+}

@@ -1,0 +1,1280 @@
+//! One group member's state machine: the ring broadcast, its total order, and the view
+//! changes of the membership. Sans-IO: the driver hands it frames, application
+//! broadcasts and the time (`now`, milliseconds on any monotonic clock), and takes out
+//! [`Action`]s. See the parent module for the protocol and why it is safe.
+
+use super::link::{Frame, Links};
+use super::types::{MsgId, NodeId, View, ViewId};
+use super::wire::{Data, Decision, Wire};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+/// Timing and limits. Times are milliseconds of the driver's clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Send a heartbeat on a ring link that has carried nothing for this long.
+    pub heartbeat: u64,
+    /// Suspect a ring neighbour silent for this long.
+    pub suspect_after: u64,
+    /// How long each phase of a view change waits for the members that have not answered.
+    pub change_timeout: u64,
+    /// Send unacknowledged frames again after this long.
+    pub retransmit: u64,
+    /// At most this many of this member's broadcasts accepted and not yet delivered
+    /// (back-pressure: [`Member::broadcast`] refuses more).
+    pub window: usize,
+    /// Rounds a leader runs without reaching a majority before it reports
+    /// [`Action::Blocked`] (it goes on trying).
+    pub give_up_rounds: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            heartbeat: 20,
+            suspect_after: 100,
+            change_timeout: 100,
+            retransmit: 40,
+            window: 256,
+            give_up_rounds: 4,
+        }
+    }
+}
+
+/// What the member asks its driver to do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Put `frame` on the wire to `to`.
+    Send { to: NodeId, frame: Frame },
+    /// Hand a broadcast to the application.
+    Deliver {
+        view: ViewId,
+        id: MsgId,
+        payload: Vec<u8>,
+    },
+    /// A new view is installed (the first one too).
+    Install(View),
+    /// This member does not deliver, and says why: it cannot reach a majority of its
+    /// view (it keeps trying, and goes on with [`Action::Install`] once it can), or it
+    /// is not in the majority's view at all ([`Member::is_stopped`] then: it must start
+    /// again as a joiner, under a new id, to come back).
+    Blocked(String),
+    /// This member left the group (it asked to).
+    Left,
+    /// `joiner` was added in view `view`: send it the application's state as it is now,
+    /// with [`Member::send_state`], before taking further actions.
+    StateNeeded { joiner: NodeId, view: ViewId },
+    /// The state the group sent this joiner (apply it before the deliveries that follow).
+    StateReceived(Vec<u8>),
+}
+
+/// Why [`Member::broadcast`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BroadcastError {
+    #[error("back-pressure: {0} broadcasts of this member are not delivered yet")]
+    Full(usize),
+    #[error("this member has stopped (blocked or left)")]
+    Stopped,
+}
+
+/// Ways to break the protocol on purpose, for the tests that show the checker catches
+/// a broken protocol. Never used otherwise.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// Deliver the flush of a view change without leaving out what was delivered.
+    SkipDuplicateFilter,
+    /// Deliver without waiting for stability (every member having the broadcast).
+    DeliverUnstable,
+    /// Promise a view change and go on delivering.
+    NoFreeze,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Asking the group to let it in.
+    Joining {
+        next_try: u64,
+    },
+    Normal,
+    /// Blocked or left.
+    Stopped,
+}
+
+/// What a member knows within its current view.
+#[derive(Default)]
+struct ViewState {
+    /// Every broadcast of the view this member holds that some member may not have
+    /// delivered yet, by total-order key.
+    log: BTreeMap<(u64, NodeId), Data>,
+    /// The keys of `log` this member has not delivered.
+    pending: BTreeSet<(u64, NodeId)>,
+    /// The highest sequence number received from each origin in this view.
+    received: HashMap<NodeId, u64>,
+    /// What each other member has said of itself: its clock, its `received`, the key of
+    /// its last delivery.
+    clocks: HashMap<NodeId, u64>,
+    received_of: HashMap<NodeId, HashMap<NodeId, u64>>,
+    delivered_of: HashMap<NodeId, (u64, NodeId)>,
+    /// The key of this member's last delivery in the view.
+    delivered: (u64, NodeId),
+    ack_due: bool,
+    /// Promised a view change: no more receiving, acknowledging or delivering here.
+    frozen: bool,
+    /// When it promised.
+    frozen_at: u64,
+    /// Messages of later views, kept until this member installs them.
+    future: Vec<(NodeId, Wire)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RoundPhase {
+    Prepare,
+    Accept,
+}
+
+/// What a promise brings: the promiser's log of the base view, and the decision it
+/// accepted earlier, if any.
+type Promised = (Vec<Data>, Option<(ViewId, Decision)>);
+
+/// A view change this member leads.
+struct Round {
+    id: ViewId,
+    phase: RoundPhase,
+    started: u64,
+    /// Promises: the promiser's log and accepted decision.
+    promises: BTreeMap<NodeId, Promised>,
+    decision: Option<Decision>,
+    accepted_by: BTreeSet<NodeId>,
+}
+
+/// One member of a group.
+pub struct Member {
+    id: NodeId,
+    cfg: Config,
+    now: u64,
+    phase: Phase,
+    view: Option<View>,
+    links: Links,
+    actions: VecDeque<Action>,
+    /// Lamport clock.
+    clock: u64,
+    /// Sequence number of this member's next broadcast.
+    next_seq: u64,
+    /// Broadcasts accepted but not sent yet (while joining or during a view change).
+    outbox: VecDeque<(MsgId, Vec<u8>)>,
+    /// Sent and not yet delivered.
+    own_undelivered: usize,
+    vs: ViewState,
+    /// A joiner that has not received the group's state yet delivers nothing.
+    has_state: bool,
+    /// When the current view was installed.
+    installed_at: u64,
+    contacts: Vec<NodeId>,
+    // Membership.
+    suspects: BTreeSet<NodeId>,
+    joiners: BTreeSet<NodeId>,
+    leavers: BTreeSet<NodeId>,
+    /// Since when this member has wanted a view change that has not come.
+    wanted_since: Option<u64>,
+    max_round: u64,
+    promised: Option<ViewId>,
+    accepted: Option<(ViewId, Decision)>,
+    leading: Option<Round>,
+    failed_rounds: u32,
+    /// The decision that installed the current view (to answer a late leader).
+    last_commit: Option<Decision>,
+    mutation: Option<Mutation>,
+}
+
+impl Member {
+    /// A founding member of a group whose initial members are `members` (any order: the
+    /// ring is by id, oldest first). Every founder must be given the same list.
+    pub fn founder(id: NodeId, members: &[NodeId], cfg: Config, now: u64) -> Self {
+        let mut ms = members.to_vec();
+        ms.sort_unstable();
+        ms.dedup();
+        assert!(ms.contains(&id), "a founder is one of the members");
+        let view = View {
+            id: ViewId {
+                round: 0,
+                leader: ms[0],
+            },
+            members: ms,
+        };
+        let mut m = Member::blank(id, cfg, now, Phase::Normal);
+        m.has_state = true;
+        m.install(view, None);
+        m
+    }
+
+    /// A process that joins a running group through any of `contacts` (members or not:
+    /// it asks them all until one lets it in).
+    pub fn joiner(id: NodeId, contacts: &[NodeId], cfg: Config, now: u64) -> Self {
+        let mut m = Member::blank(id, cfg, now, Phase::Joining { next_try: now });
+        m.contacts = contacts.iter().copied().filter(|&c| c != id).collect();
+        m.tick(now);
+        m
+    }
+
+    fn blank(id: NodeId, cfg: Config, now: u64, phase: Phase) -> Self {
+        Member {
+            id,
+            cfg,
+            now,
+            phase,
+            view: None,
+            links: Links::new(cfg.retransmit),
+            actions: VecDeque::new(),
+            clock: 0,
+            next_seq: 1,
+            outbox: VecDeque::new(),
+            own_undelivered: 0,
+            vs: ViewState::default(),
+            has_state: false,
+            installed_at: now,
+            contacts: Vec::new(),
+            suspects: BTreeSet::new(),
+            joiners: BTreeSet::new(),
+            leavers: BTreeSet::new(),
+            wanted_since: None,
+            max_round: 0,
+            promised: None,
+            accepted: None,
+            leading: None,
+            failed_rounds: 0,
+            last_commit: None,
+            mutation: None,
+        }
+    }
+
+    fn stop_blocked(&mut self, why: String) {
+        self.phase = Phase::Stopped;
+        self.actions.push_back(Action::Blocked(why));
+    }
+
+    /// Break the protocol as `m` says (the checker's own tests only).
+    #[doc(hidden)]
+    pub fn break_on_purpose(&mut self, m: Mutation) {
+        self.mutation = Some(m);
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The installed view (`None` while joining).
+    pub fn view(&self) -> Option<&View> {
+        self.view.as_ref()
+    }
+
+    /// A one-line account of this member's protocol state, for logs and replays.
+    pub fn status(&self) -> String {
+        format!(
+            "{}: {:?} view {:?} frozen {} suspects {:?} joiners {:?} promised {:?} leading {:?} wanted_since {:?} pending {} log {} outbox {}",
+            self.id,
+            self.phase,
+            self.view.as_ref().map(|v| (v.id, v.members.clone())),
+            self.vs.frozen,
+            self.suspects,
+            self.joiners,
+            self.promised,
+            self.leading.as_ref().map(|r| (r.id, r.phase, r.promises.len(), r.accepted_by.len())),
+            self.wanted_since,
+            self.vs.pending.len(),
+            self.vs.log.len(),
+            self.outbox.len()
+        )
+    }
+
+    /// Is it a working member: in a view, with the group's state?
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Normal && self.view.is_some() && self.has_state
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.phase == Phase::Stopped
+    }
+
+    /// The next action for the driver.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The latest time by which the driver must call [`Member::tick`] again.
+    pub fn poll_timeout(&self) -> u64 {
+        let step = (self.cfg.heartbeat / 2).max(1);
+        let mut t = self.now + step;
+        if let Some(d) = self.links.next_deadline() {
+            t = t.min(d.max(self.now));
+        }
+        t
+    }
+
+    /// Broadcast `payload` to the group, in total order. Accepted while joining or during
+    /// a view change too (sent once the view is installed), up to the window.
+    pub fn broadcast(&mut self, now: u64, payload: Vec<u8>) -> Result<MsgId, BroadcastError> {
+        self.advance(now);
+        if self.phase == Phase::Stopped {
+            return Err(BroadcastError::Stopped);
+        }
+        let queued = self.own_undelivered + self.outbox.len();
+        if queued >= self.cfg.window {
+            return Err(BroadcastError::Full(queued));
+        }
+        let id = MsgId {
+            origin: self.id,
+            seq: self.next_seq,
+        };
+        self.next_seq += 1;
+        self.outbox.push_back((id, payload));
+        self.send_outbox();
+        Ok(id)
+    }
+
+    /// Ask to leave the group; [`Action::Left`] follows once the group has a view without
+    /// this member.
+    pub fn leave(&mut self, now: u64) {
+        self.advance(now);
+        if self.phase != Phase::Normal {
+            return;
+        }
+        let base = self.view_id();
+        self.leavers.insert(self.id);
+        self.want_change();
+        let c = self.coordinator();
+        if c != self.id {
+            self.send(c, Wire::Leave { base, who: self.id });
+        }
+    }
+
+    /// The application's state for `joiner` (after [`Action::StateNeeded`]).
+    pub fn send_state(&mut self, joiner: NodeId, view: ViewId, state: Vec<u8>) {
+        self.send(joiner, Wire::State { view, state });
+    }
+
+    /// The transport lost its connection to `peer` (a connection error): suspect it if
+    /// it is a member.
+    pub fn peer_down(&mut self, now: u64, peer: NodeId) {
+        self.advance(now);
+        if self.phase == Phase::Normal {
+            self.suspect(peer);
+        }
+    }
+
+    /// A frame from `from`.
+    pub fn handle(&mut self, now: u64, from: NodeId, frame: Frame) {
+        self.advance(now);
+        if self.phase == Phase::Stopped {
+            return;
+        }
+        // Whatever a suspect sends shows it is up: suspicions are withdrawn (so that a
+        // member falsely suspected, or cut off by a partition that healed, is not left
+        // out of the next view change).
+        self.suspects.remove(&from);
+        for w in self.links.receive(now, from, frame) {
+            self.on_wire(from, w);
+            if self.phase == Phase::Stopped {
+                return;
+            }
+        }
+    }
+
+    /// Timers: heartbeats, suspicion of silent neighbours, view-change deadlines,
+    /// retransmissions.
+    pub fn tick(&mut self, now: u64) {
+        self.advance(now);
+        match self.phase {
+            Phase::Stopped => return,
+            Phase::Joining { next_try } => {
+                if now >= next_try {
+                    for c in self.contacts.clone() {
+                        self.send(c, Wire::Join { who: self.id });
+                    }
+                    self.phase = Phase::Joining {
+                        next_try: now + self.cfg.change_timeout,
+                    };
+                }
+                return;
+            }
+            Phase::Normal => {}
+        }
+        if !self.has_state && now >= self.installed_at + 3 * self.cfg.change_timeout {
+            // The member that let it in failed before it sent the state.
+            self.stop_blocked("the group's state never came after joining".to_string());
+            return;
+        }
+        let (left, right) = self.neighbours();
+        for nb in [left, right].into_iter().flatten() {
+            if self
+                .links
+                .last_sent(nb)
+                .is_none_or(|t| now >= t + self.cfg.heartbeat)
+            {
+                self.send(nb, Wire::Heartbeat);
+            }
+            let heard = self.links.last_heard(nb).unwrap_or(now);
+            if now >= heard + self.cfg.suspect_after {
+                self.suspect(nb);
+            }
+        }
+        self.round_timers();
+    }
+
+    /// Put what is due on the wire: this member's acknowledgement and the links' own
+    /// frames. Call after a batch of events (the simulator: after each).
+    pub fn flush(&mut self) {
+        if self.phase == Phase::Normal && self.vs.ack_due && !self.vs.frozen {
+            self.vs.ack_due = false;
+            let mut received: Vec<(NodeId, u64)> =
+                self.vs.received.iter().map(|(&o, &s)| (o, s)).collect();
+            received.sort_unstable();
+            let (view, from, clock, delivered) =
+                (self.view_id(), self.id, self.clock, self.vs.delivered);
+            self.spread(|hops| Wire::Ack {
+                view,
+                hops,
+                from,
+                clock,
+                received: received.clone(),
+                delivered,
+            });
+        }
+        for (to, frame) in self.links.flush(self.now) {
+            self.actions.push_back(Action::Send { to, frame });
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Plumbing.
+
+    fn advance(&mut self, now: u64) {
+        self.now = self.now.max(now);
+    }
+
+    fn view_id(&self) -> ViewId {
+        self.view.as_ref().map(|v| v.id).unwrap_or_default()
+    }
+
+    fn send(&mut self, to: NodeId, w: Wire) {
+        debug_assert_ne!(to, self.id, "no frames to itself");
+        let frame = self.links.send(self.now, to, w);
+        self.actions.push_back(Action::Send { to, frame });
+    }
+
+    /// The ring neighbours (left, right): `None` alone in the view.
+    fn neighbours(&self) -> (Option<NodeId>, Option<NodeId>) {
+        let Some(v) = &self.view else {
+            return (None, None);
+        };
+        let n = v.members.len();
+        if n < 2 {
+            return (None, None);
+        }
+        let p = v.position(self.id).expect("a member of its own view");
+        (
+            Some(v.members[(p + n - 1) % n]),
+            Some(v.members[(p + 1) % n]),
+        )
+    }
+
+    /// Send this member's own message both ways round the ring: rightwards to the next
+    /// `n / 2` members, leftwards to the `(n - 1) / 2` before it, so that every other
+    /// member gets it once, about `n / 2` hops away at most.
+    fn spread(&mut self, make: impl Fn(u32) -> Wire) {
+        let n = self.view.as_ref().map_or(0, |v| v.members.len()) as u32;
+        let (left, right) = self.neighbours();
+        let (r_hops, l_hops) = (n / 2, n.saturating_sub(1) / 2);
+        if let (Some(r), true) = (right, r_hops > 0) {
+            self.send(r, make(r_hops));
+        }
+        if let (Some(l), true) = (left, l_hops > 0) {
+            self.send(l, make(l_hops));
+        }
+    }
+
+    /// Pass a ring message on the way it travels (it came from `from`).
+    fn forward(&mut self, from: NodeId, w: Wire) {
+        let (left, right) = self.neighbours();
+        let next = if Some(from) == left { right } else { left };
+        if let Some(next) = next {
+            self.send(next, w);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // The ring: broadcasts, acknowledgements, delivery.
+
+    fn send_outbox(&mut self) {
+        if self.phase != Phase::Normal || self.vs.frozen || self.view.is_none() {
+            return;
+        }
+        while let Some((id, payload)) = self.outbox.pop_front() {
+            self.clock += 1;
+            let data = Data {
+                id,
+                ts: self.clock,
+                payload,
+            };
+            self.own_undelivered += 1;
+            self.accept_data(data.clone());
+            let view = self.view_id();
+            self.spread(|hops| Wire::Data {
+                view,
+                hops,
+                data: data.clone(),
+            });
+        }
+        self.try_deliver();
+    }
+
+    /// Take in a broadcast of the current view (this member's own or another's).
+    fn accept_data(&mut self, data: Data) {
+        let o = data.id.origin;
+        let hi = self.vs.received.entry(o).or_insert(0);
+        if data.id.seq <= *hi {
+            return; // a duplicate
+        }
+        assert!(
+            self.view.as_ref().is_some_and(|v| v.contains(o)),
+            "a broadcast of the view comes from a member of it"
+        );
+        *hi = data.id.seq;
+        self.clock = self.clock.max(data.ts);
+        if o != self.id {
+            // The broadcast says as much as a report of its origin would: its clock is
+            // at least the timestamp, and it holds the broadcast.
+            let c = self.vs.clocks.entry(o).or_insert(0);
+            *c = (*c).max(data.ts);
+            let r = self
+                .vs
+                .received_of
+                .entry(o)
+                .or_default()
+                .entry(o)
+                .or_insert(0);
+            *r = (*r).max(data.id.seq);
+            self.vs.ack_due = true;
+        }
+        let key = data.key();
+        assert!(
+            key > self.vs.delivered,
+            "member {}: broadcast {} of view {} (key {key:?}) sorts before the last delivery {:?} (Lamport clocks)",
+            self.id,
+            data.id,
+            self.view_id(),
+            self.vs.delivered
+        );
+        self.vs.pending.insert(key);
+        self.vs.log.insert(key, data);
+    }
+
+    /// Deliver, in key order, every broadcast that is stable (every member has it) and
+    /// that nothing not yet received can precede (every member's clock has passed it).
+    fn try_deliver(&mut self) {
+        if !self.has_state || self.vs.frozen {
+            return;
+        }
+        let Some(view) = self.view.clone() else {
+            return;
+        };
+        while let Some(&key) = self.vs.pending.first() {
+            let data = &self.vs.log[&key];
+            let (ts, id) = (data.ts, data.id);
+            let ready = view.members.iter().all(|&m| {
+                m == self.id
+                    || (self.vs.clocks.get(&m).is_some_and(|&c| c >= ts)
+                        && (self.mutation == Some(Mutation::DeliverUnstable)
+                            || self
+                                .vs
+                                .received_of
+                                .get(&m)
+                                .and_then(|r| r.get(&id.origin))
+                                .is_some_and(|&s| s >= id.seq)))
+            });
+            if !ready {
+                break;
+            }
+            self.vs.pending.pop_first();
+            self.deliver(view.id, key);
+        }
+        self.collect_garbage();
+    }
+
+    fn deliver(&mut self, view: ViewId, key: (u64, NodeId)) {
+        assert!(
+            key > self.vs.delivered || self.mutation.is_some(),
+            "deliveries in total order"
+        );
+        self.vs.delivered = key;
+        let data = &self.vs.log[&key];
+        if data.id.origin == self.id {
+            assert!(
+                self.own_undelivered > 0 || self.mutation.is_some(),
+                "own broadcasts are counted"
+            );
+            self.own_undelivered = self.own_undelivered.saturating_sub(1);
+        }
+        self.actions.push_back(Action::Deliver {
+            view,
+            id: data.id,
+            payload: data.payload.clone(),
+        });
+    }
+
+    /// Forget the broadcasts every member has delivered: no view change needs them.
+    fn collect_garbage(&mut self) {
+        let Some(v) = &self.view else { return };
+        let mut low = self.vs.delivered;
+        for &m in &v.members {
+            if m != self.id {
+                low = low.min(self.vs.delivered_of.get(&m).copied().unwrap_or((0, 0)));
+            }
+        }
+        while self
+            .vs
+            .log
+            .first_key_value()
+            .is_some_and(|(k, _)| *k <= low)
+        {
+            self.vs.log.pop_first();
+        }
+    }
+
+    fn on_ring(&mut self, from: NodeId, w: Wire) {
+        let (view, hops) = match &w {
+            Wire::Data { view, hops, .. } | Wire::Ack { view, hops, .. } => (*view, *hops),
+            _ => unreachable!("ring messages only"),
+        };
+        let current = self.view_id();
+        if self.view.is_none() || view > current {
+            self.vs.future.push((from, w));
+            return;
+        }
+        if view < current || self.vs.frozen {
+            return;
+        }
+        if hops > 1 {
+            let mut fw = w.clone();
+            match &mut fw {
+                Wire::Data { hops, .. } | Wire::Ack { hops, .. } => *hops -= 1,
+                _ => unreachable!(),
+            }
+            self.forward(from, fw);
+        }
+        match w {
+            Wire::Data { data, .. } => self.accept_data(data),
+            Wire::Ack {
+                from: m,
+                clock,
+                received,
+                delivered,
+                ..
+            } => {
+                if m == self.id {
+                    return;
+                }
+                let c = self.vs.clocks.entry(m).or_insert(0);
+                *c = (*c).max(clock);
+                let r = self.vs.received_of.entry(m).or_default();
+                for (o, s) in received {
+                    let e = r.entry(o).or_insert(0);
+                    *e = (*e).max(s);
+                }
+                let d = self.vs.delivered_of.entry(m).or_insert((0, 0));
+                *d = (*d).max(delivered);
+            }
+            _ => unreachable!(),
+        }
+        self.try_deliver();
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Membership.
+
+    fn on_wire(&mut self, from: NodeId, w: Wire) {
+        if self.tell_if_outdated(from, &w) {
+            return;
+        }
+        match w {
+            Wire::Data { .. } | Wire::Ack { .. } => self.on_ring(from, w),
+            Wire::Heartbeat => {}
+            Wire::Suspect { base, who } => {
+                if self.phase == Phase::Normal && base == self.view_id() {
+                    self.suspect(who);
+                }
+            }
+            Wire::Join { who } => self.on_join(who),
+            Wire::Leave { base, who } => {
+                if self.phase == Phase::Normal
+                    && base == self.view_id()
+                    && self.view.as_ref().is_some_and(|v| v.contains(who))
+                {
+                    self.leavers.insert(who);
+                    self.want_change();
+                    let c = self.coordinator();
+                    if c != self.id {
+                        self.send(c, Wire::Leave { base, who });
+                    }
+                }
+            }
+            Wire::Prepare { base, round } => self.on_prepare(from, base, round),
+            Wire::Promise {
+                base,
+                round,
+                log,
+                accepted,
+            } => self.on_promise(from, base, round, log, accepted),
+            Wire::Nack { base, promised } => {
+                self.max_round = self.max_round.max(promised.round);
+                if base == self.view_id() && self.leading.as_ref().is_some_and(|r| r.id < promised)
+                {
+                    // Another leader is ahead: let it finish (or time out and try again).
+                    self.leading = None;
+                }
+            }
+            Wire::Accept { round, decision } => self.on_accept(from, round, decision),
+            Wire::Accepted { base, round } => self.on_accepted(from, base, round),
+            Wire::Commit { decision } => self.on_commit(decision, false),
+            Wire::Outdated { view } => {
+                let joining = matches!(self.phase, Phase::Joining { .. });
+                if (joining || (self.phase == Phase::Normal && view.id > self.view_id()))
+                    && !view.contains(self.id)
+                {
+                    self.phase = Phase::Stopped;
+                    self.actions.push_back(Action::Blocked(format!(
+                        "excluded: member {from} is in view {} (members {:?}), which does not hold this member",
+                        view.id, view.members
+                    )));
+                }
+            }
+            Wire::State { view, state } => {
+                if !self.has_state && self.view.as_ref().is_some_and(|v| v.id >= view) {
+                    self.has_state = true;
+                    self.actions.push_back(Action::StateReceived(state));
+                    self.try_deliver();
+                }
+            }
+        }
+    }
+
+    /// A member left behind (outside this member's view, still talking from an older
+    /// one) hears which view the group is in, so that it stops instead of waiting for
+    /// a majority it will never find. True when `w` needs nothing more.
+    fn tell_if_outdated(&mut self, from: NodeId, w: &Wire) -> bool {
+        let Some(v) = &self.view else { return false };
+        if self.phase != Phase::Normal || v.contains(from) {
+            return false;
+        }
+        let behind = match w {
+            Wire::Heartbeat => true,
+            Wire::Data { view, .. } | Wire::Ack { view, .. } => *view < v.id,
+            Wire::Prepare { base, .. } | Wire::Suspect { base, .. } | Wire::Leave { base, .. } => {
+                *base < v.id && self.last_commit.as_ref().is_none_or(|d| d.base != *base)
+            }
+            _ => false,
+        };
+        if behind {
+            let view = v.clone();
+            self.send(from, Wire::Outdated { view });
+        }
+        behind
+    }
+
+    /// The member that should lead a view change now: the oldest not suspected.
+    fn coordinator(&self) -> NodeId {
+        let v = self.view.as_ref().expect("a view");
+        *v.members
+            .iter()
+            .find(|m| !self.suspects.contains(m))
+            .unwrap_or(&self.id)
+    }
+
+    fn want_change(&mut self) {
+        self.wanted_since.get_or_insert(self.now);
+        if self.coordinator() == self.id && self.leading.is_none() {
+            self.start_round();
+        }
+    }
+
+    fn suspect(&mut self, who: NodeId) {
+        let Some(v) = &self.view else { return };
+        if who == self.id || !v.contains(who) || self.suspects.contains(&who) {
+            return;
+        }
+        self.suspects.insert(who);
+        let base = v.id;
+        self.want_change();
+        let c = self.coordinator();
+        if c != self.id {
+            for s in self.suspects.clone() {
+                self.send(c, Wire::Suspect { base, who: s });
+            }
+            for j in self.joiners.clone() {
+                self.send(c, Wire::Join { who: j });
+            }
+        }
+    }
+
+    fn on_join(&mut self, who: NodeId) {
+        if self.phase != Phase::Normal {
+            return;
+        }
+        let v = self.view.as_ref().expect("a view when normal");
+        if v.contains(who) {
+            // It may have missed the commit that let it in (the leader failed): the
+            // current leader's next view change sends it again; nothing to do here.
+            return;
+        }
+        if self.links.is_retired(who) {
+            // It was let in once and left out again before it installed a view (a
+            // retired link cannot be sequenced again): it must come back under a new id.
+            let view = v.clone();
+            self.send(who, Wire::Outdated { view });
+            return;
+        }
+        if !self.joiners.insert(who) {
+            return;
+        }
+        self.want_change();
+        let c = self.coordinator();
+        if c != self.id {
+            self.send(c, Wire::Join { who });
+        }
+    }
+
+    fn start_round(&mut self) {
+        let v = self.view.clone().expect("a view");
+        self.max_round += 1;
+        let id = ViewId {
+            round: self.max_round,
+            leader: self.id,
+        };
+        self.leading = Some(Round {
+            id,
+            phase: RoundPhase::Prepare,
+            started: self.now,
+            promises: BTreeMap::new(),
+            decision: None,
+            accepted_by: BTreeSet::new(),
+        });
+        for m in v.members.iter().copied() {
+            if m != self.id && !self.suspects.contains(&m) {
+                self.send(
+                    m,
+                    Wire::Prepare {
+                        base: v.id,
+                        round: id,
+                    },
+                );
+            }
+        }
+        self.on_prepare(self.id, v.id, id);
+    }
+
+    fn my_promise(&self) -> (Vec<Data>, Option<(ViewId, Decision)>) {
+        (
+            self.vs.log.values().cloned().collect(),
+            self.accepted.clone(),
+        )
+    }
+
+    fn on_prepare(&mut self, from: NodeId, base: ViewId, round: ViewId) {
+        if self.phase != Phase::Normal {
+            return;
+        }
+        self.max_round = self.max_round.max(round.round);
+        let current = self.view_id();
+        if base < current {
+            // A leader behind: tell it how its base view ended.
+            if let Some(d) = self.last_commit.clone().filter(|d| d.base == base) {
+                self.send(from, Wire::Commit { decision: d });
+            }
+            return;
+        }
+        if base > current {
+            return;
+        }
+        if self.promised.is_some_and(|p| round <= p) {
+            if from != self.id {
+                let promised = self.promised.expect("checked");
+                self.send(from, Wire::Nack { base, promised });
+            }
+            return;
+        }
+        self.promised = Some(round);
+        self.follow(round.leader);
+        if self.leading.as_ref().is_some_and(|r| r.id < round) {
+            self.leading = None;
+        }
+        let (log, accepted) = self.my_promise();
+        if from == self.id {
+            self.on_promise(self.id, base, round, log, accepted);
+        } else {
+            self.send(
+                from,
+                Wire::Promise {
+                    base,
+                    round,
+                    log,
+                    accepted,
+                },
+            );
+        }
+    }
+
+    fn on_promise(
+        &mut self,
+        from: NodeId,
+        base: ViewId,
+        round: ViewId,
+        log: Vec<Data>,
+        accepted: Option<(ViewId, Decision)>,
+    ) {
+        if base != self.view_id() {
+            return;
+        }
+        let Some(r) = self.leading.as_mut() else {
+            return;
+        };
+        if r.id != round || r.phase != RoundPhase::Prepare {
+            return;
+        }
+        r.promises.insert(from, (log, accepted));
+        let v = self.view.as_ref().expect("a view");
+        let expected = v
+            .members
+            .iter()
+            .filter(|m| !self.suspects.contains(m))
+            .count();
+        if r.promises.len() >= expected {
+            self.propose();
+        }
+    }
+
+    /// Phase 2, with the promises in hand (a majority at least).
+    fn propose(&mut self) {
+        let v = self.view.clone().expect("a view");
+        let r = self.leading.as_mut().expect("leading");
+        if r.promises.len() < v.majority() {
+            return;
+        }
+        let previous = r
+            .promises
+            .values()
+            .filter_map(|(_, a)| a.clone())
+            .max_by_key(|(id, _)| *id);
+        let decision = match previous {
+            // Some acceptor accepted a decision already: it may have been chosen, so
+            // this round proposes it again (Paxos).
+            Some((_, d)) => d,
+            None => {
+                let mut members: Vec<NodeId> = v
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|m| r.promises.contains_key(m) && !self.leavers.contains(m))
+                    .collect();
+                for &j in &self.joiners {
+                    if !members.contains(&j) {
+                        members.push(j);
+                    }
+                }
+                let mut seen = HashSet::new();
+                let mut flush: Vec<Data> = r
+                    .promises
+                    .values()
+                    .flat_map(|(log, _)| log.iter())
+                    .filter(|d| seen.insert(d.id))
+                    .cloned()
+                    .collect();
+                flush.sort_by_key(Data::key);
+                Decision {
+                    base: v.id,
+                    view: View { id: r.id, members },
+                    flush,
+                }
+            }
+        };
+        r.phase = RoundPhase::Accept;
+        r.started = self.now;
+        r.decision = Some(decision.clone());
+        let (id, to): (ViewId, Vec<NodeId>) = (r.id, r.promises.keys().copied().collect());
+        for m in to {
+            if m != self.id {
+                self.send(
+                    m,
+                    Wire::Accept {
+                        round: id,
+                        decision: decision.clone(),
+                    },
+                );
+            }
+        }
+        self.on_accept(self.id, id, decision);
+    }
+
+    fn on_accept(&mut self, from: NodeId, round: ViewId, decision: Decision) {
+        if self.phase != Phase::Normal || decision.base != self.view_id() {
+            return;
+        }
+        if self.promised.is_some_and(|p| round < p) {
+            if from != self.id {
+                let promised = self.promised.expect("checked");
+                self.send(
+                    from,
+                    Wire::Nack {
+                        base: decision.base,
+                        promised,
+                    },
+                );
+            }
+            return;
+        }
+        self.promised = Some(round);
+        self.follow(round.leader);
+        let base = decision.base;
+        self.accepted = Some((round, decision));
+        if from == self.id {
+            self.on_accepted(self.id, base, round);
+        } else {
+            self.send(from, Wire::Accepted { base, round });
+        }
+    }
+
+    /// This member promised or accepted in a round of `leader`: it is frozen from now,
+    /// and waits for that leader (which is evidently up) for a while before it suspects it.
+    fn follow(&mut self, leader: NodeId) {
+        if self.mutation != Some(Mutation::NoFreeze) {
+            self.vs.frozen = true;
+        }
+        self.vs.frozen_at = self.now;
+        self.wanted_since = Some(self.now);
+        if leader != self.id {
+            self.suspects.remove(&leader);
+        }
+    }
+
+    fn on_accepted(&mut self, from: NodeId, base: ViewId, round: ViewId) {
+        if base != self.view_id() {
+            return;
+        }
+        let majority = self.view.as_ref().expect("a view").majority();
+        let Some(r) = self.leading.as_mut() else {
+            return;
+        };
+        if r.id != round || r.phase != RoundPhase::Accept {
+            return;
+        }
+        r.accepted_by.insert(from);
+        if r.accepted_by.len() < majority {
+            return;
+        }
+        // Chosen: a majority of the base view accepted it.
+        let d = r.decision.clone().expect("proposed");
+        let old = self.view.clone().expect("a view");
+        let mut to: BTreeSet<NodeId> = old.members.iter().copied().collect();
+        to.extend(d.view.members.iter().copied());
+        to.remove(&self.id);
+        for m in to {
+            self.send(
+                m,
+                Wire::Commit {
+                    decision: d.clone(),
+                },
+            );
+        }
+        self.on_commit(d, true);
+    }
+
+    /// The decision `d` is chosen (`committer`: this member found it so, and sends the
+    /// joiners their state).
+    fn on_commit(&mut self, d: Decision, committer: bool) {
+        if self.phase == Phase::Stopped {
+            return;
+        }
+        let current = self.view.as_ref().map(|v| v.id);
+        match current {
+            // A joiner: it has no base view to finish.
+            None if d.view.contains(self.id) => self.install(d.view.clone(), Some(d)),
+            Some(c) if c == d.base => self.finish_view(d, committer),
+            _ => {}
+        }
+    }
+
+    /// Deliver what is left of the base view from the decision's flush, then install the
+    /// decision's view, or stop if this member is not in it.
+    fn finish_view(&mut self, d: Decision, committer: bool) {
+        let base = d.base;
+        if !self.has_state {
+            // A joiner whose state never came: it cannot deliver the base view's rest.
+            self.stop_blocked(format!(
+                "view {} changed before this joiner received the group's state",
+                base
+            ));
+            return;
+        }
+        for data in &d.flush {
+            let key = data.key();
+            if key <= self.vs.delivered && self.mutation != Some(Mutation::SkipDuplicateFilter) {
+                continue;
+            }
+            assert!(
+                self.view
+                    .as_ref()
+                    .is_some_and(|v| v.contains(data.id.origin)),
+                "the flush holds broadcasts of the base view's members"
+            );
+            self.vs.pending.remove(&key);
+            self.vs.log.insert(key, data.clone());
+            self.deliver(base, key);
+        }
+        let own_left = self.vs.pending.iter().any(|k| k.1 == self.id);
+        if self.mutation.is_some() {
+            self.own_undelivered = 0;
+        }
+        if d.view.contains(self.id) && self.mutation.is_none() {
+            assert!(
+                !own_left && self.own_undelivered == 0,
+                "a member that moves on has every broadcast it sent in the base view delivered"
+            );
+        }
+        if !d.view.contains(self.id) {
+            self.phase = Phase::Stopped;
+            self.actions.push_back(if self.leavers.contains(&self.id) {
+                Action::Left
+            } else {
+                Action::Blocked(format!(
+                    "excluded from view {} (members {:?}) by its leader",
+                    d.view.id, d.view.members
+                ))
+            });
+            return;
+        }
+        let old: HashSet<NodeId> = self
+            .view
+            .as_ref()
+            .map(|v| v.members.iter().copied().collect())
+            .unwrap_or_default();
+        let view = d.view.clone();
+        self.install(view.clone(), Some(d));
+        if committer {
+            for &m in &view.members {
+                if !old.contains(&m) {
+                    self.actions.push_back(Action::StateNeeded {
+                        joiner: m,
+                        view: view.id,
+                    });
+                }
+            }
+        }
+    }
+
+    fn install(&mut self, view: View, d: Option<Decision>) {
+        let old = std::mem::take(&mut self.vs);
+        if let Some(ov) = &self.view {
+            for &m in &ov.members {
+                if !view.contains(m) {
+                    self.links.retire(m);
+                }
+            }
+        }
+        self.phase = Phase::Normal;
+        self.suspects.clear();
+        self.joiners.retain(|j| !view.contains(*j));
+        self.leavers.retain(|l| view.contains(*l));
+        self.wanted_since = None;
+        self.promised = None;
+        self.accepted = None;
+        self.leading = None;
+        self.failed_rounds = 0;
+        self.max_round = self.max_round.max(view.id.round);
+        self.last_commit = d;
+        self.view = Some(view.clone());
+        self.installed_at = self.now;
+        for &m in &view.members {
+            if m != self.id {
+                self.links.touch(self.now, m);
+            }
+        }
+        self.actions.push_back(Action::Install(view.clone()));
+        // Messages of this view that came early; those of later ones wait on.
+        for (from, w) in old.future {
+            let v = match &w {
+                Wire::Data { view, .. } | Wire::Ack { view, .. } => *view,
+                _ => unreachable!("only ring messages wait"),
+            };
+            if v == view.id {
+                self.on_ring(from, w);
+            } else if v > view.id {
+                self.vs.future.push((from, w));
+            }
+        }
+        if !self.joiners.is_empty() || !self.leavers.is_empty() {
+            self.want_change();
+        }
+        self.send_outbox();
+    }
+
+    /// View-change deadlines: a leader that waited long enough decides with the majority
+    /// it has, or starts again; a member waiting for a change that does not come suspects
+    /// the member it waits for.
+    fn round_timers(&mut self) {
+        let now = self.now;
+        let t = self.cfg.change_timeout;
+        if let Some(r) = &self.leading {
+            if now >= r.started + t {
+                let majority = self.view.as_ref().expect("a view").majority();
+                match r.phase {
+                    RoundPhase::Prepare if r.promises.len() >= majority => self.propose(),
+                    _ => {
+                        let heard = match r.phase {
+                            RoundPhase::Prepare => r.promises.len(),
+                            RoundPhase::Accept => r.accepted_by.len(),
+                        };
+                        self.failed_rounds += 1;
+                        if self.failed_rounds == self.cfg.give_up_rounds {
+                            // Say so once; keep trying, so that the view change completes
+                            // when a majority can be reached again (a partition heals).
+                            let v = self.view.as_ref().expect("a view");
+                            let why = format!(
+                                "no majority: {} rounds heard from at most {heard} of the {} members of view {} (a majority is {majority}); not delivering until one is reached",
+                                self.failed_rounds,
+                                v.members.len(),
+                                v.id
+                            );
+                            self.actions.push_back(Action::Blocked(why));
+                        }
+                        self.start_round();
+                    }
+                }
+            }
+            return;
+        }
+        // Not leading: waiting on a promise, or for a change asked for.
+        let waiting_since = if self.vs.frozen {
+            Some(self.vs.frozen_at)
+        } else {
+            self.wanted_since
+        };
+        if let Some(since) = waiting_since {
+            if now >= since + 2 * t {
+                // Whoever should have led it failed, or cannot reach a majority: suspect
+                // it, and let the next oldest try (perhaps this member).
+                let blame = match self.promised {
+                    Some(p) if self.vs.frozen && !self.suspects.contains(&p.leader) => p.leader,
+                    _ => self.coordinator(),
+                };
+                self.wanted_since = Some(now);
+                self.vs.frozen_at = now;
+                if blame == self.id {
+                    self.want_change();
+                } else {
+                    self.suspect(blame);
+                    if self.coordinator() == self.id && self.leading.is_none() {
+                        self.start_round();
+                    }
+                }
+            }
+        }
+    }
+}

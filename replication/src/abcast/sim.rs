@@ -1,0 +1,532 @@
+//! The deterministic simulator: a whole group of [`Member`]s on a simulated network,
+//! driven by one seeded random generator and a simulated clock (no threads, no real
+//! time), through crashes (the leader's too, and during view changes), restarts that
+//! rejoin under new ids, partitions and heals, dropped, duplicated, delayed and
+//! reordered frames. It records every member's delivery log for the [`checker`].
+//!
+//! A run has a fault phase, then a quiet phase (partitions healed, no drops or crashes,
+//! blocked members rejoined) after which the group must have settled: one view of all
+//! running members, every broadcast of theirs delivered.
+//!
+//! Faults are chosen so that some component always holds a majority of every installed
+//! view's running members: the protocol promises progress only then.
+//!
+//! [`checker`]: super::checker
+
+use super::member::{Action, Config, Member};
+use super::types::{LogEntry, MemberLog, NodeId, ViewId};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+/// What a run does.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Founding members (3 to 7 in the tests).
+    pub members: usize,
+    /// Milliseconds of faults, then of quiet.
+    pub fault_time: u64,
+    pub quiet_time: u64,
+    /// Per-frame probabilities during the fault phase.
+    pub drop: f64,
+    pub duplicate: f64,
+    /// Frames take 1 to `max_delay` ms (so they overtake each other).
+    pub max_delay: u64,
+    /// Mean milliseconds between broadcasts of each member (0: none).
+    pub broadcast_every: u64,
+    /// Mean milliseconds between faults (crash, partition, heal, restart).
+    pub fault_every: u64,
+    pub crashes: bool,
+    pub partitions: bool,
+    pub member: Config,
+    /// Break the protocol on purpose (to show the checker catches it).
+    pub mutation: Option<super::member::Mutation>,
+    /// Print faults, views and stops to stderr as they happen (replays).
+    pub trace: bool,
+}
+
+impl SimConfig {
+    /// A run with every kind of fault, its size and timing drawn from `seed`.
+    pub fn random(seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x005e_edab_ca57);
+        SimConfig {
+            seed,
+            members: rng.gen_range(3..=7),
+            fault_time: 1500,
+            quiet_time: 1500,
+            drop: [0.0, 0.01, 0.05][rng.gen_range(0..3)],
+            duplicate: [0.0, 0.01, 0.05][rng.gen_range(0..3)],
+            max_delay: rng.gen_range(1..=8),
+            broadcast_every: rng.gen_range(5..=40),
+            fault_every: rng.gen_range(150..=600),
+            crashes: true,
+            partitions: rng.gen_bool(0.5),
+            member: Config::default(),
+            mutation: None,
+            trace: false,
+        }
+    }
+}
+
+/// What a run produced.
+pub struct SimResult {
+    pub logs: Vec<MemberLog>,
+    /// Human-readable record of the faults injected, for a failing seed's report.
+    pub faults: Vec<String>,
+    pub events: u64,
+    /// Broadcasts delivered, summed over members.
+    pub deliveries: u64,
+    /// Every member's protocol state at the end ([`Member::status`]).
+    pub status: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    Frame {
+        from: NodeId,
+        to: NodeId,
+        frame: FrameBox,
+    },
+    Tick(NodeId),
+    Broadcast(NodeId),
+    Fault,
+    Restart(NodeId),
+}
+
+/// A frame in the event queue (ordered by nothing but identity: the queue's sequence
+/// numbers order equal times).
+#[derive(Clone, Debug)]
+struct FrameBox(super::link::Frame);
+impl PartialEq for FrameBox {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for FrameBox {}
+impl PartialOrd for FrameBox {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for FrameBox {
+    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+        std::cmp::Ordering::Equal
+    }
+}
+
+struct Node {
+    member: Member,
+    log: MemberLog,
+    alive: bool,
+    /// Partition side.
+    side: u8,
+}
+
+struct Sim {
+    cfg: SimConfig,
+    rng: StdRng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(u64, u64, Ev)>>,
+    nodes: BTreeMap<NodeId, Node>,
+    next_id: NodeId,
+    faults: Vec<String>,
+    partitioned: bool,
+    events: u64,
+    payload_no: u64,
+}
+
+/// Ticks every this many milliseconds.
+const TICK: u64 = 5;
+/// A run that takes more events than this is stuck in a loop: fail loudly.
+const MAX_EVENTS: u64 = 20_000_000;
+
+/// Run one simulation.
+pub fn run(cfg: SimConfig) -> SimResult {
+    let mut sim = Sim {
+        rng: StdRng::seed_from_u64(cfg.seed),
+        cfg,
+        now: 0,
+        seq: 0,
+        queue: BinaryHeap::new(),
+        nodes: BTreeMap::new(),
+        next_id: 1,
+        faults: Vec::new(),
+        partitioned: false,
+        events: 0,
+        payload_no: 0,
+    };
+    sim.start();
+    sim.run();
+    let deliveries = sim
+        .nodes
+        .values()
+        .map(|n| {
+            n.log
+                .entries
+                .iter()
+                .filter(|e| matches!(e, LogEntry::Deliver { .. }))
+                .count() as u64
+        })
+        .sum();
+    let status = sim
+        .nodes
+        .values()
+        .map(|n| format!("alive {} {}", n.alive, n.member.status()))
+        .collect();
+    SimResult {
+        status,
+        logs: sim.nodes.into_values().map(|n| n.log).collect(),
+        faults: sim.faults,
+        events: sim.events,
+        deliveries,
+    }
+}
+
+impl Sim {
+    fn end(&self) -> u64 {
+        self.cfg.fault_time + self.cfg.quiet_time
+    }
+
+    fn in_faults(&self) -> bool {
+        self.now < self.cfg.fault_time
+    }
+
+    fn push(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, ev)));
+    }
+
+    fn start(&mut self) {
+        let n = self.cfg.members as u64;
+        let ids: Vec<NodeId> = (1..=n).collect();
+        self.next_id = n + 1;
+        for &id in &ids {
+            let mut member = Member::founder(id, &ids, self.cfg.member, 0);
+            if let Some(m) = self.cfg.mutation {
+                member.break_on_purpose(m);
+            }
+            self.add(id, member);
+        }
+        if self.cfg.fault_every > 0 {
+            let t = self.rng.gen_range(1..=self.cfg.fault_every * 2);
+            self.push(t, Ev::Fault);
+        }
+    }
+
+    fn add(&mut self, id: NodeId, member: Member) {
+        self.nodes.insert(
+            id,
+            Node {
+                member,
+                log: MemberLog {
+                    node: id,
+                    ..MemberLog::default()
+                },
+                alive: true,
+                side: 0,
+            },
+        );
+        let t = self.now + self.rng.gen_range(1..=TICK);
+        self.push(t, Ev::Tick(id));
+        self.schedule_broadcast(id);
+        self.drain(id);
+    }
+
+    fn schedule_broadcast(&mut self, id: NodeId) {
+        if self.cfg.broadcast_every == 0 {
+            return;
+        }
+        let t = self.now + self.rng.gen_range(1..=2 * self.cfg.broadcast_every);
+        // Broadcasts stop half-way through the quiet phase, so the rest can settle.
+        if t < self.cfg.fault_time + self.cfg.quiet_time / 2 {
+            self.push(t, Ev::Broadcast(id));
+        }
+    }
+
+    fn run(&mut self) {
+        while let Some(Reverse((t, _, ev))) = self.queue.pop() {
+            if t > self.end() {
+                break;
+            }
+            self.now = t;
+            self.events += 1;
+            assert!(
+                self.events < MAX_EVENTS,
+                "seed {}: more than {MAX_EVENTS} events by {} ms: a livelock",
+                self.cfg.seed,
+                self.now
+            );
+            match ev {
+                Ev::Frame { from, to, frame } => {
+                    if self.reachable(from, to) {
+                        let now = self.now;
+                        let node = self.nodes.get_mut(&to).expect("a node");
+                        node.member.handle(now, from, frame.0);
+                        self.drain(to);
+                    }
+                }
+                Ev::Tick(id) => {
+                    if self.nodes[&id].alive && !self.nodes[&id].member.is_stopped() {
+                        let now = self.now;
+                        self.nodes.get_mut(&id).expect("a node").member.tick(now);
+                        self.drain(id);
+                        self.push(now + TICK, Ev::Tick(id));
+                    }
+                }
+                Ev::Broadcast(id) => {
+                    let node = &self.nodes[&id];
+                    if node.alive && !node.member.is_stopped() {
+                        self.payload_no += 1;
+                        let payload = format!("m{}:{}", id, self.payload_no).into_bytes();
+                        let now = self.now;
+                        let node = self.nodes.get_mut(&id).expect("a node");
+                        if let Ok(mid) = node.member.broadcast(now, payload.clone()) {
+                            node.log.sent.push((mid, payload));
+                        }
+                        self.drain(id);
+                        self.schedule_broadcast(id);
+                    }
+                }
+                Ev::Fault => {
+                    if self.in_faults() {
+                        self.fault();
+                        let t = self.now + self.rng.gen_range(1..=self.cfg.fault_every * 2);
+                        self.push(t, Ev::Fault);
+                    } else if self.partitioned {
+                        self.heal();
+                    }
+                }
+                Ev::Restart(old) => self.restart(old),
+            }
+        }
+    }
+
+    fn reachable(&self, from: NodeId, to: NodeId) -> bool {
+        match (self.nodes.get(&from), self.nodes.get(&to)) {
+            (Some(a), Some(b)) => a.alive && b.alive && a.side == b.side,
+            _ => false,
+        }
+    }
+
+    /// Carry out what member `id` asked for.
+    fn drain(&mut self, id: NodeId) {
+        self.nodes.get_mut(&id).expect("a node").member.flush();
+        loop {
+            let node = self.nodes.get_mut(&id).expect("a node");
+            let Some(a) = node.member.poll_action() else {
+                break;
+            };
+            match a {
+                Action::Send { to, frame } => self.transmit(id, to, frame),
+                Action::Deliver {
+                    view,
+                    id: mid,
+                    payload,
+                } => {
+                    node.log.entries.push(LogEntry::Deliver {
+                        view,
+                        id: mid,
+                        payload,
+                    });
+                }
+                Action::Install(v) => {
+                    if self.cfg.trace {
+                        eprintln!("{} ms: {id} installs {} {:?}", self.now, v.id, v.members);
+                    }
+                    node.log.entries.push(LogEntry::View(v));
+                }
+                Action::Blocked(reason) => {
+                    if self.cfg.trace {
+                        eprintln!("{} ms: {id} blocked: {reason}", self.now);
+                    }
+                    node.log.entries.push(LogEntry::Blocked { reason });
+                    if node.member.is_stopped() {
+                        // Left out of the group's view: come back as a new member.
+                        let t = self.now + self.rng.gen_range(10..=200);
+                        self.push(t, Ev::Restart(id));
+                    }
+                }
+                Action::Left => node.log.crashed = true,
+                Action::StateNeeded { joiner, view } => {
+                    let state = self.state_of(id, view);
+                    let node = self.nodes.get_mut(&id).expect("a node");
+                    node.member.send_state(joiner, view, state);
+                }
+                Action::StateReceived(_) => {}
+            }
+        }
+    }
+
+    /// The application state a joiner gets: how many broadcasts the sender delivered.
+    fn state_of(&self, id: NodeId, _view: ViewId) -> Vec<u8> {
+        let n = self.nodes[&id]
+            .log
+            .entries
+            .iter()
+            .filter(|e| matches!(e, LogEntry::Deliver { .. }))
+            .count();
+        (n as u64).to_le_bytes().to_vec()
+    }
+
+    fn transmit(&mut self, from: NodeId, to: NodeId, frame: super::link::Frame) {
+        let faulty = self.in_faults();
+        if faulty && self.rng.gen_bool(self.cfg.drop) {
+            return;
+        }
+        let copies = if faulty && self.rng.gen_bool(self.cfg.duplicate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let t = self.now + self.rng.gen_range(1..=self.cfg.max_delay.max(1));
+            self.push(
+                t,
+                Ev::Frame {
+                    from,
+                    to,
+                    frame: FrameBox(frame.clone()),
+                },
+            );
+        }
+    }
+
+    fn running(&self) -> Vec<NodeId> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.alive && !n.member.is_stopped())
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// Would the running members, with `alive` and `side` as given, still have one side
+    /// holding a majority of every installed view?
+    fn majority_survives(
+        &self,
+        alive: impl Fn(NodeId) -> bool,
+        side: impl Fn(NodeId) -> u8,
+    ) -> bool {
+        let views: Vec<_> = self
+            .nodes
+            .values()
+            .filter(|n| n.alive && !n.member.is_stopped())
+            .filter_map(|n| n.member.view().cloned())
+            .collect();
+        [0u8, 1].iter().any(|&s| {
+            views.iter().all(|v| {
+                let ok = v
+                    .members
+                    .iter()
+                    .filter(|&&m| {
+                        alive(m)
+                            && side(m) == s
+                            && self.nodes.get(&m).is_some_and(|n| {
+                                // A joiner counts once it has installed the view and
+                                // received the state.
+                                n.member.is_ready()
+                                    && n.member.view().is_some_and(|mv| mv.id >= v.id)
+                            })
+                    })
+                    .count();
+                ok >= v.majority()
+            })
+        })
+    }
+
+    fn fault(&mut self) {
+        let roll = self.rng.gen_range(0..10);
+        let running = self.running();
+        match roll {
+            0..=4 if self.cfg.crashes => {
+                // Crash a running member, the leader more often than its share.
+                let leader = running
+                    .iter()
+                    .copied()
+                    .filter_map(|id| self.nodes[&id].member.view().map(|v| v.members[0]))
+                    .max();
+                let victim = match leader {
+                    Some(l) if self.rng.gen_bool(0.4) && running.contains(&l) => l,
+                    _ => running[self.rng.gen_range(0..running.len())],
+                };
+                let ok = self.majority_survives(
+                    |m| m != victim && self.nodes.get(&m).is_some_and(|n| n.alive),
+                    |m| self.nodes.get(&m).map_or(0, |n| n.side),
+                );
+                if ok {
+                    self.nodes.get_mut(&victim).expect("a node").alive = false;
+                    self.nodes.get_mut(&victim).expect("a node").log.crashed = true;
+                    self.fault_note(format!("{} ms: crash {victim}", self.now));
+                    let t = self.now + self.rng.gen_range(50..=400);
+                    self.push(t, Ev::Restart(victim));
+                }
+            }
+            5..=7 if self.cfg.partitions && !self.partitioned => {
+                let sides: BTreeMap<NodeId, u8> = self
+                    .nodes
+                    .keys()
+                    .map(|&id| (id, u8::from(self.rng.gen_bool(0.35))))
+                    .collect();
+                let ok = self.majority_survives(
+                    |m| self.nodes.get(&m).is_some_and(|n| n.alive),
+                    |m| sides.get(&m).copied().unwrap_or(0),
+                );
+                if ok && sides.values().any(|&s| s == 1) {
+                    for (id, s) in sides {
+                        self.nodes.get_mut(&id).expect("a node").side = s;
+                    }
+                    self.partitioned = true;
+                    let minority: Vec<NodeId> = self
+                        .nodes
+                        .iter()
+                        .filter(|(_, n)| n.side == 1)
+                        .map(|(&id, _)| id)
+                        .collect();
+                    self.faults
+                        .push(format!("{} ms: partition off {minority:?}", self.now));
+                }
+            }
+            8..=9 if self.partitioned => self.heal(),
+            _ => {}
+        }
+    }
+
+    fn fault_note(&mut self, what: String) {
+        if self.cfg.trace {
+            eprintln!("{what}");
+        }
+        self.faults.push(what);
+    }
+
+    fn heal(&mut self) {
+        for n in self.nodes.values_mut() {
+            n.side = 0;
+        }
+        self.partitioned = false;
+        self.fault_note(format!("{} ms: heal", self.now));
+    }
+
+    /// The process of `old` (crashed or blocked) starts again and joins under a new id.
+    fn restart(&mut self, old: NodeId) {
+        let id = self.next_id;
+        self.next_id += 1;
+        {
+            let n = self.nodes.get_mut(&old).expect("a node");
+            n.alive = false;
+        }
+        let side = self.nodes[&old].side;
+        let contacts: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.alive)
+            .map(|(&id, _)| id)
+            .collect();
+        self.faults
+            .push(format!("{} ms: {old} restarts as {id}", self.now));
+        let member = Member::joiner(id, &contacts, self.cfg.member, self.now);
+        self.add(id, member);
+        self.nodes.get_mut(&id).expect("a node").side = side;
+    }
+}
