@@ -20,7 +20,7 @@ use super::wire::Wire;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// A datagram between two members.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Frame {
     /// The sender's sequence number of this frame on the link (from 1); 0 for a bare
     /// acknowledgement (no body) or an unsequenced frame (a body, to or from a retired

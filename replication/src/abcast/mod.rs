@@ -66,8 +66,10 @@
 //! nothing before it has it.
 
 pub mod checker;
+pub mod codec;
 pub mod link;
 pub mod member;
+pub mod runtime;
 pub mod sim;
 pub mod types;
 pub mod wire;

@@ -10,7 +10,20 @@ pub type NodeId = u64;
 
 /// A view's identity: the round of the view change that chose it and the leader that
 /// ran that round. Ordered by round, then leader, so that two rounds never compare equal.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct ViewId {
     pub round: u64,
     pub leader: NodeId,
@@ -24,7 +37,7 @@ impl fmt::Display for ViewId {
 
 /// A view: its id and its members, oldest first (the first is the leader). The ring is
 /// the members in this order, the last one's right neighbour being the first.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct View {
     pub id: ViewId,
     pub members: Vec<NodeId>,
@@ -48,7 +61,19 @@ impl View {
 
 /// A broadcast's identity: its origin and the origin's sequence number for it (from 1,
 /// counted over the origin's whole life, across views).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
 pub struct MsgId {
     pub origin: NodeId,
     pub seq: u64,

@@ -5,7 +5,7 @@
 use super::types::{MsgId, NodeId, View, ViewId};
 
 /// A broadcast as it travels and as members keep it until it is stable everywhere.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Data {
     pub id: MsgId,
     /// Lamport timestamp: the total order is by `(ts, id.origin)`.
@@ -22,7 +22,7 @@ impl Data {
 
 /// What the leader of a view change proposes, and what is chosen: the next view and the
 /// broadcasts of the base view every member of it delivers before installing it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Decision {
     /// The view it replaces.
     pub base: ViewId,
@@ -32,7 +32,7 @@ pub struct Decision {
 }
 
 /// A protocol message.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum Wire {
     /// A broadcast of view `view`, to be forwarded `hops - 1` more members the way it came.
     Data {

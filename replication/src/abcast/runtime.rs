@@ -1,0 +1,379 @@
+//! The production driver of a [`Member`]: one glommio executor, the transport's
+//! authenticated TCP (HMAC handshake over the job secret, length-prefixed frames with a
+//! validated header), and the real clock.
+//!
+//! Frames to a peer go over a connection this member opened, or else over one the peer
+//! opened (a joiner's, say): the link layer orders and deduplicates whatever arrives, so
+//! two connections to one peer are harmless. A connection that fails (the peer was
+//! killed: its kernel closes the socket) is a suspicion of that peer at once, which is
+//! what makes failure detection fast; silence beyond [`Config::suspect_after`] is the
+//! other way.
+
+use super::codec;
+use super::link::Frame;
+use super::member::{Action, BroadcastError, Config, Member};
+use super::types::{MsgId, NodeId, View, ViewId};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use zerorank_core::buffer::BufferPool;
+use zerorank_core::frame::{Expect, FrameHeader, FrameKind, HeaderBytes};
+use zerorank_transport::tcp::{self, FrameReader, FrameWriter, Listener, TcpConfig};
+
+/// The communicator context of ring-broadcast frames (in the transport's frame header).
+pub const CONTEXT: u32 = 0x00ab_ca57;
+
+/// How a member starts.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// Found a group of these members (the same list on every founder).
+    Found(Vec<NodeId>),
+    /// Join a running group through these members.
+    Join(Vec<NodeId>),
+}
+
+/// Everything a member process needs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub id: NodeId,
+    pub listen: SocketAddr,
+    /// Where members listen (others may connect to this one without being listed).
+    pub addrs: BTreeMap<NodeId, SocketAddr>,
+    pub start: Start,
+    pub job: u64,
+    pub secret: [u8; 32],
+    pub member: Config,
+    pub tcp: TcpConfig,
+}
+
+/// What the application hears from the group, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Deliver {
+        view: ViewId,
+        id: MsgId,
+        payload: Vec<u8>,
+    },
+    View(View),
+    /// Not delivering, and why ([`Action::Blocked`]).
+    Blocked(String),
+    Left,
+    StateReceived(Vec<u8>),
+}
+
+struct Inner {
+    member: Member,
+    opts: Options,
+    start: Instant,
+    /// Encoded frames for each peer's connection.
+    conns: HashMap<NodeId, (u64, LocalSender<Vec<u8>>)>,
+    next_conn: u64,
+    /// Frames waiting for a connection being opened.
+    opening: HashMap<NodeId, Vec<Vec<u8>>>,
+    events: LocalSender<Event>,
+    state: Box<dyn FnMut() -> Vec<u8>>,
+    pool: BufferPool,
+}
+
+/// A running member. Cheap to clone (one member).
+#[derive(Clone)]
+pub struct Node {
+    inner: Rc<RefCell<Inner>>,
+    events: Rc<LocalReceiver<Event>>,
+}
+
+impl Node {
+    /// Bind, start the member and its tasks (inside a glommio executor). `state` gives
+    /// the application's state for a joiner when this member adds one.
+    pub fn start(opts: Options, state: Box<dyn FnMut() -> Vec<u8>>) -> std::io::Result<Node> {
+        let listener = Listener::bind(opts.listen)?;
+        let (tx, rx) = local_channel::new_unbounded();
+        let member = match &opts.start {
+            Start::Found(ms) => Member::founder(opts.id, ms, opts.member, 0),
+            Start::Join(cs) => Member::joiner(opts.id, cs, opts.member, 0),
+        };
+        let inner = Rc::new(RefCell::new(Inner {
+            member,
+            opts,
+            start: Instant::now(),
+            conns: HashMap::new(),
+            next_conn: 0,
+            opening: HashMap::new(),
+            events: tx,
+            state,
+            pool: BufferPool::new(),
+        }));
+        let node = Node {
+            inner,
+            events: Rc::new(rx),
+        };
+        glommio::spawn_local(accept_loop(node.inner.clone(), listener)).detach();
+        glommio::spawn_local(timer_loop(node.inner.clone())).detach();
+        pump(&node.inner);
+        Ok(node)
+    }
+
+    /// Broadcast `payload` (refused under back-pressure: wait for deliveries and retry).
+    pub fn broadcast(&self, payload: Vec<u8>) -> Result<MsgId, BroadcastError> {
+        let r = {
+            let mut i = self.inner.borrow_mut();
+            let now = i.now();
+            i.member.broadcast(now, payload)
+        };
+        pump(&self.inner);
+        r
+    }
+
+    /// Leave the group gracefully ([`Event::Left`] follows).
+    pub fn leave(&self) {
+        {
+            let mut i = self.inner.borrow_mut();
+            let now = i.now();
+            i.member.leave(now);
+        }
+        pump(&self.inner);
+    }
+
+    /// The next event (`None` never: the member runs until the process ends).
+    pub async fn next_event(&self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// The installed view.
+    pub fn view(&self) -> Option<View> {
+        self.inner.borrow().member.view().cloned()
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.inner.borrow().member.is_stopped()
+    }
+}
+
+impl Inner {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+}
+
+/// Carry out the member's actions.
+fn pump(rc: &Rc<RefCell<Inner>>) {
+    let mut opens = Vec::new();
+    {
+        let mut i = rc.borrow_mut();
+        i.member.flush();
+        while let Some(a) = i.member.poll_action() {
+            let event = match a {
+                Action::Send { to, frame } => {
+                    if let Some(open) = send(&mut i, to, &frame) {
+                        opens.push(open);
+                    }
+                    None
+                }
+                Action::Deliver { view, id, payload } => Some(Event::Deliver { view, id, payload }),
+                Action::Install(v) => Some(Event::View(v)),
+                Action::Blocked(why) => {
+                    tracing::warn!(member = i.opts.id, "ring broadcast blocked: {why}");
+                    Some(Event::Blocked(why))
+                }
+                Action::Left => Some(Event::Left),
+                Action::StateNeeded { joiner, view } => {
+                    let s = (i.state)();
+                    i.member.send_state(joiner, view, s);
+                    None
+                }
+                Action::StateReceived(s) => Some(Event::StateReceived(s)),
+            };
+            if let Some(e) = event {
+                // The receiver lives as long as the node.
+                let _ = i.events.try_send(e);
+            }
+            // `send_state` queued a frame: flush it out with the rest.
+            i.member.flush();
+        }
+    }
+    for (peer, addr) in opens {
+        glommio::spawn_local(open(rc.clone(), peer, addr)).detach();
+    }
+}
+
+/// Queue `frame` for `to`; a connection to open, if one is needed.
+fn send(i: &mut Inner, to: NodeId, frame: &Frame) -> Option<(NodeId, SocketAddr)> {
+    let bytes = codec::encode(frame);
+    if let Some((_, tx)) = i.conns.get(&to) {
+        if tx.try_send(bytes).is_ok() {
+            return None;
+        }
+        i.conns.remove(&to);
+        return None;
+    }
+    if let Some(q) = i.opening.get_mut(&to) {
+        q.push(bytes);
+        return None;
+    }
+    // No address (a joiner that has not connected yet): the link layer sends it again.
+    let addr = *i.opts.addrs.get(&to)?;
+    i.opening.insert(to, vec![bytes]);
+    Some((to, addr))
+}
+
+async fn open(rc: Rc<RefCell<Inner>>, peer: NodeId, addr: SocketAddr) {
+    let (job, id, secret, cfg) = {
+        let i = rc.borrow();
+        let mut cfg = i.opts.tcp.clone();
+        // A member that is down is noticed by the failure detector; do not hang here.
+        cfg.connect_timeout = cfg.connect_timeout.min(Duration::from_secs(1));
+        (i.opts.job, i.opts.id, i.opts.secret, cfg)
+    };
+    match tcp::connect(addr, job, id as u32, peer as u32, &secret, &cfg).await {
+        Ok(conn) => {
+            let (reader, writer) = conn.into_split();
+            let queued = rc.borrow_mut().opening.remove(&peer).unwrap_or_default();
+            attach(&rc, peer, reader, writer, queued);
+        }
+        Err(e) => {
+            tracing::info!(member = id, peer, %addr, error = %e, "could not connect to a member");
+            rc.borrow_mut().opening.remove(&peer);
+        }
+    }
+}
+
+/// Run a connection to `peer`: a reader task, and a writer task fed by a channel that
+/// becomes `peer`'s outgoing queue unless it has one already.
+fn attach(
+    rc: &Rc<RefCell<Inner>>,
+    peer: NodeId,
+    reader: FrameReader,
+    writer: FrameWriter,
+    queued: Vec<Vec<u8>>,
+) {
+    let (tx, rx) = local_channel::new_unbounded();
+    let conn = {
+        let mut i = rc.borrow_mut();
+        i.next_conn += 1;
+        let c = i.next_conn;
+        for b in queued {
+            let _ = tx.try_send(b);
+        }
+        i.conns.entry(peer).or_insert((c, tx));
+        c
+    };
+    glommio::spawn_local(read_loop(rc.clone(), peer, conn, reader)).detach();
+    glommio::spawn_local(write_loop(rc.clone(), peer, conn, writer, rx)).detach();
+}
+
+/// The connection `conn` to `peer` failed: forget it and tell the member.
+fn lost(rc: &Rc<RefCell<Inner>>, peer: NodeId, conn: u64, why: &str) {
+    {
+        let mut i = rc.borrow_mut();
+        if i.conns.get(&peer).is_some_and(|(c, _)| *c == conn) {
+            i.conns.remove(&peer);
+        }
+        tracing::info!(member = i.opts.id, peer, "connection lost: {why}");
+        let now = i.now();
+        i.member.peer_down(now, peer);
+    }
+    pump(rc);
+}
+
+async fn read_loop(rc: Rc<RefCell<Inner>>, peer: NodeId, conn: u64, mut reader: FrameReader) {
+    let (expect, pool) = {
+        let i = rc.borrow();
+        (
+            Expect {
+                job: i.opts.job,
+                rank: i.opts.id as u32,
+                size: u32::MAX,
+            },
+            i.pool.clone(),
+        )
+    };
+    loop {
+        let buf = match reader.next_frame(&pool, &expect).await {
+            Ok(b) => b,
+            Err(e) => return lost(&rc, peer, conn, &e.to_string()),
+        };
+        let payload = &buf.as_slice()[zerorank_core::frame::HEADER_LEN..];
+        match codec::decode(payload) {
+            Ok(frame) => {
+                {
+                    let mut i = rc.borrow_mut();
+                    let now = i.now();
+                    i.member.handle(now, peer, frame);
+                }
+                pump(&rc);
+            }
+            Err(e) => {
+                // An authenticated peer sent bytes that are not a frame: drop the
+                // connection (the link layer resends over the next one).
+                tracing::warn!(peer, error = %e, "bad ring-broadcast frame; closing the connection");
+                return lost(&rc, peer, conn, &e.to_string());
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    rc: Rc<RefCell<Inner>>,
+    peer: NodeId,
+    conn: u64,
+    mut writer: FrameWriter,
+    rx: LocalReceiver<Vec<u8>>,
+) {
+    let (job, id) = {
+        let i = rc.borrow();
+        (i.opts.job, i.opts.id)
+    };
+    while let Some(bytes) = rx.recv().await {
+        let h = FrameHeader {
+            job,
+            comm: CONTEXT,
+            src: id as u32,
+            dst: peer as u32,
+            len: bytes.len() as u64,
+            kind: FrameKind::Eager,
+            ..FrameHeader::default()
+        };
+        let mut hb = HeaderBytes::default();
+        h.encode(&mut hb);
+        if let Err(e) = writer.send_frame(&hb, &bytes).await {
+            return lost(&rc, peer, conn, &e.to_string());
+        }
+    }
+}
+
+async fn accept_loop(rc: Rc<RefCell<Inner>>, listener: Listener) {
+    loop {
+        let (job, id, secret, cfg) = {
+            let i = rc.borrow();
+            (i.opts.job, i.opts.id, i.opts.secret, i.opts.tcp.clone())
+        };
+        // A bad peer (garbage, a wrong secret) is refused and logged by the transport;
+        // the member keeps accepting.
+        if let Ok((peer, conn)) = listener
+            .accept(job, id as u32, u32::MAX, &secret, &cfg)
+            .await
+        {
+            let (reader, writer) = conn.into_split();
+            attach(&rc, NodeId::from(peer), reader, writer, Vec::new());
+        }
+    }
+}
+
+async fn timer_loop(rc: Rc<RefCell<Inner>>) {
+    loop {
+        let wait = {
+            let i = rc.borrow();
+            i.member.poll_timeout().saturating_sub(i.now()).max(1)
+        };
+        glommio::timer::sleep(Duration::from_millis(wait)).await;
+        {
+            let mut i = rc.borrow_mut();
+            let now = i.now();
+            i.member.tick(now);
+        }
+        pump(&rc);
+    }
+}

@@ -1,0 +1,244 @@
+//! One member of a ring-broadcast group, as a process: it founds or joins the group,
+//! broadcasts a stream of messages, and writes what it sends, delivers and installs to
+//! a log the tests check (`abcast::checker`).
+//!
+//! ```text
+//! ZR_GROUP_SECRET=<64 hex digits> zr-abcast --id 1 --listen 127.0.0.1:7001 \
+//!     --peer 1=127.0.0.1:7001 --peer 2=127.0.0.1:7002 --peer 3=127.0.0.1:7003 \
+//!     --found 1,2,3 --rate 500 --size 64 --stop-at <unix ms> --until <unix ms> --log m1.log
+//! ```
+//!
+//! Log lines (one event each, written as they happen):
+//! `sent <origin> <seq> <hash>`, `view <round> <leader> <members,...> t=<unix ms>`,
+//! `deliver <round> <leader> <origin> <seq> <hash>`, `blocked t=<unix ms> <reason>`, `left`,
+//! `end` (a clean exit). `<hash>` is the payload's 64-bit FNV-1a hash, in hex.
+
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use zerorank_replication::abcast::runtime::{Event, Node, Options, Start};
+use zerorank_replication::abcast::{Config, NodeId};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "One member of a zerorank ring-broadcast group")]
+struct Args {
+    /// This member's id (a restarted process joins under a new one).
+    #[arg(long)]
+    id: NodeId,
+    /// Address to listen on.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Where a member listens, as ID=ADDR (repeat; include this member).
+    #[arg(long = "peer", value_parser = parse_peer)]
+    peers: Vec<(NodeId, SocketAddr)>,
+    /// Found the group with these members (comma-separated ids, the same on every founder).
+    #[arg(long, value_delimiter = ',', conflicts_with = "join")]
+    found: Vec<NodeId>,
+    /// Join a running group through these members.
+    #[arg(long, value_delimiter = ',')]
+    join: Vec<NodeId>,
+    /// Job id (every member of the group must use the same).
+    #[arg(long, default_value_t = 0xab)]
+    job: u64,
+    /// Broadcasts per second (0: as fast as back-pressure allows).
+    #[arg(long, default_value_t = 100)]
+    rate: u64,
+    /// Bytes per broadcast (at least 16).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Stop broadcasting at this Unix time (ms).
+    #[arg(long)]
+    stop_at: Option<u64>,
+    /// Exit at this Unix time (ms).
+    #[arg(long)]
+    until: u64,
+    /// Write the event log here.
+    #[arg(long)]
+    log: Option<std::path::PathBuf>,
+    /// Silence before a ring neighbour is suspected (ms).
+    #[arg(long, default_value_t = 100)]
+    suspect_after: u64,
+}
+
+fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
+    let (id, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--peer {s}: expected ID=ADDR"))?;
+    let id = id.parse().map_err(|e| format!("--peer {s}: bad id: {e}"))?;
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("--peer {s}: bad address: {e}"))?;
+    Ok((id, addr))
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn secret() -> Result<[u8; 32], String> {
+    let hexs = std::env::var("ZR_GROUP_SECRET")
+        .map_err(|_| "ZR_GROUP_SECRET is not set (64 hex digits, the same for every member)")?;
+    let v = hex::decode(hexs.trim()).map_err(|e| format!("ZR_GROUP_SECRET: {e}"))?;
+    v.try_into()
+        .map_err(|v: Vec<u8>| format!("ZR_GROUP_SECRET: {} bytes, expected 32", v.len()))
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        eprintln!("zr-abcast: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    if args.size < 16 {
+        return Err(format!("--size {}: at least 16 bytes", args.size));
+    }
+    let start = match (args.found.is_empty(), args.join.is_empty()) {
+        (false, true) => Start::Found(args.found.clone()),
+        (true, false) => Start::Join(args.join.clone()),
+        _ => return Err("give --found ID,... or --join ID,...".into()),
+    };
+    let opts = Options {
+        id: args.id,
+        listen: args.listen,
+        addrs: args.peers.iter().copied().collect::<BTreeMap<_, _>>(),
+        start,
+        job: args.job,
+        secret: secret()?,
+        member: Config {
+            suspect_after: args.suspect_after,
+            ..Config::default()
+        },
+        tcp: Default::default(),
+    };
+    let log: Box<dyn Write> = match &args.log {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        None => Box::new(std::io::sink()),
+    };
+    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .name("zr-abcast")
+        .io_memory(zerorank_core::executor::IO_MEMORY)
+        .make()
+        .map_err(|e| format!("could not start the glommio executor: {e}"))?;
+    ex.run(async move {
+        let node = Node::start(opts, Box::new(Vec::new)).map_err(|e| format!("listen: {e}"))?;
+        // A broadcast is logged (and flushed) before it is handed to the member, so that
+        // a member killed at any point never leaves others delivering a message its log
+        // does not show as sent.
+        let log = std::rc::Rc::new(std::cell::RefCell::new(log));
+        // The load: `rate` broadcasts a second until `stop_at`.
+        {
+            let (node, log) = (node.clone(), log.clone());
+            let (rate, size, stop_at, id) = (args.rate, args.size, args.stop_at, args.id);
+            glommio::spawn_local(async move {
+                let gap = 1_000_000u64
+                    .checked_div(rate)
+                    .map_or(Duration::ZERO, Duration::from_micros);
+                let mut k = 0u64;
+                loop {
+                    if stop_at.is_some_and(|t| unix_ms() >= t) || node.is_stopped() {
+                        return;
+                    }
+                    k += 1;
+                    let mut payload = format!("{id}:{k}:").into_bytes();
+                    payload.resize(size, b'.');
+                    let h = fnv(&payload);
+                    // This task is the member's only broadcaster: its k-th is sequence k.
+                    {
+                        let mut l = log.borrow_mut();
+                        if writeln!(l, "sent {id} {k} {h:016x}")
+                            .and_then(|_| l.flush())
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    loop {
+                        match node.broadcast(payload.clone()) {
+                            Ok(mid) => {
+                                assert_eq!(mid.seq, k, "the k-th broadcast has sequence k");
+                                break;
+                            }
+                            Err(zerorank_replication::abcast::BroadcastError::Full(_)) => {
+                                glommio::timer::sleep(Duration::from_millis(1)).await;
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                    if gap.is_zero() {
+                        glommio::yield_if_needed().await;
+                    } else {
+                        glommio::timer::sleep(gap).await;
+                    }
+                }
+            })
+            .detach();
+        }
+        let until = args.until;
+        loop {
+            let left = until.saturating_sub(unix_ms());
+            if left == 0 {
+                break;
+            }
+            let ev = futures_lite::future::or(async { node.next_event().await }, async {
+                glommio::timer::sleep(Duration::from_millis(left)).await;
+                None
+            })
+            .await;
+            let line = match ev {
+                None => continue,
+                Some(Event::Deliver { view, id, payload }) => format!(
+                    "deliver {} {} {} {} {:016x}",
+                    view.round,
+                    view.leader,
+                    id.origin,
+                    id.seq,
+                    fnv(&payload)
+                ),
+                Some(Event::View(v)) => format!(
+                    "view {} {} {} t={}",
+                    v.id.round,
+                    v.id.leader,
+                    v.members
+                        .iter()
+                        .map(|m| m.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    unix_ms()
+                ),
+                Some(Event::Blocked(why)) => format!("blocked t={} {why}", unix_ms()),
+                Some(Event::Left) => "left".to_string(),
+                Some(Event::StateReceived(_)) => continue,
+            };
+            let mut l = log.borrow_mut();
+            writeln!(l, "{line}").map_err(|e| e.to_string())?;
+            l.flush().map_err(|e| e.to_string())?;
+        }
+        let mut l = log.borrow_mut();
+        writeln!(l, "end").map_err(|e| e.to_string())?;
+        l.flush().map_err(|e| e.to_string())?;
+        Ok::<(), String>(())
+    })?;
+    Ok(())
+}

@@ -1,0 +1,455 @@
+//! The ring broadcast as real processes (`zr-abcast`) over TCP: five members stream
+//! broadcasts while one is killed with SIGKILL and then the leader is; a new process
+//! joins; garbage and a member with the wrong job secret knock on the door. The
+//! survivors' logs must pass the same checker as the simulator's runs.
+//!
+//! On loopback, and (as root, with iproute2) with one network namespace per member
+//! joined by veth (`scripts/netns.sh`; test names contain `netns` so they run serially).
+//! Every wait is bounded; a member that does not exit in time fails the test.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use zerorank_replication::abcast::checker::{check, CheckOptions};
+use zerorank_replication::abcast::{LogEntry, MemberLog, MsgId, NodeId, View, ViewId};
+
+const SECRET: &str = "7f2c1e0d9b8a77665544332211ffeeddccbbaa99887766554433221100a1b2c3";
+const WRONG: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Where members run: this host's loopback, or one namespace each.
+enum Place {
+    Loopback,
+    Netns { prefix: String, addrs: Vec<String> },
+}
+
+impl Place {
+    fn addr(&self, i: usize, port: u16) -> String {
+        match self {
+            Place::Loopback => format!("127.0.0.1:{port}"),
+            Place::Netns { addrs, .. } => format!("{}:{port}", addrs[i % addrs.len()]),
+        }
+    }
+
+    fn command(&self, i: usize) -> Command {
+        let bin = env!("CARGO_BIN_EXE_zr-abcast");
+        match self {
+            Place::Loopback => Command::new(bin),
+            Place::Netns { prefix, addrs } => {
+                let mut c = Command::new("bash");
+                c.arg(netns_script())
+                    .arg("exec")
+                    .arg(prefix)
+                    .arg((i % addrs.len()).to_string())
+                    .arg("--")
+                    .arg(bin);
+                c
+            }
+        }
+    }
+}
+
+/// What goes to a member's port from a process that is not a member.
+const GARBAGE: &[u8] =
+    b"GET / HTTP/1.0\r\n\r\n\xff\xfe garbage garbage garbage garbage garbage garbage";
+
+impl Place {
+    /// Send garbage to `addr` (from node 0 under namespaces) and check that the member
+    /// closes the connection; a reset is a close too, only a timeout is not.
+    fn knock(&self, addr: &str) -> Result<(), String> {
+        match self {
+            Place::Loopback => {
+                for _ in 0..40 {
+                    if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+                        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                        let _ = s.write_all(GARBAGE);
+                        let mut sink = Vec::new();
+                        return match s.read_to_end(&mut sink) {
+                            Ok(_) => Ok(()),
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) =>
+                            {
+                                Err(format!("still open after 5 s ({} bytes read)", sink.len()))
+                            }
+                            Err(_) => Ok(()),
+                        };
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err("could not connect".into())
+            }
+            Place::Netns { prefix, .. } => {
+                let (host, port) = addr.rsplit_once(':').unwrap();
+                // bash's /dev/tcp inside the namespace; `timeout` bounds a member that
+                // keeps the connection open (exit 124).
+                let script = format!(
+                    "ok=; for i in $(seq 40); do exec 3<>/dev/tcp/{host}/{port} && ok=1 && break; sleep 0.05; done; \
+                     [ -n \"$ok\" ] || exit 3; \
+                     printf 'GET / HTTP/1.0\\r\\n\\r\\n garbage garbage garbage' >&3; \
+                     timeout 5 cat <&3 >/dev/null"
+                );
+                let st = Command::new("bash")
+                    .arg(netns_script())
+                    .args(["exec", prefix.as_str(), "0", "--", "bash", "-c", &script])
+                    .stderr(Stdio::null())
+                    .status()
+                    .map_err(|e| e.to_string())?;
+                match st.code() {
+                    Some(124) => Err("still open after 5 s".into()),
+                    Some(3) => Err("could not connect".into()),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Place::Netns { prefix, .. } = self {
+            let _ = Command::new("bash")
+                .arg(netns_script())
+                .arg("down")
+                .arg(prefix.as_str())
+                .status();
+        }
+    }
+}
+
+fn netns_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/netns.sh")
+}
+
+/// Ports nobody listens on now.
+fn free_ports(n: usize) -> Vec<u16> {
+    let ls: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+struct Proc {
+    id: NodeId,
+    child: Child,
+    log: PathBuf,
+    killed: bool,
+}
+
+/// Parse a `zr-abcast` log (a killed member's may end in a partial line).
+fn parse(id: NodeId, path: &Path, crashed: bool) -> (MemberLog, Vec<(u64, ViewId)>) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = if text.ends_with('\n') {
+        &text[..]
+    } else {
+        &text[..text.rfind('\n').map_or(0, |p| p + 1)]
+    };
+    let mut log = MemberLog {
+        node: id,
+        crashed,
+        ..MemberLog::default()
+    };
+    let mut view_times = Vec::new();
+    let num = |s: &str| -> u64 {
+        s.parse()
+            .unwrap_or_else(|_| panic!("{}: bad number {s:?}", path.display()))
+    };
+    let hash = |s: &str| u64::from_str_radix(s, 16).unwrap().to_le_bytes().to_vec();
+    for line in complete.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.first().copied() {
+            Some("sent") => log.sent.push((
+                MsgId {
+                    origin: num(f[1]),
+                    seq: num(f[2]),
+                },
+                hash(f[3]),
+            )),
+            Some("view") => {
+                let id = ViewId {
+                    round: num(f[1]),
+                    leader: num(f[2]),
+                };
+                let members = f[3].split(',').map(num).collect();
+                if let Some(t) = f.get(4).and_then(|t| t.strip_prefix("t=")) {
+                    view_times.push((num(t), id));
+                }
+                log.entries.push(LogEntry::View(View { id, members }));
+            }
+            Some("deliver") => log.entries.push(LogEntry::Deliver {
+                view: ViewId {
+                    round: num(f[1]),
+                    leader: num(f[2]),
+                },
+                id: MsgId {
+                    origin: num(f[3]),
+                    seq: num(f[4]),
+                },
+                payload: hash(f[5]),
+            }),
+            Some("blocked") => log.entries.push(LogEntry::Blocked {
+                reason: f[1..].join(" "),
+            }),
+            Some("left") => log.crashed = true,
+            Some("end") | None => {}
+            Some(other) => panic!("{}: unknown log line {other:?}", path.display()),
+        }
+    }
+    (log, view_times)
+}
+
+fn kill9(p: &mut Proc) {
+    // SAFETY: sending a signal to a child we own.
+    let pid = p.child.id() as i32;
+    // Under netns.sh the child is bash running `ip netns exec ... zr-abcast`: kill the
+    // member itself (the newest process whose parent chain is the child), not just bash.
+    let target = member_pid(pid).unwrap_or(pid);
+    unsafe { libc::kill(target, libc::SIGKILL) };
+    p.killed = true;
+}
+
+/// The zr-abcast process under `pid` (itself, or a descendant).
+fn member_pid(pid: i32) -> Option<i32> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    if comm.trim() == "zr-abcast" {
+        return Some(pid);
+    }
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    children
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .find_map(member_pid)
+}
+
+/// Run the scenario on `place`; panics with the reason when something is wrong.
+fn scenario(place: Place, tag: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(8);
+    // Member ids 1-5 found the group; 6 joins after the kills; 7 has the wrong secret.
+    let addr_of = |id: NodeId| place.addr(id as usize - 1, ports[id as usize - 1]);
+    let peers: Vec<String> = (1..=7).map(|id| format!("{id}={}", addr_of(id))).collect();
+    let t0 = unix_ms() + 500;
+    let (stop_at, until) = (t0 + 5000, t0 + 7000);
+    let spawn = |id: NodeId, start: &[&str], secret: &str| -> Proc {
+        let log = dir.path().join(format!("m{id}.log"));
+        let mut c = place.command(id as usize - 1);
+        c.arg("--id")
+            .arg(id.to_string())
+            .arg("--listen")
+            .arg(addr_of(id))
+            .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
+            .args(start)
+            .args(["--rate", "200", "--size", "64"])
+            .arg("--stop-at")
+            .arg(stop_at.to_string())
+            .arg("--until")
+            .arg(until.to_string())
+            .arg("--log")
+            .arg(&log)
+            .env("ZR_GROUP_SECRET", secret)
+            .env("ZR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join(format!("m{id}.err"))).unwrap(),
+            ));
+        Proc {
+            id,
+            child: c.spawn().expect("spawn zr-abcast"),
+            log,
+            killed: false,
+        }
+    };
+    let mut procs: Vec<Proc> = (1..=5)
+        .map(|id| spawn(id, &["--found", "1,2,3,4,5"], SECRET))
+        .collect();
+    let sleep_until = |t: u64| {
+        let now = unix_ms();
+        if t > now {
+            std::thread::sleep(Duration::from_millis(t - now));
+        }
+    };
+    // Garbage on member 2's port: refused, the group goes on.
+    sleep_until(t0 + 700);
+    let target = addr_of(2);
+    let refused = place.knock(&target);
+    if let Err(e) = refused {
+        panic!("[{tag}] member 2 did not close a connection that sent garbage: {e}");
+    }
+    // A process with the wrong secret tries to join.
+    procs.push(spawn(7, &["--join", "2,3,5"], WRONG));
+    let kill_at = [(t0 + 1500, 4 as NodeId), (t0 + 2500, 1)];
+    let mut kill_times = BTreeMap::new();
+    for (t, id) in kill_at {
+        sleep_until(t);
+        let p = procs.iter_mut().find(|p| p.id == id).unwrap();
+        kill9(p);
+        kill_times.insert(id, unix_ms());
+    }
+    sleep_until(t0 + 3200);
+    procs.push(spawn(6, &["--join", "2,3,5"], SECRET));
+    // Everyone exits at `until`; allow 10 s more, then fail.
+    let deadline = Instant::now() + Duration::from_millis(until.saturating_sub(unix_ms()) + 10_000);
+    for p in procs.iter_mut() {
+        loop {
+            if p.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = p.child.kill();
+                panic!(
+                    "[{tag}] member {} did not exit by its deadline; stderr: {}",
+                    p.id,
+                    std::fs::read_to_string(dir.path().join(format!("m{}.err", p.id)))
+                        .unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let mut logs = Vec::new();
+    let mut times = BTreeMap::new();
+    for p in &procs {
+        let (log, vt) = parse(p.id, &p.log, p.killed);
+        times.insert(p.id, vt);
+        if p.id == 7 {
+            assert!(
+                !log.entries.iter().any(|e| matches!(e, LogEntry::View(_))),
+                "[{tag}] a member with the wrong job secret got into the group: {:?}",
+                log.entries.first()
+            );
+            let err = std::fs::read_to_string(dir.path().join("m7.err")).unwrap_or_default();
+            assert!(
+                err.contains("wrong job secret") || err.contains("handshake"),
+                "[{tag}] the wrong-secret member's log does not name the cause: {err}"
+            );
+            continue;
+        }
+        logs.push(log);
+    }
+    let errs = |id: u64| {
+        std::fs::read_to_string(dir.path().join(format!("m{id}.err"))).unwrap_or_default()
+    };
+    if let Err(v) = check(&logs, CheckOptions { liveness: true }) {
+        let summary: Vec<String> = logs
+            .iter()
+            .map(|l| {
+                format!(
+                    "member {} crashed {} entries {} sent {}; last: {:?}",
+                    l.node,
+                    l.crashed,
+                    l.entries.len(),
+                    l.sent.len(),
+                    l.entries
+                        .iter()
+                        .rev()
+                        .find(|e| !matches!(e, LogEntry::Deliver { .. }))
+                )
+            })
+            .collect();
+        panic!(
+            "[{tag}] checker: {v}\n{}\nmember 2 stderr:\n{}",
+            summary.join("\n"),
+            errs(2)
+        );
+    }
+    assert!(
+        errs(2).contains("refused incoming connection"),
+        "[{tag}] member 2 did not log the refused garbage connection"
+    );
+    // The joiner is in the final view and delivered, and the survivors delivered the
+    // joiner's broadcasts.
+    let joiner = logs.iter().find(|l| l.node == 6).unwrap();
+    let delivered = |l: &MemberLog, origin: NodeId| {
+        l.entries
+            .iter()
+            .filter(|e| matches!(e, LogEntry::Deliver { id, .. } if id.origin == origin))
+            .count()
+    };
+    assert!(
+        delivered(joiner, 2) > 0,
+        "[{tag}] the joiner delivered nothing"
+    );
+    let survivor = logs.iter().find(|l| l.node == 2).unwrap();
+    assert!(
+        delivered(survivor, 6) > 0,
+        "[{tag}] nobody delivered the joiner's broadcasts"
+    );
+    // How long the new views took after each kill (reported, not asserted).
+    for (id, t) in kill_times {
+        let next = times[&2].iter().find(|(vt, _)| *vt >= t);
+        match next {
+            Some((vt, v)) => eprintln!(
+                "[{tag}] kill -9 of member {id}: member 2 installed view {v} {} ms later",
+                vt - t
+            ),
+            None => eprintln!("[{tag}] kill -9 of member {id}: no later view at member 2"),
+        }
+    }
+}
+
+#[test]
+fn killed_members_and_leader_on_loopback_pass_the_checker() {
+    scenario(Place::Loopback, "loopback");
+}
+
+#[test]
+fn netns_killed_members_and_leader_pass_the_checker() {
+    if unsafe { libc::geteuid() } != 0
+        || !Command::new("ip")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: needs root and iproute2 (ip) for network namespaces");
+        return;
+    }
+    let prefix = format!("zrab{}x", std::process::id() % 100_000)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                (b'a' + (c as u8 - b'0')) as char
+            } else {
+                c
+            }
+        })
+        .collect::<String>();
+    let out = Command::new("bash")
+        .arg(netns_script())
+        .arg("up")
+        .arg(&prefix)
+        .arg("5")
+        .output()
+        .expect("run netns.sh");
+    // The guard first, so that a failed `up` is still torn down.
+    let mut place = Place::Netns {
+        prefix: prefix.clone(),
+        addrs: Vec::new(),
+    };
+    assert!(
+        out.status.success(),
+        "netns.sh up failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(printed.len(), 5, "netns.sh up printed {printed:?}");
+    if let Place::Netns { addrs, .. } = &mut place {
+        *addrs = printed;
+    }
+    scenario(place, "netns");
+}
