@@ -235,14 +235,17 @@ fn member_pid(pid: i32) -> Option<i32> {
 fn scenario(place: Place, tag: &str) {
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports(8);
-    // Member ids 1-5 found the group; 6 joins after the kills; 7 has the wrong secret.
-    let addr_of = |id: NodeId| place.addr(id as usize - 1, ports[id as usize - 1]);
+    // Member ids 1-5 found the group; 6 is member 4's process restarted after its kill
+    // (same node, same port; a restarted process joins under a new id); 7 has the
+    // wrong secret.
+    let slot = |id: NodeId| if id == 6 { 3 } else { id as usize - 1 };
+    let addr_of = |id: NodeId| place.addr(slot(id), ports[slot(id)]);
     let peers: Vec<String> = (1..=7).map(|id| format!("{id}={}", addr_of(id))).collect();
     let t0 = unix_ms() + 500;
     let (stop_at, until) = (t0 + 5000, t0 + 7000);
     let spawn = |id: NodeId, start: &[&str], secret: &str| -> Proc {
         let log = dir.path().join(format!("m{id}.log"));
-        let mut c = place.command(id as usize - 1);
+        let mut c = place.command(slot(id));
         c.arg("--id")
             .arg(id.to_string())
             .arg("--listen")
@@ -296,6 +299,7 @@ fn scenario(place: Place, tag: &str) {
         kill_times.insert(id, unix_ms());
     }
     sleep_until(t0 + 3200);
+    // Member 4's process starts again, on its old address, and rejoins.
     procs.push(spawn(6, &["--join", "2,3,5"], SECRET));
     // Everyone exits at `until`; allow 10 s more, then fail.
     let deadline = Instant::now() + Duration::from_millis(until.saturating_sub(unix_ms()) + 10_000);

@@ -19,19 +19,40 @@ pub fn encode(frame: &Frame) -> Vec<u8> {
         .into_vec()
 }
 
+/// The bytes of a batch of frames to one peer (one transport frame carries them all).
+pub fn encode_batch(frames: &[Frame]) -> Vec<u8> {
+    rkyv::to_bytes::<rancor::Error>(&frames.to_vec())
+        .expect("frames always serialize")
+        .into_vec()
+}
+
+/// The batch in `bytes`, validated.
+pub fn decode_batch(bytes: &[u8]) -> Result<Vec<Frame>, DecodeError> {
+    decode_as::<Vec<Frame>>(bytes)
+}
+
 /// The frame in `bytes`, validated. (The archive is checked in place, then turned into
 /// the owned frame the state machine takes.)
 pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
+    decode_as::<Frame>(bytes)
+}
+
+fn decode_as<T>(bytes: &[u8]) -> Result<T, DecodeError>
+where
+    T: rkyv::Archive,
+    T::Archived: for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>
+        + rkyv::Deserialize<T, rkyv::api::high::HighDeserializer<rancor::Error>>,
+{
     let fail = |e: rancor::Error| DecodeError {
         len: bytes.len(),
         reason: e.to_string(),
     };
     if (bytes.as_ptr() as usize).is_multiple_of(16) {
-        rkyv::from_bytes::<Frame, rancor::Error>(bytes).map_err(fail)
+        rkyv::from_bytes::<T, rancor::Error>(bytes).map_err(fail)
     } else {
         let mut v = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
         v.extend_from_slice(bytes);
-        rkyv::from_bytes::<Frame, rancor::Error>(&v).map_err(fail)
+        rkyv::from_bytes::<T, rancor::Error>(&v).map_err(fail)
     }
 }
 
@@ -67,6 +88,9 @@ mod tests {
             let _ = decode(&b[..n]);
         }
         assert!(decode(&[0xff; 64]).is_err());
+        let batch = vec![f.clone(), f.clone()];
+        assert_eq!(decode_batch(&encode_batch(&batch)).unwrap(), batch);
+        assert!(decode_batch(&[0xff; 64]).is_err());
         assert!(decode(&[]).is_err());
     }
 }

@@ -26,6 +26,24 @@ use zerorank_transport::tcp::{self, FrameReader, FrameWriter, Listener, TcpConfi
 /// The communicator context of ring-broadcast frames (in the transport's frame header).
 pub const CONTEXT: u32 = 0x00ab_ca57;
 
+/// Payload bytes of frames sent to a peer in one transport frame, about (the transport
+/// refuses frames above 4 MiB; a single larger broadcast goes alone).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// The payload bytes a frame carries, roughly (for batching).
+fn frame_bytes(f: &Frame) -> usize {
+    use super::wire::Wire;
+    64 + match &f.body {
+        Some(Wire::Data { data, .. }) => data.payload.len(),
+        Some(Wire::Promise { log, .. }) => log.iter().map(|d| d.payload.len() + 32).sum(),
+        Some(Wire::Accept { decision, .. }) | Some(Wire::Commit { decision }) => {
+            decision.flush.iter().map(|d| d.payload.len() + 32).sum()
+        }
+        Some(Wire::State { state, .. }) => state.len(),
+        _ => 0,
+    }
+}
+
 /// How a member starts.
 #[derive(Clone, Debug)]
 pub enum Start {
@@ -76,6 +94,9 @@ struct Inner {
     events: LocalSender<Event>,
     state: Box<dyn FnMut() -> Vec<u8>>,
     pool: BufferPool,
+    /// A pump is scheduled (broadcasts wait for it, so that a burst goes out as one
+    /// batch per peer).
+    pump_due: bool,
 }
 
 /// A running member. Cheap to clone (one member).
@@ -105,6 +126,7 @@ impl Node {
             events: tx,
             state,
             pool: BufferPool::new(),
+            pump_due: false,
         }));
         let node = Node {
             inner,
@@ -117,13 +139,22 @@ impl Node {
     }
 
     /// Broadcast `payload` (refused under back-pressure: wait for deliveries and retry).
+    /// It goes out when the caller next yields, with whatever else was broadcast by then.
     pub fn broadcast(&self, payload: Vec<u8>) -> Result<MsgId, BroadcastError> {
-        let r = {
+        let (r, schedule) = {
             let mut i = self.inner.borrow_mut();
             let now = i.now();
-            i.member.broadcast(now, payload)
+            let r = i.member.broadcast(now, payload);
+            (r, !std::mem::replace(&mut i.pump_due, true))
         };
-        pump(&self.inner);
+        if schedule {
+            let rc = self.inner.clone();
+            glommio::spawn_local(async move {
+                rc.borrow_mut().pump_due = false;
+                pump(&rc);
+            })
+            .detach();
+        }
         r
     }
 
@@ -158,17 +189,19 @@ impl Inner {
     }
 }
 
-/// Carry out the member's actions.
+/// Carry out the member's actions. The frames for one peer go out as one batch.
 fn pump(rc: &Rc<RefCell<Inner>>) {
     let mut opens = Vec::new();
     {
         let mut i = rc.borrow_mut();
+        let mut out: Vec<(NodeId, Vec<Frame>)> = Vec::new();
         i.member.flush();
         while let Some(a) = i.member.poll_action() {
             let event = match a {
                 Action::Send { to, frame } => {
-                    if let Some(open) = send(&mut i, to, &frame) {
-                        opens.push(open);
+                    match out.iter_mut().find(|(p, _)| *p == to) {
+                        Some((_, fs)) => fs.push(frame),
+                        None => out.push((to, vec![frame])),
                     }
                     None
                 }
@@ -193,15 +226,31 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
             // `send_state` queued a frame: flush it out with the rest.
             i.member.flush();
         }
+        for (to, frames) in out {
+            // Batches of at most about BATCH_BYTES (a transport frame holds 4 MiB).
+            let mut start = 0;
+            while start < frames.len() {
+                let mut end = start;
+                let mut bytes = 0;
+                while end < frames.len() && (end == start || bytes < BATCH_BYTES) {
+                    bytes += frame_bytes(&frames[end]);
+                    end += 1;
+                }
+                if let Some(open) = send(&mut i, to, &frames[start..end]) {
+                    opens.push(open);
+                }
+                start = end;
+            }
+        }
     }
     for (peer, addr) in opens {
         glommio::spawn_local(open(rc.clone(), peer, addr)).detach();
     }
 }
 
-/// Queue `frame` for `to`; a connection to open, if one is needed.
-fn send(i: &mut Inner, to: NodeId, frame: &Frame) -> Option<(NodeId, SocketAddr)> {
-    let bytes = codec::encode(frame);
+/// Queue `frames` for `to`; a connection to open, if one is needed.
+fn send(i: &mut Inner, to: NodeId, frames: &[Frame]) -> Option<(NodeId, SocketAddr)> {
+    let bytes = codec::encode_batch(frames);
     if let Some((_, tx)) = i.conns.get(&to) {
         if tx.try_send(bytes).is_ok() {
             return None;
@@ -296,12 +345,14 @@ async fn read_loop(rc: Rc<RefCell<Inner>>, peer: NodeId, conn: u64, mut reader: 
             Err(e) => return lost(&rc, peer, conn, &e.to_string()),
         };
         let payload = &buf.as_slice()[zerorank_core::frame::HEADER_LEN..];
-        match codec::decode(payload) {
-            Ok(frame) => {
+        match codec::decode_batch(payload) {
+            Ok(frames) => {
                 {
                     let mut i = rc.borrow_mut();
                     let now = i.now();
-                    i.member.handle(now, peer, frame);
+                    for frame in frames {
+                        i.member.handle(now, peer, frame);
+                    }
                 }
                 pump(&rc);
             }

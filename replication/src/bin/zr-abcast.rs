@@ -57,8 +57,15 @@ struct Args {
     /// Write the event log here.
     #[arg(long)]
     log: Option<std::path::PathBuf>,
-    /// Silence before a ring neighbour is suspected (ms).
-    #[arg(long, default_value_t = 100)]
+    /// Measure instead of logging: from this Unix time (ms) to `--stop-at`, count the
+    /// deliveries and time this member's own broadcasts from send to delivery; print one
+    /// `bench ...` line at exit.
+    #[arg(long)]
+    measure_from: Option<u64>,
+    /// Silence before a ring neighbour is suspected (ms). A killed member's connections
+    /// break at once, which is a suspicion too: this bound is for members that hang or
+    /// are cut off.
+    #[arg(long, default_value_t = 1000)]
     suspect_after: u64,
 }
 
@@ -126,9 +133,17 @@ fn run(args: Args) -> Result<(), String> {
         secret: secret()?,
         member: Config {
             suspect_after: args.suspect_after,
+            heartbeat: (args.suspect_after / 5).max(1),
+            change_timeout: (args.suspect_after / 2).max(50),
+            // At most about 4 MiB of this member's broadcasts in flight.
+            window: (4usize << 20).div_ceil(args.size).clamp(4, 256),
             ..Config::default()
         },
-        tcp: Default::default(),
+        // A view change's flush carries every unstable broadcast in one message.
+        tcp: zerorank_transport::tcp::TcpConfig {
+            max_frame_payload: 1 << 28,
+            ..Default::default()
+        },
     };
     let log: Box<dyn Write> = match &args.log {
         Some(p) => Box::new(std::io::BufWriter::new(
@@ -147,9 +162,15 @@ fn run(args: Args) -> Result<(), String> {
         // a member killed at any point never leaves others delivering a message its log
         // does not show as sent.
         let log = std::rc::Rc::new(std::cell::RefCell::new(log));
+        // Send instants of this member's broadcasts not yet delivered (bench mode).
+        let sent_at = std::rc::Rc::new(std::cell::RefCell::new(std::collections::VecDeque::<(
+            u64,
+            std::time::Instant,
+        )>::new()));
+        let bench = args.measure_from.is_some();
         // The load: `rate` broadcasts a second until `stop_at`.
         {
-            let (node, log) = (node.clone(), log.clone());
+            let (node, log, sent_at) = (node.clone(), log.clone(), sent_at.clone());
             let (rate, size, stop_at, id) = (args.rate, args.size, args.stop_at, args.id);
             glommio::spawn_local(async move {
                 let gap = 1_000_000u64
@@ -165,7 +186,11 @@ fn run(args: Args) -> Result<(), String> {
                     payload.resize(size, b'.');
                     let h = fnv(&payload);
                     // This task is the member's only broadcaster: its k-th is sequence k.
-                    {
+                    if bench {
+                        sent_at
+                            .borrow_mut()
+                            .push_back((k, std::time::Instant::now()));
+                    } else {
                         let mut l = log.borrow_mut();
                         if writeln!(l, "sent {id} {k} {h:016x}")
                             .and_then(|_| l.flush())
@@ -181,7 +206,7 @@ fn run(args: Args) -> Result<(), String> {
                                 break;
                             }
                             Err(zerorank_replication::abcast::BroadcastError::Full(_)) => {
-                                glommio::timer::sleep(Duration::from_millis(1)).await;
+                                glommio::timer::sleep(Duration::from_micros(100)).await;
                             }
                             Err(_) => return,
                         }
@@ -196,6 +221,7 @@ fn run(args: Args) -> Result<(), String> {
             .detach();
         }
         let until = args.until;
+        let mut m = Measure::new(args.measure_from, args.stop_at);
         loop {
             let left = until.saturating_sub(unix_ms());
             if left == 0 {
@@ -206,6 +232,12 @@ fn run(args: Args) -> Result<(), String> {
                 None
             })
             .await;
+            if bench {
+                if let Some(e) = &ev {
+                    m.event(e, args.id, &mut sent_at.borrow_mut());
+                }
+                continue;
+            }
             let line = match ev {
                 None => continue,
                 Some(Event::Deliver { view, id, payload }) => format!(
@@ -235,10 +267,79 @@ fn run(args: Args) -> Result<(), String> {
             writeln!(l, "{line}").map_err(|e| e.to_string())?;
             l.flush().map_err(|e| e.to_string())?;
         }
+        if bench {
+            println!("{}", m.summary(args.id));
+        }
         let mut l = log.borrow_mut();
         writeln!(l, "end").map_err(|e| e.to_string())?;
         l.flush().map_err(|e| e.to_string())?;
         Ok::<(), String>(())
     })?;
     Ok(())
+}
+
+/// What a benchmark run counts at one member.
+struct Measure {
+    from: u64,
+    to: u64,
+    delivered: u64,
+    bytes: u64,
+    views: u64,
+    latency: hdrhistogram::Histogram<u64>,
+}
+
+impl Measure {
+    fn new(from: Option<u64>, to: Option<u64>) -> Self {
+        Measure {
+            from: from.unwrap_or(0),
+            to: to.unwrap_or(u64::MAX),
+            delivered: 0,
+            bytes: 0,
+            views: 0,
+            latency: hdrhistogram::Histogram::new(3).expect("a histogram"),
+        }
+    }
+
+    fn event(
+        &mut self,
+        e: &Event,
+        me: NodeId,
+        sent_at: &mut std::collections::VecDeque<(u64, std::time::Instant)>,
+    ) {
+        let now = unix_ms();
+        let inside = now >= self.from && now < self.to;
+        match e {
+            Event::Deliver { id, payload, .. } => {
+                if inside {
+                    self.delivered += 1;
+                    self.bytes += payload.len() as u64;
+                }
+                if id.origin == me {
+                    while let Some(&(seq, t)) = sent_at.front() {
+                        if seq > id.seq {
+                            break;
+                        }
+                        sent_at.pop_front();
+                        if seq == id.seq && inside {
+                            let _ = self.latency.record(t.elapsed().as_micros() as u64);
+                        }
+                    }
+                }
+            }
+            Event::View(_) => self.views += 1,
+            _ => {}
+        }
+    }
+
+    fn summary(&self, id: NodeId) -> String {
+        let window = self.to.saturating_sub(self.from);
+        format!(
+            "bench id={id} delivered={} bytes={} window_ms={window} p50_us={} p99_us={} views={}",
+            self.delivered,
+            self.bytes,
+            self.latency.value_at_quantile(0.5),
+            self.latency.value_at_quantile(0.99),
+            self.views
+        )
+    }
 }
