@@ -145,3 +145,78 @@ fn the_checker_catches_a_promise_that_does_not_freeze() {
     let (seed, f) = caught(Mutation::NoFreeze);
     eprintln!("seed {seed}: {f}");
 }
+
+/// Agreement and transactions on the ring (`abcast::agreement`) under the same faults:
+/// every member that decides an instance decides the same value, and every member's
+/// history holds the same change at each version, whenever it joined.
+#[test]
+fn agreement_and_transactions_are_the_same_on_every_member() {
+    use std::collections::BTreeMap;
+    use zerorank_replication::abcast::agreement::Outcome;
+    let failures = std::sync::Mutex::new(Vec::new());
+    let seeds: Vec<u64> = (0..seeds() / 4).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..std::thread::available_parallelism().map_or(2, |n| n.get()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&seed) = seeds.get(i) else { break };
+                let mut c = SimConfig::random(seed);
+                c.agreement = true;
+                let r = run(c);
+                if let Err(v) = check(&r.logs, CheckOptions { liveness: true }) {
+                    failures.lock().unwrap().push(format!("seed {seed}: {v}"));
+                    continue;
+                }
+                let mut decided: BTreeMap<u64, (u64, Vec<u8>, u64)> = BTreeMap::new();
+                let mut history: BTreeMap<u64, (Vec<u8>, u64, u64)> = BTreeMap::new();
+                let mut counts = (0, 0, 0);
+                for (member, _base, outcomes) in &r.outcomes {
+                    for o in outcomes {
+                        match o {
+                            Outcome::Decided { instance, value, proposer } => {
+                                counts.0 += 1;
+                                let e = decided
+                                    .entry(*instance)
+                                    .or_insert((*proposer, value.clone(), *member));
+                                if (e.0, &e.1) != (*proposer, value) {
+                                    failures.lock().unwrap().push(format!(
+                                        "seed {seed}: instance {instance} decided {:?} by {} at member {} but {value:?} by {proposer} at member {member}",
+                                        e.1, e.0, e.2
+                                    ));
+                                }
+                            }
+                            Outcome::Applied { version, change, proposer } => {
+                                counts.1 += 1;
+                                let e = history
+                                    .entry(*version)
+                                    .or_insert((change.clone(), *proposer, *member));
+                                if (&e.0, e.1) != (change, *proposer) {
+                                    failures.lock().unwrap().push(format!(
+                                        "seed {seed}: version {version} is {:?} at member {} but {change:?} at member {member}",
+                                        e.0, e.2
+                                    ));
+                                }
+                            }
+                            Outcome::Aborted { .. } | Outcome::Lost { .. } => counts.2 += 1,
+                            Outcome::Plain(_) => {}
+                        }
+                    }
+                }
+                if counts.0 == 0 || counts.1 == 0 {
+                    failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("seed {seed}: nothing decided or applied: {counts:?}"));
+                }
+            });
+        }
+    });
+    let f = failures.into_inner().unwrap();
+    assert!(
+        f.is_empty(),
+        "{} failures; the first: {:?}",
+        f.len(),
+        &f[..f.len().min(5)]
+    );
+}

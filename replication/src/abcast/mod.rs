@@ -65,6 +65,7 @@
 //! for its state ([`Action::StateNeeded`]) and sends it to the joiner, which delivers
 //! nothing before it has it.
 
+pub mod agreement;
 pub mod checker;
 pub mod codec;
 pub mod link;

@@ -13,6 +13,7 @@
 //!
 //! [`checker`]: super::checker
 
+use super::agreement::{self, Agreement, Outcome};
 use super::member::{Action, Config, Member};
 use super::types::{LogEntry, MemberLog, NodeId, ViewId};
 use rand::rngs::StdRng;
@@ -45,6 +46,9 @@ pub struct SimConfig {
     pub mutation: Option<super::member::Mutation>,
     /// Print faults, views and stops to stderr as they happen (replays).
     pub trace: bool,
+    /// Broadcast proposals and transactions ([`super::agreement`]) instead of plain
+    /// payloads, and record every member's outcomes.
+    pub agreement: bool,
 }
 
 impl SimConfig {
@@ -66,6 +70,7 @@ impl SimConfig {
             member: Config::default(),
             mutation: None,
             trace: false,
+            agreement: false,
         }
     }
 }
@@ -80,6 +85,9 @@ pub struct SimResult {
     pub deliveries: u64,
     /// Every member's protocol state at the end ([`Member::status`]).
     pub status: Vec<String>,
+    /// With [`SimConfig::agreement`]: each member's outcomes, in delivery order, and the
+    /// history version it started from (a joiner's, from the state it received).
+    pub outcomes: Vec<(NodeId, u64, Vec<Outcome>)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -119,6 +127,10 @@ impl Ord for FrameBox {
 struct Node {
     member: Member,
     log: MemberLog,
+    agreement: Agreement,
+    /// The version its history started from, and its outcomes.
+    base: u64,
+    outcomes: Vec<Outcome>,
     alive: bool,
     /// Partition side.
     side: u8,
@@ -176,7 +188,13 @@ pub fn run(cfg: SimConfig) -> SimResult {
         .values()
         .map(|n| format!("alive {} {}", n.alive, n.member.status()))
         .collect();
+    let outcomes = sim
+        .nodes
+        .iter_mut()
+        .map(|(&id, n)| (id, n.base, std::mem::take(&mut n.outcomes)))
+        .collect();
     SimResult {
+        outcomes,
         status,
         logs: sim.nodes.into_values().map(|n| n.log).collect(),
         faults: sim.faults,
@@ -227,6 +245,9 @@ impl Sim {
                 },
                 alive: true,
                 side: 0,
+                agreement: Agreement::default(),
+                base: 0,
+                outcomes: Vec::new(),
             },
         );
         let t = self.now + self.rng.gen_range(1..=TICK);
@@ -280,7 +301,16 @@ impl Sim {
                     let node = &self.nodes[&id];
                     if node.alive && !node.member.is_stopped() {
                         self.payload_no += 1;
-                        let payload = format!("m{}:{}", id, self.payload_no).into_bytes();
+                        let mut payload = format!("m{}:{}", id, self.payload_no).into_bytes();
+                        if self.cfg.agreement {
+                            let n = &self.nodes[&id];
+                            payload = match self.payload_no % 3 {
+                                // Instances every member races for.
+                                0 => agreement::propose(self.payload_no / 9, &payload),
+                                1 => agreement::transact(n.agreement.version(), &payload),
+                                _ => agreement::plain(&payload),
+                            };
+                        }
                         let now = self.now;
                         let node = self.nodes.get_mut(&id).expect("a node");
                         if let Ok(mid) = node.member.broadcast(now, payload.clone()) {
@@ -326,6 +356,10 @@ impl Sim {
                     id: mid,
                     payload,
                 } => {
+                    if self.cfg.agreement {
+                        let o = node.agreement.deliver(mid.origin, &payload);
+                        node.outcomes.push(o);
+                    }
                     node.log.entries.push(LogEntry::Deliver {
                         view,
                         id: mid,
@@ -355,13 +389,23 @@ impl Sim {
                     let node = self.nodes.get_mut(&id).expect("a node");
                     node.member.send_state(joiner, view, state);
                 }
-                Action::StateReceived(_) => {}
+                Action::StateReceived(state) => {
+                    if self.cfg.agreement {
+                        let a = Agreement::restore(&state).expect("the state a member sent");
+                        node.base = a.version();
+                        node.agreement = a;
+                    }
+                }
             }
         }
     }
 
-    /// The application state a joiner gets: how many broadcasts the sender delivered.
+    /// The application state a joiner gets: the sender's agreements and history (with
+    /// [`SimConfig::agreement`]), else how many broadcasts it delivered.
     fn state_of(&self, id: NodeId, _view: ViewId) -> Vec<u8> {
+        if self.cfg.agreement {
+            return self.nodes[&id].agreement.snapshot();
+        }
         let n = self.nodes[&id]
             .log
             .entries
