@@ -82,15 +82,35 @@ pub enum Event {
     StateReceived(Vec<u8>),
 }
 
+/// The sending side of one connection: frames wait in `pending` while its writer is
+/// busy, and the writer takes them all at once, so that frames produced in a burst of
+/// events go out in one transport frame (one system call) per peer.
+struct Outgoing {
+    conn: u64,
+    pending: Rc<RefCell<Vec<Frame>>>,
+    /// Wakes the writer (one token per transition from nothing pending).
+    wake: LocalSender<()>,
+}
+
+impl Outgoing {
+    /// Queue `frames`; false if the writer is gone.
+    fn push(&self, frames: Vec<Frame>) -> bool {
+        let mut p = self.pending.borrow_mut();
+        let was_empty = p.is_empty();
+        p.extend(frames);
+        !was_empty || self.wake.try_send(()).is_ok()
+    }
+}
+
 struct Inner {
     member: Member,
     opts: Options,
     start: Instant,
-    /// Encoded frames for each peer's connection.
-    conns: HashMap<NodeId, (u64, LocalSender<Vec<u8>>)>,
+    /// Each peer's connection for sending.
+    conns: HashMap<NodeId, Outgoing>,
     next_conn: u64,
     /// Frames waiting for a connection being opened.
-    opening: HashMap<NodeId, Vec<Vec<u8>>>,
+    opening: HashMap<NodeId, Vec<Frame>>,
     events: LocalSender<Event>,
     state: Box<dyn FnMut() -> Vec<u8>>,
     pool: BufferPool,
@@ -227,19 +247,8 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
             i.member.flush();
         }
         for (to, frames) in out {
-            // Batches of at most about BATCH_BYTES (a transport frame holds 4 MiB).
-            let mut start = 0;
-            while start < frames.len() {
-                let mut end = start;
-                let mut bytes = 0;
-                while end < frames.len() && (end == start || bytes < BATCH_BYTES) {
-                    bytes += frame_bytes(&frames[end]);
-                    end += 1;
-                }
-                if let Some(open) = send(&mut i, to, &frames[start..end]) {
-                    opens.push(open);
-                }
-                start = end;
+            if let Some(open) = send(&mut i, to, frames) {
+                opens.push(open);
             }
         }
     }
@@ -249,23 +258,39 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
 }
 
 /// Queue `frames` for `to`; a connection to open, if one is needed.
-fn send(i: &mut Inner, to: NodeId, frames: &[Frame]) -> Option<(NodeId, SocketAddr)> {
-    let bytes = codec::encode_batch(frames);
-    if let Some((_, tx)) = i.conns.get(&to) {
-        if tx.try_send(bytes).is_ok() {
-            return None;
+fn send(i: &mut Inner, to: NodeId, frames: Vec<Frame>) -> Option<(NodeId, SocketAddr)> {
+    if let Some(o) = i.conns.get(&to) {
+        if !o.push(frames) {
+            // Its writer ended (the connection failed); the link layer sends again.
+            i.conns.remove(&to);
         }
-        i.conns.remove(&to);
         return None;
     }
     if let Some(q) = i.opening.get_mut(&to) {
-        q.push(bytes);
+        q.extend(frames);
         return None;
     }
     // No address (a joiner that has not connected yet): the link layer sends it again.
     let addr = *i.opts.addrs.get(&to)?;
-    i.opening.insert(to, vec![bytes]);
+    i.opening.insert(to, frames);
     Some((to, addr))
+}
+
+/// `frames` cut into batches of at most about [`BATCH_BYTES`], encoded.
+fn batches(frames: &[Frame]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < frames.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < frames.len() && (end == start || bytes < BATCH_BYTES) {
+            bytes += frame_bytes(&frames[end]);
+            end += 1;
+        }
+        out.push(codec::encode_batch(&frames[start..end]));
+        start = end;
+    }
+    out
 }
 
 async fn open(rc: Rc<RefCell<Inner>>, peer: NodeId, addr: SocketAddr) {
@@ -296,28 +321,34 @@ fn attach(
     peer: NodeId,
     reader: FrameReader,
     writer: FrameWriter,
-    queued: Vec<Vec<u8>>,
+    queued: Vec<Frame>,
 ) {
     let (tx, rx) = local_channel::new_unbounded();
+    let pending = Rc::new(RefCell::new(Vec::new()));
     let conn = {
         let mut i = rc.borrow_mut();
         i.next_conn += 1;
         let c = i.next_conn;
-        for b in queued {
-            let _ = tx.try_send(b);
+        let o = Outgoing {
+            conn: c,
+            pending: pending.clone(),
+            wake: tx,
+        };
+        if !queued.is_empty() {
+            o.push(queued);
         }
-        i.conns.entry(peer).or_insert((c, tx));
+        i.conns.entry(peer).or_insert(o);
         c
     };
     glommio::spawn_local(read_loop(rc.clone(), peer, conn, reader)).detach();
-    glommio::spawn_local(write_loop(rc.clone(), peer, conn, writer, rx)).detach();
+    glommio::spawn_local(write_loop(rc.clone(), peer, conn, writer, rx, pending)).detach();
 }
 
 /// The connection `conn` to `peer` failed: forget it and tell the member.
 fn lost(rc: &Rc<RefCell<Inner>>, peer: NodeId, conn: u64, why: &str) {
     {
         let mut i = rc.borrow_mut();
-        if i.conns.get(&peer).is_some_and(|(c, _)| *c == conn) {
+        if i.conns.get(&peer).is_some_and(|o| o.conn == conn) {
             i.conns.remove(&peer);
         }
         tracing::info!(member = i.opts.id, peer, "connection lost: {why}");
@@ -371,26 +402,31 @@ async fn write_loop(
     peer: NodeId,
     conn: u64,
     mut writer: FrameWriter,
-    rx: LocalReceiver<Vec<u8>>,
+    wake: LocalReceiver<()>,
+    pending: Rc<RefCell<Vec<Frame>>>,
 ) {
     let (job, id) = {
         let i = rc.borrow();
         (i.opts.job, i.opts.id)
     };
-    while let Some(bytes) = rx.recv().await {
-        let h = FrameHeader {
-            job,
-            comm: CONTEXT,
-            src: id as u32,
-            dst: peer as u32,
-            len: bytes.len() as u64,
-            kind: FrameKind::Eager,
-            ..FrameHeader::default()
-        };
-        let mut hb = HeaderBytes::default();
-        h.encode(&mut hb);
-        if let Err(e) = writer.send_frame(&hb, &bytes).await {
-            return lost(&rc, peer, conn, &e.to_string());
+    while wake.recv().await.is_some() {
+        // Everything queued since the last write, in batches.
+        let frames = std::mem::take(&mut *pending.borrow_mut());
+        for bytes in batches(&frames) {
+            let h = FrameHeader {
+                job,
+                comm: CONTEXT,
+                src: id as u32,
+                dst: peer as u32,
+                len: bytes.len() as u64,
+                kind: FrameKind::Eager,
+                ..FrameHeader::default()
+            };
+            let mut hb = HeaderBytes::default();
+            h.encode(&mut hb);
+            if let Err(e) = writer.send_frame(&hb, &bytes).await {
+                return lost(&rc, peer, conn, &e.to_string());
+            }
         }
     }
 }
