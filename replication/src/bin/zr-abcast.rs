@@ -326,7 +326,13 @@ impl Measure {
                     }
                 }
             }
-            Event::View(_) => self.views += 1,
+            Event::View(v) => {
+                if inside {
+                    self.views += 1;
+                }
+                // As benches/c/cpg_bench.c prints its configuration changes.
+                println!("view t={} members={}", unix_ms(), v.members.len());
+            }
             _ => {}
         }
     }

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# Ring atomic broadcast at 3 members, zerorank (replication/src/bin/zr-abcast.rs) against
+# corosync 3 (benches/c/cpg_bench.c, a client of its CPG service, agreed order), set up
+# the same way: one network namespace per member, joined by veth (scripts/netns.sh), in
+# one run, alternating the two in every round.
+#
+# usage: benches/abcast.sh [ROUNDS]      (default 3; needs root, installs corosync and
+#                                         libcpg-dev with apt-get when missing)
+# env:   SIZES="64 1024 8192 65536 1048576"   payload bytes for the throughput runs
+#        SECONDS_PER_RUN=2                    measured seconds per run (after 1 s warm-up)
+#        ZR_NO_BUILD=1                        use target/release as it is
+#        OUT=target/abcast-bench              raw outputs and report.md
+#
+# Measures, per implementation:
+#   - throughput: every member multicasts SIZE-byte messages as fast as flow control /
+#     back-pressure allows; msg/s is the deliveries one member counts per second (each
+#     member delivers every message), MB/s the same in bytes; median over rounds of the
+#     members' mean;
+#   - send-to-delivery latency of a member's own messages, p50 and p99, at full load and
+#     at a light load (300 msg/s per member, 1 KiB);
+#   - the time from `kill -9` of one member (zerorank: the member process; corosync: the
+#     node's corosync) under full load at 64 B to the new view at a survivor;
+#   - false suspicions: view changes during the measured part of the load runs (each
+#     should have none).
+# Output: the markdown report on stdout and in $OUT/report.md.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+ROUNDS=${1:-3}
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [ROUNDS]" >&2; exit 2; }
+SIZES=${SIZES:-"64 1024 8192 65536 1048576"}
+RUN_S=${SECONDS_PER_RUN:-2}
+OUT=${OUT:-target/abcast-bench}
+PREFIX=zrabench
+die() { echo "abcast.sh: $*" >&2; exit 1; }
+[[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, corosync)"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+if ! command -v corosync >/dev/null || [[ ! -e /usr/include/corosync/cpg.h ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y corosync libcpg-dev >"$OUT/apt.log" 2>&1 ||
+        die "could not install corosync libcpg-dev (see $OUT/apt.log)"
+fi
+if [[ -z ${ZR_NO_BUILD:-} ]]; then
+    cargo build --release --quiet -p zerorank-replication --bins || die "cargo build failed"
+fi
+ZR=$PWD/target/release/zr-abcast
+[[ -x $ZR ]] || die "$ZR not built"
+cc -O2 -Wall -o "$OUT/cpg_bench" benches/c/cpg_bench.c -lcpg || die "could not build cpg_bench"
+NETNS=$PWD/scripts/netns.sh
+
+cleanup() {
+    pkill -KILL -f "^corosync -f -c $OUT/" 2>/dev/null
+    bash "$NETNS" down "$PREFIX" >/dev/null 2>&1
+}
+trap cleanup EXIT
+cleanup
+mapfile -t ADDR < <(bash "$NETNS" up "$PREFIX" 3) || die "netns.sh up failed"
+[[ ${#ADDR[@]} -eq 3 ]] || die "netns.sh up printed ${ADDR[*]}"
+export ZR_GROUP_SECRET
+ZR_GROUP_SECRET=$(head -c32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+
+start_corosync() {
+    local n
+    for n in 1 2 3; do
+        local d=$OUT/corosync$n
+        mkdir -p "$d/state"
+        cat >"$d/corosync.conf" <<EOF
+totem {
+    version: 2
+    cluster_name: zrbench
+    transport: knet
+    crypto_cipher: none
+    crypto_hash: none
+    token: 1000
+}
+nodelist {
+    node {
+        ring0_addr: ${ADDR[0]}
+        nodeid: 1
+    }
+    node {
+        ring0_addr: ${ADDR[1]}
+        nodeid: 2
+    }
+    node {
+        ring0_addr: ${ADDR[2]}
+        nodeid: 3
+    }
+}
+quorum {
+    provider: corosync_votequorum
+}
+logging {
+    to_stderr: yes
+    to_logfile: no
+    to_syslog: no
+    timestamp: on
+}
+system {
+    state_dir: $d/state
+}
+EOF
+        # Its own mount namespace: corosync's pid file is /run/corosync.pid.
+        setsid bash "$NETNS" exec "$PREFIX" $((n - 1)) -- unshare -m bash -c \
+            "mount -t tmpfs tmpfs /run && exec corosync -f -c $d/corosync.conf" \
+            >"$d/log.txt" 2>&1 &
+    done
+    local i
+    for i in $(seq 100); do
+        if grep -q "Members\[3\]" "$OUT/corosync1/log.txt" 2>/dev/null &&
+            grep -q "ready to provide service" "$OUT/corosync1/log.txt"; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    die "corosync did not form a 3-node membership in 20 s (see $OUT/corosync1/log.txt)"
+}
+
+now_ms() { date +%s%3N; }
+
+# run_zr SIZE RATE TAG [KILL_AT_MS [RUN_S]]: three zr-abcast members; outputs in
+# $OUT/TAG.zr<n>
+run_zr() {
+    local size=$1 rate=$2 tag=$3 kill_at=${4:-} RUN_S=${5:-$RUN_S}
+    local t0 n peers=()
+    t0=$(($(now_ms) + 500))
+    for n in 1 2 3; do peers+=(--peer "$n=${ADDR[n - 1]}:7300"); done
+    local pids=()
+    for n in 1 2 3; do
+        timeout 40 bash "$NETNS" exec "$PREFIX" $((n - 1)) -- "$ZR" --id $n \
+            --listen "${ADDR[n - 1]}:7300" "${peers[@]}" --found 1,2,3 --rate "$rate" \
+            --size "$size" --measure-from $((t0 + 1000)) --stop-at $((t0 + 1000 + RUN_S * 1000)) \
+            --until $((t0 + 1500 + RUN_S * 1000)) >"$OUT/$tag.zr$n" 2>&1 &
+        pids+=($!)
+    done
+    if [[ -n $kill_at ]]; then
+        while (($(now_ms) < t0 + kill_at)); do sleep 0.01; done
+        local victim
+        victim=$(pgrep -f "^$ZR --id 3 " | head -1)
+        echo "kill t=$(now_ms)" >"$OUT/$tag.zr.kill"
+        kill -9 "$victim"
+    fi
+    wait "${pids[@]}"
+}
+
+# run_cs SIZE RATE TAG [KILL_AT_MS [RUN_S]]: three cpg_bench clients, one per corosync node
+run_cs() {
+    local size=$1 rate=$2 tag=$3 kill_at=${4:-} RUN_S=${5:-$RUN_S}
+    local t0 n pids=()
+    t0=$(($(now_ms) + 500))
+    for n in 1 2 3; do
+        timeout 40 bash "$NETNS" exec "$PREFIX" $((n - 1)) -- "$OUT/cpg_bench" $n "$size" "$rate" \
+            $((t0 + 1000)) $((t0 + 1000 + RUN_S * 1000)) $((t0 + 1500 + RUN_S * 1000)) \
+            >"$OUT/$tag.cs$n" 2>&1 &
+        pids+=($!)
+    done
+    if [[ -n $kill_at ]]; then
+        while (($(now_ms) < t0 + kill_at)); do sleep 0.01; done
+        echo "kill t=$(now_ms)" >"$OUT/$tag.cs.kill"
+        pkill -KILL -f "^corosync -f -c $OUT/corosync3/"
+    fi
+    wait "${pids[@]}"
+}
+
+start_corosync
+for r in $(seq "$ROUNDS"); do
+    for s in $SIZES; do
+        echo "round $r size $s" >&2
+        run_zr "$s" 0 "tp.$s.$r"
+        run_cs "$s" 0 "tp.$s.$r"
+    done
+    run_zr 1024 300 "light.$r"
+    run_cs 1024 300 "light.$r"
+done
+# Failover last: it kills corosync on node 3. 8 s runs, the kill 2 s in (corosync needs
+# seconds to install its new view).
+run_zr 64 0 fail 2000 8
+run_cs 64 0 fail 2000 8
+
+(python3 - "$OUT" "$ROUNDS" "$SIZES" <<'PY'
+import re, statistics, sys, glob, os, subprocess, datetime
+out, rounds, sizes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+def bench(path):
+    for line in open(path, errors="replace"):
+        if line.startswith("bench "):
+            return {k: int(v) for k, v in (x.split("=") for x in line.split()[1:])}
+    return None
+def views(path):
+    return [int(m.group(1)) for m in re.finditer(r"view t=(\d+)", open(path, errors="replace").read())]
+def run(tag, impl):
+    rs = [bench(p) for p in sorted(glob.glob(f"{out}/{tag}.{impl}[123]"))]
+    rs = [r for r in rs if r]
+    if len(rs) < 3:
+        return None
+    w = rs[0]["window_ms"] / 1000
+    return {
+        "msgs": statistics.mean(r["delivered"] for r in rs) / w,
+        "mb": statistics.mean(r["bytes"] for r in rs) / w / 1e6,
+        "p50": statistics.median(r["p50_us"] for r in rs),
+        "p99": statistics.median(r["p99_us"] for r in rs),
+        "views": max(r["views"] for r in rs),
+    }
+def med(tag_fmt, impl, key):
+    xs = [run(tag_fmt.format(r=r), impl) for r in range(1, rounds + 1)]
+    xs = [x[key] for x in xs if x]
+    return statistics.median(xs) if xs else None
+rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+cs_ver = subprocess.run(["corosync", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+lines = ["## Ring broadcast: zerorank against corosync, 3 members in 3 network namespaces", "",
+         f"zerorank {rev}, {cs_ver.strip()}, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {rounds} round(s), "
+         "the two alternating within each round. Throughput: msg/s and MB/s one member delivers "
+         "(median over rounds of the members' mean); latency: a member's own messages, send to delivery, "
+         "median of the members' p50 / p99, µs.", "",
+         "| size | zerorank msg/s | corosync msg/s | ratio | zerorank MB/s | corosync MB/s | zerorank p50 / p99 | corosync p50 / p99 | view changes under load (zr / cs) |",
+         "|---|---|---|---|---|---|---|---|---|"]
+def f(x, d=0):
+    return "-" if x is None else f"{x:,.{d}f}"
+for s in sizes:
+    z = {k: med("tp.%s.{r}" % s, "zr", k) for k in ("msgs", "mb", "p50", "p99", "views")}
+    c = {k: med("tp.%s.{r}" % s, "cs", k) for k in ("msgs", "mb", "p50", "p99", "views")}
+    ratio = z["msgs"] / c["msgs"] if z["msgs"] and c["msgs"] else None
+    lines.append(f"| {s} | {f(z['msgs'])} | {f(c['msgs'])} | {f(ratio, 1)}x | {f(z['mb'], 1)} | {f(c['mb'], 1)} | "
+                 f"{f(z['p50'])} / {f(z['p99'])} | {f(c['p50'])} / {f(c['p99'])} | "
+                 f"{f(z['views'])} / {f(c['views'])} |")
+zl = {k: med("light.{r}", "zr", k) for k in ("p50", "p99")}
+cl = {k: med("light.{r}", "cs", k) for k in ("p50", "p99")}
+lines += ["", f"Light load (300 msg/s per member, 1 KiB), send to delivery, µs: zerorank p50 {f(zl['p50'])}, "
+          f"p99 {f(zl['p99'])}; corosync p50 {f(cl['p50'])}, p99 {f(cl['p99'])}.", ""]
+lines.append("New view after `kill -9` under full load at 64 B, seen at member 1:")
+for impl, name in (("zr", "zerorank, kill -9 of member 3's process"), ("cs", "corosync (token 1000 ms), kill -9 of node 3's corosync")):
+    try:
+        k = int(open(f"{out}/fail.{impl}.kill").read().split("t=")[1])
+        later = [t for t in views(f"{out}/fail.{impl}1") if t >= k]
+        lines.append(f"- {name}: " + (f"{later[0] - k} ms" if later else "no new view before the run ended"))
+    except (OSError, IndexError, ValueError) as e:
+        lines.append(f"- {name}: not measured ({e})")
+print("\n".join(lines))
+PY
+) | tee "$OUT/report.md"
