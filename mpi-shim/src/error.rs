@@ -45,6 +45,9 @@ pub enum Error {
     /// The operation failed (peer failure, queue bounds).
     #[error(transparent)]
     Op(#[from] OpError),
+    /// A ring-broadcast group failed, or waited in vain (see [`crate::RingGroup`]).
+    #[error("ring group: {0}")]
+    RingGroup(String),
     /// A rank is outside a group.
     #[error("rank {rank} is not in this group of {size} ranks")]
     GroupRank {

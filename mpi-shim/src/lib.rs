@@ -41,6 +41,7 @@ pub mod op;
 pub mod operation;
 pub mod point_to_point;
 pub mod request;
+pub mod ring_group;
 
 /// The collective engine, as the communicator layer uses it.
 pub(crate) use collective as coll;
@@ -50,6 +51,7 @@ pub use environment::{initialize, Universe};
 pub use error::{Error, Result};
 pub use group::{Group, GroupComparison};
 pub use operation::{SystemOperation, UserOperation};
+pub use ring_group::{Delivery, RingGroup};
 pub use zerorank_derive::Equivalence;
 
 /// Largest tag value.

@@ -117,6 +117,8 @@ struct Inner {
     /// A pump is scheduled (broadcasts wait for it, so that a burst goes out as one
     /// batch per peer).
     pump_due: bool,
+    /// Where this member listens (the real port when bound to port 0).
+    local: SocketAddr,
 }
 
 /// A running member. Cheap to clone (one member).
@@ -131,6 +133,7 @@ impl Node {
     /// the application's state for a joiner when this member adds one.
     pub fn start(opts: Options, state: Box<dyn FnMut() -> Vec<u8>>) -> std::io::Result<Node> {
         let listener = Listener::bind(opts.listen)?;
+        let local = listener.local_addr();
         let (tx, rx) = local_channel::new_unbounded();
         let member = match &opts.start {
             Start::Found(ms) => Member::founder(opts.id, ms, opts.member, 0),
@@ -147,6 +150,7 @@ impl Node {
             state,
             pool: BufferPool::new(),
             pump_due: false,
+            local,
         }));
         let node = Node {
             inner,
@@ -191,6 +195,24 @@ impl Node {
     /// The next event (`None` never: the member runs until the process ends).
     pub async fn next_event(&self) -> Option<Event> {
         self.events.recv().await
+    }
+
+    /// Where this member listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.borrow().local
+    }
+
+    /// Learn where members listen (for members started before their addresses were
+    /// known: frames to an unknown address wait in the link layer until then).
+    pub fn add_addrs(&self, addrs: impl IntoIterator<Item = (NodeId, SocketAddr)>) {
+        self.inner.borrow_mut().opts.addrs.extend(addrs);
+    }
+
+    /// The next event if one is waiting, without waiting.
+    pub async fn try_event(&self) -> Option<Event> {
+        futures_lite::future::poll_once(self.events.recv())
+            .await
+            .flatten()
     }
 
     /// The installed view.

@@ -1,0 +1,120 @@
+//! Checks a ring-broadcast group on `MPI_COMM_WORLD` (`Communicator::ring_group`), run
+//! under `zrun -n N`: every rank broadcasts, every rank must deliver every broadcast in
+//! the same order (compared through an allgather of a digest of the order), agree on the
+//! same value, and apply the same linear history of transactions. Prints
+//! `ring_group_check ok` on every rank, or fails with the reason. Every wait is bounded.
+
+use std::time::{Duration, Instant};
+
+const PER_RANK: u64 = 200;
+const CHANGES_PER_RANK: u64 = 3;
+
+fn fail(what: String) -> ! {
+    eprintln!("ring_group_check: {what}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let universe = zerorank::initialize().unwrap_or_else(|e| fail(e.to_string()));
+    let world = universe.world();
+    let (me, n) = (world.rank(), world.size());
+    let group = world.ring_group().unwrap_or_else(|e| fail(e.to_string()));
+    let view = group
+        .next_view(Duration::from_secs(10))
+        .unwrap_or_else(|e| fail(e.to_string()))
+        .unwrap_or_else(|| fail("no initial view".into()));
+    if view.members.len() != n as usize {
+        fail(format!("initial view {view:?} is not the {n} ranks"));
+    }
+    for k in 0..PER_RANK {
+        group
+            .broadcast(format!("{me}:{k}").as_bytes())
+            .unwrap_or_else(|e| fail(e.to_string()));
+    }
+    // Deliver everything; fold the order into a digest.
+    let want = PER_RANK * n as u64;
+    let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut next_seq = vec![1u64; n as usize];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for got in 0..want {
+        let d = group
+            .next_delivery(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|e| fail(e.to_string()))
+            .unwrap_or_else(|| fail(format!("only {got} of {want} deliveries in 30 s")));
+        let o = d.origin as usize;
+        if d.seq != next_seq[o] {
+            fail(format!(
+                "from rank {o}: sequence {} after {}",
+                d.seq,
+                next_seq[o] - 1
+            ));
+        }
+        next_seq[o] += 1;
+        if d.payload != format!("{o}:{}", d.seq - 1).into_bytes() {
+            fail(format!("from rank {o}: payload {:?}", d.payload));
+        }
+        for b in d.origin.to_le_bytes().iter().chain(&d.seq.to_le_bytes()) {
+            digest = (digest ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let mut digests = vec![0u64; n as usize];
+    world
+        .all_gather_into(&digest, &mut digests[..])
+        .unwrap_or_else(|e| fail(e.to_string()));
+    if digests.iter().any(|&d| d != digest) {
+        fail(format!(
+            "the delivery orders differ between ranks: {digests:x?}"
+        ));
+    }
+    // Agreement: everyone proposes its own rank; all must decide the same.
+    let (winner, value) = group
+        .agree(1, &me.to_le_bytes(), Duration::from_secs(20))
+        .unwrap_or_else(|e| fail(e.to_string()));
+    if value != winner.to_le_bytes() {
+        fail(format!(
+            "decision {value:?} is not proposer {winner}'s value"
+        ));
+    }
+    let mut winners = vec![0i32; n as usize];
+    world
+        .all_gather_into(&winner, &mut winners[..])
+        .unwrap_or_else(|e| fail(e.to_string()));
+    if winners.iter().any(|&w| w != winner) {
+        fail(format!("ranks decided differently: {winners:?}"));
+    }
+    // Transactions: each rank applies CHANGES_PER_RANK changes, retrying aborted ones.
+    let mut applied = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while applied < CHANGES_PER_RANK {
+        if Instant::now() > deadline {
+            fail(format!(
+                "only {applied} of {CHANGES_PER_RANK} transactions applied in 30 s"
+            ));
+        }
+        let change = format!("{me}:{applied}");
+        if group
+            .transact(change.as_bytes(), Duration::from_secs(20))
+            .unwrap_or_else(|e| fail(e.to_string()))
+            .is_some()
+        {
+            applied += 1;
+        }
+    }
+    // Every rank ends at the same version, the total of all applied changes.
+    let total = CHANGES_PER_RANK * n as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while group.version() < total {
+        if Instant::now() > deadline {
+            fail(format!("version {} of {total} after 30 s", group.version()));
+        }
+        let _ = group.next_delivery(Duration::from_millis(20));
+    }
+    if group.version() != total {
+        fail(format!(
+            "version {} beyond the {total} changes made",
+            group.version()
+        ));
+    }
+    world.barrier().unwrap_or_else(|e| fail(e.to_string()));
+    println!("ring_group_check ok: rank {me} of {n}, decided {winner}, version {total}");
+}

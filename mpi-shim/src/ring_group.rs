@@ -1,0 +1,335 @@
+//! A ring atomic-broadcast group on a communicator ([`Communicator::ring_group`]): every
+//! rank of the communicator is a member; each delivers every member's broadcasts in one
+//! total order, sees the same views, and can agree on values and apply a linear history
+//! of transactions (see `zerorank_replication::abcast`).
+//!
+//! The group runs on the rank's glommio executor beside the rank's other traffic, over
+//! its own authenticated TCP connections (the job secret), and makes progress whenever
+//! the rank waits in one of these calls or in any other zerorank call that runs the
+//! executor.
+//!
+//! ```no_run
+//! let universe = zerorank::initialize()?;
+//! let world = universe.world();
+//! let group = world.ring_group()?;
+//! group.broadcast(b"hello")?;
+//! let d = group.next_delivery(std::time::Duration::from_secs(5))?.expect("a delivery");
+//! println!("{} #{}: {:?}", d.origin, d.seq, d.payload);
+//! let (winner, value) = group.agree(1, b"mine", std::time::Duration::from_secs(5))?;
+//! # Ok::<(), zerorank::Error>(())
+//! ```
+
+use crate::communicator::Communicator;
+use crate::error::{Error, Result};
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use zerorank_replication::abcast::agreement::{self, Agreement, Outcome};
+use zerorank_replication::abcast::runtime::{Event, Node, Options, Start};
+use zerorank_replication::abcast::{BroadcastError, Config, MsgId, NodeId, View, ViewId};
+use zerorank_transport::fabric::Fabric;
+
+/// One delivered broadcast.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The view it was delivered in.
+    pub view: ViewId,
+    /// The member that sent it: its communicator rank.
+    pub origin: i32,
+    /// The origin's sequence number of it (from 1).
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+/// The members' id of a communicator rank (ids start at 1).
+fn id_of(rank: i32) -> NodeId {
+    rank as NodeId + 1
+}
+
+fn rank_of(id: NodeId) -> i32 {
+    id as i32 - 1
+}
+
+fn group_error(what: impl std::fmt::Display) -> Error {
+    Error::RingGroup(what.to_string())
+}
+
+/// A ring-broadcast group (see the module docs).
+pub struct RingGroup {
+    fabric: Rc<Fabric>,
+    node: Node,
+    state: Rc<RefCell<State>>,
+    /// This member's communicator rank.
+    me: i32,
+}
+
+#[derive(Default)]
+struct State {
+    agreement: Agreement,
+    deliveries: VecDeque<Delivery>,
+    views: VecDeque<View>,
+    /// Outcomes of this member's proposals and transactions, by broadcast.
+    outcomes: HashMap<MsgId, Outcome>,
+    stopped: Option<String>,
+}
+
+impl Communicator {
+    /// Make every rank of this communicator a member of a new ring-broadcast group
+    /// (collective: every rank must call it).
+    pub fn ring_group(&self) -> Result<RingGroup> {
+        let fabric = self.inner.fabric.clone();
+        let info = fabric.info().clone();
+        let me = self.rank();
+        let members: Vec<NodeId> = (0..self.size()).map(id_of).collect();
+        let state = Rc::new(RefCell::new(State::default()));
+        let snapshot = state.clone();
+        let opts = Options {
+            id: id_of(me),
+            listen: SocketAddr::new(info.advertise_ip, 0),
+            addrs: Default::default(),
+            start: Start::Found(members),
+            job: info.job_id,
+            secret: info.secret,
+            member: Config {
+                suspect_after: 1000,
+                heartbeat: 200,
+                change_timeout: 500,
+                ..Config::default()
+            },
+            tcp: zerorank_transport::tcp::TcpConfig {
+                max_frame_payload: 1 << 28,
+                ..Default::default()
+            },
+        };
+        let node = fabric
+            .block_on(async {
+                Node::start(
+                    opts,
+                    Box::new(move || snapshot.borrow().agreement.snapshot()),
+                )
+            })
+            .map_err(|e| group_error(format!("could not listen for the ring group: {e}")))?;
+        // Everyone's address, through the communicator.
+        let mut mine = [0u8; 64];
+        let a = node.local_addr().to_string();
+        mine[..a.len()].copy_from_slice(a.as_bytes());
+        let mut all = vec![0u8; 64 * self.size() as usize];
+        self.all_gather_into(&mine[..], &mut all[..])?;
+        let mut addrs = Vec::new();
+        for (r, chunk) in all.chunks(64).enumerate() {
+            let s = std::str::from_utf8(chunk)
+                .map_err(group_error)?
+                .trim_end_matches('\0');
+            let addr: SocketAddr = s
+                .parse()
+                .map_err(|e| group_error(format!("rank {r} sent a bad address {s:?}: {e}")))?;
+            addrs.push((id_of(r as i32), addr));
+        }
+        node.add_addrs(addrs);
+        Ok(RingGroup {
+            fabric,
+            node,
+            state,
+            me,
+        })
+    }
+}
+
+impl RingGroup {
+    /// Take in the events that are waiting, or wait up to `wait` for one.
+    fn poll(&self, wait: Option<Duration>) {
+        let node = self.node.clone();
+        let events: Vec<Event> = self.fabric.block_on(async move {
+            let mut got = Vec::new();
+            while let Some(e) = node.try_event().await {
+                got.push(e);
+            }
+            if got.is_empty() {
+                if let Some(w) = wait {
+                    let next = futures_lite::future::or(async { node.next_event().await }, async {
+                        glommio::timer::sleep(w).await;
+                        None
+                    })
+                    .await;
+                    got.extend(next);
+                }
+            }
+            got
+        });
+        let mut st = self.state.borrow_mut();
+        for e in events {
+            match e {
+                Event::Deliver { view, id, payload } => {
+                    match st.agreement.deliver(id.origin, &payload) {
+                        Outcome::Plain(p) => st.deliveries.push_back(Delivery {
+                            view,
+                            origin: rank_of(id.origin),
+                            seq: id.seq,
+                            payload: p,
+                        }),
+                        o => {
+                            if id.origin == self.node_id() {
+                                st.outcomes.insert(id, o);
+                            }
+                        }
+                    }
+                }
+                Event::View(v) => st.views.push_back(v),
+                Event::Blocked(why) => {
+                    if self.node.is_stopped() {
+                        st.stopped = Some(why);
+                    }
+                }
+                Event::Left => st.stopped = Some("this member left the group".into()),
+                Event::StateReceived(s) => {
+                    if let Some(a) = Agreement::restore(&s) {
+                        st.agreement = a;
+                    }
+                }
+            }
+        }
+    }
+
+    fn node_id(&self) -> NodeId {
+        id_of(self.me)
+    }
+
+    /// This member's communicator rank.
+    pub fn rank(&self) -> i32 {
+        self.me
+    }
+
+    fn check_running(&self) -> Result<()> {
+        match &self.state.borrow().stopped {
+            Some(why) => Err(group_error(format!("the ring group stopped: {why}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, payload: Vec<u8>, timeout: Duration) -> Result<MsgId> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_running()?;
+            // Inside the executor: the member's tasks are spawned there.
+            let node = self.node.clone();
+            let p = payload.clone();
+            match self.fabric.block_on(async move { node.broadcast(p) }) {
+                Ok(id) => {
+                    // Let it go out now.
+                    self.poll(None);
+                    return Ok(id);
+                }
+                Err(BroadcastError::Full(n)) => {
+                    if Instant::now() >= deadline {
+                        return Err(group_error(format!(
+                            "back-pressure: {n} broadcasts of this member still undelivered after {timeout:?}"
+                        )));
+                    }
+                    self.poll(Some(Duration::from_millis(1)));
+                }
+                Err(e) => return Err(group_error(e)),
+            }
+        }
+    }
+
+    /// Broadcast `payload` to every member, in total order (waits, up to 10 s, while
+    /// this member has too many broadcasts undelivered).
+    pub fn broadcast(&self, payload: &[u8]) -> Result<u64> {
+        self.send(agreement::plain(payload), Duration::from_secs(10))
+            .map(|id| id.seq)
+    }
+
+    /// The next delivery, waiting up to `timeout`; `None` if none came.
+    pub fn next_delivery(&self, timeout: Duration) -> Result<Option<Delivery>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(d) = self.state.borrow_mut().deliveries.pop_front() {
+                return Ok(Some(d));
+            }
+            self.check_running()?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.poll(Some(left.min(Duration::from_millis(50))));
+        }
+    }
+
+    /// The next view installed since the last call (the first is the initial one),
+    /// waiting up to `timeout`.
+    pub fn next_view(&self, timeout: Duration) -> Result<Option<View>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = self.state.borrow_mut().views.pop_front() {
+                return Ok(Some(v));
+            }
+            self.check_running()?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.poll(Some(left.min(Duration::from_millis(50))));
+        }
+    }
+
+    /// The installed view (members are communicator ranks + 1).
+    pub fn view(&self) -> Option<View> {
+        self.node.view()
+    }
+
+    /// Propose `value` for `instance` and wait (up to `timeout`) for the decision, which
+    /// every member reaches alike: (the winning proposer's rank, its value).
+    pub fn agree(&self, instance: u64, value: &[u8], timeout: Duration) -> Result<(i32, Vec<u8>)> {
+        let deadline = Instant::now() + timeout;
+        if let Some((p, v)) = self.state.borrow().agreement.decision(instance) {
+            return Ok((rank_of(p), v.to_vec()));
+        }
+        self.send(agreement::propose(instance, value), timeout)?;
+        loop {
+            if let Some((p, v)) = self.state.borrow().agreement.decision(instance) {
+                return Ok((rank_of(p), v.to_vec()));
+            }
+            self.check_running()?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(group_error(format!(
+                    "no decision on instance {instance} within {timeout:?}"
+                )));
+            }
+            self.poll(Some(left.min(Duration::from_millis(50))));
+        }
+    }
+
+    /// Apply `change` to the shared history if no other change is applied before it:
+    /// `Some(version)` it became, or `None` if another came first (retry from
+    /// [`RingGroup::version`]). Waits up to `timeout`.
+    pub fn transact(&self, change: &[u8], timeout: Duration) -> Result<Option<u64>> {
+        let deadline = Instant::now() + timeout;
+        let base = self.version();
+        let id = self.send(agreement::transact(base, change), timeout)?;
+        loop {
+            if let Some(o) = self.state.borrow_mut().outcomes.remove(&id) {
+                return Ok(match o {
+                    Outcome::Applied { version, .. } => Some(version),
+                    _ => None,
+                });
+            }
+            self.check_running()?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(group_error(format!(
+                    "the transaction was not delivered within {timeout:?}"
+                )));
+            }
+            self.poll(Some(left.min(Duration::from_millis(50))));
+        }
+    }
+
+    /// The shared history's version this member has applied.
+    pub fn version(&self) -> u64 {
+        self.poll(None);
+        self.state.borrow().agreement.version()
+    }
+}
