@@ -327,6 +327,24 @@ impl RingGroup {
         }
     }
 
+    /// Leave the group gracefully: the others install a view without this member, and
+    /// this member delivers nothing more. Waits up to `timeout` for that view.
+    pub fn leave(&self, timeout: Duration) -> Result<()> {
+        let node = self.node.clone();
+        self.fabric.block_on(async move { node.leave() });
+        let deadline = Instant::now() + timeout;
+        while self.state.borrow().stopped.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(group_error(format!(
+                    "no view without this member within {timeout:?}"
+                )));
+            }
+            self.poll(Some(left.min(Duration::from_millis(50))));
+        }
+        Ok(())
+    }
+
     /// The shared history's version this member has applied.
     pub fn version(&self) -> u64 {
         self.poll(None);

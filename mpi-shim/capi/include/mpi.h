@@ -24,7 +24,8 @@
  * Not declared here: the MPI 4.0 additions (sessions, partitioned and
  * persistent collective operations, the large-count "_c" functions, MPI_T
  * events), the MPI-1 functions removed in MPI 3.0, MPICH's own extensions
- * (MPIX_*, QMPI_*, MPICH_*) and the C++ bindings.
+ * (MPIX_*, QMPI_*, MPICH_*) and the C++ bindings. zerorank's own MPIX_Ring_*
+ * functions are at the end.
  */
 
 #ifndef ZERORANK_MPI_H
@@ -2114,6 +2115,28 @@ int PMPI_T_category_get_cvars(int cat_index, int len, int indices[]);
 int PMPI_T_category_get_pvars(int cat_index, int len, int indices[]);
 int PMPI_T_category_get_categories(int cat_index, int len, int indices[]);
 int PMPI_T_category_changed(int *update_number);
+
+/* ---- zerorank extension: ring atomic broadcast on a communicator ----
+ * Every rank of the communicator is a member of a group in which every member delivers
+ * every member's broadcasts in the same total order, each sender's in the order it sent
+ * them, despite members failing (the survivors form a new view). See README.md. */
+#define ZERORANK_MPIX_RING 1
+/* Collective over comm: make the group (one per communicator). */
+int MPIX_Ring_create(MPI_Comm comm);
+/* Leave the group (this rank). */
+int MPIX_Ring_free(MPI_Comm comm);
+/* Broadcast bytes bytes of buf in total order; *seq (if seq is not NULL) is its sequence
+ * number among this rank's broadcasts, from 1. */
+int MPIX_Ring_bcast(MPI_Comm comm, const void *buf, int bytes, int *seq);
+/* The next delivery, waiting up to timeout seconds: payload into buf (at most maxbytes;
+ * a longer one is MPI_ERR_TRUNCATE), sender's rank in *origin (MPI_UNDEFINED if nothing
+ * came in time), its sequence number in *seq and its length in *bytes (each may be
+ * NULL). */
+int MPIX_Ring_recv(MPI_Comm comm, void *buf, int maxbytes, int *origin, int *seq,
+    int *bytes, double timeout);
+/* The current view: its round (views are numbered upwards), its size, and up to
+ * maxmembers of its members' ranks, oldest (the leader) first. */
+int MPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxmembers);
 
 #if defined(__cplusplus)
 } /* extern "C" */

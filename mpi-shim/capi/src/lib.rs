@@ -30,6 +30,7 @@ mod error;
 mod op;
 mod p2p;
 mod raw;
+mod ring;
 mod state;
 mod topo;
 mod unsupported;

@@ -22,7 +22,6 @@ use common::run_bounded;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Time allowed for one program run (a correct run takes well under a second).
@@ -52,39 +51,7 @@ fn is_root() -> bool {
 /// process with `cargo build --release` (a no-op when nothing changed), unless
 /// `ZR_NO_BUILD=1`. `$ZR_TARGET_DIR/release` when that is set (scripts/test-all.sh).
 fn release() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = match std::env::var_os("ZR_TARGET_DIR") {
-            Some(d) => PathBuf::from(d).join("release"),
-            None => common::target_dir()
-                .parent()
-                .expect("target dir")
-                .join("release"),
-        };
-        if std::env::var("ZR_NO_BUILD").as_deref() == Ok("1") {
-            eprintln!("ZR_NO_BUILD=1: using {} as it is", dir.display());
-        } else {
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "--release", "-q", "-p", "zerorank-mpi"])
-                .args(["-p", "zerorank-transport", "--lib", "--bins"]);
-            if let Some(t) = dir.parent() {
-                cmd.env("CARGO_TARGET_DIR", t);
-            }
-            let out = run_bounded(cmd, Duration::from_secs(2400));
-            common::assert_ok(
-                &out,
-                "cargo build --release (zerorank-mpi, zerorank-transport)",
-            );
-        }
-        for f in ["zrun", "zrcc", "libmpi.so"] {
-            assert!(
-                dir.join(f).is_file(),
-                "{} is missing",
-                dir.join(f).display()
-            );
-        }
-        dir
-    })
+    common::release_dir()
 }
 
 fn suite_dir() -> PathBuf {

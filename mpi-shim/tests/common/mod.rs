@@ -160,3 +160,40 @@ pub fn wait_for_ranks(pattern: &str, n: usize) -> Vec<i32> {
     std::thread::sleep(Duration::from_millis(500));
     pids
 }
+
+/// The release directory holding `zrun`, `zrcc` and `libmpi.so` for the C tests: built
+/// here (`cargo build --release` of the MPI library and the launchers) unless
+/// `ZR_NO_BUILD=1`; under `ZR_TARGET_DIR` when set (test-all.sh sets it).
+#[allow(dead_code)]
+pub fn release_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = match std::env::var_os("ZR_TARGET_DIR") {
+            Some(d) => PathBuf::from(d).join("release"),
+            None => target_dir().parent().expect("target dir").join("release"),
+        };
+        if std::env::var("ZR_NO_BUILD").as_deref() == Ok("1") {
+            eprintln!("ZR_NO_BUILD=1: using {} as it is", dir.display());
+        } else {
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["build", "--release", "-q", "-p", "zerorank-mpi"])
+                .args(["-p", "zerorank-transport", "--lib", "--bins"]);
+            if let Some(t) = dir.parent() {
+                cmd.env("CARGO_TARGET_DIR", t);
+            }
+            let out = run_bounded(cmd, Duration::from_secs(2400));
+            assert_ok(
+                &out,
+                "cargo build --release (zerorank-mpi, zerorank-transport)",
+            );
+        }
+        for f in ["zrun", "zrcc", "libmpi.so"] {
+            assert!(
+                dir.join(f).is_file(),
+                "{} is missing",
+                dir.join(f).display()
+            );
+        }
+        dir
+    })
+}

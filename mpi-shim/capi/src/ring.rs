@@ -1,0 +1,189 @@
+//! zerorank's `MPIX_Ring_*` extension: a ring atomic-broadcast group on a communicator
+//! (`zerorank::RingGroup`) from C. Every member delivers every member's broadcasts in one
+//! total order; see `mpi.h` for the functions and the README for an example.
+//!
+//! One group per communicator handle, made by the collective `MPIX_Ring_create` and
+//! dropped by `MPIX_Ring_free` (or at `MPI_Finalize`, with the process).
+
+use crate::abi::*;
+use crate::error::{finish, MpiError};
+use crate::raw;
+use crate::state;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{c_double, c_int, c_void};
+use std::rc::Rc;
+use std::time::Duration;
+use zerorank::RingGroup;
+
+thread_local! {
+    static GROUPS: RefCell<HashMap<c_int, Rc<RingGroup>>> = RefCell::new(HashMap::new());
+}
+
+fn group_error(e: zerorank::Error) -> MpiError {
+    MpiError::new(MPI_ERR_OTHER, e.to_string())
+}
+
+/// The group made on `comm`.
+fn group(comm: c_int) -> Result<Rc<RingGroup>, MpiError> {
+    state::communicator(comm)?;
+    GROUPS
+        .with(|g| g.borrow().get(&comm).cloned())
+        .ok_or_else(|| {
+            MpiError::new(
+                MPI_ERR_ARG,
+                "no ring group on this communicator (call MPIX_Ring_create first)",
+            )
+        })
+}
+
+fn seconds(timeout: c_double) -> Result<Duration, MpiError> {
+    if timeout.is_finite() && timeout >= 0.0 {
+        Ok(Duration::from_secs_f64(timeout.min(1e6)))
+    } else {
+        Err(MpiError::new(
+            MPI_ERR_ARG,
+            format!("timeout {timeout} s: a non-negative number of seconds"),
+        ))
+    }
+}
+
+/// `MPIX_Ring_create(comm)`: collective; every rank of `comm` becomes a member.
+#[no_mangle]
+pub extern "C" fn MPIX_Ring_create(comm: c_int) -> c_int {
+    let r = state::communicator(comm).and_then(|c| {
+        if GROUPS.with(|g| g.borrow().contains_key(&comm)) {
+            return Err(MpiError::new(
+                MPI_ERR_ARG,
+                "this communicator has a ring group already",
+            ));
+        }
+        let g = c.ring_group().map_err(group_error)?;
+        GROUPS.with(|gs| gs.borrow_mut().insert(comm, Rc::new(g)));
+        Ok(())
+    });
+    finish("MPIX_Ring_create", comm, r)
+}
+
+/// `MPIX_Ring_free(comm)`: leave the group gracefully (the others install a view
+/// without this rank; waits up to 10 s for it) and forget it.
+#[no_mangle]
+pub extern "C" fn MPIX_Ring_free(comm: c_int) -> c_int {
+    let r = group(comm).and_then(|g| {
+        GROUPS.with(|gs| gs.borrow_mut().remove(&comm));
+        g.leave(Duration::from_secs(10)).map_err(group_error)
+    });
+    finish("MPIX_Ring_free", comm, r)
+}
+
+/// `MPIX_Ring_bcast(comm, buf, bytes, seq)`: broadcast `bytes` bytes in total order; its
+/// sequence number (per sender, from 1) in `*seq` unless `seq` is null.
+#[no_mangle]
+pub extern "C" fn MPIX_Ring_bcast(
+    comm: c_int,
+    buf: *const c_void,
+    bytes: c_int,
+    seq: *mut c_int,
+) -> c_int {
+    let r = group(comm).and_then(|g| {
+        let n = usize::try_from(bytes)
+            .map_err(|_| MpiError::new(MPI_ERR_COUNT, format!("negative byte count {bytes}")))?;
+        let data = raw::bytes(buf.cast(), n)
+            .ok_or_else(|| MpiError::new(MPI_ERR_BUFFER, "null buffer with a non-zero count"))?;
+        let s = g.broadcast(data).map_err(group_error)?;
+        if !seq.is_null() {
+            raw::put(seq, c_int::try_from(s).unwrap_or(c_int::MAX));
+        }
+        Ok(())
+    });
+    finish("MPIX_Ring_bcast", comm, r)
+}
+
+/// `MPIX_Ring_recv(comm, buf, maxbytes, origin, seq, bytes, timeout)`: the next delivery,
+/// waiting up to `timeout` seconds: its payload in `buf`, its sender's rank in `*origin`,
+/// sender's sequence number in `*seq`, length in `*bytes`. No delivery in time: `*origin`
+/// is `MPI_UNDEFINED` and the call succeeds. A payload longer than `maxbytes` is
+/// `MPI_ERR_TRUNCATE` (the first `maxbytes` bytes are in `buf`; `*bytes` is its length).
+#[no_mangle]
+pub extern "C" fn MPIX_Ring_recv(
+    comm: c_int,
+    buf: *mut c_void,
+    maxbytes: c_int,
+    origin: *mut c_int,
+    seq: *mut c_int,
+    bytes: *mut c_int,
+    timeout: c_double,
+) -> c_int {
+    let r = group(comm).and_then(|g| {
+        let cap = usize::try_from(maxbytes)
+            .map_err(|_| MpiError::new(MPI_ERR_COUNT, format!("negative byte count {maxbytes}")))?;
+        if origin.is_null() {
+            return Err(MpiError::new(MPI_ERR_ARG, "origin is a null pointer"));
+        }
+        let out = raw::bytes_mut(buf.cast(), cap)
+            .ok_or_else(|| MpiError::new(MPI_ERR_BUFFER, "null buffer with a non-zero size"))?;
+        let Some(d) = g.next_delivery(seconds(timeout)?).map_err(group_error)? else {
+            raw::put(origin, MPI_UNDEFINED);
+            return Ok(());
+        };
+        let n = d.payload.len().min(cap);
+        out[..n].copy_from_slice(&d.payload[..n]);
+        raw::put(origin, d.origin);
+        if !seq.is_null() {
+            raw::put(seq, c_int::try_from(d.seq).unwrap_or(c_int::MAX));
+        }
+        if !bytes.is_null() {
+            raw::put(
+                bytes,
+                c_int::try_from(d.payload.len()).unwrap_or(c_int::MAX),
+            );
+        }
+        if d.payload.len() > cap {
+            return Err(MpiError::new(
+                MPI_ERR_TRUNCATE,
+                format!(
+                    "a delivery of {} bytes from rank {} does not fit the {cap}-byte buffer",
+                    d.payload.len(),
+                    d.origin
+                ),
+            ));
+        }
+        Ok(())
+    });
+    finish("MPIX_Ring_recv", comm, r)
+}
+
+/// `MPIX_Ring_view(comm, round, size, members, maxmembers)`: the current view: its round
+/// (views are numbered upwards), its member count, and the first `maxmembers` members'
+/// communicator ranks, oldest (the leader) first.
+#[no_mangle]
+pub extern "C" fn MPIX_Ring_view(
+    comm: c_int,
+    round: *mut c_int,
+    size: *mut c_int,
+    members: *mut c_int,
+    maxmembers: c_int,
+) -> c_int {
+    let r = group(comm).and_then(|g| {
+        let cap = usize::try_from(maxmembers).map_err(|_| {
+            MpiError::new(MPI_ERR_COUNT, format!("negative member count {maxmembers}"))
+        })?;
+        let v = g
+            .view()
+            .ok_or_else(|| MpiError::new(MPI_ERR_OTHER, "this member has no view (it stopped)"))?;
+        if size.is_null() {
+            return Err(MpiError::new(MPI_ERR_ARG, "size is a null pointer"));
+        }
+        raw::put(size, v.members.len() as c_int);
+        if !round.is_null() {
+            raw::put(round, c_int::try_from(v.id.round).unwrap_or(c_int::MAX));
+        }
+        let out = raw::array_mut(members, cap.min(v.members.len()))
+            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "members is a null pointer"))?;
+        for (o, m) in out.iter_mut().zip(&v.members) {
+            *o = *m as c_int - 1;
+        }
+        Ok(())
+    });
+    finish("MPIX_Ring_view", comm, r)
+}
