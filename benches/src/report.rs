@@ -53,7 +53,7 @@ impl Record {
 
 /// Is `test` a bandwidth test (its main column is MB/s)?
 pub fn is_bandwidth(test: &str) -> bool {
-    matches!(test, "bw" | "bibw")
+    matches!(test, "bw" | "bibw" | "abcast-bw")
 }
 
 /// The OSU-like header of `test`'s table.

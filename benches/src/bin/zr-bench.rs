@@ -44,6 +44,13 @@ enum Test {
     Alltoall,
     /// MPI_Barrier (no size).
     Barrier,
+    /// Ring atomic broadcast (`Communicator::ring_group`): rank 0 broadcasts one message
+    /// at a time; its send-to-delivery latency.
+    Abcast,
+    /// Ring atomic broadcast, every rank streaming: each window, every rank broadcasts
+    /// `--window` messages and waits until it delivered everyone's; MB/s delivered per
+    /// rank, window times as percentiles.
+    AbcastBw,
 }
 
 impl Test {
@@ -58,11 +65,17 @@ impl Test {
             Test::Allgather => "allgather",
             Test::Alltoall => "alltoall",
             Test::Barrier => "barrier",
+            Test::Abcast => "abcast",
+            Test::AbcastBw => "abcast-bw",
         }
     }
 
     fn point_to_point(self) -> bool {
         matches!(self, Test::Latency | Test::Bw | Test::Bibw)
+    }
+
+    fn ring(self) -> bool {
+        matches!(self, Test::Abcast | Test::AbcastBw)
     }
 
     /// Reductions run on f32 elements: sizes are whole elements.
@@ -145,6 +158,8 @@ impl Cli {
         }
         let max = self.max_size.unwrap_or(if self.test.point_to_point() {
             4 << 20
+        } else if self.test.ring() {
+            64 << 10
         } else {
             1 << 20
         });
@@ -159,6 +174,7 @@ impl Cli {
 
     fn iterations(&self, n: usize) -> u64 {
         self.iterations.unwrap_or(match self.test {
+            Test::AbcastBw => 20,
             Test::Bw | Test::Bibw if n > 64 << 10 => 20,
             Test::Bw | Test::Bibw => 100,
             _ if n > 8 << 10 => 100,
@@ -242,6 +258,11 @@ fn run(cli: &Cli) -> Res<()> {
             report::table_header(cli.test.name(), &cli.impl_name, n)
         );
     }
+    let group = if cli.test.ring() {
+        Some(world.ring_group()?)
+    } else {
+        None
+    };
     let mut records = Vec::new();
     for &sz in &sizes {
         if let Some(b) = &bar {
@@ -250,6 +271,9 @@ fn run(cli: &Cli) -> Res<()> {
         let rec = match cli.test {
             Test::Latency => latency(cli, &world, sz)?,
             Test::Bw | Test::Bibw => bandwidth(cli, &world, sz)?,
+            Test::Abcast | Test::AbcastBw => {
+                ring(cli, &world, group.as_ref().expect("made above"), sz)?
+            }
             _ => collective(cli, &world, sz)?,
         };
         if let Some(b) = &bar {
@@ -463,7 +487,9 @@ fn collective(cli: &Cli, c: &Communicator, sz: usize) -> Res<Option<Record>> {
                 continue;
             }
             Test::Barrier => c.barrier()?,
-            Test::Latency | Test::Bw | Test::Bibw => unreachable!("not a collective"),
+            Test::Latency | Test::Bw | Test::Bibw | Test::Abcast | Test::AbcastBw => {
+                unreachable!("not a collective")
+            }
         }
         let dt = t0.elapsed();
         if it >= warm {
@@ -522,4 +548,79 @@ fn validate_collective(
         }
         _ => Ok(()),
     }
+}
+
+/// The next delivery, within 30 s (a ring that stalls fails the run instead of hanging).
+fn next_delivery(g: &zerorank::RingGroup) -> Res<zerorank::Delivery> {
+    g.next_delivery(std::time::Duration::from_secs(30))?
+        .ok_or_else(|| BenchError::Invalid("no ring delivery within 30 s".into()))
+}
+
+/// `abcast`: rank 0 broadcasts one message at a time and times it to its own delivery;
+/// every rank delivers each. `abcast-bw`: windows in which every rank broadcasts
+/// `--window` messages and delivers everyone's.
+fn ring(cli: &Cli, c: &Communicator, g: &zerorank::RingGroup, sz: usize) -> Res<Option<Record>> {
+    let (rank, n) = (c.rank() as usize, c.size() as usize);
+    let (warm, iters) = (cli.warmup(sz), cli.iterations(sz));
+    let mut times = Times::new();
+    let mut payload = vec![0u8; sz];
+    let mut delivered_bytes = 0u64;
+    let mut total = std::time::Duration::ZERO;
+    // A rank's k-th broadcast of the run (from 0, over every size) carries pattern k,
+    // checked by its sequence number.
+    thread_local! {
+        static SENT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    let send = |g: &zerorank::RingGroup, payload: &mut Vec<u8>| -> Res<()> {
+        let k = SENT.with(|s| s.get());
+        if cli.validate {
+            fill(payload, rank, k);
+        }
+        let seq = g.broadcast(payload)?;
+        debug_assert_eq!(seq, k + 1, "this rank's only broadcasts");
+        SENT.with(|s| s.set(k + 1));
+        Ok(())
+    };
+    c.barrier()?;
+    for it in 0..warm + iters {
+        let t0 = Instant::now();
+        let expected = if cli.test == Test::Abcast {
+            if rank == 0 {
+                send(g, &mut payload)?;
+            }
+            1
+        } else {
+            for _ in 0..cli.window {
+                send(g, &mut payload)?;
+            }
+            cli.window * n
+        };
+        for _ in 0..expected {
+            let d = next_delivery(g)?;
+            if d.payload.len() != sz {
+                return Err(BenchError::Invalid(format!(
+                    "a delivery of {} bytes from rank {}, expected {sz}",
+                    d.payload.len(),
+                    d.origin
+                )));
+            }
+            if cli.validate {
+                check(&d.payload, d.origin as usize, d.seq - 1, "abcast")?;
+            }
+            if it >= warm {
+                delivered_bytes += sz as u64;
+            }
+        }
+        let dt = t0.elapsed();
+        if it >= warm {
+            times.record(dt);
+            total += dt;
+        }
+    }
+    let s = times.summary();
+    let mut r = Record::new(cli.test.name(), &cli.impl_name, n, sz, &s);
+    if cli.test == Test::AbcastBw && !total.is_zero() {
+        r.mb_per_s = Some(delivered_bytes as f64 / total.as_secs_f64() / 1e6);
+    }
+    Ok((rank == 0).then_some(r))
 }
