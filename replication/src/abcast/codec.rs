@@ -20,8 +20,8 @@ pub fn encode(frame: &Frame) -> Vec<u8> {
 }
 
 /// The bytes of a batch of frames to one peer (one transport frame carries them all).
-pub fn encode_batch(frames: &[Frame]) -> Vec<u8> {
-    rkyv::to_bytes::<rancor::Error>(&frames.to_vec())
+pub fn encode_batch(frames: &Vec<Frame>) -> Vec<u8> {
+    rkyv::to_bytes::<rancor::Error>(frames)
         .expect("frames always serialize")
         .into_vec()
 }

@@ -6,7 +6,7 @@
 use super::link::{Frame, Links};
 use super::types::{MsgId, NodeId, View, ViewId};
 use super::wire::{Data, Decision, Wire};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 /// Timing and limits. Times are milliseconds of the driver's clock.
 #[derive(Clone, Copy, Debug)]
@@ -109,12 +109,13 @@ struct ViewState {
     /// The keys of `log` this member has not delivered.
     pending: BTreeSet<(u64, NodeId)>,
     /// The highest sequence number received from each origin in this view.
-    received: HashMap<NodeId, u64>,
+    received: BTreeMap<NodeId, u64>,
     /// What each other member has said of itself: its clock, its `received`, the key of
-    /// its last delivery.
-    clocks: HashMap<NodeId, u64>,
-    received_of: HashMap<NodeId, HashMap<NodeId, u64>>,
-    delivered_of: HashMap<NodeId, (u64, NodeId)>,
+    /// its last delivery. (B-trees: a view has a handful of members, and these are read
+    /// for every delivery; hashing them cost more than the comparisons.)
+    clocks: BTreeMap<NodeId, u64>,
+    received_of: BTreeMap<NodeId, BTreeMap<NodeId, u64>>,
+    delivered_of: BTreeMap<NodeId, (u64, NodeId)>,
     /// The key of this member's last delivery in the view.
     delivered: (u64, NodeId),
     ack_due: bool,
@@ -425,9 +426,8 @@ impl Member {
     pub fn flush(&mut self) {
         if self.phase == Phase::Normal && self.vs.ack_due && !self.vs.frozen {
             self.vs.ack_due = false;
-            let mut received: Vec<(NodeId, u64)> =
+            let received: Vec<(NodeId, u64)> =
                 self.vs.received.iter().map(|(&o, &s)| (o, s)).collect();
-            received.sort_unstable();
             let (view, from, clock, delivered) =
                 (self.view_id(), self.id, self.clock, self.vs.delivered);
             self.spread(|hops| Wire::Ack {

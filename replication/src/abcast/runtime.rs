@@ -299,18 +299,21 @@ fn send(i: &mut Inner, to: NodeId, frames: Vec<Frame>) -> Option<(NodeId, Socket
 }
 
 /// `frames` cut into batches of at most about [`BATCH_BYTES`], encoded.
-fn batches(frames: &[Frame]) -> Vec<Vec<u8>> {
+fn batches(frames: Vec<Frame>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut start = 0;
-    while start < frames.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < frames.len() && (end == start || bytes < BATCH_BYTES) {
-            bytes += frame_bytes(&frames[end]);
-            end += 1;
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for f in frames {
+        if !batch.is_empty() && bytes >= BATCH_BYTES {
+            out.push(codec::encode_batch(&batch));
+            batch.clear();
+            bytes = 0;
         }
-        out.push(codec::encode_batch(&frames[start..end]));
-        start = end;
+        bytes += frame_bytes(&f);
+        batch.push(f);
+    }
+    if !batch.is_empty() {
+        out.push(codec::encode_batch(&batch));
     }
     out
 }
@@ -434,7 +437,7 @@ async fn write_loop(
     while wake.recv().await.is_some() {
         // Everything queued since the last write, in batches.
         let frames = std::mem::take(&mut *pending.borrow_mut());
-        for bytes in batches(&frames) {
+        for bytes in batches(frames) {
             let h = FrameHeader {
                 job,
                 comm: CONTEXT,
