@@ -21,7 +21,9 @@
 #   - the time from `kill -9` of one member (zerorank: the member process; corosync: the
 #     node's corosync) under full load at 64 B to the new view at a survivor;
 #   - false suspicions: view changes during the measured part of the load runs (each
-#     should have none).
+#     should have none);
+#   - the raw TCP bandwidth of the same three namespaces (iperf3, every member streaming
+#     64 KiB writes to both others at once): what one member receives per second.
 # Output: the markdown report on stdout and in $OUT/report.md.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -35,9 +37,10 @@ die() { echo "abcast.sh: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces, corosync)"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-if ! command -v corosync >/dev/null || [[ ! -e /usr/include/corosync/cpg.h ]]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y corosync libcpg-dev >"$OUT/apt.log" 2>&1 ||
-        die "could not install corosync libcpg-dev (see $OUT/apt.log)"
+if ! command -v corosync >/dev/null || [[ ! -e /usr/include/corosync/cpg.h ]] ||
+    ! command -v iperf3 >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y corosync libcpg-dev iperf3 >"$OUT/apt.log" 2>&1 ||
+        die "could not install corosync libcpg-dev iperf3 (see $OUT/apt.log)"
 fi
 if [[ -z ${ZR_NO_BUILD:-} ]]; then
     cargo build --release --quiet -p zerorank-replication --bins || die "cargo build failed"
@@ -161,8 +164,29 @@ run_cs() {
     wait "${pids[@]}"
 }
 
+# raw_tcp TAG: iperf3 from every member to both others at once, RUN_S seconds.
+raw_tcp() {
+    local tag=$1 i p pids=()
+    for i in 0 1 2; do
+        for p in 5201 5202; do
+            bash "$NETNS" exec "$PREFIX" $i -- iperf3 -s -p $p -D -1 >/dev/null 2>&1
+        done
+    done
+    sleep 0.5
+    for i in 0 1 2; do
+        timeout 30 bash "$NETNS" exec "$PREFIX" $i -- iperf3 -c "${ADDR[(i + 1) % 3]}" -p 5201 \
+            -t "$RUN_S" -l 64K -J >"$OUT/$tag.raw${i}a" 2>&1 &
+        pids+=($!)
+        timeout 30 bash "$NETNS" exec "$PREFIX" $i -- iperf3 -c "${ADDR[(i + 2) % 3]}" -p 5202 \
+            -t "$RUN_S" -l 64K -J >"$OUT/$tag.raw${i}b" 2>&1 &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+}
+
 start_corosync
 for r in $(seq "$ROUNDS"); do
+    raw_tcp "raw.$r"
     for s in $SIZES; do
         echo "round $r size $s" >&2
         run_zr "$s" 0 "tp.$s.$r"
@@ -225,6 +249,25 @@ zl = {k: med("light.{r}", "zr", k) for k in ("p50", "p99")}
 cl = {k: med("light.{r}", "cs", k) for k in ("p50", "p99")}
 lines += ["", f"Light load (300 msg/s per member, 1 KiB), send to delivery, µs: zerorank p50 {f(zl['p50'])}, "
           f"p99 {f(zl['p99'])}; corosync p50 {f(cl['p50'])}, p99 {f(cl['p99'])}.", ""]
+import json
+raws = []
+for r in range(1, rounds + 1):
+    tot, ok = 0.0, 0
+    for p in glob.glob(f"{out}/raw.{r}.raw*"):
+        try:
+            tot += json.load(open(p))["end"]["sum_received"]["bits_per_second"] / 8e6
+            ok += 1
+        except (OSError, ValueError, KeyError):
+            pass
+    if ok == 6:
+        raws.append(tot / 3)
+raw = statistics.median(raws) if raws else None
+z64 = med("tp.65536.{r}", "zr", "mb")
+lines.append(f"Raw TCP over the same namespaces (iperf3, every member streaming 64 KiB writes to both others): "
+             f"{f(raw)} MB/s received per member (median of {len(raws)} rounds). zerorank at 64 KiB delivers "
+             f"{f(z64)} MB/s per member, {f(z64 * 2 / 3 if z64 else None)} of it from the other members"
+             + (f": {100 * z64 * 2 / 3 / raw:.0f}% of raw." if z64 and raw else "."))
+lines.append("")
 lines.append("New view after `kill -9` under full load at 64 B, seen at member 1:")
 for impl, name in (("zr", "zerorank, kill -9 of member 3's process"), ("cs", "corosync (token 1000 ms), kill -9 of node 3's corosync")):
     try:
