@@ -241,12 +241,18 @@ impl RingGroup {
             .map(|id| id.seq)
     }
 
-    /// The next delivery, waiting up to `timeout`; `None` if none came.
-    pub fn next_delivery(&self, timeout: Duration) -> Result<Option<Delivery>> {
+    /// Wait up to `timeout` until `ready` finds what it looks for in the state, taking
+    /// in events meanwhile; `None` if the time ran out. Fails if the member stopped
+    /// before `ready` found it.
+    fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        mut ready: impl FnMut(&mut State) -> Option<T>,
+    ) -> Result<Option<T>> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(d) = self.state.borrow_mut().deliveries.pop_front() {
-                return Ok(Some(d));
+            if let Some(x) = ready(&mut self.state.borrow_mut()) {
+                return Ok(Some(x));
             }
             self.check_running()?;
             let left = deadline.saturating_duration_since(Instant::now());
@@ -257,21 +263,15 @@ impl RingGroup {
         }
     }
 
+    /// The next delivery, waiting up to `timeout`; `None` if none came.
+    pub fn next_delivery(&self, timeout: Duration) -> Result<Option<Delivery>> {
+        self.wait_for(timeout, |st| st.deliveries.pop_front())
+    }
+
     /// The next view installed since the last call (the first is the initial one),
     /// waiting up to `timeout`.
     pub fn next_view(&self, timeout: Duration) -> Result<Option<View>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(v) = self.state.borrow_mut().views.pop_front() {
-                return Ok(Some(v));
-            }
-            self.check_running()?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(None);
-            }
-            self.poll(Some(left.min(Duration::from_millis(50))));
-        }
+        self.wait_for(timeout, |st| st.views.pop_front())
     }
 
     /// The installed view (members are communicator ranks + 1).
@@ -282,49 +282,44 @@ impl RingGroup {
     /// Propose `value` for `instance` and wait (up to `timeout`) for the decision, which
     /// every member reaches alike: (the winning proposer's rank, its value).
     pub fn agree(&self, instance: u64, value: &[u8], timeout: Duration) -> Result<(i32, Vec<u8>)> {
-        let deadline = Instant::now() + timeout;
-        if let Some((p, v)) = self.state.borrow().agreement.decision(instance) {
-            return Ok((rank_of(p), v.to_vec()));
+        let decided = |st: &mut State| {
+            st.agreement
+                .decision(instance)
+                .map(|(p, v)| (rank_of(p), v.to_vec()))
+        };
+        if let Some(d) = decided(&mut self.state.borrow_mut()) {
+            return Ok(d);
         }
+        let start = Instant::now();
         self.send(agreement::propose(instance, value), timeout)?;
-        loop {
-            if let Some((p, v)) = self.state.borrow().agreement.decision(instance) {
-                return Ok((rank_of(p), v.to_vec()));
-            }
-            self.check_running()?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(group_error(format!(
+        self.wait_for(timeout.saturating_sub(start.elapsed()), decided)?
+            .ok_or_else(|| {
+                group_error(format!(
                     "no decision on instance {instance} within {timeout:?}"
-                )));
-            }
-            self.poll(Some(left.min(Duration::from_millis(50))));
-        }
+                ))
+            })
     }
 
     /// Apply `change` to the shared history if no other change is applied before it:
     /// `Some(version)` it became, or `None` if another came first (retry from
     /// [`RingGroup::version`]). Waits up to `timeout`.
     pub fn transact(&self, change: &[u8], timeout: Duration) -> Result<Option<u64>> {
-        let deadline = Instant::now() + timeout;
+        let start = Instant::now();
         let base = self.version();
         let id = self.send(agreement::transact(base, change), timeout)?;
-        loop {
-            if let Some(o) = self.state.borrow_mut().outcomes.remove(&id) {
-                return Ok(match o {
-                    Outcome::Applied { version, .. } => Some(version),
-                    _ => None,
-                });
-            }
-            self.check_running()?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(group_error(format!(
+        let outcome = self
+            .wait_for(timeout.saturating_sub(start.elapsed()), |st| {
+                st.outcomes.remove(&id)
+            })?
+            .ok_or_else(|| {
+                group_error(format!(
                     "the transaction was not delivered within {timeout:?}"
-                )));
-            }
-            self.poll(Some(left.min(Duration::from_millis(50))));
-        }
+                ))
+            })?;
+        Ok(match outcome {
+            Outcome::Applied { version, .. } => Some(version),
+            _ => None,
+        })
     }
 
     /// Leave the group gracefully: the others install a view without this member, and
@@ -332,17 +327,9 @@ impl RingGroup {
     pub fn leave(&self, timeout: Duration) -> Result<()> {
         let node = self.node.clone();
         self.fabric.block_on(async move { node.leave() });
-        let deadline = Instant::now() + timeout;
-        while self.state.borrow().stopped.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(group_error(format!(
-                    "no view without this member within {timeout:?}"
-                )));
-            }
-            self.poll(Some(left.min(Duration::from_millis(50))));
-        }
-        Ok(())
+        // Its stop is what it waits for, so `wait_for` never fails on it.
+        self.wait_for(timeout, |st| st.stopped.is_some().then_some(()))?
+            .ok_or_else(|| group_error(format!("no view without this member within {timeout:?}")))
     }
 
     /// The shared history's version this member has applied.
