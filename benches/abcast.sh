@@ -51,7 +51,20 @@ cc -O2 -Wall -o "$OUT/cpg_bench" benches/c/cpg_bench.c -lcpg || die "could not b
 NETNS=$PWD/scripts/netns.sh
 
 cleanup() {
+    local pids p i
+    pids=$(pgrep -f "^corosync -f -c $OUT/")
+    # A clean stop first, so that corosync removes its libqb files from /dev/shm.
+    [[ -n $pids ]] && kill -TERM $pids 2>/dev/null
+    for i in $(seq 30); do
+        pgrep -f "^corosync -f -c $OUT/" >/dev/null || break
+        sleep 0.1
+    done
     pkill -KILL -f "^corosync -f -c $OUT/" 2>/dev/null
+    # What a killed corosync (the failover run) left: qb-<server pid>-<client pid>-... and
+    # its blackbox.
+    for p in $pids $(cat "$OUT"/corosync*/pid 2>/dev/null); do
+        rm -rf /dev/shm/qb-corosync-"$p"-* /dev/shm/qb-"$p"-*
+    done
     bash "$NETNS" down "$PREFIX" >/dev/null 2>&1
 }
 trap cleanup EXIT
@@ -111,6 +124,9 @@ EOF
     for i in $(seq 100); do
         if grep -q "Members\[3\]" "$OUT/corosync1/log.txt" 2>/dev/null &&
             grep -q "ready to provide service" "$OUT/corosync1/log.txt"; then
+            for n in 1 2 3; do
+                pgrep -f "^corosync -f -c $OUT/corosync$n/" >"$OUT/corosync$n/pid"
+            done
             return 0
         fi
         sleep 0.2
