@@ -4,10 +4,18 @@
 //! A [`BufferPool`] keeps freed buffers by size class and hands them out again, so that in
 //! steady state receiving allocates nothing. The pool is bounded: past
 //! [`BufferPool::MAX_CACHED_PER_CLASS`] a freed buffer is dropped instead of kept.
+//!
+//! A buffer whose contents outlive the receive (zero-copy payloads handed to the
+//! application) becomes a [`SharedBuf`]: it can cross threads and be the owner of a
+//! `bytes::Bytes`, and when the last user drops it, it goes back to its pool through a
+//! lock-free return lane, so receiving into shared buffers allocates nothing in steady
+//! state either.
 
+use crossbeam::queue::ArrayQueue;
 use rkyv::util::AlignedVec;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Alignment of every receive buffer (one cache line).
 pub const BUF_ALIGN: usize = 64;
@@ -50,8 +58,22 @@ impl RecvBuf {
         self.data.is_empty()
     }
 
+    /// This buffer as a [`SharedBuf`], which goes back to the pool (if it came from
+    /// one) when dropped, on whatever thread that happens.
+    pub fn into_shared(mut self) -> SharedBuf {
+        let lane = self.pool.take().map(|p| p.borrow().returns.clone());
+        SharedBuf {
+            data: std::mem::take(&mut self.data),
+            lane,
+        }
+    }
+
     /// Change the length within capacity, or grow (which may allocate).
     pub fn resize(&mut self, len: usize) {
+        self.data.resize(len, 0);
+        // Keep every byte up to the capacity initialised, which the pool relies on
+        // (`PoolInner::give_back`) when a grown buffer comes back.
+        self.data.resize(self.data.capacity(), 0);
         self.data.resize(len, 0);
     }
 }
@@ -71,8 +93,39 @@ impl Drop for RecvBuf {
     }
 }
 
+/// A received buffer shared beyond its receive (see the module docs); it derefs to the
+/// bytes received. `Send`, so it can own a `bytes::Bytes`.
+pub struct SharedBuf {
+    data: AlignedVec<BUF_ALIGN>,
+    lane: Option<Arc<ArrayQueue<AlignedVec<BUF_ALIGN>>>>,
+}
+
+impl AsRef<[u8]> for SharedBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl std::ops::Deref for SharedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for SharedBuf {
+    fn drop(&mut self) {
+        if let Some(lane) = self.lane.take() {
+            // A full lane (the pool has not taken buffers back for a while): free it.
+            let _ = lane.push(std::mem::take(&mut self.data));
+        }
+    }
+}
+
 struct PoolInner {
     classes: Vec<Vec<AlignedVec<BUF_ALIGN>>>,
+    /// Shared buffers on their way back (from any thread); taken in by `get`.
+    returns: Arc<ArrayQueue<AlignedVec<BUF_ALIGN>>>,
     allocated: u64,
     reused: u64,
 }
@@ -135,6 +188,9 @@ impl BufferPool {
     /// Most buffers kept per size class.
     pub const MAX_CACHED_PER_CLASS: usize = 64;
 
+    /// Most shared buffers on their way back at once (past it, one is freed instead).
+    pub const MAX_RETURNING: usize = 256;
+
     /// An empty pool.
     pub fn new() -> Self {
         let classes = (MIN_CLASS_SHIFT..=MAX_CLASS_SHIFT)
@@ -143,6 +199,7 @@ impl BufferPool {
         BufferPool {
             inner: Rc::new(RefCell::new(PoolInner {
                 classes,
+                returns: Arc::new(ArrayQueue::new(Self::MAX_RETURNING)),
                 allocated: 0,
                 reused: 0,
             })),
@@ -156,6 +213,9 @@ impl BufferPool {
             return RecvBuf::unpooled(len);
         };
         let mut inner = self.inner.borrow_mut();
+        while let Some(d) = inner.returns.pop() {
+            inner.give_back(d);
+        }
         let data = match inner.classes[c].pop() {
             Some(mut d) => {
                 inner.reused += 1;
@@ -210,6 +270,27 @@ mod tests {
             before.0,
             "a freed 1 KiB buffer is reused, not allocated"
         );
+    }
+
+    #[test]
+    fn shared_buffers_come_back_from_other_threads() {
+        let pool = BufferPool::new();
+        let mut b = pool.get(5000);
+        b.as_mut_slice()[..5].copy_from_slice(b"hello");
+        let shared = b.into_shared();
+        assert_eq!(&shared[..5], b"hello");
+        assert_eq!(shared.len(), 5000);
+        std::thread::spawn(move || drop(shared)).join().unwrap();
+        let before = pool.stats();
+        let again = pool.get(5000);
+        assert_eq!(
+            pool.stats(),
+            (before.0, before.1 + 1),
+            "the shared buffer dropped on another thread is reused"
+        );
+        assert_eq!(again.as_slice().as_ptr() as usize % BUF_ALIGN, 0);
+        // A buffer outside any pool is simply freed.
+        drop(RecvBuf::unpooled(10).into_shared());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use zerorank_replication::abcast::agreement::{self, Agreement, Outcome};
 use zerorank_replication::abcast::runtime::{Event, Node, Options, Start};
-use zerorank_replication::abcast::{BroadcastError, Config, MsgId, NodeId, View, ViewId};
+use zerorank_replication::abcast::{BroadcastError, Bytes, Config, MsgId, NodeId, View, ViewId};
 use zerorank_transport::fabric::Fabric;
 
 /// One delivered broadcast.
@@ -40,7 +40,8 @@ pub struct Delivery {
     pub origin: i32,
     /// The origin's sequence number of it (from 1).
     pub seq: u64,
-    pub payload: Vec<u8>,
+    /// What it carried: a slice of the buffer it was received in, not a copy.
+    pub payload: Bytes,
 }
 
 /// The members' id of a communicator rank (ids start at 1).

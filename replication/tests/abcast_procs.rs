@@ -164,7 +164,13 @@ fn parse(id: NodeId, path: &Path, crashed: bool) -> (MemberLog, Vec<(u64, ViewId
         s.parse()
             .unwrap_or_else(|_| panic!("{}: bad number {s:?}", path.display()))
     };
-    let hash = |s: &str| u64::from_str_radix(s, 16).unwrap().to_le_bytes().to_vec();
+    let hash = |s: &str| -> zerorank_replication::abcast::Bytes {
+        u64::from_str_radix(s, 16)
+            .unwrap()
+            .to_le_bytes()
+            .to_vec()
+            .into()
+    };
     for line in complete.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         match f.first().copied() {

@@ -16,6 +16,7 @@
 //! [`Agreement::restore`]).
 
 use super::types::NodeId;
+use bytes::Bytes;
 use std::collections::BTreeMap;
 
 const PROPOSE: u8 = 0xA1;
@@ -44,8 +45,8 @@ pub enum Outcome {
         current: u64,
         proposer: NodeId,
     },
-    /// An application broadcast.
-    Plain(Vec<u8>),
+    /// An application broadcast: a slice of the delivered payload, not a copy.
+    Plain(Bytes),
 }
 
 /// A payload to broadcast: a proposal of `value` for `instance`.
@@ -93,7 +94,7 @@ impl Agreement {
     }
 
     /// Take in the next delivered broadcast (from `origin`), in delivery order.
-    pub fn deliver(&mut self, origin: NodeId, payload: &[u8]) -> Outcome {
+    pub fn deliver(&mut self, origin: NodeId, payload: &Bytes) -> Outcome {
         let word = |b: &[u8]| u64::from_le_bytes(b[1..9].try_into().expect("8 bytes"));
         match payload.first() {
             Some(&PROPOSE) if payload.len() >= 9 => {
@@ -128,9 +129,9 @@ impl Agreement {
                     proposer: origin,
                 }
             }
-            Some(0) => Outcome::Plain(payload[1..].to_vec()),
+            Some(0) => Outcome::Plain(payload.slice(1..)),
             // Not one of ours (or malformed): the application's, as it is.
-            _ => Outcome::Plain(payload.to_vec()),
+            _ => Outcome::Plain(payload.clone()),
         }
     }
 
@@ -189,7 +190,7 @@ mod tests {
     fn the_first_proposal_wins_and_changes_apply_only_on_their_base() {
         let mut a = Agreement::default();
         assert_eq!(
-            a.deliver(2, &propose(7, b"x")),
+            a.deliver(2, &propose(7, b"x").into()),
             Outcome::Decided {
                 instance: 7,
                 value: b"x".to_vec(),
@@ -197,7 +198,7 @@ mod tests {
             }
         );
         assert_eq!(
-            a.deliver(1, &propose(7, b"y")),
+            a.deliver(1, &propose(7, b"y").into()),
             Outcome::Lost {
                 instance: 7,
                 proposer: 1
@@ -205,18 +206,21 @@ mod tests {
         );
         assert_eq!(a.decision(7), Some((2, &b"x"[..])));
         assert!(matches!(
-            a.deliver(1, &transact(0, b"c1")),
+            a.deliver(1, &transact(0, b"c1").into()),
             Outcome::Applied { version: 1, .. }
         ));
         assert!(matches!(
-            a.deliver(3, &transact(0, b"c2")),
+            a.deliver(3, &transact(0, b"c2").into()),
             Outcome::Aborted {
                 base: 0,
                 current: 1,
                 ..
             }
         ));
-        assert_eq!(a.deliver(3, &plain(b"hi")), Outcome::Plain(b"hi".to_vec()));
+        assert_eq!(
+            a.deliver(3, &plain(b"hi").into()),
+            Outcome::Plain(Bytes::from_static(b"hi"))
+        );
         let b = Agreement::restore(&a.snapshot()).unwrap();
         assert_eq!(a, b);
         assert!(Agreement::restore(&a.snapshot()[..5]).is_none());
@@ -238,7 +242,9 @@ mod tests {
             .collect();
         let run = |s: &[(NodeId, Vec<u8>)]| {
             let mut a = Agreement::default();
-            s.iter().map(|(o, p)| a.deliver(*o, p)).collect::<Vec<_>>()
+            s.iter()
+                .map(|(o, p)| a.deliver(*o, &p.clone().into()))
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(&stream), run(&stream));
     }

@@ -117,7 +117,7 @@ fn check_integrity(logs: &[MemberLog]) -> Result<(), Violation> {
                     current = Some(v.id);
                     continue;
                 }
-                LogEntry::Deliver { view, id, payload } => (*view, *id, payload.as_slice()),
+                LogEntry::Deliver { view, id, payload } => (*view, *id, &payload[..]),
                 LogEntry::Blocked { .. } => continue,
             };
             match current {
@@ -648,7 +648,7 @@ fn sent_by_origin(logs: &[MemberLog]) -> HashMap<NodeId, HashMap<MsgId, &[u8]>> 
     for log in logs {
         let by_id = sent.entry(log.node).or_default();
         for (id, payload) in &log.sent {
-            by_id.entry(*id).or_insert(payload.as_slice());
+            by_id.entry(*id).or_insert(&payload[..]);
         }
     }
     sent
@@ -702,6 +702,7 @@ fn fmt_payload(p: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     const V1: ViewId = ViewId {
         round: 1,
@@ -728,8 +729,8 @@ mod tests {
     }
 
     /// The payload every test message carries: its id as text.
-    fn payload(id: MsgId) -> Vec<u8> {
-        id.to_string().into_bytes()
+    fn payload(id: MsgId) -> Bytes {
+        id.to_string().into_bytes().into()
     }
 
     fn deliver(view: ViewId, origin: NodeId, seq: u64) -> LogEntry {
@@ -913,7 +914,7 @@ mod tests {
         logs[1].entries[k] = LogEntry::Deliver {
             view: V1,
             id: msg(1, 2),
-            payload: b"forged".to_vec(),
+            payload: Bytes::from_static(b"forged"),
         };
         let v = expect(&logs, Property::Integrity);
         assert!(v.detail.contains("invented"), "{v}");

@@ -6,6 +6,7 @@
 use super::link::{Frame, Links};
 use super::types::{MsgId, NodeId, View, ViewId};
 use super::wire::{Data, Decision, Wire};
+use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 /// Timing and limits. Times are milliseconds of the driver's clock.
@@ -49,7 +50,7 @@ pub enum Action {
     Deliver {
         view: ViewId,
         id: MsgId,
-        payload: Vec<u8>,
+        payload: Bytes,
     },
     /// A new view is installed (the first one too).
     Install(View),
@@ -162,7 +163,7 @@ pub struct Member {
     /// Sequence number of this member's next broadcast.
     next_seq: u64,
     /// Broadcasts accepted but not sent yet (while joining or during a view change).
-    outbox: VecDeque<(MsgId, Vec<u8>)>,
+    outbox: VecDeque<(MsgId, Bytes)>,
     /// Sent and not yet delivered.
     own_undelivered: usize,
     vs: ViewState,
@@ -313,7 +314,7 @@ impl Member {
 
     /// Broadcast `payload` to the group, in total order. Accepted while joining or during
     /// a view change too (sent once the view is installed), up to the window.
-    pub fn broadcast(&mut self, now: u64, payload: Vec<u8>) -> Result<MsgId, BroadcastError> {
+    pub fn broadcast(&mut self, now: u64, payload: Bytes) -> Result<MsgId, BroadcastError> {
         self.advance(now);
         if self.phase == Phase::Stopped {
             return Err(BroadcastError::Stopped);

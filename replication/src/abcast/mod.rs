@@ -70,10 +70,12 @@ pub mod checker;
 pub mod codec;
 pub mod link;
 pub mod member;
+pub mod payload;
 pub mod runtime;
 pub mod sim;
 pub mod types;
 pub mod wire;
 
+pub use bytes::Bytes;
 pub use member::{Action, BroadcastError, Config, Member, Mutation};
 pub use types::{LogEntry, MemberLog, MsgId, NodeId, View, ViewId};

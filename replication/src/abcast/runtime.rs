@@ -12,7 +12,9 @@
 use super::codec;
 use super::link::Frame;
 use super::member::{Action, BroadcastError, Config, Member};
+use super::payload::Segments;
 use super::types::{MsgId, NodeId, View, ViewId};
+use bytes::Bytes;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -73,7 +75,7 @@ pub enum Event {
     Deliver {
         view: ViewId,
         id: MsgId,
-        payload: Vec<u8>,
+        payload: Bytes,
     },
     View(View),
     /// Not delivering, and why ([`Action::Blocked`]).
@@ -164,11 +166,11 @@ impl Node {
 
     /// Broadcast `payload` (refused under back-pressure: wait for deliveries and retry).
     /// It goes out when the caller next yields, with whatever else was broadcast by then.
-    pub fn broadcast(&self, payload: Vec<u8>) -> Result<MsgId, BroadcastError> {
+    pub fn broadcast(&self, payload: impl Into<Bytes>) -> Result<MsgId, BroadcastError> {
         let (r, schedule) = {
             let mut i = self.inner.borrow_mut();
             let now = i.now();
-            let r = i.member.broadcast(now, payload);
+            let r = i.member.broadcast(now, payload.into());
             (r, !std::mem::replace(&mut i.pump_due, true))
         };
         if schedule {
@@ -299,7 +301,7 @@ fn send(i: &mut Inner, to: NodeId, frames: Vec<Frame>) -> Option<(NodeId, Socket
 }
 
 /// `frames` cut into batches of at most about [`BATCH_BYTES`], encoded.
-fn batches(frames: Vec<Frame>) -> Vec<Vec<u8>> {
+fn batches(frames: Vec<Frame>) -> Vec<Segments> {
     let mut out = Vec::new();
     let mut batch = Vec::new();
     let mut bytes = 0;
@@ -400,8 +402,10 @@ async fn read_loop(rc: Rc<RefCell<Inner>>, peer: NodeId, conn: u64, mut reader: 
             Ok(b) => b,
             Err(e) => return lost(&rc, peer, conn, &e.to_string()),
         };
-        let payload = &buf.as_slice()[zerorank_core::frame::HEADER_LEN..];
-        match codec::decode_batch(payload) {
+        // The broadcasts' payloads are delivered from this buffer: it goes back to the
+        // pool when the last of them is dropped.
+        let batch = Bytes::from_owner(buf.into_shared()).slice(zerorank_core::frame::HEADER_LEN..);
+        match codec::decode_batch(batch) {
             Ok(frames) => {
                 {
                     let mut i = rc.borrow_mut();
@@ -449,7 +453,7 @@ async fn write_loop(
             };
             let mut hb = HeaderBytes::default();
             h.encode(&mut hb);
-            if let Err(e) = writer.send_frame(&hb, &bytes).await {
+            if let Err(e) = writer.send_frame_parts(&hb, &bytes.parts()).await {
                 return lost(&rc, peer, conn, &e.to_string());
             }
         }

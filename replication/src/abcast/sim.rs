@@ -16,6 +16,7 @@
 use super::agreement::{self, Agreement, Outcome};
 use super::member::{Action, Config, Member};
 use super::types::{LogEntry, MemberLog, NodeId, ViewId};
+use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
@@ -313,6 +314,7 @@ impl Sim {
                         }
                         let now = self.now;
                         let node = self.nodes.get_mut(&id).expect("a node");
+                        let payload = Bytes::from(payload);
                         if let Ok(mid) = node.member.broadcast(now, payload.clone()) {
                             node.log.sent.push((mid, payload));
                         }

@@ -1,6 +1,7 @@
 //! The names the ring protocol, its simulator and its checker share: members, views,
 //! message identities, and the delivery log each member keeps for the checker.
 
+use bytes::Bytes;
 use std::fmt;
 
 /// A member's identity. A restarted process joins again under a new id, so an id names
@@ -94,7 +95,7 @@ pub enum LogEntry {
     Deliver {
         view: ViewId,
         id: MsgId,
-        payload: Vec<u8>,
+        payload: Bytes,
     },
     /// It stopped delivering: it is outside any majority component (`reason` says why).
     Blocked { reason: String },
@@ -108,7 +109,7 @@ pub struct MemberLog {
     pub entries: Vec<LogEntry>,
     /// Every broadcast the application handed to it (accepted, not refused for
     /// back-pressure), in order.
-    pub sent: Vec<(MsgId, Vec<u8>)>,
+    pub sent: Vec<(MsgId, Bytes)>,
     /// It crashed (or was killed, or left a minority to rejoin under a new id) at some
     /// point; its log ends there.
     pub crashed: bool,

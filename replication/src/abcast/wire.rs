@@ -3,6 +3,7 @@
 //! values.
 
 use super::types::{MsgId, NodeId, View, ViewId};
+use bytes::Bytes;
 
 /// A broadcast as it travels and as members keep it until it is stable everywhere.
 #[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -10,7 +11,9 @@ pub struct Data {
     pub id: MsgId,
     /// Lamport timestamp: the total order is by `(ts, id.origin)`.
     pub ts: u64,
-    pub payload: Vec<u8>,
+    /// Shared, not copied (see [`payload`](super::payload)).
+    #[rkyv(with = super::payload::Shared)]
+    pub payload: Bytes,
 }
 
 impl Data {
