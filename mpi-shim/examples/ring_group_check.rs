@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-const PER_RANK: u64 = 200;
+/// More than the member's window (256): queueing them must wait out back-pressure.
+const PER_RANK: u64 = 600;
 const CHANGES_PER_RANK: u64 = 3;
 
 fn fail(what: String) -> ! {
@@ -27,9 +28,12 @@ fn main() {
         fail(format!("initial view {view:?} is not the {n} ranks"));
     }
     for k in 0..PER_RANK {
-        group
+        let seq = group
             .broadcast(format!("{me}:{k}").as_bytes())
             .unwrap_or_else(|e| fail(e.to_string()));
+        if seq != k + 1 {
+            fail(format!("broadcast {k} got sequence {seq}"));
+        }
     }
     // Deliver everything; fold the order into a digest.
     let want = PER_RANK * n as u64;

@@ -8,6 +8,14 @@
 //! the rank waits in one of these calls or in any other zerorank call that runs the
 //! executor.
 //!
+//! [`RingGroup::broadcast`] queues: the queue goes to the member, in one batch, at the
+//! next call of this group that waits or asks ([`next_delivery`](RingGroup::next_delivery),
+//! [`next_view`](RingGroup::next_view), [`agree`](RingGroup::agree),
+//! [`transact`](RingGroup::transact), [`version`](RingGroup::version),
+//! [`leave`](RingGroup::leave)), at [`flush`](RingGroup::flush), or once
+//! [`RingGroup::QUEUE_MAX`] broadcasts are queued. One batch costs one pass of the
+//! executor and one write per link, where one broadcast at a time cost both per message.
+//!
 //! ```no_run
 //! let universe = zerorank::initialize()?;
 //! let world = universe.world();
@@ -74,6 +82,10 @@ struct State {
     /// Outcomes of this member's proposals and transactions, by broadcast.
     outcomes: HashMap<MsgId, Outcome>,
     stopped: Option<String>,
+    /// Broadcasts accepted by [`RingGroup::broadcast`], not yet handed to the member.
+    queued: VecDeque<Bytes>,
+    /// The sequence number the member gave this member's last broadcast.
+    last_seq: u64,
 }
 
 impl Communicator {
@@ -209,8 +221,12 @@ impl RingGroup {
         }
     }
 
+    /// Broadcast `payload` now (after the queue), waiting up to `timeout` under
+    /// back-pressure.
     fn send(&self, payload: Vec<u8>, timeout: Duration) -> Result<MsgId> {
         let deadline = Instant::now() + timeout;
+        self.flush_within(timeout)?;
+        let payload = Bytes::from(payload);
         loop {
             self.check_running()?;
             // Inside the executor: the member's tasks are spawned there.
@@ -218,6 +234,7 @@ impl RingGroup {
             let p = payload.clone();
             match self.fabric.block_on(async move { node.broadcast(p) }) {
                 Ok(id) => {
+                    self.accepted(id);
                     // Let it go out now.
                     self.poll(None);
                     return Ok(id);
@@ -235,11 +252,95 @@ impl RingGroup {
         }
     }
 
-    /// Broadcast `payload` to every member, in total order (waits, up to 10 s, while
-    /// this member has too many broadcasts undelivered).
+    /// Most broadcasts queued before [`RingGroup::broadcast`] hands them to the member
+    /// itself (see the module docs).
+    pub const QUEUE_MAX: usize = 32;
+
+    /// How long a flush waits, under back-pressure, for the member to take the queue.
+    const FLUSH_WAIT: Duration = Duration::from_secs(10);
+
+    /// Broadcast `payload` to every member, in total order: it is queued (see the module
+    /// docs) and its sequence number returned. Queueing the [`RingGroup::QUEUE_MAX`]-th
+    /// hands the queue over, waiting up to 10 s while this member has too many
+    /// broadcasts undelivered; if that fails the queue stays queued.
     pub fn broadcast(&self, payload: &[u8]) -> Result<u64> {
-        self.send(agreement::plain(payload), Duration::from_secs(10))
-            .map(|id| id.seq)
+        self.check_running()?;
+        let seq = {
+            let mut st = self.state.borrow_mut();
+            st.queued.push_back(agreement::plain(payload).into());
+            st.last_seq + st.queued.len() as u64
+        };
+        if self.state.borrow().queued.len() >= Self::QUEUE_MAX {
+            self.flush_within(Self::FLUSH_WAIT)?;
+        }
+        Ok(seq)
+    }
+
+    /// Hand the queued broadcasts to the member and let them go out (waits, up to 10 s,
+    /// while this member has too many broadcasts undelivered).
+    pub fn flush(&self) -> Result<()> {
+        self.flush_within(Self::FLUSH_WAIT)?;
+        self.poll(None);
+        Ok(())
+    }
+
+    fn flush_within(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while let Some(n) = self.hand_over()? {
+            if Instant::now() >= deadline {
+                return Err(group_error(format!(
+                    "back-pressure: {n} broadcasts of this member still undelivered after {timeout:?} ({} queued)",
+                    self.state.borrow().queued.len()
+                )));
+            }
+            self.poll(Some(Duration::from_millis(1)));
+        }
+        Ok(())
+    }
+
+    /// Hand the member as much of the queue as it takes now, all in one pass of the
+    /// executor (one pump, one batch per link). `Some(undelivered)` if back-pressure left
+    /// some queued.
+    fn hand_over(&self) -> Result<Option<usize>> {
+        if self.state.borrow().queued.is_empty() {
+            return Ok(None);
+        }
+        self.check_running()?;
+        let (node, state) = (self.node.clone(), self.state.clone());
+        let refused = self.fabric.block_on(async move {
+            let mut st = state.borrow_mut();
+            while let Some(p) = st.queued.front() {
+                match node.broadcast(p.clone()) {
+                    Ok(id) => {
+                        st.queued.pop_front();
+                        assert_eq!(
+                            id.seq,
+                            st.last_seq + 1,
+                            "the group is this member's only broadcaster"
+                        );
+                        st.last_seq = id.seq;
+                    }
+                    Err(e) => return Some(e),
+                }
+            }
+            None
+        });
+        match refused {
+            None => Ok(None),
+            Some(BroadcastError::Full(n)) => Ok(Some(n)),
+            Some(e) => Err(group_error(e)),
+        }
+    }
+
+    /// Note the member's sequence number for a broadcast handed to it directly.
+    fn accepted(&self, id: MsgId) {
+        let mut st = self.state.borrow_mut();
+        assert_eq!(
+            id.seq,
+            st.last_seq + 1,
+            "the group is this member's only broadcaster"
+        );
+        st.last_seq = id.seq;
     }
 
     /// Wait up to `timeout` until `ready` finds what it looks for in the state, taking
@@ -255,6 +356,8 @@ impl RingGroup {
             if let Some(x) = ready(&mut self.state.borrow_mut()) {
                 return Ok(Some(x));
             }
+            // What the member takes now; the rest waits for deliveries (taken in below).
+            self.hand_over()?;
             self.check_running()?;
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -326,6 +429,7 @@ impl RingGroup {
     /// Leave the group gracefully: the others install a view without this member, and
     /// this member delivers nothing more. Waits up to `timeout` for that view.
     pub fn leave(&self, timeout: Duration) -> Result<()> {
+        self.flush_within(timeout)?;
         let node = self.node.clone();
         self.fabric.block_on(async move { node.leave() });
         // Its stop is what it waits for, so `wait_for` never fails on it.
@@ -335,6 +439,8 @@ impl RingGroup {
 
     /// The shared history's version this member has applied.
     pub fn version(&self) -> u64 {
+        // (A queue the member cannot take now stays queued; the version is still right.)
+        let _ = self.hand_over();
         self.poll(None);
         self.state.borrow().agreement.version()
     }
