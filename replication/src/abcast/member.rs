@@ -120,6 +120,8 @@ struct ViewState {
     /// The key of this member's last delivery in the view.
     delivered: (u64, NodeId),
     ack_due: bool,
+    /// Another member reported a later delivery: the log may shrink.
+    gc_due: bool,
     /// Promised a view change: no more receiving, acknowledging or delivering here.
     frozen: bool,
     /// When it promised.
@@ -575,10 +577,12 @@ impl Member {
         if !self.has_state || self.vs.frozen {
             return;
         }
-        let Some(view) = self.view.clone() else {
-            return;
-        };
+        let mut delivered_any = false;
         while let Some(&key) = self.vs.pending.first() {
+            // (No clone of the view: this runs for every frame received.)
+            let Some(view) = self.view.as_ref() else {
+                return;
+            };
             let data = &self.vs.log[&key];
             let (ts, id) = (data.ts, data.id);
             let ready = view.members.iter().all(|&m| {
@@ -595,10 +599,14 @@ impl Member {
             if !ready {
                 break;
             }
+            let view = view.id;
             self.vs.pending.pop_first();
-            self.deliver(view.id, key);
+            self.deliver(view, key);
+            delivered_any = true;
         }
-        self.collect_garbage();
+        if delivered_any || std::mem::take(&mut self.vs.gc_due) {
+            self.collect_garbage();
+        }
     }
 
     fn deliver(&mut self, view: ViewId, key: (u64, NodeId)) {
@@ -682,7 +690,10 @@ impl Member {
                     *e = (*e).max(s);
                 }
                 let d = self.vs.delivered_of.entry(m).or_insert((0, 0));
-                *d = (*d).max(delivered);
+                if delivered > *d {
+                    *d = delivered;
+                    self.vs.gc_due = true;
+                }
             }
             _ => unreachable!(),
         }

@@ -67,6 +67,10 @@ struct Args {
     /// are cut off.
     #[arg(long, default_value_t = 1000)]
     suspect_after: u64,
+    /// Most of this member's broadcasts in flight (sent, not yet delivered here) before
+    /// back-pressure [default: 256, or about 4 MiB of them at large sizes]
+    #[arg(long)]
+    window: Option<usize>,
 }
 
 fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
@@ -136,7 +140,9 @@ fn run(args: Args) -> Result<(), String> {
             heartbeat: (args.suspect_after / 5).max(1),
             change_timeout: (args.suspect_after / 2).max(50),
             // At most about 4 MiB of this member's broadcasts in flight.
-            window: (4usize << 20).div_ceil(args.size).clamp(4, 256),
+            window: args
+                .window
+                .unwrap_or_else(|| (4usize << 20).div_ceil(args.size).clamp(4, 256)),
             ..Config::default()
         },
         // A view change's flush carries every unstable broadcast in one message.
