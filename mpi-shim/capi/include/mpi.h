@@ -2126,7 +2126,9 @@ int MPIX_Ring_create(MPI_Comm comm);
 /* Leave the group (this rank). */
 int MPIX_Ring_free(MPI_Comm comm);
 /* Broadcast bytes bytes of buf in total order; *seq (if seq is not NULL) is its sequence
- * number among this rank's broadcasts, from 1. */
+ * number among this rank's broadcasts, from 1. buf is copied and queued: queued broadcasts
+ * go out in one batch at this rank's next MPIX_Ring_recv or MPIX_Ring_free, or when 32
+ * are queued. */
 int MPIX_Ring_bcast(MPI_Comm comm, const void *buf, int bytes, int *seq);
 /* The next delivery, waiting up to timeout seconds: payload into buf (at most maxbytes;
  * a longer one is MPI_ERR_TRUNCATE), sender's rank in *origin (MPI_UNDEFINED if nothing

@@ -77,7 +77,8 @@ pub extern "C" fn MPIX_Ring_free(comm: c_int) -> c_int {
 }
 
 /// `MPIX_Ring_bcast(comm, buf, bytes, seq)`: broadcast `bytes` bytes in total order; its
-/// sequence number (per sender, from 1) in `*seq` unless `seq` is null.
+/// sequence number (per sender, from 1) in `*seq` unless `seq` is null. Queued (see
+/// `RingGroup::broadcast`): it goes out at the next `MPIX_Ring_recv` or `MPIX_Ring_free`.
 #[no_mangle]
 pub extern "C" fn MPIX_Ring_bcast(
     comm: c_int,
