@@ -23,6 +23,10 @@ pub struct Config {
     /// At most this many of this member's broadcasts accepted and not yet delivered
     /// (back-pressure: [`Member::broadcast`] refuses more).
     pub window: usize,
+    /// At most about this many bytes of them: a broadcast that would go past it is
+    /// refused unless none is in flight (so one of any size always goes). Past the point
+    /// where the links are busy, more in flight adds only latency.
+    pub window_bytes: usize,
     /// Rounds a leader runs without reaching a majority before it reports
     /// [`Action::Blocked`] (it goes on trying).
     pub give_up_rounds: u32,
@@ -36,6 +40,7 @@ impl Default for Config {
             change_timeout: 100,
             retransmit: 40,
             window: 256,
+            window_bytes: 2 << 20,
             give_up_rounds: 4,
         }
     }
@@ -168,6 +173,10 @@ pub struct Member {
     outbox: VecDeque<(MsgId, Bytes)>,
     /// Sent and not yet delivered.
     own_undelivered: usize,
+    /// Bytes of those broadcasts.
+    own_undelivered_bytes: usize,
+    /// Bytes of the broadcasts in `outbox`.
+    outbox_bytes: usize,
     vs: ViewState,
     /// A joiner that has not received the group's state yet delivers nothing.
     has_state: bool,
@@ -233,6 +242,8 @@ impl Member {
             next_seq: 1,
             outbox: VecDeque::new(),
             own_undelivered: 0,
+            own_undelivered_bytes: 0,
+            outbox_bytes: 0,
             vs: ViewState::default(),
             has_state: false,
             installed_at: now,
@@ -322,9 +333,13 @@ impl Member {
             return Err(BroadcastError::Stopped);
         }
         let queued = self.own_undelivered + self.outbox.len();
-        if queued >= self.cfg.window {
+        let bytes = self.own_undelivered_bytes + self.outbox_bytes;
+        if queued >= self.cfg.window
+            || (queued > 0 && bytes + payload.len() > self.cfg.window_bytes)
+        {
             return Err(BroadcastError::Full(queued));
         }
+        self.outbox_bytes += payload.len();
         let id = MsgId {
             origin: self.id,
             seq: self.next_seq,
@@ -512,6 +527,8 @@ impl Member {
             return;
         }
         while let Some((id, payload)) = self.outbox.pop_front() {
+            self.outbox_bytes -= payload.len();
+            self.own_undelivered_bytes += payload.len();
             self.clock += 1;
             let data = Data {
                 id,
@@ -621,7 +638,14 @@ impl Member {
                 self.own_undelivered > 0 || self.mutation.is_some(),
                 "own broadcasts are counted"
             );
+            assert!(
+                self.own_undelivered_bytes >= data.payload.len() || self.mutation.is_some(),
+                "own broadcasts' bytes are counted"
+            );
             self.own_undelivered = self.own_undelivered.saturating_sub(1);
+            self.own_undelivered_bytes = self
+                .own_undelivered_bytes
+                .saturating_sub(data.payload.len());
         }
         self.actions.push_back(Action::Deliver {
             view,
@@ -1143,10 +1167,11 @@ impl Member {
         let own_left = self.vs.pending.iter().any(|k| k.1 == self.id);
         if self.mutation.is_some() {
             self.own_undelivered = 0;
+            self.own_undelivered_bytes = 0;
         }
         if d.view.contains(self.id) && self.mutation.is_none() {
             assert!(
-                !own_left && self.own_undelivered == 0,
+                !own_left && self.own_undelivered == 0 && self.own_undelivered_bytes == 0,
                 "a member that moves on has every broadcast it sent in the base view delivered"
             );
         }
@@ -1288,5 +1313,49 @@ impl Member {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(window: usize, window_bytes: usize) -> Member {
+        let cfg = Config {
+            window,
+            window_bytes,
+            ..Config::default()
+        };
+        // One of three: its broadcasts wait for the others, so they stay in flight.
+        Member::founder(1, &[1, 2, 3], cfg, 0)
+    }
+
+    #[test]
+    fn back_pressure_counts_broadcasts_and_bytes() {
+        let mut m = member(4, 1 << 20);
+        for k in 1..=4 {
+            assert_eq!(m.broadcast(0, Bytes::from_static(b"x")).unwrap().seq, k);
+        }
+        assert_eq!(
+            m.broadcast(0, Bytes::from_static(b"x")),
+            Err(BroadcastError::Full(4))
+        );
+
+        let mut m = member(256, 1000);
+        let chunk = Bytes::from(vec![0u8; 400]);
+        assert!(m.broadcast(0, chunk.clone()).is_ok());
+        assert!(m.broadcast(0, chunk.clone()).is_ok());
+        // 1200 bytes would pass the 1000.
+        assert_eq!(m.broadcast(0, chunk.clone()), Err(BroadcastError::Full(2)));
+        // A smaller one still fits.
+        assert!(m.broadcast(0, Bytes::from(vec![0u8; 200])).is_ok());
+
+        // With nothing in flight, one broadcast larger than the window still goes.
+        let mut m = member(256, 1000);
+        assert!(m.broadcast(0, Bytes::from(vec![0u8; 5000])).is_ok());
+        assert_eq!(
+            m.broadcast(0, Bytes::from_static(b"x")),
+            Err(BroadcastError::Full(1))
+        );
     }
 }

@@ -68,9 +68,12 @@ struct Args {
     #[arg(long, default_value_t = 1000)]
     suspect_after: u64,
     /// Most of this member's broadcasts in flight (sent, not yet delivered here) before
-    /// back-pressure [default: 256, or about 4 MiB of them at large sizes]
-    #[arg(long)]
-    window: Option<usize>,
+    /// back-pressure
+    #[arg(long, default_value_t = Config::default().window)]
+    window: usize,
+    /// Most bytes of them in flight (one broadcast of any size always goes)
+    #[arg(long, default_value_t = Config::default().window_bytes)]
+    window_bytes: usize,
 }
 
 fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
@@ -139,10 +142,8 @@ fn run(args: Args) -> Result<(), String> {
             suspect_after: args.suspect_after,
             heartbeat: (args.suspect_after / 5).max(1),
             change_timeout: (args.suspect_after / 2).max(50),
-            // At most about 4 MiB of this member's broadcasts in flight.
-            window: args
-                .window
-                .unwrap_or_else(|| (4usize << 20).div_ceil(args.size).clamp(4, 256)),
+            window: args.window,
+            window_bytes: args.window_bytes,
             ..Config::default()
         },
         // A view change's flush carries every unstable broadcast in one message.
