@@ -15,6 +15,8 @@
 //! [`leave`](RingGroup::leave)), at [`flush`](RingGroup::flush), or once
 //! [`RingGroup::QUEUE_MAX`] broadcasts are queued. One batch costs one pass of the
 //! executor and one write per link, where one broadcast at a time cost both per message.
+//! A group dropped with broadcasts still queued never sends them: end with a call that
+//! waits, or [`flush`](RingGroup::flush) ([`RingGroup::queued`] says how many wait).
 //!
 //! ```no_run
 //! let universe = zerorank::initialize()?;
@@ -330,6 +332,11 @@ impl RingGroup {
             Some(BroadcastError::Full(n)) => Ok(Some(n)),
             Some(e) => Err(group_error(e)),
         }
+    }
+
+    /// Broadcasts queued and not yet handed to the member.
+    pub fn queued(&self) -> usize {
+        self.state.borrow().queued.len()
     }
 
     /// Note the member's sequence number for a broadcast handed to it directly.

@@ -20,6 +20,23 @@ thread_local! {
     static GROUPS: RefCell<HashMap<c_int, Rc<RingGroup>>> = RefCell::new(HashMap::new());
 }
 
+/// At `MPI_Finalize`: name every group that still has broadcasts queued (they go out at
+/// `MPIX_Ring_recv` or `MPIX_Ring_free`, which the program did not call after them).
+pub(crate) fn warn_unsent() {
+    GROUPS.with(|gs| {
+        for (comm, g) in gs.borrow().iter() {
+            let queued = g.queued();
+            if queued > 0 {
+                tracing::warn!(
+                    comm,
+                    queued,
+                    "MPI_Finalize: ring-group broadcasts queued and never sent (no MPIX_Ring_recv or MPIX_Ring_free after them)"
+                );
+            }
+        }
+    });
+}
+
 fn group_error(e: zerorank::Error) -> MpiError {
     MpiError::new(MPI_ERR_OTHER, e.to_string())
 }
