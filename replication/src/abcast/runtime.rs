@@ -121,13 +121,41 @@ struct Inner {
     pump_due: bool,
     /// Where this member listens (the real port when bound to port 0).
     local: SocketAddr,
+    /// The member's tasks (listener, connections): cancelled by the timer task once the
+    /// last [`Node`] handle is dropped (`stopping`), so a group that is let go closes
+    /// its sockets.
+    tasks: Vec<glommio::task::JoinHandle<()>>,
+    /// The last handle is gone: the timer task ends the member's tasks, and itself.
+    stopping: Rc<std::cell::Cell<bool>>,
 }
+
+/// Spawn one of the member's tasks (see `Inner::tasks`).
+fn spawn(rc: &Rc<RefCell<Inner>>, fut: impl std::future::Future<Output = ()> + 'static) {
+    let handle = glommio::spawn_local(fut).detach();
+    rc.borrow_mut().tasks.push(handle);
+}
+
+/// Held by every [`Node`] handle (not by the member's own tasks): when the last handle
+/// goes, the member stops. Only a flag is set here, since the last handle may be dropped
+/// outside the executor, where glommio cannot cancel a task; the timer task, which
+/// wakes at least every [`TIMER_MAX`], does the cancelling.
+struct Life(Rc<std::cell::Cell<bool>>);
+
+impl Drop for Life {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+/// Longest sleep of the timer task (it notices `Inner::stopping` then).
+const TIMER_MAX: Duration = Duration::from_millis(100);
 
 /// A running member. Cheap to clone (one member).
 #[derive(Clone)]
 pub struct Node {
     inner: Rc<RefCell<Inner>>,
     events: Rc<LocalReceiver<Event>>,
+    _life: Rc<Life>,
 }
 
 impl Node {
@@ -141,6 +169,7 @@ impl Node {
             Start::Found(ms) => Member::founder(opts.id, ms, opts.member, 0),
             Start::Join(cs) => Member::joiner(opts.id, cs, opts.member, 0),
         };
+        let stopping = Rc::new(std::cell::Cell::new(false));
         let inner = Rc::new(RefCell::new(Inner {
             member,
             opts,
@@ -153,12 +182,16 @@ impl Node {
             pool: BufferPool::new(),
             pump_due: false,
             local,
+            tasks: Vec::new(),
+            stopping: stopping.clone(),
         }));
         let node = Node {
             inner,
             events: Rc::new(rx),
+            _life: Rc::new(Life(stopping)),
         };
-        glommio::spawn_local(accept_loop(node.inner.clone(), listener)).detach();
+        spawn(&node.inner, accept_loop(node.inner.clone(), listener));
+        // (Not in `tasks`: it ends them and then itself.)
         glommio::spawn_local(timer_loop(node.inner.clone())).detach();
         pump(&node.inner);
         Ok(node)
@@ -277,7 +310,7 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
         }
     }
     for (peer, addr) in opens {
-        glommio::spawn_local(open(rc.clone(), peer, addr)).detach();
+        spawn(rc, open(rc.clone(), peer, addr));
     }
 }
 
@@ -367,8 +400,8 @@ fn attach(
         i.conns.entry(peer).or_insert(o);
         c
     };
-    glommio::spawn_local(read_loop(rc.clone(), peer, conn, reader)).detach();
-    glommio::spawn_local(write_loop(rc.clone(), peer, conn, writer, rx, pending)).detach();
+    spawn(rc, read_loop(rc.clone(), peer, conn, reader));
+    spawn(rc, write_loop(rc.clone(), peer, conn, writer, rx, pending));
 }
 
 /// The connection `conn` to `peer` failed: forget it and tell the member.
@@ -482,14 +515,79 @@ async fn timer_loop(rc: Rc<RefCell<Inner>>) {
     loop {
         let wait = {
             let i = rc.borrow();
-            i.member.poll_timeout().saturating_sub(i.now()).max(1)
+            Duration::from_millis(i.member.poll_timeout().saturating_sub(i.now()).max(1))
+                .min(TIMER_MAX)
         };
-        glommio::timer::sleep(Duration::from_millis(wait)).await;
-        {
+        glommio::timer::sleep(wait).await;
+        let tasks = {
             let mut i = rc.borrow_mut();
-            let now = i.now();
-            i.member.tick(now);
+            if i.stopping.get() {
+                std::mem::take(&mut i.tasks)
+            } else {
+                let now = i.now();
+                i.member.tick(now);
+                Vec::new()
+            }
+        };
+        if rc.borrow().stopping.get() {
+            for t in tasks {
+                t.cancel();
+            }
+            return;
         }
         pump(&rc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node let go closes its listener (its tasks are cancelled), so a freed group
+    /// leaves no socket or task behind.
+    #[test]
+    fn dropping_the_last_handle_stops_the_member() {
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor");
+        ex.run(async {
+            let opts = Options {
+                id: 1,
+                listen: "127.0.0.1:0".parse().unwrap(),
+                addrs: BTreeMap::new(),
+                start: Start::Found(vec![1, 2]),
+                job: 7,
+                secret: [3; 32],
+                member: Config::default(),
+                tcp: TcpConfig::default(),
+            };
+            let node = Node::start(opts, Box::new(Vec::new)).expect("start");
+            let addr = node.local_addr();
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+            assert!(
+                std::net::TcpStream::connect(addr).is_ok(),
+                "a running member accepts connections"
+            );
+            let clone = node.clone();
+            drop(node);
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+            assert!(
+                std::net::TcpStream::connect(addr).is_ok(),
+                "a handle is left: still running"
+            );
+            drop(clone);
+            // Let the executor drop the cancelled tasks (bounded: 2 s).
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                if std::net::TcpStream::connect(addr).is_err() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the listener of a dropped member still accepts after 2 s"
+                );
+            }
+        });
     }
 }
