@@ -240,6 +240,21 @@ impl Communicator {
     /// says which in the constructor's exchange.
     fn lease_call_word(&self) -> (Option<CallWordLease>, u32) {
         let lease = self.inner.process.lease_call_word();
+        if let Some(l) = &lease {
+            // The word still says where this rank was in the last communicator that had
+            // it, and a word of another context reads as "freed after its last call"
+            // (`callword::progress`): a peer that looked at it for the new communicator
+            // before this rank's first call there would take this rank for gone. Clear it
+            // (no call yet: "before") before the constructor's exchange tells anyone the
+            // index; the exchange orders the store before their loads.
+            let fabric = &self.inner.fabric;
+            if let Some(slot) = fabric
+                .local_index(fabric.rank())
+                .and_then(|me| fabric.coll_slot(me))
+            {
+                slot.set_call(usize::from(l.index), 0);
+            }
+        }
         let word = lease.as_ref().map_or(NO_CALL_WORD, |l| u32::from(l.index));
         (lease, word)
     }
