@@ -226,32 +226,19 @@ impl RingGroup {
     /// Broadcast `payload` now (after the queue), waiting up to `timeout` under
     /// back-pressure.
     fn send(&self, payload: Vec<u8>, timeout: Duration) -> Result<MsgId> {
-        let deadline = Instant::now() + timeout;
-        self.flush_within(timeout)?;
-        let payload = Bytes::from(payload);
-        loop {
-            self.check_running()?;
-            // Inside the executor: the member's tasks are spawned there.
-            let node = self.node.clone();
-            let p = payload.clone();
-            match self.fabric.block_on(async move { node.broadcast(p) }) {
-                Ok(id) => {
-                    self.accepted(id);
-                    // Let it go out now.
-                    self.poll(None);
-                    return Ok(id);
-                }
-                Err(BroadcastError::Full(n)) => {
-                    if Instant::now() >= deadline {
-                        return Err(group_error(format!(
-                            "back-pressure: {n} broadcasts of this member still undelivered after {timeout:?}"
-                        )));
-                    }
-                    self.poll(Some(Duration::from_millis(1)));
-                }
-                Err(e) => return Err(group_error(e)),
-            }
+        self.check_running()?;
+        self.state.borrow_mut().queued.push_back(payload.into());
+        if let Err(e) = self.flush_within(timeout) {
+            // Not sent, as the error says: it does not go out later either.
+            self.state.borrow_mut().queued.pop_back();
+            return Err(e);
         }
+        // Let it go out now.
+        self.poll(None);
+        Ok(MsgId {
+            origin: self.node_id(),
+            seq: self.state.borrow().last_seq,
+        })
     }
 
     /// Most broadcasts queued before [`RingGroup::broadcast`] hands them to the member
@@ -337,17 +324,6 @@ impl RingGroup {
     /// Broadcasts queued and not yet handed to the member.
     pub fn queued(&self) -> usize {
         self.state.borrow().queued.len()
-    }
-
-    /// Note the member's sequence number for a broadcast handed to it directly.
-    fn accepted(&self, id: MsgId) {
-        let mut st = self.state.borrow_mut();
-        assert_eq!(
-            id.seq,
-            st.last_seq + 1,
-            "the group is this member's only broadcaster"
-        );
-        st.last_seq = id.seq;
     }
 
     /// Wait up to `timeout` until `ready` finds what it looks for in the state, taking
