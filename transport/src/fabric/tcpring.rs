@@ -37,7 +37,7 @@ use super::protocol::ReqId;
 use super::userbuf::SendBuf;
 use io_uring::{opcode, squeue, types, IoUring};
 use nix::errno::Errno;
-use nix::sys::socket::{recv, sendmsg, MsgFlags};
+use nix::sys::socket::{recv, MsgFlags};
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -276,10 +276,9 @@ impl TcpRing {
                 std::io::IoSlice::new(&frame.head),
                 std::io::IoSlice::new(frame.payload.bytes()),
             ];
-            let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-            // Any error (EAGAIN above all) leaves the frame to io_uring, which reports
-            // real errors the usual way.
-            if let Ok(n) = sendmsg::<()>(c.fd.as_raw_fd(), &iov, &[], flags, None) {
+            // Any error leaves the frame to io_uring, which reports real errors the
+            // usual way.
+            if let Ok(n) = crate::tcp::framing::send_now(c.fd.as_raw_fd(), &iov) {
                 sent = n;
             }
             if sent == frame.len() {

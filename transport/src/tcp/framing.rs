@@ -16,6 +16,16 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, MsgFlags};
+
+/// Send what the socket takes now of `iov`, without blocking (and without SIGPIPE): the
+/// bytes taken, 0 when it is full (or the call was interrupted).
+pub(crate) fn send_now(fd: RawFd, iov: &[std::io::IoSlice<'_>]) -> Result<usize, Errno> {
+    let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+    match sendmsg::<()>(fd, iov, &[], flags, None) {
+        Err(Errno::EAGAIN | Errno::EINTR) => Ok(0),
+        r => r,
+    }
+}
 use std::net::SocketAddr;
 use std::os::unix::io::{AsRawFd, RawFd};
 use zerorank_core::buffer::{BufferPool, RecvBuf};
@@ -336,12 +346,7 @@ impl FrameWriter {
             let iov: Vec<std::io::IoSlice<'_>> =
                 chunk.iter().map(|p| std::io::IoSlice::new(p)).collect();
             let want: usize = chunk.iter().map(|p| p.len()).sum();
-            let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-            let n = match sendmsg::<()>(self.fd, &iov, &[], flags, None) {
-                Ok(n) => n,
-                Err(Errno::EAGAIN | Errno::EINTR) => 0,
-                Err(e) => return Err(TcpError::Io(e.into())),
-            };
+            let n = send_now(self.fd, &iov).map_err(|e| TcpError::Io(e.into()))?;
             sent += n;
             if n < want {
                 break;
