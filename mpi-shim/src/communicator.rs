@@ -453,6 +453,7 @@ impl Communicator {
             if node.accepts(&op) {
                 return node.run(self.next_tag(), op).map_err(Error::from);
             }
+            node.hand_to_schedule(self.next_tag(), &op)?;
         }
         coll::run(self.coll_ctx(), op).map_err(Error::from)
     }

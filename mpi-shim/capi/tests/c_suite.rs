@@ -936,6 +936,22 @@ fn c_suite_disagreeing_roots_leave_nobody_waiting() {
     run_failure_program_across("coll_roots", &exe, &[], 46500, "c8");
 }
 
+/// On one node, reductions the slots do not take (16 KiB elements, a 1 GiB operand) run
+/// schedules, and every rank must choose alike (`tests/failure/coll_oversize.c`): in a
+/// correct program the results are right; when only the last rank passes the large
+/// datatype or the 1 GiB operand (erroneous), the ranks that depend on its choice get
+/// MPI_ERR_TRUNCATE instead of waiting for each other, and the communicator works
+/// afterwards. At 2-4 ranks.
+#[test]
+fn c_suite_reductions_past_the_slots_agree_or_fail_on_every_rank() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_failure_program("coll_oversize", tmp.path());
+    for np in [2, 3, 4] {
+        let out = run_bounded(zrun_cmd(np, &exe), Duration::from_secs(60));
+        assert_failure_program_ok("coll_oversize", &format!("{np} ranks"), &out);
+    }
+}
+
 /// A rank that fails inside a collective (a fatal MPI error, or SIGKILL) ends the job
 /// promptly, with a non-zero status and a message naming the cause: the others, waiting
 /// in MPI_Allreduce, never hang and never complete it.

@@ -235,6 +235,10 @@ fn signature(op: &CollOp) -> u32 {
     callword::signature(kind, root)
 }
 
+/// The collective kind in the signature of [`Node::hand_to_schedule`] (after the eleven
+/// of [`signature`]).
+const SCHEDULED: u8 = 12;
+
 /// The root of `op`, for the collectives that have one.
 fn root_of(op: &CollOp) -> Option<u32> {
     match op {
@@ -300,11 +304,13 @@ impl Node {
         })
     }
 
-    /// Should `op` take this path? Every rank must decide alike, so this looks only at
-    /// what all ranks know alike: every operation does, unless its reduction's elements
-    /// or operands are too large for the chunks (see [`FOLD_MAX`]). A root outside the
-    /// communicator is reported by [`Node::run`], after it said so in its call word (the
-    /// others may name a valid root, and wait for this rank).
+    /// Should `op` take this path? Every operation does, unless its reduction's elements
+    /// or operands are too large for the chunks (see [`FOLD_MAX`]); such a reduction
+    /// runs a schedule after [`Node::hand_to_schedule`], which fails the call on every
+    /// rank when the ranks decided differently (an erroneous program, whose ranks pass
+    /// different sizes or datatypes). A root outside the communicator is reported by
+    /// [`Node::run`], after it said so in its call word (the others may name a valid
+    /// root, and wait for this rank).
     pub(crate) fn accepts(&self, op: &CollOp) -> bool {
         // Chunks are whole elements of at most a slot, and 16 bits number them.
         let foldable =
@@ -613,7 +619,36 @@ impl Node {
     /// for another that disagrees about the call, has left it, or failed it, then fails
     /// instead of waiting.
     pub(crate) fn run(&self, tag: i32, op: CollOp) -> Result<(), CollError> {
-        let (tag, sig, n) = (tag as u32, signature(&op), self.n());
+        let (sig, root) = (signature(&op), root_of(&op));
+        self.in_call(tag as u32, sig, root, |tag| self.run_op(tag, op))
+    }
+
+    /// Say, as the call with collective tag `tag`, that this rank runs `op` (a reduction
+    /// it does not [`Node::accepts`]) as a point-to-point schedule instead; `Ok` when
+    /// every rank says the same, and the caller then runs the schedule.
+    ///
+    /// The ranks decide alike in a correct program, but not in one whose ranks pass
+    /// different sizes or datatypes: then some would fold through the slots and the others
+    /// wait in the schedule for messages that never come. So this is a barrier through
+    /// the slots under a signature of its own ([`SCHEDULED`] and the root): a rank that
+    /// folds finds this one in its call with another signature and fails the call
+    /// ([`CollError::Abandoned`]), and this one finds the same of it, instead of waiting.
+    pub(crate) fn hand_to_schedule(&self, tag: i32, op: &CollOp) -> Result<(), CollError> {
+        debug_assert!(!self.accepts(op), "only for what the slots do not take");
+        let root = root_of(op);
+        let sig = callword::signature(SCHEDULED, root);
+        self.in_call(tag as u32, sig, root, |tag| self.barrier(tag))
+    }
+
+    /// Run `body` as the call `tag` with signature `sig` (and `root`, checked first).
+    fn in_call(
+        &self,
+        tag: u32,
+        sig: u32,
+        root: Option<u32>,
+        body: impl FnOnce(u32) -> Result<(), CollError>,
+    ) -> Result<(), CollError> {
+        let n = self.n();
         let (mine, word) = (self.slots[self.me], usize::from(self.words[self.me]));
         self.call.set((tag, sig));
         self.unread.set(false);
@@ -621,12 +656,12 @@ impl Node {
             word,
             callword::encode(self.context, tag, sig, Stage::Entered),
         );
-        let r = match root_of(&op) {
+        let r = match root {
             Some(root) if root as usize >= n => Err(CollError::InvalidRoot {
                 root,
                 size: n as u32,
             }),
-            _ => self.run_op(tag, op),
+            _ => body(tag),
         };
         let r = match r {
             Ok(()) if self.unread.get() => Err(CollError::Unread),
