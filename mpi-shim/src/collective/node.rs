@@ -5,15 +5,15 @@
 //!
 //! | collective | how |
 //! |---|---|
-//! | Barrier | every rank publishes an empty token and waits for the others' |
+//! | Barrier | every rank waits until the others' call words show them in the call ([`Node::barrier`]) |
 //! | Bcast of no bytes | nothing: every rank returns at once |
 //! | Bcast up to [`SLOT_MAX`] | the root publishes the data in one publication |
 //! | Bcast above | the root streams it in chunks ([`exposure`]), or lets the others copy it from its buffer ([`direct`]), whichever has lately been faster ([`choice`]) |
 //! | Reduce, Allreduce up to [`EXCHANGE_MAX`], Scan, Exscan, Reduce_scatter | every rank publishes its operand chunk by chunk; each rank folds its share of the result straight from the published chunks ([`fold`]) |
 //! | Reduce from [`REDUCE_DIRECT_MIN`] | as above, or each non-root publishes where its operand is and the root reads it from its memory, whichever that rank has lately timed faster ([`choice`], [`direct`]) |
 //! | Allreduce above [`EXCHANGE_MAX`] | each rank folds one segment (a reduce-scatter through the slots), then the segments are exchanged as an Allgatherv |
-//! | Allgather up to [`EXCHANGE_MAX`] per block | every rank publishes its block, the others copy it out |
 //! | Allgather from [`DIRECT_MIN`] per block | every rank publishes where its block is; the others copy it from its memory with one kernel copy (`process_vm_readv`), when the kernel allows that |
+//! | Allgather up to [`EXCHANGE_MAX`] per block, below [`DIRECT_MIN`] or without kernel copies | every rank publishes its block, the others copy it out |
 //! | Gather(v), Scatter(v), Allgather(v), Alltoall(v), other sizes | every publishing rank streams a table and its blocks; each reader reads the chunks its block is in ([`exposure`]) |
 //!
 //! A block or a result crosses between cores once (into a slot and out of it, in a
@@ -82,7 +82,7 @@ use std::rc::Rc;
 use zerorank_transport::fabric::Fabric;
 use zerorank_transport::shm::callword::{self, Progress, Stage};
 use zerorank_transport::shm::collslot::{token, CollSlot, Kind, DATA_BYTES, INLINE_BYTES};
-use zerorank_transport::shm::copy::copy;
+use zerorank_transport::shm::copy::{copy, copy_local};
 
 /// Largest broadcast sent as one publication; above, the root streams it in chunks.
 ///
@@ -147,12 +147,16 @@ fn exchange_max() -> usize {
 
 /// Allgather blocks at least this large are read by each rank straight from the owner's
 /// buffer with one kernel copy (`process_vm_readv`), when the kernel allows it here,
-/// instead of being streamed through the slots (two copies, into the slot and out).
-/// Measured at 2 ranks, 6 alternating runs, fastest / median: 64 KiB 12.0 / 14.1 us
-/// direct against 9.9 / 24.5 streamed, 1 MiB 158 / 175 against 165 / 441. The stream is
-/// as fast or faster in the machine's fast periods, but its time triples in the slow
-/// ones, the kernel copy's much less. `ZR_NODE_DIRECT_MIN` (bytes) overrides it.
-const DIRECT_MIN: usize = 64 << 10;
+/// instead of going through the slots (one publication up to [`EXCHANGE_MAX`], a stream
+/// above: two copies, into the slot and out).
+///
+/// Measured at 2 ranks (zr-bench allgather, p50, 2026-12-03): 8 KiB 1.77 us direct against
+/// 2.30 as one publication, 4 KiB 1.47 against 1.29, 16 KiB 2.85-2.99 against 7.5-7.7
+/// streamed (4.6 as one publication), 32 KiB 4.3 against 6.1 streamed. Earlier, on
+/// another machine of this kind, streams were as fast or faster than the kernel copy in its
+/// fast periods and three times slower in its slow ones, from 64 KiB. `ZR_NODE_DIRECT_MIN`
+/// (bytes) overrides it.
+const DIRECT_MIN: usize = 8 << 10;
 
 fn direct_min() -> usize {
     static CELL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -630,14 +634,15 @@ impl Node {
     /// The ranks decide alike in a correct program, but not in one whose ranks pass
     /// different sizes or datatypes: then some would fold through the slots and the others
     /// wait in the schedule for messages that never come. So this is a barrier through
-    /// the slots under a signature of its own ([`SCHEDULED`] and the root): a rank that
+    /// the slots ([`Node::token_barrier`]) under a signature of its own ([`SCHEDULED`]
+    /// and the root): a rank that
     /// folds finds this one in its call with another signature and fails the call
     /// ([`CollError::Abandoned`]), and this one finds the same of it, instead of waiting.
     pub(crate) fn hand_to_schedule(&self, tag: i32, op: &CollOp) -> Result<(), CollError> {
         debug_assert!(!self.accepts(op), "only for what the slots do not take");
         let root = root_of(op);
         let sig = callword::signature(SCHEDULED, root);
-        self.in_call(tag as u32, sig, root, |tag| self.barrier(tag))
+        self.in_call(tag as u32, sig, root, |tag| self.token_barrier(tag))
     }
 
     /// Run `body` as the call `tag` with signature `sig` (and `root`, checked first).
@@ -743,14 +748,14 @@ impl Node {
                 self.allreduce(tag, input, recv, &*op)
             }
             CollOp::Allgather { send, recv, block }
-                if recv.len() == n * block && block <= exchange_max() =>
-            {
-                self.allgather(tag, send, recv, block, false)
-            }
-            CollOp::Allgather { send, recv, block }
                 if recv.len() == n * block && self.direct && block >= direct_min() =>
             {
                 self.allgather(tag, send, recv, block, true)
+            }
+            CollOp::Allgather { send, recv, block }
+                if recv.len() == n * block && block <= exchange_max() =>
+            {
+                self.allgather(tag, send, recv, block, false)
             }
             CollOp::Allgather { send, recv, block } => {
                 self.allgather_blocks(tag, 0, send, recv, Layout::Equal(block))
@@ -1050,7 +1055,47 @@ impl Node {
         })
     }
 
-    fn barrier(&self, tag: u32) -> Result<(), CollError> {
+    /// `MPI_Barrier`: every rank's call word says it entered this call ([`Node::in_call`]
+    /// wrote this rank's), so a rank leaves once every other rank's word shows it in the
+    /// call with the same signature, or past it. Nothing is published or released: one
+    /// read of each other rank's word, where a barrier of tokens ([`Node::token_barrier`])
+    /// also takes a miss on its own area's read count and another on each release
+    /// (2 ranks, benches/c/coll_bench.c, slowest rank's median: 0.34 against 0.40 us, Open
+    /// MPI 0.34).
+    ///
+    /// A rank past the call (finished it, or in a later one) may have been in another
+    /// collective there that did not need this rank (an erroneous program: a root whose
+    /// broadcast nobody else called); it is taken as having entered, as the ranks that
+    /// guess right in any disagreement may complete. One in the call with another
+    /// signature, or that failed it, fails the barrier here ([`CollError::Abandoned`]).
+    fn barrier(&self, _tag: u32) -> Result<(), CollError> {
+        let (n, me) = (self.n(), self.me());
+        let (mut next, mut odd) = (0, None);
+        self.wait(|| {
+            while next < n {
+                if next != me {
+                    match self.progress_of(next) {
+                        Progress::In | Progress::Done => {}
+                        Progress::Before => return false,
+                        Progress::Elsewhere | Progress::Failed => {
+                            odd = Some(next);
+                            return true;
+                        }
+                    }
+                }
+                next += 1;
+            }
+            true
+        })?;
+        odd.map_or(Ok(()), |r| Err(CollError::Abandoned { peer: r as u32 }))
+    }
+
+    /// A barrier of tokens: every rank publishes an empty token and waits for the
+    /// others'. Unlike [`Node::barrier`] it completes only with ranks that took part in
+    /// this very call: a rank past it without having published its token here fails it
+    /// (`Node::await_chunk`), which [`Node::hand_to_schedule`] needs (a rank past the call
+    /// may have finished a fold that did not wait for this one).
+    fn token_barrier(&self, tag: u32) -> Result<(), CollError> {
         let n = self.n();
         self.publish(tag, 0, &[], n - 1)?;
         for r in (0..n).filter(|&r| r != self.me()) {
@@ -1142,7 +1187,7 @@ impl Node {
             // SAFETY: block `me` of the receive buffer is ours alone and does not overlap
             // the send buffer (MPI forbids it); both hold `block` bytes (`own_block`).
             unsafe {
-                copy(
+                copy_local(
                     std::slice::from_raw_parts_mut(at, block),
                     std::slice::from_raw_parts(s.as_ptr(), block),
                 )

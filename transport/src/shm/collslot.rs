@@ -300,7 +300,10 @@ impl CollSlot {
             // `at..at + p.len()`; it does not overlap `p` (the caller's memory is not in
             // any slot).
             let dst = unsafe { std::slice::from_raw_parts_mut(base.add(at), p.len()) };
-            super::copy::copy(dst, p);
+            // The source is this process's memory: `copy_local` (measured at 2 ranks,
+            // benches/c/coll_bench.c: allgather 4 KiB 1.26-1.30 us against 1.41-1.58 with
+            // `copy`, allreduce 64 KiB 13.7-14.4 against 16.4-17.8).
+            super::copy::copy_local(dst, p);
             at += p.len();
         }
         let word = len as u64 | (kind as u64) << KIND_SHIFT;

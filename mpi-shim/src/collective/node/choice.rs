@@ -8,17 +8,35 @@
 //!
 //! So the root measures: each large broadcast it sends records, for its size class (a
 //! power of two), how long the whole call took from the root's first publication to the
-//! last reader's release, in a moving average per way. It tries each way twice, then
-//! takes the way with the lower average, and every [`EXPLORE`]th call of a class the
-//! other one, so that a change of state is noticed within a few calls. Only the root chooses: the readers follow what it
-//! published (each publication says its kind), so the ranks never need to agree. The
-//! choice changes timing only, never the bytes delivered.
+//! last reader's release. It sends the first [`BURST`] calls of a class one way and the
+//! next [`BURST`] the other, then takes the way whose best time over its last [`KEPT`]
+//! samples is lower, and every [`PERIOD`] calls sends [`BURST`] in a row the other way,
+//! so that a change of state is noticed.
+//!
+//! In bursts, and by the best of a few samples, because of what was measured at 2 ranks,
+//! 1 MiB, on 2026-12-03, where kernel copies take 50-52 us and streams 63-66 when each
+//! way is forced: the first call after a switch of ways is slow either way (direct
+//! 87-95 us after streams, then 66, 62, 59 ... 52 over the next calls; the pages and
+//! caches a way uses are cold), and a call slowed by something else (the rank
+//! preempted, an interrupt) is only ever longer. With one call of exploration in eight
+//! and a moving average, every exploration was a cold sample, the way that won the
+//! first calls kept winning, and the median over rounds was 56-68 us; the best of a burst
+//! is a warm sample. Only the root chooses: the readers follow what it published (each
+//! publication says its kind), so the ranks never need to agree. The choice changes
+//! timing only, never the bytes delivered.
 
 use std::cell::RefCell;
 use std::time::Duration;
 
-/// One call in this many of a size class tries the way not currently preferred.
-pub(super) const EXPLORE: u32 = 8;
+/// Calls in a row a class sends the way not preferred when it explores it (and each way
+/// at first).
+pub(super) const BURST: u32 = 4;
+
+/// Calls of a class from the start of one exploring burst to the next: a burst costs its
+/// calls and the cold call after it (see the module docs), so 8 calls in 256 (at 1 MiB,
+/// about 13 ms of broadcasts at 2 ranks: a change of the machine's state, which took
+/// seconds here, is still noticed within milliseconds).
+pub(super) const PERIOD: u32 = 256;
 
 /// Size classes: broadcasts of `2^k` to `2^(k+1) - 1` bytes share class `k`.
 const CLASSES: usize = 64;
@@ -32,18 +50,38 @@ pub(super) enum Way {
     Direct,
 }
 
-/// Samples of each way a class takes before it starts preferring one.
-const WARM_UP: u32 = 2;
+/// Samples of one way's time kept per size class.
+pub(super) const KEPT: usize = 4;
+
+/// The last [`KEPT`] times of one way, in nanoseconds.
+#[derive(Clone, Copy, Default)]
+struct Samples {
+    last: [u64; KEPT],
+    /// Samples recorded so far (saturating).
+    count: u32,
+}
+
+impl Samples {
+    fn record(&mut self, t: u64) {
+        self.last[self.count as usize % KEPT] = t;
+        self.count = self.count.saturating_add(1);
+    }
+
+    /// The best kept time (`u64::MAX` with none).
+    fn best(&self) -> u64 {
+        let kept = (self.count as usize).min(KEPT);
+        self.last[..kept].iter().copied().min().unwrap_or(u64::MAX)
+    }
+}
 
 #[derive(Clone, Copy, Default)]
 struct Class {
-    /// Moving averages of the call's time, in nanoseconds.
-    stream: f64,
-    direct: f64,
-    /// Samples behind each average.
-    streams: u32,
-    directs: u32,
+    stream: Samples,
+    direct: Samples,
+    /// Calls picked so far (wrapping).
     calls: u32,
+    /// The way of the current exploring burst.
+    exploring: Option<Way>,
 }
 
 /// A publisher's measurements (per rank and kind of call; one per node view).
@@ -78,22 +116,25 @@ impl Chooser {
             cs.resize(CLASSES, Class::default());
         }
         let c = &mut cs[class(len)];
+        let k = c.calls;
         c.calls = c.calls.wrapping_add(1);
-        if c.streams.min(c.directs) < WARM_UP {
-            return if c.streams <= c.directs {
-                Way::Stream
-            } else {
-                Way::Direct
-            };
+        if k < 2 * BURST {
+            return if k < BURST { Way::Stream } else { Way::Direct };
         }
-        let (best, other) = match c.stream <= c.direct {
-            true => (Way::Stream, Way::Direct),
-            false => (Way::Direct, Way::Stream),
+        let best = match c.stream.best() <= c.direct.best() {
+            true => Way::Stream,
+            false => Way::Direct,
         };
-        if c.calls.is_multiple_of(EXPLORE) {
-            other
-        } else {
-            best
+        match k % PERIOD {
+            0 => {
+                let other = match best {
+                    Way::Stream => Way::Direct,
+                    Way::Direct => Way::Stream,
+                };
+                *c.exploring.insert(other)
+            }
+            i if i < BURST => c.exploring.unwrap_or(best),
+            _ => best,
         }
     }
 
@@ -104,19 +145,12 @@ impl Chooser {
             cs.resize(CLASSES, Class::default());
         }
         let c = &mut cs[class(len)];
-        let (avg, samples) = match way {
-            Way::Stream => (&mut c.stream, &mut c.streams),
-            Way::Direct => (&mut c.direct, &mut c.directs),
-        };
-        // Half weight to the newest sample: the way not preferred is measured only once in
-        // `EXPLORE` calls, and must catch up with a change of state in a few samples.
-        let t = took.as_nanos() as f64;
-        *avg = if *samples == 0 {
-            t
-        } else {
-            0.5 * *avg + 0.5 * t
-        };
-        *samples = samples.saturating_add(1);
+        let t = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        tracing::trace!(len, ?way, t, "choice");
+        match way {
+            Way::Stream => c.stream.record(t),
+            Way::Direct => c.direct.record(t),
+        }
     }
 }
 
@@ -128,20 +162,50 @@ mod tests {
     fn tries_both_then_takes_the_faster_and_still_explores() {
         let c = Chooser::default();
         let len = 1 << 20;
-        for _ in 0..WARM_UP {
+        let us = Duration::from_micros;
+        // Warm-up: a burst each way; the first call of each is cold.
+        for i in 0..BURST {
             assert_eq!(c.pick(len), Way::Stream);
-            c.record(len, Way::Stream, Duration::from_micros(240));
-            assert_eq!(c.pick(len), Way::Direct);
-            c.record(len, Way::Direct, Duration::from_micros(125));
+            c.record(len, Way::Stream, us(if i == 0 { 300 } else { 240 }));
         }
-        let picks: Vec<Way> = (0..2 * EXPLORE).map(|_| c.pick(len)).collect();
+        for i in 0..BURST {
+            assert_eq!(c.pick(len), Way::Direct);
+            c.record(len, Way::Direct, us(if i == 0 { 400 } else { 125 }));
+        }
+        // Direct is faster warm; exploring bursts of streams every PERIOD calls.
+        let picks: Vec<Way> = (2 * BURST..2 * PERIOD)
+            .map(|_| {
+                let w = c.pick(len);
+                c.record(len, w, us(if w == Way::Direct { 125 } else { 240 }));
+                w
+            })
+            .collect();
         let streams = picks.iter().filter(|&&w| w == Way::Stream).count();
-        assert_eq!(streams, 2, "one exploration per {EXPLORE} calls: {picks:?}");
-        // The state changes: streams get fast; two explorations switch over.
-        for _ in 0..2 {
-            c.record(len, Way::Stream, Duration::from_micros(70));
+        assert_eq!(
+            streams as u32, BURST,
+            "one burst in {PERIOD} calls: {picks:?}"
+        );
+        // The state changes: streams get fast. The next burst finds it, cold first call
+        // and all, and streams win.
+        assert_eq!(
+            c.pick(len),
+            Way::Stream,
+            "a burst starts every {PERIOD} calls"
+        );
+        c.record(len, Way::Stream, us(300));
+        for _ in 1..BURST {
+            assert_eq!(c.pick(len), Way::Stream, "the burst goes on");
+            c.record(len, Way::Stream, us(70));
         }
         assert_eq!(c.pick(len), Way::Stream);
+        // One slow stream (the rank was preempted) does not switch back.
+        c.record(len, Way::Stream, us(900));
+        assert_eq!(c.pick(len), Way::Stream);
+        // Streams stay slow: once every kept sample is slower, direct wins again.
+        for _ in 0..KEPT {
+            c.record(len, Way::Stream, us(300));
+        }
+        assert_eq!(c.pick(len), Way::Direct);
         // Other sizes are measured apart.
         assert_eq!(c.pick(64 << 10), Way::Stream);
     }

@@ -168,7 +168,7 @@ impl Node {
             let y = (x + window).min(len);
             let acc = &mut acc_all[x..y];
             if last == me {
-                zerorank_transport::shm::copy::copy(acc, &own[x..y]);
+                zerorank_transport::shm::copy::copy_local(acc, &own[x..y]);
             } else if let Err(e) = self.read_peer(last, addrs[last].0 + x as u64, acc) {
                 res = Err(e);
                 break 'windows;

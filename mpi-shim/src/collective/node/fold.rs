@@ -20,7 +20,7 @@ use super::super::{CollError, RawBuf, Reducer};
 use super::Node;
 use std::ops::Range;
 use zerorank_transport::shm::collslot::{Kind, DATA_BYTES};
-use zerorank_transport::shm::copy::copy;
+use zerorank_transport::shm::copy::{copy, copy_local};
 
 /// What one rank computes in a fold.
 #[derive(Clone, Debug)]
@@ -282,7 +282,7 @@ impl Node {
                 let mut fresh = true;
                 for r in mine.ranks.clone().rev() {
                     if r == me && !aliased {
-                        fold_one(op, &data[x..y], acc, std::mem::take(&mut fresh));
+                        fold_one(op, &data[x..y], acc, std::mem::take(&mut fresh), Local);
                         continue;
                     }
                     let h = self.await_data(tag, r, first, len)?;
@@ -367,7 +367,7 @@ impl Node {
                         // SAFETY: as for `data` above.
                         let own =
                             unsafe { std::slice::from_raw_parts(input.as_ptr().add(x), y - x) };
-                        fold_one(op, own, acc, std::mem::take(&mut fresh));
+                        fold_one(op, own, acc, std::mem::take(&mut fresh), Local);
                         continue;
                     }
                     if by_address.get(r).is_none_or(Option::is_none) {
@@ -415,7 +415,9 @@ impl Node {
                     }
                     let a = by_address[r].as_mut().expect("registered above");
                     match self.window(r, a, x, y, len) {
-                        Ok(Some(theirs)) => fold_one(op, theirs, acc, std::mem::take(&mut fresh)),
+                        Ok(Some(theirs)) => {
+                            fold_one(op, theirs, acc, std::mem::take(&mut fresh), Local)
+                        }
                         Ok(None) => {}
                         Err(e) => {
                             failed.get_or_insert(e);
@@ -539,7 +541,7 @@ impl Node {
         }
         // SAFETY: rank r published this chunk and this rank has not released it.
         let theirs = unsafe { slot.data(h, got) };
-        fold_one(op, &theirs[x - lo..y - lo], acc, first);
+        fold_one(op, &theirs[x - lo..y - lo], acc, first, Slot);
         Ok(())
     }
 
@@ -569,10 +571,23 @@ impl Node {
     }
 }
 
+/// Where an operand [`fold_one`] takes is: in this process's memory (this rank's own, or
+/// read into it by a kernel copy), or in another rank's slot, just written by another
+/// core (see `zerorank_transport::shm::copy`).
+#[derive(Clone, Copy)]
+enum Origin {
+    Local,
+    Slot,
+}
+use Origin::{Local, Slot};
+
 /// The first (rightmost) operand is copied, the others combined into it.
-fn fold_one(op: &dyn Reducer, theirs: &[u8], acc: &mut [u8], first: bool) {
+fn fold_one(op: &dyn Reducer, theirs: &[u8], acc: &mut [u8], first: bool, from: Origin) {
     if first {
-        copy(acc, theirs);
+        match from {
+            Local => copy_local(acc, theirs),
+            Slot => copy(acc, theirs),
+        }
     } else {
         op.reduce(theirs, acc);
     }
