@@ -1,0 +1,67 @@
+/* MPIX_Ring_* on one communicator after another: a group on MPI_COMM_WORLD, then, four
+ * times, a group on a new MPI_Comm_dup of it, each freed (MPIX_Ring_free, MPI_Comm_free)
+ * before the next is made. In each, every rank broadcasts 20 messages and delivers all of
+ * them, then the last rank alone broadcasts one more, which every rank must deliver
+ * before it frees the group (a group progresses only inside group calls, and a freed
+ * group's tasks must not hold on to the next one's connections). Prints "OK ring_dup" on
+ * rank 0. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define N 20
+
+static void fail(int rank, const char *what, long a, long b)
+{
+    fprintf(stderr, "FAIL ring_dup: [rank %d] %s: %ld %ld\n", rank, what, a, b);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+static void one_group(MPI_Comm c, int rank, int size, int round)
+{
+    char buf[64];
+    int origin, seq, bytes, got, k;
+    if (MPIX_Ring_create(c) != MPI_SUCCESS)
+        fail(rank, "MPIX_Ring_create in round", round, 0);
+    for (k = 0; k < N; k++) {
+        int m = snprintf(buf, sizeof buf, "%d:%d", rank, k);
+        if (MPIX_Ring_bcast(c, buf, m + 1, &seq) != MPI_SUCCESS || seq != k + 1)
+            fail(rank, "MPIX_Ring_bcast in round", round, k);
+    }
+    for (got = 0; got < N * size; got++) {
+        if (MPIX_Ring_recv(c, buf, sizeof buf, &origin, &seq, &bytes, 20.0) != MPI_SUCCESS)
+            fail(rank, "MPIX_Ring_recv in round", round, got);
+        if (origin == MPI_UNDEFINED)
+            fail(rank, "no delivery within 20 s in round, after", round, got);
+    }
+    if (rank == size - 1 && MPIX_Ring_bcast(c, "last", 5, &seq) != MPI_SUCCESS)
+        fail(rank, "the last MPIX_Ring_bcast in round", round, 0);
+    if (MPIX_Ring_recv(c, buf, sizeof buf, &origin, &seq, &bytes, 20.0) != MPI_SUCCESS ||
+        origin != size - 1 || seq != N + 1 || bytes != 5)
+        fail(rank, "the last broadcast was not delivered in round; origin", round, origin);
+    if (MPIX_Ring_free(c) != MPI_SUCCESS)
+        fail(rank, "MPIX_Ring_free in round", round, 0);
+}
+
+int main(int argc, char **argv)
+{
+    int rank, size, round;
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    one_group(MPI_COMM_WORLD, rank, size, 0);
+    for (round = 1; round <= 4; round++) {
+        MPI_Comm d;
+        if (MPI_Comm_dup(MPI_COMM_WORLD, &d) != MPI_SUCCESS)
+            fail(rank, "MPI_Comm_dup in round", round, 0);
+        MPI_Comm_set_errhandler(d, MPI_ERRORS_RETURN);
+        one_group(d, rank, size, round);
+        if (MPI_Comm_free(&d) != MPI_SUCCESS)
+            fail(rank, "MPI_Comm_free in round", round, 0);
+    }
+    if (rank == 0)
+        printf("OK ring_dup\n");
+    MPI_Finalize();
+    return 0;
+}
