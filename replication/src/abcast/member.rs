@@ -4,6 +4,7 @@
 //! [`Action`]s. See the parent module for the protocol and why it is safe.
 
 use super::link::{Frame, Links};
+use super::log::Log;
 use super::types::{MsgId, NodeId, View, ViewId};
 use super::wire::{Data, Decision, Wire};
 use bytes::Bytes;
@@ -111,9 +112,9 @@ enum Phase {
 struct ViewState {
     /// Every broadcast of the view this member holds that some member may not have
     /// delivered yet, by total-order key.
-    log: BTreeMap<(u64, NodeId), Data>,
-    /// The keys of `log` this member has not delivered.
-    pending: BTreeSet<(u64, NodeId)>,
+    log: Log,
+    /// The keys of `log` this member has not delivered, with their sequence numbers.
+    pending: BTreeMap<(u64, NodeId), u64>,
     /// The highest sequence number received from each origin in this view.
     received: BTreeMap<NodeId, u64>,
     /// What each other member has said of itself: its clock, its `received`, the key of
@@ -584,8 +585,8 @@ impl Member {
             self.view_id(),
             self.vs.delivered
         );
-        self.vs.pending.insert(key);
-        self.vs.log.insert(key, data);
+        self.vs.pending.insert(key, data.id.seq);
+        self.vs.log.insert(data);
     }
 
     /// Deliver, in key order, every broadcast that is stable (every member has it) and
@@ -595,13 +596,13 @@ impl Member {
             return;
         }
         let mut delivered_any = false;
-        while let Some(&key) = self.vs.pending.first() {
-            // (No clone of the view: this runs for every frame received.)
+        while let Some((&key, &seq)) = self.vs.pending.first_key_value() {
+            // (No clone of the view, no look-up in the log: this runs for every frame
+            // received, and the head is most often not ready yet.)
             let Some(view) = self.view.as_ref() else {
                 return;
             };
-            let data = &self.vs.log[&key];
-            let (ts, id) = (data.ts, data.id);
+            let (ts, id) = (key.0, MsgId { origin: key.1, seq });
             let ready = view.members.iter().all(|&m| {
                 m == self.id
                     || (self.vs.clocks.get(&m).is_some_and(|&c| c >= ts)
@@ -632,7 +633,7 @@ impl Member {
             "deliveries in total order"
         );
         self.vs.delivered = key;
-        let data = &self.vs.log[&key];
+        let data = self.vs.log.get(key).expect("delivered keys are in the log");
         if data.id.origin == self.id {
             assert!(
                 self.own_undelivered > 0 || self.mutation.is_some(),
@@ -663,14 +664,7 @@ impl Member {
                 low = low.min(self.vs.delivered_of.get(&m).copied().unwrap_or((0, 0)));
             }
         }
-        while self
-            .vs
-            .log
-            .first_key_value()
-            .is_some_and(|(k, _)| *k <= low)
-        {
-            self.vs.log.pop_first();
-        }
+        self.vs.log.remove_through(low);
     }
 
     fn on_ring(&mut self, from: NodeId, w: Wire) {
@@ -908,10 +902,7 @@ impl Member {
     }
 
     fn my_promise(&self) -> (Vec<Data>, Option<(ViewId, Decision)>) {
-        (
-            self.vs.log.values().cloned().collect(),
-            self.accepted.clone(),
-        )
+        (self.vs.log.in_order(), self.accepted.clone())
     }
 
     fn on_prepare(&mut self, from: NodeId, base: ViewId, round: ViewId) {
@@ -1161,10 +1152,10 @@ impl Member {
                 "the flush holds broadcasts of the base view's members"
             );
             self.vs.pending.remove(&key);
-            self.vs.log.insert(key, data.clone());
+            self.vs.log.insert(data.clone());
             self.deliver(base, key);
         }
-        let own_left = self.vs.pending.iter().any(|k| k.1 == self.id);
+        let own_left = self.vs.pending.keys().any(|k| k.1 == self.id);
         if self.mutation.is_some() {
             self.own_undelivered = 0;
             self.own_undelivered_bytes = 0;

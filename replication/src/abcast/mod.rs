@@ -69,6 +69,7 @@ pub mod agreement;
 pub mod checker;
 pub mod codec;
 pub mod link;
+mod log;
 pub mod member;
 pub mod payload;
 pub mod runtime;
