@@ -20,13 +20,12 @@ pub(super) struct Log {
     /// Origins whose queue ran empty keep it: a view has a handful of members, and a new
     /// one comes only with a join.
     by_origin: BTreeMap<NodeId, VecDeque<Data>>,
-    len: usize,
 }
 
 impl Log {
     /// Broadcasts held.
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.by_origin.values().map(VecDeque::len).sum()
     }
 
     /// Hold `data`, in place of a broadcast of the same key if there is one.
@@ -35,15 +34,9 @@ impl Log {
         match q.back() {
             Some(last) if last.ts >= data.ts => match q.binary_search_by_key(&data.ts, |d| d.ts) {
                 Ok(i) => q[i] = data,
-                Err(i) => {
-                    q.insert(i, data);
-                    self.len += 1;
-                }
+                Err(i) => q.insert(i, data),
             },
-            _ => {
-                q.push_back(data);
-                self.len += 1;
-            }
+            _ => q.push_back(data),
         }
     }
 
@@ -67,7 +60,6 @@ impl Log {
         for q in self.by_origin.values_mut() {
             while q.front().is_some_and(|d| d.key() <= low) {
                 q.pop_front();
-                self.len -= 1;
             }
         }
     }
