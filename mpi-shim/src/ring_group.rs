@@ -113,6 +113,7 @@ impl Communicator {
                 change_timeout: 500,
                 ..Config::default()
             },
+            shm: true,
             tcp: zerorank_transport::tcp::TcpConfig {
                 max_frame_payload: 1 << 28,
                 ..Default::default()

@@ -1,10 +1,11 @@
-//! The ring broadcast as real processes (`zr-abcast`) over TCP: five members stream
+//! The ring broadcast as real processes (`zr-abcast`): five members stream
 //! broadcasts while one is killed with SIGKILL and then the leader is; a new process
 //! joins; garbage and a member with the wrong job secret knock on the door. The
 //! survivors' logs must pass the same checker as the simulator's runs.
 //!
-//! On loopback, and (as root, with iproute2) with one network namespace per member
-//! joined by veth (`scripts/netns.sh`; test names contain `netns` so they run serially).
+//! On one node (loopback for TCP, shared memory for the frames), and (as root, with
+//! iproute2) with one network namespace per member joined by veth, over TCP alone
+//! (`scripts/netns.sh`; test names contain `netns` so they run serially).
 //! Every wait is bounded; a member that does not exit in time fails the test.
 
 use std::collections::BTreeMap;
@@ -376,6 +377,27 @@ fn scenario(place: Place, tag: &str) {
         errs(2).contains("refused incoming connection"),
         "[{tag}] member 2 did not log the refused garbage connection"
     );
+    // On one node the members' frames go through shared memory (the rejoined process's
+    // too); between namespaces (emulated nodes) they never do.
+    let shared = |id: u64, peer: u64| {
+        errs(id).contains(&format!(
+            "receiving from member {peer} through shared memory"
+        ))
+    };
+    if matches!(place, Place::Loopback) {
+        for (id, peer) in [(2, 3), (3, 2), (2, 6), (6, 2), (5, 2)] {
+            assert!(
+                shared(id, peer),
+                "[{tag}] member {id} did not receive from member {peer} through shared memory:\n{}",
+                errs(id)
+            );
+        }
+    } else {
+        assert!(
+            !errs(2).contains("through shared memory"),
+            "[{tag}] members in different namespaces shared memory"
+        );
+    }
     // The joiner is in the final view and delivered, and the survivors delivered the
     // joiner's broadcasts.
     let joiner = logs.iter().find(|l| l.node == 6).unwrap();

@@ -73,6 +73,7 @@ mod log;
 pub mod member;
 pub mod payload;
 pub mod runtime;
+pub mod shm_link;
 pub mod sim;
 pub mod types;
 pub mod wire;

@@ -8,11 +8,17 @@
 //! killed: its kernel closes the socket) is a suspicion of that peer at once, which is
 //! what makes failure detection fast; silence beyond [`Config::suspect_after`] is the
 //! other way.
+//!
+//! Members on one node (the same kernel, network and pid namespaces) move their frames
+//! through shared memory instead, a ring per direction that the sender offers over the
+//! TCP connection ([`shm_link`](super::shm_link) has the protocol); the connection stays,
+//! for failure detection and wake-ups.
 
 use super::codec;
 use super::link::Frame;
 use super::member::{Action, BroadcastError, Config, Member};
 use super::payload::Segments;
+use super::shm_link::{self, Control, RingIn, RingOut};
 use super::types::{MsgId, NodeId, View, ViewId};
 use bytes::Bytes;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
@@ -23,6 +29,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use zerorank_core::buffer::BufferPool;
 use zerorank_core::frame::{Expect, FrameHeader, FrameKind, HeaderBytes};
+use zerorank_transport::shm::peer_ring::{self, OfferedRing, RingReceiver};
 use zerorank_transport::tcp::{self, FrameReader, FrameWriter, Listener, TcpConfig};
 
 /// The communicator context of ring-broadcast frames (in the transport's frame header).
@@ -67,6 +74,8 @@ pub struct Options {
     pub secret: [u8; 32],
     pub member: Config,
     pub tcp: TcpConfig,
+    /// Use shared-memory links to members on this node.
+    pub shm: bool,
 }
 
 /// What the application hears from the group, in order.
@@ -84,23 +93,44 @@ pub enum Event {
     StateReceived(Vec<u8>),
 }
 
+/// What waits for a connection's writer.
+#[derive(Default)]
+struct Queue {
+    frames: Vec<Frame>,
+    /// Link-control messages to send (a receiver's answers to an offer).
+    send: Vec<Control>,
+    /// Answers heard to this writer's own offer.
+    heard: Vec<Control>,
+}
+
+impl Queue {
+    fn is_empty(&self) -> bool {
+        self.frames.is_empty() && self.send.is_empty() && self.heard.is_empty()
+    }
+}
+
 /// The sending side of one connection: frames wait in `pending` while its writer is
 /// busy, and the writer takes them all at once, so that frames produced in a burst of
 /// events go out in one transport frame (one system call) per peer.
 struct Outgoing {
     conn: u64,
-    pending: Rc<RefCell<Vec<Frame>>>,
+    pending: Rc<RefCell<Queue>>,
     /// Wakes the writer (one token per transition from nothing pending).
     wake: LocalSender<()>,
 }
 
 impl Outgoing {
-    /// Queue `frames`; false if the writer is gone.
-    fn push(&self, frames: Vec<Frame>) -> bool {
+    /// Queue with `f`; false if the writer is gone.
+    fn queue(&self, f: impl FnOnce(&mut Queue)) -> bool {
         let mut p = self.pending.borrow_mut();
         let was_empty = p.is_empty();
-        p.extend(frames);
+        f(&mut p);
         !was_empty || self.wake.try_send(()).is_ok()
+    }
+
+    /// Queue `frames`; false if the writer is gone.
+    fn push(&self, frames: Vec<Frame>) -> bool {
+        self.queue(|q| q.frames.extend(frames))
     }
 }
 
@@ -110,6 +140,13 @@ struct Inner {
     start: Instant,
     /// Each peer's connection for sending.
     conns: HashMap<NodeId, Outgoing>,
+    /// The sending sides of the other connections (a peer's second connection), kept
+    /// for answering link-control messages on the connection they came by.
+    extra: HashMap<u64, Outgoing>,
+    /// Wakes the reader of each ring a peer offered on a connection (by connection).
+    ring_wakes: HashMap<u64, LocalSender<()>>,
+    /// This node's [`peer_ring::node_key`], when shared-memory links are on.
+    node_key: Option<String>,
     next_conn: u64,
     /// Frames waiting for a connection being opened.
     opening: HashMap<NodeId, Vec<Frame>>,
@@ -170,11 +207,15 @@ impl Node {
             Start::Join(cs) => Member::joiner(opts.id, cs, opts.member, 0),
         };
         let stopping = Rc::new(std::cell::Cell::new(false));
+        let node_key = opts.shm.then(peer_ring::node_key);
         let inner = Rc::new(RefCell::new(Inner {
             member,
             opts,
             start: Instant::now(),
             conns: HashMap::new(),
+            extra: HashMap::new(),
+            ring_wakes: HashMap::new(),
+            node_key,
             next_conn: 0,
             opening: HashMap::new(),
             events: tx,
@@ -375,7 +416,9 @@ async fn open(rc: Rc<RefCell<Inner>>, peer: NodeId, addr: SocketAddr) {
 }
 
 /// Run a connection to `peer`: a reader task, and a writer task fed by a channel that
-/// becomes `peer`'s outgoing queue unless it has one already.
+/// becomes `peer`'s outgoing queue unless it has one already (then it only answers
+/// link-control messages). The writer of `peer`'s outgoing queue offers a
+/// shared-memory ring when those are on.
 fn attach(
     rc: &Rc<RefCell<Inner>>,
     peer: NodeId,
@@ -384,8 +427,8 @@ fn attach(
     queued: Vec<Frame>,
 ) {
     let (tx, rx) = local_channel::new_unbounded();
-    let pending = Rc::new(RefCell::new(Vec::new()));
-    let conn = {
+    let pending = Rc::new(RefCell::new(Queue::default()));
+    let (conn, offer) = {
         let mut i = rc.borrow_mut();
         i.next_conn += 1;
         let c = i.next_conn;
@@ -397,11 +440,19 @@ fn attach(
         if !queued.is_empty() {
             o.push(queued);
         }
-        i.conns.entry(peer).or_insert(o);
-        c
+        let chosen = !i.conns.contains_key(&peer);
+        if chosen {
+            i.conns.insert(peer, o);
+        } else {
+            i.extra.insert(c, o);
+        }
+        (c, chosen && i.node_key.is_some())
     };
     spawn(rc, read_loop(rc.clone(), peer, conn, reader));
-    spawn(rc, write_loop(rc.clone(), peer, conn, writer, rx, pending));
+    spawn(
+        rc,
+        write_loop(rc.clone(), peer, conn, writer, rx, pending, offer),
+    );
 }
 
 /// The connection `conn` to `peer` failed: forget it and tell the member.
@@ -411,6 +462,9 @@ fn lost(rc: &Rc<RefCell<Inner>>, peer: NodeId, conn: u64, why: &str) {
         if i.conns.get(&peer).is_some_and(|o| o.conn == conn) {
             i.conns.remove(&peer);
         }
+        i.extra.remove(&conn);
+        // The ring's reader ends once it has read what is there.
+        i.ring_wakes.remove(&conn);
         tracing::info!(member = i.opts.id, peer, "connection lost: {why}");
         let now = i.now();
         i.member.peer_down(now, peer);
@@ -435,29 +489,163 @@ async fn read_loop(rc: Rc<RefCell<Inner>>, peer: NodeId, conn: u64, mut reader: 
             Ok(b) => b,
             Err(e) => return lost(&rc, peer, conn, &e.to_string()),
         };
+        let comm = zerorank_core::frame::access(buf.as_slice())
+            .map(|h| h.comm.to_native())
+            .unwrap_or_default();
+        if comm == shm_link::CONTROL_CONTEXT {
+            if let Err(e) = control(&rc, peer, conn, &buf) {
+                tracing::warn!(peer, error = %e, "bad link-control frame; closing the connection");
+                return lost(&rc, peer, conn, &e);
+            }
+            continue;
+        }
         // The broadcasts' payloads are delivered from this buffer: it goes back to the
         // pool when the last of them is dropped.
         let batch = Bytes::from_owner(buf.into_shared()).slice(zerorank_core::frame::HEADER_LEN..);
-        match codec::decode_batch(batch) {
-            Ok(frames) => {
-                {
-                    let mut i = rc.borrow_mut();
-                    let now = i.now();
-                    for frame in frames {
-                        i.member.handle(now, peer, frame);
-                    }
-                }
-                pump(&rc);
-            }
-            Err(e) => {
-                // An authenticated peer sent bytes that are not a frame: drop the
-                // connection (the link layer resends over the next one).
-                tracing::warn!(peer, error = %e, "bad ring-broadcast frame; closing the connection");
-                return lost(&rc, peer, conn, &e.to_string());
-            }
+        if let Err(e) = receive(&rc, peer, batch) {
+            // An authenticated peer sent bytes that are not a frame: drop the
+            // connection (the link layer resends over the next one).
+            tracing::warn!(peer, error = %e, "bad ring-broadcast frame; closing the connection");
+            return lost(&rc, peer, conn, &e.to_string());
         }
     }
 }
+
+/// Hand a batch of frames from `peer` to the member and carry out what follows.
+fn receive(rc: &Rc<RefCell<Inner>>, peer: NodeId, batch: Bytes) -> Result<(), codec::DecodeError> {
+    let frames = codec::decode_batch(batch)?;
+    {
+        let mut i = rc.borrow_mut();
+        let now = i.now();
+        for frame in frames {
+            i.member.handle(now, peer, frame);
+        }
+    }
+    pump(rc);
+    Ok(())
+}
+
+/// A link-control frame from `peer` on connection `conn`.
+fn control(
+    rc: &Rc<RefCell<Inner>>,
+    peer: NodeId,
+    conn: u64,
+    buf: &zerorank_core::buffer::RecvBuf,
+) -> Result<(), String> {
+    let bytes = buf.as_slice();
+    let h = zerorank_core::frame::access(bytes).map_err(|e| e.to_string())?;
+    let payload = &bytes[zerorank_core::frame::HEADER_LEN..];
+    let msg = Control::decode(h, payload)?;
+    let mut i = rc.borrow_mut();
+    let me = i.opts.id;
+    match msg {
+        Control::Wake => {
+            if let Some(w) = i.ring_wakes.get(&conn) {
+                // A full channel already holds a wake-up.
+                let _ = w.try_send(());
+            }
+        }
+        Control::Accept { .. } | Control::Refuse { .. } => {
+            // For this connection's writer, which made the offer.
+            if let Some(o) = outgoing(&i, conn) {
+                o.queue(|q| q.heard.push(msg));
+            }
+        }
+        Control::Offer { offer, node } => {
+            let answer = match &i.node_key {
+                None => Err("shared-memory links are off here".to_string()),
+                Some(k) if *k != node => Err("another node".to_string()),
+                Some(_) if i.ring_wakes.contains_key(&conn) => {
+                    Err("a second offer on one connection".to_string())
+                }
+                Some(_) => RingReceiver::open(&offer).map_err(|e| e.to_string()),
+            };
+            let reply = match answer {
+                Ok(rx) => {
+                    tracing::info!(
+                        member = me,
+                        peer,
+                        "receiving from member {peer} through shared memory"
+                    );
+                    let (tx, wake) = local_channel::new_bounded(1);
+                    i.ring_wakes.insert(conn, tx);
+                    let ring = RingIn::new(rx, i.pool.clone(), i.opts.tcp.max_frame_payload);
+                    drop(i);
+                    spawn(rc, ring_read_loop(rc.clone(), peer, conn, ring, wake));
+                    i = rc.borrow_mut();
+                    Control::Accept { nonce: offer.nonce }
+                }
+                Err(why) => {
+                    tracing::info!(
+                        member = me,
+                        peer,
+                        "not sharing memory with member {peer}: {why}"
+                    );
+                    Control::Refuse { nonce: offer.nonce }
+                }
+            };
+            if let Some(o) = outgoing(&i, conn) {
+                o.queue(|q| q.send.push(reply));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The sending side of connection `conn`.
+fn outgoing(i: &Inner, conn: u64) -> Option<&Outgoing> {
+    i.extra
+        .get(&conn)
+        .or_else(|| i.conns.values().find(|o| o.conn == conn))
+}
+
+/// Read the batches `peer` writes into the ring it offered on `conn`, sleeping on an
+/// empty ring until a [`Control::Wake`] (or until the connection is gone).
+async fn ring_read_loop(
+    rc: Rc<RefCell<Inner>>,
+    peer: NodeId,
+    conn: u64,
+    mut ring: RingIn,
+    wake: LocalReceiver<()>,
+) {
+    loop {
+        let mut n = 0;
+        loop {
+            match ring.next_batch() {
+                Ok(Some(batch)) => {
+                    if let Err(e) = receive(&rc, peer, batch) {
+                        tracing::warn!(peer, error = %e, "bad ring-broadcast frame in shared memory; closing the link");
+                        return lost(&rc, peer, conn, &e.to_string());
+                    }
+                    n += 1;
+                    if n % 16 == 0 {
+                        // Let the TCP readers and the writers run.
+                        glommio::yield_if_needed().await;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(peer, error = %e, "shared-memory link broken; closing the link");
+                    return lost(&rc, peer, conn, &e);
+                }
+            }
+        }
+        if ring.sleep_ready() && wake.recv().await.is_none() {
+            return;
+        }
+    }
+}
+
+/// Where a writer sends its batches.
+enum Path {
+    Tcp,
+    /// A ring offered, waiting for the answer (batches go by TCP meanwhile).
+    Offered(OfferedRing),
+    Ring(RingOut),
+}
+
+/// Longest pause of a writer waiting for room in a full ring.
+const RING_FULL_WAIT_MAX: Duration = Duration::from_millis(1);
 
 async fn write_loop(
     rc: Rc<RefCell<Inner>>,
@@ -465,16 +653,89 @@ async fn write_loop(
     conn: u64,
     mut writer: FrameWriter,
     wake: LocalReceiver<()>,
-    pending: Rc<RefCell<Vec<Frame>>>,
+    pending: Rc<RefCell<Queue>>,
+    offer: bool,
 ) {
-    let (job, id) = {
+    let (job, id, node_key) = {
         let i = rc.borrow();
-        (i.opts.job, i.opts.id)
+        (i.opts.job, i.opts.id, i.node_key.clone())
     };
+    let send_control = |c: &Control| c.encode(job, id as u32, peer as u32);
+    let mut path = Path::Tcp;
+    if let (true, Some(node)) = (offer, node_key) {
+        match OfferedRing::create(shm_link::RING_SLOTS, shm_link::RING_SLOT_SIZE) {
+            Ok(ring) => {
+                let (hb, payload) = send_control(&Control::Offer {
+                    offer: ring.offer(),
+                    node,
+                });
+                if let Err(e) = writer.send_frame_parts(&hb, &[&payload]).await {
+                    return lost(&rc, peer, conn, &e.to_string());
+                }
+                path = Path::Offered(ring);
+            }
+            Err(e) => {
+                tracing::warn!(member = id, peer, error = %e, "no shared-memory ring; using TCP")
+            }
+        }
+    }
     while wake.recv().await.is_some() {
-        // Everything queued since the last write, in batches.
-        let frames = std::mem::take(&mut *pending.borrow_mut());
-        for bytes in batches(frames) {
+        // Everything queued since the last write.
+        let q = std::mem::take(&mut *pending.borrow_mut());
+        for heard in q.heard {
+            if let (Control::Accept { nonce }, Path::Offered(r)) = (&heard, &path) {
+                if *nonce == r.offer().nonce {
+                    let Path::Offered(r) = std::mem::replace(&mut path, Path::Tcp) else {
+                        unreachable!()
+                    };
+                    tracing::info!(
+                        member = id,
+                        peer,
+                        "sending to member {peer} through shared memory"
+                    );
+                    path = Path::Ring(RingOut::new(r.into_sender()));
+                }
+            } else if let (Control::Refuse { nonce }, Path::Offered(r)) = (&heard, &path) {
+                if *nonce == r.offer().nonce {
+                    path = Path::Tcp;
+                }
+            }
+        }
+        for c in &q.send {
+            let (hb, payload) = send_control(c);
+            if let Err(e) = writer.send_frame_parts(&hb, &[&payload]).await {
+                return lost(&rc, peer, conn, &e.to_string());
+            }
+        }
+        for bytes in batches(q.frames) {
+            match &path {
+                Path::Ring(out) if bytes.len() <= shm_link::MAX_BATCH => {
+                    let parts = bytes.parts();
+                    let mut off = 0;
+                    let mut pause = Duration::from_micros(20);
+                    loop {
+                        let p = out.push(&parts, bytes.len(), &mut off);
+                        if p.wake {
+                            let (hb, _) = send_control(&Control::Wake);
+                            if let Err(e) = writer.send_frame_parts(&hb, &[]).await {
+                                return lost(&rc, peer, conn, &e.to_string());
+                            }
+                        }
+                        if p.done {
+                            break;
+                        }
+                        // Full: the reader is behind (back-pressure); look again shortly,
+                        // unless the connection is gone (a reader that died never drains).
+                        glommio::timer::sleep(pause).await;
+                        if outgoing(&rc.borrow(), conn).is_none() {
+                            return;
+                        }
+                        pause = (pause * 2).min(RING_FULL_WAIT_MAX);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             let h = FrameHeader {
                 job,
                 comm: CONTEXT,
@@ -560,6 +821,7 @@ mod tests {
                 secret: [3; 32],
                 member: Config::default(),
                 tcp: TcpConfig::default(),
+                shm: true,
             };
             let node = Node::start(opts, Box::new(Vec::new)).expect("start");
             let addr = node.local_addr();

@@ -80,6 +80,10 @@ struct Args {
     /// Most bytes of them in flight (one broadcast of any size always goes)
     #[arg(long, default_value_t = Config::default().window_bytes)]
     window_bytes: usize,
+    /// Send to members on this node over TCP too, not through shared memory (members
+    /// in other network namespaces always use TCP).
+    #[arg(long)]
+    no_shm: bool,
 }
 
 fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
@@ -157,6 +161,7 @@ fn run(args: Args) -> Result<(), String> {
             max_frame_payload: 1 << 28,
             ..Default::default()
         },
+        shm: !args.no_shm,
     };
     let log: Box<dyn Write> = match &args.log {
         Some(p) => Box::new(std::io::BufWriter::new(

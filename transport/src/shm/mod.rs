@@ -15,6 +15,8 @@
 //! * [`collslot`]: one slot per local rank where it publishes its operand of an on-node
 //!   collective, read in place by the others.
 //! * [`local_ring`]: a ring in this process's own memory (benchmarks, tests).
+//! * [`peer_ring`]: a ring in a sealed memfd shared with one other process found over
+//!   TCP (the ring broadcast's members on one node).
 //! * [`copy`]: the copy used into and out of shared memory (not `memcpy`'s `rep movsb`).
 //!
 //! The fast path (`try_send`, `try_recv`, `has_incoming`) makes no syscalls, allocates
@@ -27,8 +29,11 @@ pub mod copy;
 mod doorbell;
 #[cfg(not(loom))]
 pub mod local_ring;
+#[cfg(not(loom))]
+pub mod peer_ring;
 pub(crate) mod ring;
 mod segment;
+mod wake_flag;
 
 pub use segment::ShmSegment;
 
