@@ -113,7 +113,8 @@ impl Communicator {
                 change_timeout: 500,
                 ..Config::default()
             },
-            shm: true,
+            // Members on one node share memory unless ZR_RING_SHM=0.
+            shm: std::env::var("ZR_RING_SHM").map_or(true, |v| v != "0"),
             tcp: zerorank_transport::tcp::TcpConfig {
                 max_frame_payload: 1 << 28,
                 ..Default::default()
