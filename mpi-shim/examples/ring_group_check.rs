@@ -1,7 +1,8 @@
 //! Checks a ring-broadcast group on `MPI_COMM_WORLD` (`Communicator::ring_group`), run
 //! under `zrun -n N`: every rank broadcasts, every rank must deliver every broadcast in
 //! the same order (compared through an allgather of a digest of the order), agree on the
-//! same value, and apply the same linear history of transactions. Prints
+//! same value, and apply the same linear history of transactions; then broadcasts that
+//! rank 0 queued on a second group just before dropping it must reach everyone. Prints
 //! `ring_group_check ok` on every rank, or fails with the reason. Every wait is bounded.
 
 use std::time::{Duration, Instant};
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 /// More than the member's window (256): queueing them must wait out back-pressure.
 const PER_RANK: u64 = 600;
 const CHANGES_PER_RANK: u64 = 3;
+/// Broadcasts rank 0 queues on a second group just before dropping it.
+const DROPPED: u64 = 5;
 
 fn fail(what: String) -> ! {
     eprintln!("ring_group_check: {what}");
@@ -118,6 +121,38 @@ fn main() {
             "version {} beyond the {total} changes made",
             group.version()
         ));
+    }
+    drop(group);
+    // A group dropped right after broadcasting: its queued broadcasts still reach
+    // everyone (the drop leaves the group, sending them first).
+    let comm = world.dup().unwrap_or_else(|e| fail(e.to_string()));
+    let second = comm.ring_group().unwrap_or_else(|e| fail(e.to_string()));
+    if me == 0 {
+        for k in 0..DROPPED {
+            second
+                .broadcast(format!("last:{k}").as_bytes())
+                .unwrap_or_else(|e| fail(e.to_string()));
+        }
+        if second.queued() != DROPPED as usize {
+            fail(format!("{} queued, not {DROPPED}", second.queued()));
+        }
+        drop(second);
+    } else {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for k in 0..DROPPED {
+            let d = second
+                .next_delivery(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|e| fail(format!("waiting for the dropped group's {k}: {e}")))
+                .unwrap_or_else(|| {
+                    fail(format!(
+                        "only {k} of the {DROPPED} broadcasts of a dropped group in 20 s"
+                    ))
+                });
+            if d.origin != 0 || d.payload != format!("last:{k}").into_bytes() {
+                fail(format!("from the dropped group: {d:?}"));
+            }
+        }
+        drop(second);
     }
     world.barrier().unwrap_or_else(|e| fail(e.to_string()));
     println!("ring_group_check ok: rank {me} of {n}, decided {winner}, version {total}");

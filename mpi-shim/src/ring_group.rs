@@ -15,8 +15,11 @@
 //! [`leave`](RingGroup::leave)), at [`flush`](RingGroup::flush), or once
 //! [`RingGroup::QUEUE_MAX`] broadcasts are queued. One batch costs one pass of the
 //! executor and one write per link, where one broadcast at a time cost both per message.
-//! A group dropped with broadcasts still queued never sends them: end with a call that
-//! waits, or [`flush`](RingGroup::flush) ([`RingGroup::queued`] says how many wait).
+//! Dropping a group that is still a member [`leave`](RingGroup::leave)s it, waiting at
+//! most [`RingGroup::DROP_WAIT`]: what is queued goes out first, and every member that
+//! stays delivers it before the view without this one (virtual synchrony). If the others
+//! do not complete that view change in time (none of them is inside a group call, say),
+//! a log line says so and the member stops, which the others then see as its failure.
 //!
 //! ```no_run
 //! let universe = zerorank::initialize()?;
@@ -88,6 +91,8 @@ struct State {
     queued: VecDeque<Bytes>,
     /// The sequence number the member gave this member's last broadcast.
     last_seq: u64,
+    /// The sequence number of this member's last broadcast delivered here.
+    own_delivered: u64,
 }
 
 impl Communicator {
@@ -179,6 +184,10 @@ impl RingGroup {
         for e in events {
             match e {
                 Event::Deliver { view, id, payload } => {
+                    if id.origin == self.node_id() {
+                        assert_eq!(id.seq, st.own_delivered + 1, "FIFO of own broadcasts");
+                        st.own_delivered = id.seq;
+                    }
                     match st.agreement.deliver(id.origin, &payload) {
                         Outcome::Plain(p) => st.deliveries.push_back(Delivery {
                             view,
@@ -249,6 +258,9 @@ impl RingGroup {
 
     /// How long a flush waits, under back-pressure, for the member to take the queue.
     const FLUSH_WAIT: Duration = Duration::from_secs(10);
+
+    /// How long dropping a group waits for the view without it (see the module docs).
+    pub const DROP_WAIT: Duration = Duration::from_secs(2);
 
     /// Broadcast `payload` to every member, in total order: it is queued (see the module
     /// docs) and its sequence number returned. Queueing the [`RingGroup::QUEUE_MAX`]-th
@@ -326,6 +338,12 @@ impl RingGroup {
     /// Broadcasts queued and not yet handed to the member.
     pub fn queued(&self) -> usize {
         self.state.borrow().queued.len()
+    }
+
+    /// This member's broadcasts not yet delivered here (queued or in flight).
+    pub fn undelivered(&self) -> u64 {
+        let st = self.state.borrow();
+        st.last_seq + st.queued.len() as u64 - st.own_delivered
     }
 
     /// Wait up to `timeout` until `ready` finds what it looks for in the state, taking
@@ -428,5 +446,21 @@ impl RingGroup {
         let _ = self.hand_over();
         self.poll(None);
         self.state.borrow().agreement.version()
+    }
+}
+
+impl Drop for RingGroup {
+    /// Leave the group, sending what is queued first (see the module docs).
+    fn drop(&mut self) {
+        if self.check_running().is_err() {
+            // It left already, or stopped.
+            return;
+        }
+        if let Err(e) = self.leave(Self::DROP_WAIT) {
+            tracing::warn!(
+                undelivered = self.undelivered(),
+                "ring group dropped without leaving cleanly: {e}"
+            );
+        }
     }
 }

@@ -2127,8 +2127,8 @@ int MPIX_Ring_create(MPI_Comm comm);
 int MPIX_Ring_free(MPI_Comm comm);
 /* Broadcast bytes bytes of buf in total order; *seq (if seq is not NULL) is its sequence
  * number among this rank's broadcasts, from 1. buf is copied and queued: queued broadcasts
- * go out in one batch at this rank's next MPIX_Ring_recv or MPIX_Ring_free, or when 32
- * are queued. */
+ * go out in one batch at this rank's next MPIX_Ring_recv or MPIX_Ring_free, when 32
+ * are queued, or at MPI_Finalize (which leaves every group, as MPIX_Ring_free does). */
 int MPIX_Ring_bcast(MPI_Comm comm, const void *buf, int bytes, int *seq);
 /* The next delivery, waiting up to timeout seconds: payload into buf (at most maxbytes;
  * a longer one is MPI_ERR_TRUNCATE), sender's rank in *origin (MPI_UNDEFINED if nothing

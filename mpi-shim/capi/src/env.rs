@@ -88,7 +88,7 @@ pub extern "C" fn MPI_Finalized(flag: *mut c_int) -> c_int {
 /// `MPI_Finalize`: a barrier, then the runtime shuts down.
 #[no_mangle]
 pub extern "C" fn MPI_Finalize() -> c_int {
-    crate::ring::warn_unsent();
+    crate::ring::leave_all();
     let rc = crate::coll::MPI_Barrier(MPI_COMM_WORLD);
     if rc != MPI_SUCCESS {
         return rc;

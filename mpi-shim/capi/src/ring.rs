@@ -3,7 +3,7 @@
 //! total order; see `mpi.h` for the functions and the README for an example.
 //!
 //! One group per communicator handle, made by the collective `MPIX_Ring_create` and
-//! dropped by `MPIX_Ring_free` (or at `MPI_Finalize`, with the process).
+//! dropped by `MPIX_Ring_free` (or at `MPI_Finalize`, which leaves every group left).
 
 use crate::abi::*;
 use crate::error::{finish, MpiError};
@@ -20,21 +20,23 @@ thread_local! {
     static GROUPS: RefCell<HashMap<c_int, Rc<RingGroup>>> = RefCell::new(HashMap::new());
 }
 
-/// At `MPI_Finalize`: name every group that still has broadcasts queued (they go out at
-/// `MPIX_Ring_recv` or `MPIX_Ring_free`, which the program did not call after them).
-pub(crate) fn warn_unsent() {
-    GROUPS.with(|gs| {
-        for (comm, g) in gs.borrow().iter() {
-            let queued = g.queued();
-            if queued > 0 {
-                tracing::warn!(
-                    comm,
-                    queued,
-                    "MPI_Finalize: ring-group broadcasts queued and never sent (no MPIX_Ring_recv or MPIX_Ring_free after them)"
-                );
-            }
+/// At `MPI_Finalize`: every group still there leaves, as `MPIX_Ring_free` would (up to
+/// 10 s each), before the barrier. Broadcasts still queued go out first and reach every
+/// member that stays (virtual synchrony), and no member is left frozen while its rank
+/// waits in the barrier, which does not run the groups: the others would suspect it,
+/// and two frozen of three would leave the third without a majority.
+pub(crate) fn leave_all() {
+    let groups: Vec<(c_int, Rc<RingGroup>)> = GROUPS.with(|gs| gs.borrow_mut().drain().collect());
+    for (comm, g) in groups {
+        let queued = g.queued();
+        if let Err(e) = g.leave(Duration::from_secs(10)) {
+            tracing::warn!(
+                comm,
+                queued,
+                "MPI_Finalize: the ring group on this communicator did not leave cleanly: {e}"
+            );
         }
-    });
+    }
 }
 
 fn group_error(e: zerorank::Error) -> MpiError {

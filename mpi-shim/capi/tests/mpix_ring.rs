@@ -2,7 +2,8 @@
 //! communicator): `tests/mpix/ring.c` and `tests/mpix/ring_dup.c`, built with `zrcc`,
 //! under `zrun` at 1 to 4 ranks. `ring.c` checks one total order on every rank,
 //! per-sender sequence, truncation and the error codes of bad calls; `ring_dup.c` makes
-//! groups on one communicator after another.
+//! groups on one communicator after another; `ring_finalize.c` finalizes with broadcasts
+//! queued.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -58,4 +59,12 @@ fn mpix_ring_delivers_one_order_at_1_to_4_ranks() {
 #[test]
 fn mpix_ring_groups_on_one_communicator_after_another() {
     run_at_1_to_4_ranks("ring_dup");
+}
+
+/// `tests/mpix/ring_finalize.c`: rank 0 finalizes with broadcasts queued and nothing after
+/// them that sends; the others must deliver them. Before `MPI_Finalize` sent them it only
+/// warned, and the others waited 20 s for nothing.
+#[test]
+fn mpix_ring_broadcasts_queued_at_finalize_still_go_out() {
+    run_at_1_to_4_ranks("ring_finalize");
 }
