@@ -16,6 +16,8 @@
 //! * `env`, `comm`, `p2p`, `coll`, `topo`: the MPI functions, by chapter of the standard.
 //! * `unsupported`: every other function `mpi.h` declares, as a stub that fails with
 //!   `MPI_ERR_UNSUPPORTED_OPERATION` and says so.
+//! * `pmpi`: the `PMPI_` names of the profiling interface, each a jump to its `MPI_`
+//!   function.
 
 #![allow(non_snake_case)]
 // The MPI functions take the standard's argument lists, and so do their helpers.
@@ -29,6 +31,7 @@ mod env;
 mod error;
 mod op;
 mod p2p;
+mod pmpi;
 mod raw;
 mod ring;
 mod state;
