@@ -852,4 +852,143 @@ mod tests {
             }
         });
     }
+
+    /// A peer that authenticated but lies about its shared-memory ring is refused, and one
+    /// that writes into its accepted ring what no sender writes loses that link; the
+    /// member goes on (here it still broadcasts and delivers in its one-member group).
+    #[test]
+    fn a_peer_that_abuses_a_shared_memory_link_loses_it_and_nothing_else() {
+        use zerorank_transport::shm::peer_ring::node_key;
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor");
+        ex.run(async {
+            let (job, secret) = (7, [3; 32]);
+            let opts = Options {
+                id: 1,
+                listen: "127.0.0.1:0".parse().unwrap(),
+                addrs: BTreeMap::new(),
+                start: Start::Found(vec![1]),
+                job,
+                secret,
+                member: Config::default(),
+                tcp: TcpConfig::default(),
+                shm: true,
+            };
+            let node = Node::start(opts, Box::new(Vec::new)).expect("start");
+            let conn = tcp::connect(node.local_addr(), job, 2, 1, &secret, &TcpConfig::default())
+                .await
+                .expect("an authenticated peer connects");
+            let (mut reader, mut writer) = conn.into_split();
+            let pool = BufferPool::new();
+            let expect = Expect {
+                job,
+                rank: 2,
+                size: u32::MAX,
+            };
+            let send = |c: Control| c.encode(job, 2, 1);
+            // The member's next link-control answer (bounded: 5 s).
+            async fn answer(
+                reader: &mut FrameReader,
+                pool: &BufferPool,
+                expect: &Expect,
+            ) -> Control {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                loop {
+                    assert!(Instant::now() < deadline, "no answer to an offer in 5 s");
+                    let buf = futures_lite::future::or(
+                        async { Some(reader.next_frame(pool, expect).await) },
+                        async {
+                            glommio::timer::sleep(Duration::from_secs(5)).await;
+                            None
+                        },
+                    )
+                    .await
+                    .expect("no frame in 5 s")
+                    .expect("a frame");
+                    let h = zerorank_core::frame::access(buf.as_slice()).unwrap();
+                    if h.comm.to_native() == shm_link::CONTROL_CONTEXT {
+                        let payload = &buf.as_slice()[zerorank_core::frame::HEADER_LEN..];
+                        match Control::decode(h, payload).expect("a control message") {
+                            // The member's own offer of a ring to this peer (left
+                            // unanswered).
+                            Control::Offer { .. } => continue,
+                            c => return c,
+                        }
+                    }
+                }
+            }
+            let ring = OfferedRing::create(4, 256).unwrap();
+            // An offer whose nonce is not the ring's: refused.
+            let mut lie = ring.offer();
+            lie.nonce ^= 2;
+            let (hb, p) = send(Control::Offer {
+                offer: lie,
+                node: node_key(),
+            });
+            writer.send_frame_parts(&hb, &[&p]).await.unwrap();
+            assert_eq!(
+                answer(&mut reader, &pool, &expect).await,
+                Control::Refuse { nonce: lie.nonce }
+            );
+            // An offer from "another node": refused.
+            let (hb, p) = send(Control::Offer {
+                offer: ring.offer(),
+                node: "another/node/key".into(),
+            });
+            writer.send_frame_parts(&hb, &[&p]).await.unwrap();
+            assert_eq!(
+                answer(&mut reader, &pool, &expect).await,
+                Control::Refuse {
+                    nonce: ring.offer().nonce
+                }
+            );
+            // The true one: accepted.
+            let (hb, p) = send(Control::Offer {
+                offer: ring.offer(),
+                node: node_key(),
+            });
+            writer.send_frame_parts(&hb, &[&p]).await.unwrap();
+            assert_eq!(
+                answer(&mut reader, &pool, &expect).await,
+                Control::Accept {
+                    nonce: ring.offer().nonce
+                }
+            );
+            assert_eq!(
+                node.inner.borrow().ring_wakes.len(),
+                1,
+                "a ring reader runs"
+            );
+            // Then a fragment with no batch begun, and a wake-up.
+            let tx = ring.into_sender();
+            assert!(tx.try_send(0, 8, |b| b.fill(0xff)));
+            let (hb, _) = send(Control::Wake);
+            writer.send_frame_parts(&hb, &[]).await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !node.inner.borrow().ring_wakes.is_empty() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the member still reads a ring written out of protocol after 5 s"
+                );
+                glommio::timer::sleep(Duration::from_millis(5)).await;
+            }
+            // The member goes on.
+            let id = node.broadcast(&b"still here"[..]).expect("broadcast");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                assert!(Instant::now() < deadline, "no delivery in 5 s");
+                match node.try_event().await {
+                    Some(Event::Deliver {
+                        id: got, payload, ..
+                    }) if got == id => {
+                        assert_eq!(&payload[..], b"still here");
+                        break;
+                    }
+                    Some(_) => {}
+                    None => glommio::timer::sleep(Duration::from_millis(5)).await,
+                }
+            }
+        });
+    }
 }
