@@ -7,7 +7,7 @@
 //!    and fails with `MPI_ERR_UNSUPPORTED_OPERATION`. So a program built against MPICH's
 //!    header still loads (no undefined symbol), and nothing succeeds silently. The
 //!    implemented set is read from the sources: every `extern "C" fn MPI_...` in `src/`.
-//! 3. Every `PMPI_` name the header declares is defined (`$OUT_DIR/pmpi.rs`), for the MPI
+//! 3. Every `PMPI_` (and `PMPIX_`) name the header declares is defined (`$OUT_DIR/pmpi.rs`), for the MPI
 //!    profiling interface: a naked function that jumps to the `MPI_` function, so any
 //!    signature (varargs too) is forwarded untouched. The library is linked with
 //!    `-Bsymbolic-functions`, so that jump, like every call inside the library, reaches
@@ -61,7 +61,9 @@ fn main() {
     );
     let mut decls = String::new();
     let mut profiled = 0;
-    for (name, _) in &declared {
+    // The MPI functions, and zerorank's own MPIX ones (all implemented).
+    let extensions = extension_functions(&header);
+    for name in declared.iter().map(|(n, _)| n).chain(&extensions) {
         if !header.contains(&format!(" P{name}(")) {
             continue;
         }
@@ -108,6 +110,19 @@ fn declared_functions(header: &str) -> Vec<(String, String)> {
             v.push((name.to_string(), ret.to_string()));
         }
     }
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Names of the `MPIX_` functions the header declares (zerorank's extensions).
+fn extension_functions(header: &str) -> Vec<String> {
+    let mut v: Vec<String> = header
+        .lines()
+        .filter_map(|l| l.strip_prefix("int MPIX_"))
+        .filter_map(|rest| rest.split('(').next())
+        .map(|n| format!("MPIX_{n}"))
+        .collect();
     v.sort();
     v.dedup();
     v

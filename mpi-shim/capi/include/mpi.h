@@ -2139,6 +2139,13 @@ int MPIX_Ring_recv(MPI_Comm comm, void *buf, int maxbytes, int *origin, int *seq
 /* The current view: its round (views are numbered upwards), its size, and up to
  * maxmembers of its members' ranks, oldest (the leader) first. */
 int MPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxmembers);
+/* The same, under their profiling names. */
+int PMPIX_Ring_create(MPI_Comm comm);
+int PMPIX_Ring_free(MPI_Comm comm);
+int PMPIX_Ring_bcast(MPI_Comm comm, const void *buf, int bytes, int *seq);
+int PMPIX_Ring_recv(MPI_Comm comm, void *buf, int maxbytes, int *origin, int *seq,
+    int *bytes, double timeout);
+int PMPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxmembers);
 
 #if defined(__cplusplus)
 } /* extern "C" */

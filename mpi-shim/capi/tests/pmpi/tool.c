@@ -81,6 +81,12 @@ int main(int argc, char **argv)
         return fail(rank, "MPI_Send calls seen by the tool", sends, size > 1 && rank == 0);
     if (recvs != (size > 1 && rank == 1))
         return fail(rank, "MPI_Recv calls seen by the tool", recvs, size > 1 && rank == 1);
+#ifdef ZERORANK_MPIX_RING
+    /* zerorank's extension under its profiling names too (zerorank's mpi.h only). */
+    if (PMPIX_Ring_create(MPI_COMM_WORLD) != MPI_SUCCESS ||
+        PMPIX_Ring_free(MPI_COMM_WORLD) != MPI_SUCCESS)
+        return fail(rank, "PMPIX_Ring_create and PMPIX_Ring_free", -1, 0);
+#endif
     if (rank == 0) {
         char lib[MPI_MAX_LIBRARY_VERSION_STRING];
         int len;
