@@ -190,6 +190,8 @@ pub(crate) struct Node {
     bcast_way: choice::Chooser,
     /// How this rank, not the root, sends its operand of a large reduce.
     reduce_way: choice::Chooser,
+    /// How rank 0 has every rank move the blocks of a large allgather.
+    allgather_way: choice::Chooser,
     /// Every rank's call-word index for this communicator (`callword`).
     words: Rc<[u16]>,
     /// The other ranks' slots and call-word indices (for `collslot::Owner`).
@@ -300,6 +302,7 @@ impl Node {
             direct: fabric.can_read_local_peers(),
             bcast_way: choice::Chooser::default(),
             reduce_way: choice::Chooser::default(),
+            allgather_way: choice::Chooser::default(),
             words,
             others,
             call: Cell::new((0, 0)),
@@ -750,7 +753,7 @@ impl Node {
             CollOp::Allgather { send, recv, block }
                 if recv.len() == n * block && self.direct && block >= direct_min() =>
             {
-                self.allgather(tag, send, recv, block, true)
+                self.allgather_chosen(tag, send, recv, block)
             }
             CollOp::Allgather { send, recv, block }
                 if recv.len() == n * block && block <= exchange_max() =>
@@ -1198,6 +1201,43 @@ impl Node {
     /// Every rank publishes its block; every rank copies the others' blocks into place.
     /// `direct`: each rank publishes only where its block is, the others copy it from its
     /// memory ([`direct`]), and it returns once they have.
+    /// Allgather of blocks from [`DIRECT_MIN`] on, when the ranks can read each other's
+    /// memory: each rank copies the others' blocks straight from their buffers, or the
+    /// blocks go through the slots (one publication up to [`EXCHANGE_MAX`], streams
+    /// above), whichever rank 0 has lately timed faster ([`choice`]; on one machine of
+    /// this kind the kernel copy was 2.6x faster at 16 KiB, on another the slots were
+    /// 2.8x faster). Only rank 0 chooses: the others first look at how it published its
+    /// block (each publication says its kind) and do the same, since a stream through
+    /// the slots cannot take a block published by address.
+    fn allgather_chosen(
+        &self,
+        tag: u32,
+        send: Option<RawBuf>,
+        recv: RawBuf,
+        block: usize,
+    ) -> Result<(), CollError> {
+        let run = |direct: bool| {
+            if direct {
+                self.allgather(tag, send, recv, block, true)
+            } else if block <= exchange_max() {
+                self.allgather(tag, send, recv, block, false)
+            } else {
+                self.allgather_blocks(tag, 0, send, recv, Layout::Equal(block))
+            }
+        };
+        if self.me() != 0 {
+            let h = self.await_chunk(tag, 0, 0)?;
+            return run(self.slots[0].published_kind(h) == Kind::Address);
+        }
+        let way = self.allgather_way.pick(block);
+        let start = std::time::Instant::now();
+        let r = run(way == choice::Way::Direct);
+        if r.is_ok() {
+            self.allgather_way.record(block, way, start.elapsed());
+        }
+        r
+    }
+
     fn allgather(
         &self,
         tag: u32,
