@@ -12,7 +12,7 @@
 //! | Reduce, Allreduce up to [`EXCHANGE_MAX`], Scan, Exscan, Reduce_scatter | every rank publishes its operand chunk by chunk; each rank folds its share of the result straight from the published chunks ([`fold`]) |
 //! | Reduce from [`REDUCE_DIRECT_MIN`] | as above, or each non-root publishes where its operand is and the root reads it from its memory, whichever that rank has lately timed faster ([`choice`], [`direct`]) |
 //! | Allreduce above [`EXCHANGE_MAX`] | each rank folds one segment (a reduce-scatter through the slots), then the segments are exchanged as an Allgatherv |
-//! | Allgather from [`DIRECT_MIN`] per block | every rank publishes where its block is; the others copy it from its memory with one kernel copy (`process_vm_readv`), when the kernel allows that |
+//! | Allgather from [`DIRECT_MIN`] per block | every rank publishes where its block is and the others copy it from its memory with one kernel copy (`process_vm_readv`, when the kernel allows that), or the blocks go through the slots as below, whichever rank 0 has lately timed faster ([`choice`]); the others follow rank 0 |
 //! | Allgather up to [`EXCHANGE_MAX`] per block, below [`DIRECT_MIN`] or without kernel copies | every rank publishes its block, the others copy it out |
 //! | Gather(v), Scatter(v), Allgather(v), Alltoall(v), other sizes | every publishing rank streams a table and its blocks; each reader reads the chunks its block is in ([`exposure`]) |
 //!
@@ -145,10 +145,13 @@ fn exchange_max() -> usize {
     *CELL.get_or_init(|| env_bytes("ZR_NODE_REDUCE_MAX").unwrap_or(EXCHANGE_MAX))
 }
 
-/// Allgather blocks at least this large are read by each rank straight from the owner's
-/// buffer with one kernel copy (`process_vm_readv`), when the kernel allows it here,
-/// instead of going through the slots (one publication up to [`EXCHANGE_MAX`], a stream
-/// above: two copies, into the slot and out).
+/// Allgather blocks at least this large may be read by each rank straight from the
+/// owner's buffer with one kernel copy (`process_vm_readv`), when the kernel allows it
+/// here, instead of going through the slots (one publication up to [`EXCHANGE_MAX`], a
+/// stream above: two copies, into the slot and out): rank 0 times both ways
+/// (`Node::allgather_chosen`). On 2026-12-04, on another machine of this kind, the slots
+/// were the faster at every size measured (16 KiB 1.1-1.4 us against 3.1-3.9, 1 MiB 66-75
+/// against 108-118).
 ///
 /// Measured at 2 ranks (zr-bench allgather, p50, 2026-12-03): 8 KiB 1.77 us direct against
 /// 2.30 as one publication, 4 KiB 1.47 against 1.29, 16 KiB 2.85-2.99 against 7.5-7.7
