@@ -8,7 +8,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use common::{release_dir, run_bounded};
+use common::{release_dir, run_bounded, zrcc_build};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -19,16 +19,7 @@ fn run_at_1_to_4_ranks(name: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let exe = tmp.path().join(name);
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/mpix/{name}.c"));
-    let mut cc = Command::new(release_dir().join("zrcc"));
-    cc.args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&exe)
-        .arg(&src);
-    let out = run_bounded(cc, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "zrcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    zrcc_build(&src, &exe);
     for n in 1..=4 {
         let mut cmd = Command::new(release_dir().join("zrun"));
         cmd.arg("-n").arg(n.to_string()).arg(&exe);

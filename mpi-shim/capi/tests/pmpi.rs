@@ -8,7 +8,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use common::{release_dir, run_bounded, target_dir};
+use common::{release_dir, run_bounded, target_dir, zrcc_build};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -42,16 +42,7 @@ fn run(exe: &Path, n: usize, lib: Option<&Path>, what: &str) {
 fn a_tool_in_front_of_the_library_reaches_it_through_the_pmpi_names() {
     let tmp = tempfile::tempdir().unwrap();
     let exe = tmp.path().join("tool");
-    let mut cc = Command::new(release_dir().join("zrcc"));
-    cc.args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&exe)
-        .arg(source());
-    let out = run_bounded(cc, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "zrcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    zrcc_build(&source(), &exe);
     for n in 1..=3 {
         run(&exe, n, None, "tool.c built with zrcc");
     }

@@ -197,3 +197,19 @@ pub fn release_dir() -> &'static std::path::Path {
         dir
     })
 }
+
+/// Build the C program `src` into `exe` with the release `zrcc`, strictly
+/// (`-std=c99 -O2 -Wall -Wextra -Werror`); panics with the compiler's output if it fails.
+pub fn zrcc_build(src: &std::path::Path, exe: &std::path::Path) {
+    let mut cc = Command::new(release_dir().join("zrcc"));
+    cc.args(["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(exe)
+        .arg(src);
+    let out = run_bounded(cc, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "zrcc failed on {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

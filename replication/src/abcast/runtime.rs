@@ -560,7 +560,7 @@ fn control(
                 }
                 Some(_) => RingReceiver::open(&offer).map_err(|e| e.to_string()),
             };
-            let reply = match answer {
+            let (reply, reader) = match answer {
                 Ok(rx) => {
                     tracing::info!(
                         member = me,
@@ -570,10 +570,7 @@ fn control(
                     let (tx, wake) = local_channel::new_bounded(1);
                     i.ring_wakes.insert(conn, tx);
                     let ring = RingIn::new(rx, i.pool.clone(), i.opts.tcp.max_frame_payload);
-                    drop(i);
-                    spawn(rc, ring_read_loop(rc.clone(), peer, conn, ring, wake));
-                    i = rc.borrow_mut();
-                    Control::Accept { nonce: offer.nonce }
+                    (Control::Accept { nonce: offer.nonce }, Some((ring, wake)))
                 }
                 Err(why) => {
                     tracing::info!(
@@ -581,11 +578,15 @@ fn control(
                         peer,
                         "not sharing memory with member {peer}: {why}"
                     );
-                    Control::Refuse { nonce: offer.nonce }
+                    (Control::Refuse { nonce: offer.nonce }, None)
                 }
             };
             if let Some(o) = outgoing(&i, conn) {
                 o.queue(|q| q.send.push(reply));
+            }
+            drop(i);
+            if let Some((ring, wake)) = reader {
+                spawn(rc, ring_read_loop(rc.clone(), peer, conn, ring, wake));
             }
         }
     }
@@ -636,6 +637,16 @@ async fn ring_read_loop(
     }
 }
 
+/// Send the link-control message `c` to `peer` on `writer`.
+async fn send_control(
+    writer: &mut FrameWriter,
+    (job, id, peer): (u64, NodeId, NodeId),
+    c: &Control,
+) -> Result<(), tcp::TcpError> {
+    let (hb, payload) = c.encode(job, id as u32, peer as u32);
+    writer.send_frame_parts(&hb, &[&payload]).await
+}
+
 /// Where a writer sends its batches.
 enum Path {
     Tcp,
@@ -660,16 +671,16 @@ async fn write_loop(
         let i = rc.borrow();
         (i.opts.job, i.opts.id, i.node_key.clone())
     };
-    let send_control = |c: &Control| c.encode(job, id as u32, peer as u32);
+    let link = (job, id, peer);
     let mut path = Path::Tcp;
     if let (true, Some(node)) = (offer, node_key) {
         match OfferedRing::create(shm_link::RING_SLOTS, shm_link::RING_SLOT_SIZE) {
             Ok(ring) => {
-                let (hb, payload) = send_control(&Control::Offer {
+                let c = Control::Offer {
                     offer: ring.offer(),
                     node,
-                });
-                if let Err(e) = writer.send_frame_parts(&hb, &[&payload]).await {
+                };
+                if let Err(e) = send_control(&mut writer, link, &c).await {
                     return lost(&rc, peer, conn, &e.to_string());
                 }
                 path = Path::Offered(ring);
@@ -682,28 +693,25 @@ async fn write_loop(
     while wake.recv().await.is_some() {
         // Everything queued since the last write.
         let q = std::mem::take(&mut *pending.borrow_mut());
+        // The answer to this writer's offer (an answer to no offer of its is ignored).
         for heard in q.heard {
-            if let (Control::Accept { nonce }, Path::Offered(r)) = (&heard, &path) {
-                if *nonce == r.offer().nonce {
-                    let Path::Offered(r) = std::mem::replace(&mut path, Path::Tcp) else {
-                        unreachable!()
-                    };
+            path = match (heard, path) {
+                (Control::Accept { nonce }, Path::Offered(r)) if nonce == r.offer().nonce => {
                     tracing::info!(
                         member = id,
                         peer,
                         "sending to member {peer} through shared memory"
                     );
-                    path = Path::Ring(RingOut::new(r.into_sender()));
+                    Path::Ring(RingOut::new(r.into_sender()))
                 }
-            } else if let (Control::Refuse { nonce }, Path::Offered(r)) = (&heard, &path) {
-                if *nonce == r.offer().nonce {
-                    path = Path::Tcp;
+                (Control::Refuse { nonce }, Path::Offered(r)) if nonce == r.offer().nonce => {
+                    Path::Tcp
                 }
-            }
+                (_, p) => p,
+            };
         }
         for c in &q.send {
-            let (hb, payload) = send_control(c);
-            if let Err(e) = writer.send_frame_parts(&hb, &[&payload]).await {
+            if let Err(e) = send_control(&mut writer, link, c).await {
                 return lost(&rc, peer, conn, &e.to_string());
             }
         }
@@ -714,14 +722,12 @@ async fn write_loop(
                     let mut off = 0;
                     let mut pause = Duration::from_micros(20);
                     loop {
-                        let p = out.push(&parts, bytes.len(), &mut off);
-                        if p.wake {
-                            let (hb, _) = send_control(&Control::Wake);
-                            if let Err(e) = writer.send_frame_parts(&hb, &[]).await {
+                        if out.push(&parts, bytes.len(), &mut off) {
+                            if let Err(e) = send_control(&mut writer, link, &Control::Wake).await {
                                 return lost(&rc, peer, conn, &e.to_string());
                             }
                         }
-                        if p.done {
+                        if off == bytes.len() {
                             break;
                         }
                         // Full: the reader is behind (back-pressure); look again shortly,

@@ -126,15 +126,6 @@ pub struct RingOut {
     tx: RingSender,
 }
 
-/// How far [`RingOut::push`] got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pushed {
-    /// The whole batch is in the ring.
-    pub done: bool,
-    /// The receiver sleeps: send it [`Control::Wake`].
-    pub wake: bool,
-}
-
 impl RingOut {
     pub fn new(tx: RingSender) -> Self {
         assert!(tx.max_frame() > 0);
@@ -142,8 +133,9 @@ impl RingOut {
     }
 
     /// Push as much of the batch `parts` (of `total` bytes) from byte `*off` on as the
-    /// ring takes, advancing `*off`.
-    pub fn push(&self, parts: &[&[u8]], total: usize, off: &mut usize) -> Pushed {
+    /// ring takes, advancing `*off` (the batch is in once it reaches `total`). True when
+    /// the receiver sleeps and must be sent [`Control::Wake`].
+    pub fn push(&self, parts: &[&[u8]], total: usize, off: &mut usize) -> bool {
         assert!(total > 0 && total <= MAX_BATCH, "a batch of {total} bytes");
         let mut wake = false;
         while *off < total {
@@ -151,12 +143,12 @@ impl RingOut {
             let tag = if *off == 0 { FIRST | total as u32 } else { 0 };
             let at = *off;
             if !self.tx.try_send(tag, n, |dst| gather(parts, at, dst)) {
-                return Pushed { done: false, wake };
+                return wake;
             }
             *off += n;
             wake |= self.tx.take_wake();
         }
-        Pushed { done: true, wake }
+        wake
     }
 }
 
@@ -279,9 +271,8 @@ mod tests {
         while got.is_none() {
             rounds += 1;
             assert!(rounds < 100, "no progress");
-            let p = out.push(&parts, total, &mut off);
+            out.push(&parts, total, &mut off);
             got = inp.next_batch().unwrap();
-            assert_eq!(p.done, off == total);
         }
         let got = got.unwrap();
         assert_eq!(got.as_ptr() as usize % 64, 0);

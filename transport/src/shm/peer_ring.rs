@@ -29,7 +29,7 @@
 //! ([`wake_flag`](super::wake_flag) has the handshake). A busy receiver costs its
 //! sender no system call at all.
 
-use super::ring::{Consumer, Producer, RingRef, SLOT_HDR};
+use super::ring::{Consumer, Producer, RingRef};
 use super::wake_flag::WakeFlag;
 use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
@@ -342,9 +342,6 @@ impl RingReceiver {
     }
 }
 
-/// Slot bytes that are not frame (the control words at a slot's start).
-pub const SLOT_OVERHEAD: usize = SLOT_HDR;
-
 /// What identifies this machine and its namespaces, for deciding whether a peer may
 /// share memory with this process: the kernel's boot id, and the network and pid
 /// namespaces (members in two network namespaces are two emulated nodes, and a pid from
@@ -362,6 +359,7 @@ pub fn node_key() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::ring::SLOT_HDR;
     use super::*;
 
     #[test]
@@ -370,7 +368,7 @@ mod tests {
         let offer = offered.offer();
         let rx = RingReceiver::open(&offer).expect("open through /proc");
         let tx = offered.into_sender();
-        assert_eq!(tx.max_frame(), 256 - SLOT_OVERHEAD);
+        assert_eq!(tx.max_frame(), 256 - SLOT_HDR);
         assert!(rx.sleep_ready(), "empty: sleep");
         assert!(tx.try_send(7, 3, |b| b.copy_from_slice(b"abc")));
         assert!(tx.take_wake(), "the receiver announced a sleep: wake it");
