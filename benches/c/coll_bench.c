@@ -48,6 +48,28 @@ static unsigned char *sbuf, *rbuf;
 static int cmpd(const void *a, const void *b);
 #define cmpd_fwd cmpd
 
+/* The focused-run settings (see the header). */
+static const char *ops_wanted;
+static size_t min_bytes = 4, max_bytes = MAX_BYTES;
+
+/* Is `op` in $COLL_BENCH_OPS (every op when it is unset)? */
+static int wanted(int op)
+{
+    const char *p = ops_wanted;
+    size_t n = strlen(op_name[op]);
+    if (!p)
+        return 1;
+    while (*p) {
+        if (strncmp(p, op_name[op], n) == 0 && (p[n] == ',' || p[n] == 0))
+            return 1;
+        p = strchr(p, ',');
+        if (!p)
+            break;
+        p++;
+    }
+    return 0;
+}
+
 /* The probe page (ranks 0 and 1 only) and the sequence number both sides keep. */
 static volatile long *probe_line;
 static long probe_seq;
@@ -237,14 +259,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "coll_bench: out of memory\n");
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
+    if (getenv("COLL_BENCH_OPS"))
+        ops_wanted = getenv("COLL_BENCH_OPS");
+    if (getenv("COLL_BENCH_MIN"))
+        min_bytes = (size_t)atol(getenv("COLL_BENCH_MIN"));
+    if (getenv("COLL_BENCH_MAX"))
+        max_bytes = (size_t)atol(getenv("COLL_BENCH_MAX"));
+    if (max_bytes > MAX_BYTES)
+        max_bytes = MAX_BYTES;
     memset(sbuf, 1, MAX_BYTES);
     memset(rbuf, 0, (size_t)MAX_BYTES * (size_t)size);
     probe_setup();
 
     for (op = 0; op < NOPS; op++) {
         size_t bytes;
-        for (bytes = op == OP_BARRIER ? 0 : 4; bytes <= MAX_BYTES; bytes *= 4) {
+        if (!wanted(op))
+            continue;
+        for (bytes = op == OP_BARRIER ? 0 : 4; bytes <= max_bytes; bytes *= 4) {
             int iters, warm, i;
+            if (op != OP_BARRIER && bytes < min_bytes)
+                continue;
             double sum = 0, avg, avgmax = 0, med, medmax = 0, rtt0, rtt1;
             if (bytes <= 1024)
                 iters = 2000;
