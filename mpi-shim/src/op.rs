@@ -412,7 +412,89 @@ pub fn reduce_local(op: Op, elem: Elem, input: &[u8], inout: &mut [u8]) -> Resul
     }
 }
 
+/// A kernel of one (op, element) pair: `inout[i] = input[i] op inout[i]`, over slices of
+/// the same whole number of elements (at any alignment), which the caller checked.
+pub type KernelFn = fn(&[u8], &mut [u8]);
+
+/// The kernel of `op` on `elem` as a function of its own, for a reduction that runs it
+/// many times: no checks and no dispatch on the op and element per call, which
+/// [`reduce_local`] does (measured with callgrind: 150 instructions for a 4-float sum
+/// through `reduce_local`). `None` where MPI does not define `op` on `elem`.
+///
+/// It computes what [`reduce_local`] computes, byte for byte: both run [`kernel`].
+pub fn kernel_fn(op: Op, elem: Elem) -> Option<KernelFn> {
+    defined(op, elem).then(|| KERNELS[op as usize][elem as usize])
+}
+
+/// [`kernel`] of `Op::ALL[OP]` on `Elem::ALL[ELEM]`: the constants fold its matches away.
+fn fixed<const OP: u8, const ELEM: u8>(input: &[u8], inout: &mut [u8]) {
+    let done = kernel(Op::ALL[OP as usize], Elem::ALL[ELEM as usize], input, inout);
+    debug_assert!(done, "kernel_fn gives only defined pairs");
+}
+
+/// The kernels of op `OP` on every element, in `Elem::ALL`'s order.
+const fn row<const OP: u8>() -> [KernelFn; 23] {
+    [
+        fixed::<OP, 0>,
+        fixed::<OP, 1>,
+        fixed::<OP, 2>,
+        fixed::<OP, 3>,
+        fixed::<OP, 4>,
+        fixed::<OP, 5>,
+        fixed::<OP, 6>,
+        fixed::<OP, 7>,
+        fixed::<OP, 8>,
+        fixed::<OP, 9>,
+        fixed::<OP, 10>,
+        fixed::<OP, 11>,
+        fixed::<OP, 12>,
+        fixed::<OP, 13>,
+        fixed::<OP, 14>,
+        fixed::<OP, 15>,
+        fixed::<OP, 16>,
+        fixed::<OP, 17>,
+        fixed::<OP, 18>,
+        fixed::<OP, 19>,
+        fixed::<OP, 20>,
+        fixed::<OP, 21>,
+        fixed::<OP, 22>,
+    ]
+}
+
+/// Every (op, element) kernel, at `[op as usize][elem as usize]`.
+static KERNELS: [[KernelFn; 23]; 14] = [
+    row::<0>(),
+    row::<1>(),
+    row::<2>(),
+    row::<3>(),
+    row::<4>(),
+    row::<5>(),
+    row::<6>(),
+    row::<7>(),
+    row::<8>(),
+    row::<9>(),
+    row::<10>(),
+    row::<11>(),
+    row::<12>(),
+    row::<13>(),
+];
+
+// `ALL` lists each enum in declaration order, which `fixed` and `KERNELS` index by.
+const _: () = {
+    let mut i = 0;
+    while i < Op::ALL.len() {
+        assert!(Op::ALL[i] as usize == i);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < Elem::ALL.len() {
+        assert!(Elem::ALL[i] as usize == i);
+        i += 1;
+    }
+};
+
 /// Run the kernel of (`op`, `elem`); false if there is none. The lengths are checked.
+#[inline(always)]
 fn kernel(op: Op, elem: Elem, input: &[u8], inout: &mut [u8]) -> bool {
     match op {
         Op::Replace => {
@@ -537,6 +619,7 @@ macro_rules! int {
 int!(i8, u8, i16, u16, i32, u32, i64, u64);
 
 /// The C integer kernels: MAX, MIN, SUM, PROD, the logical and the bit-wise ops.
+#[inline(always)]
 fn integer<T: Int>(op: Op, input: &[u8], inout: &mut [u8]) -> bool {
     match op {
         Op::Max => zip_with(input, inout, |a: T, b: T| if b > a { b } else { a }),
@@ -549,6 +632,7 @@ fn integer<T: Int>(op: Op, input: &[u8], inout: &mut [u8]) -> bool {
 }
 
 /// LAND, LOR, LXOR: nonzero is true; the result is 1 or 0.
+#[inline(always)]
 fn logical<T: Int>(op: Op, input: &[u8], inout: &mut [u8]) -> bool {
     #[inline(always)]
     fn truth<T: Int>(t: bool) -> T {
@@ -574,6 +658,7 @@ fn logical<T: Int>(op: Op, input: &[u8], inout: &mut [u8]) -> bool {
 }
 
 /// BAND, BOR, BXOR.
+#[inline(always)]
 fn bitwise<T: Int>(op: Op, input: &[u8], inout: &mut [u8]) -> bool {
     match op {
         Op::Band => zip_with(input, inout, |a: T, b: T| a & b),
@@ -596,6 +681,7 @@ impl Float for f32 {}
 impl Float for f64 {}
 
 /// The floating-point kernels: MAX, MIN (C's `?:`, see the module docs for NaN), SUM, PROD.
+#[inline(always)]
 fn floating<T: Float>(op: Op, input: &[u8], inout: &mut [u8]) -> bool {
     match op {
         Op::Max => zip_with(input, inout, |a: T, b: T| if b > a { b } else { a }),
@@ -633,6 +719,7 @@ impl<T: Float> Scalar for Complex<T> {
 }
 
 /// The complex kernels: SUM, PROD.
+#[inline(always)]
 fn complex<T: Float>(op: Op, input: &[u8], inout: &mut [u8]) -> bool {
     match op {
         Op::Sum => zip_with(input, inout, |a: Complex<T>, b: Complex<T>| Complex {
@@ -675,6 +762,7 @@ impl<V: Scalar, const IDX: usize, const SIZE: usize> Scalar for Loc<V, IDX, SIZE
 }
 
 /// MINLOC, MAXLOC on a pair type (ties: the smaller index; NaN: keep inout).
+#[inline(always)]
 fn loc<V: Scalar + PartialOrd, const IDX: usize, const SIZE: usize>(
     op: Op,
     input: &[u8],

@@ -16,6 +16,8 @@ use std::rc::Rc;
 use zerorank::collective::{CollError, CollOp, RawBuf, Reducer, Refused};
 use zerorank::Communicator;
 
+mod small;
+
 /// A collective-engine error as an MPI error.
 pub(crate) fn coll_error(e: CollError) -> MpiError {
     let class = match &e {
@@ -774,7 +776,10 @@ fn reduce_scatter(
 /// `MPI_Barrier`.
 #[no_mangle]
 pub extern "C" fn MPI_Barrier(comm: c_int) -> c_int {
-    collective("MPI_Barrier", comm, None, Some(Refused::Barrier), barrier)
+    // No arguments to check or stage: straight to the engine.
+    let r = state::communicator(comm)
+        .and_then(|c| c.collective(CollOp::Barrier).map_err(rust_coll_error));
+    finish("MPI_Barrier", comm, r)
 }
 
 /// `MPI_Ibarrier`.
@@ -792,6 +797,9 @@ pub extern "C" fn MPI_Bcast(
     root: c_int,
     comm: c_int,
 ) -> c_int {
+    if let Some(rc) = small::bcast(buf, count, ty, root, comm) {
+        return rc;
+    }
     collective(
         "MPI_Bcast",
         comm,
@@ -831,6 +839,9 @@ pub extern "C" fn MPI_Reduce(
     root: c_int,
     comm: c_int,
 ) -> c_int {
+    if let Some(rc) = small::reduce(send, recv, count, ty, op, root, comm) {
+        return rc;
+    }
     collective(
         "MPI_Reduce",
         comm,
@@ -871,6 +882,9 @@ pub extern "C" fn MPI_Allreduce(
     op: c_int,
     comm: c_int,
 ) -> c_int {
+    if let Some(rc) = small::allreduce(send, recv, count, ty, op, comm) {
+        return rc;
+    }
     collective(
         "MPI_Allreduce",
         comm,
@@ -1245,6 +1259,9 @@ pub extern "C" fn MPI_Allgather(
     rtype: c_int,
     comm: c_int,
 ) -> c_int {
+    if let Some(rc) = small::allgather(send, scount, stype, recv, rcount, rtype, comm) {
+        return rc;
+    }
     collective(
         "MPI_Allgather",
         comm,

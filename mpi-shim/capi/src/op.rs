@@ -23,7 +23,7 @@ use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 use zerorank::collective::Reducer;
-use zerorank::op::{defined, reduce_local, Elem, Op};
+use zerorank::op::{kernel_fn, Elem, KernelFn, Op};
 
 /// `MPI_OP_NULL`.
 pub(crate) const MPI_OP_NULL: c_int = 0x1800_0000;
@@ -92,10 +92,24 @@ fn invalid(h: c_int) -> MpiError {
     MpiError::new(MPI_ERR_OP, what)
 }
 
+/// The position of predefined op `h` in [`PREDEFINED`] (whose handles are consecutive).
+fn predefined_position(h: c_int) -> Option<usize> {
+    let i = (h as u32).wrapping_sub(PREDEFINED[0].0 as u32) as usize;
+    (i < PREDEFINED.len()).then_some(i)
+}
+
+const _: () = {
+    let mut i = 0;
+    while i < PREDEFINED.len() {
+        assert!(PREDEFINED[i].0 == PREDEFINED[0].0 + i as c_int);
+        i += 1;
+    }
+};
+
 /// The op behind handle `h`.
 fn resolve(h: c_int) -> Result<Kind, MpiError> {
-    if let Some(&(_, op)) = PREDEFINED.iter().find(|(ph, _)| *ph == h) {
-        return Ok(Kind::Predefined(op));
+    if let Some(i) = predefined_position(h) {
+        return Ok(Kind::Predefined(PREDEFINED[i].1));
     }
     let i = user_index(h).ok_or_else(|| invalid(h))?;
     TABLE
@@ -113,15 +127,14 @@ fn describe(h: c_int) -> String {
 }
 
 /// The combining step of a reduction with op `op` on datatype `dtype` (committed): for
-/// the collectives, over packed bytes of `dtype` (`elem_size()` = the type's size).
+/// the collectives, over packed bytes of `dtype` (`elem_size()`: a predefined op's basic
+/// element, a user op's whole datatype).
 /// `MPI_ERR_TYPE` for a bad type, `MPI_ERR_OP` for a bad op or an op MPI does not
 /// define on the type.
 pub(crate) fn reducer(op: c_int, dtype: c_int) -> Result<Rc<dyn Reducer>, MpiError> {
     // A predefined op on a predefined type never changes: build its kernel once, and find
     // it again by (op position, type index) without hashing.
-    let slot = PREDEFINED
-        .iter()
-        .position(|(ph, _)| *ph == op)
+    let slot = predefined_position(op)
         .zip(datatype::builtin_index(dtype))
         .map(|(o, t)| o * datatype::BUILTIN_COUNT + t);
     if let Some(i) = slot {
@@ -144,6 +157,14 @@ pub(crate) fn reducer(op: c_int, dtype: c_int) -> Result<Rc<dyn Reducer>, MpiErr
         });
     }
     Ok(r)
+}
+
+/// The reducer of predefined op `op` on predefined type `dtype` when it was built
+/// before ([`reducer`] keeps them); `None` otherwise. For the fast entries of small
+/// collectives: no lookup that can fail, no error to build.
+pub(crate) fn predefined_reducer(op: c_int, dtype: c_int) -> Option<Rc<dyn Reducer>> {
+    let i = predefined_position(op)? * datatype::BUILTIN_COUNT + datatype::builtin_index(dtype)?;
+    KERNELS.with(|k| k.borrow().get(i).cloned().flatten())
 }
 
 thread_local! {
@@ -169,8 +190,15 @@ pub(crate) fn commutative(op: c_int) -> Result<bool, MpiError> {
 struct Kernel {
     op: Op,
     elem: Elem,
-    /// Packed bytes per datatype element.
-    size: usize,
+    /// The kernel of (`op`, `elem`) (`zerorank::op::kernel_fn`).
+    f: KernelFn,
+    /// Packed bytes of one basic element (of one pair, for the pair types; of one byte
+    /// for REPLACE and NO_OP): the op combines the operands basic element by basic
+    /// element, whatever datatype holds them, so the collectives may split at any
+    /// multiple of this. Two ranks whose datatypes differ but whose type signatures match
+    /// (`MPI_Type_contiguous(4, MPI_INT)` once, and `MPI_INT` 4 times), as MPI allows,
+    /// then split and fold alike.
+    unit: usize,
     /// Set for a pair type whose packed unit is narrower than its struct.
     pair: Option<Pair>,
 }
@@ -191,7 +219,8 @@ fn kernel(op: Op, oph: c_int, dtype: c_int, info: TypeInfo) -> Result<Kernel, Mp
         return Ok(Kernel {
             op,
             elem: Elem::Byte,
-            size,
+            f: kernel_fn(op, Elem::Byte).expect("REPLACE and NO_OP are defined on bytes"),
+            unit: 1,
             pair: None,
         });
     }
@@ -212,14 +241,15 @@ fn kernel(op: Op, oph: c_int, dtype: c_int, info: TypeInfo) -> Result<Kernel, Mp
                 .into(),
         ));
     };
-    if !defined(op, elem) {
+    let Some(f) = kernel_fn(op, elem) else {
         return Err(not_defined(format!(" (elements of C type {elem})")));
-    }
-    let pair = match (per, elem.pair_index_offset()) {
-        (1.., Some(index_at)) if size / per != elem.size() => Some(Pair {
-            value: size / per - 4,
+    };
+    let unit = size / per.max(1);
+    let pair = match elem.pair_index_offset() {
+        Some(index_at) if unit != elem.size() => Some(Pair {
+            value: unit - 4,
             index_at,
-            packed: size / per,
+            packed: unit,
             full: elem.size(),
         }),
         _ => None,
@@ -227,17 +257,23 @@ fn kernel(op: Op, oph: c_int, dtype: c_int, info: TypeInfo) -> Result<Kernel, Mp
     Ok(Kernel {
         op,
         elem,
-        size,
+        f,
+        unit,
         pair,
     })
 }
 
 impl Kernel {
     fn run(&self, input: &[u8], inout: &mut [u8]) {
-        if let Err(e) = reduce_local(self.op, self.elem, input, inout) {
-            // The collectives pass whole elements of equal length: a bug if not.
-            panic!("zerorank: internal error in a reduction: {e}");
-        }
+        // The collectives pass whole elements of equal length: a bug if not.
+        assert!(
+            input.len() == inout.len() && input.len().is_multiple_of(self.elem.size()),
+            "zerorank: internal error in a reduction: {} and {} bytes of {}-byte elements",
+            input.len(),
+            inout.len(),
+            self.elem.size()
+        );
+        (self.f)(input, inout);
     }
 }
 
@@ -284,7 +320,7 @@ impl Reducer for Kernel {
     }
 
     fn elem_size(&self) -> usize {
-        self.size.max(1)
+        self.unit.max(1)
     }
 }
 
@@ -564,14 +600,15 @@ mod tests {
     fn predefined_ops_on_derived_types() {
         let c3 = committed(|p| crate::datatype::ffi::MPI_Type_contiguous(3, INT, p));
         let r = reducer(SUM, c3).unwrap();
-        assert_eq!((r.elem_size(), r.commutative()), (12, true));
+        // Split at basic elements, as 3 MPI_INTs are (the same type signature).
+        assert_eq!((r.elem_size(), r.commutative()), (4, true));
         let mut io = ints(&[1, 2, 3, 4, 5, 6]);
         r.reduce(&ints(&[10, 20, 30, 40, 50, 60]), &mut io);
         assert_eq!(to_ints(&io), [11, 22, 33, 44, 55, 66]);
         // a non-contiguous vector of doubles: packed data is just doubles
         let v = committed(|p| crate::datatype::ffi::MPI_Type_vector(2, 1, 3, DOUBLE, p));
         let r = reducer(MAX, v).unwrap();
-        assert_eq!(r.elem_size(), 16);
+        assert_eq!(r.elem_size(), 8);
         let f = |v: &[f64]| v.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>();
         let mut io = f(&[1.0, 5.0]);
         r.reduce(&f(&[2.0, -1.0]), &mut io);
@@ -629,7 +666,8 @@ mod tests {
         // a contiguous type of pairs
         let c2 = committed(|p| crate::datatype::ffi::MPI_Type_contiguous(2, SHORT_INT, p));
         let r = reducer(MAXLOC, c2).unwrap();
-        assert_eq!(r.elem_size(), 12);
+        // Split at whole pairs: the unit of a type of pairs is one pair.
+        assert_eq!(r.elem_size(), 6);
         let mut io = pairs(&[(1i16, 1), (2, 2)], s);
         r.reduce(&pairs(&[(0i16, 0), (3, 3)], s), &mut io);
         assert_eq!(io, pairs(&[(1i16, 1), (3, 3)], s));

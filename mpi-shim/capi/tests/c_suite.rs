@@ -911,6 +911,29 @@ fn c_suite_one_rank_with_bad_arguments_leaves_nobody_waiting() {
     run_failure_program_across("coll_refuse", &exe, &["across"], 46000, "c7");
 }
 
+/// Small collectives on one node take a fast entry when their type and op are predefined,
+/// the general path otherwise (`tests/failure/coll_small.c`): ranks on either path meet in
+/// one call. Correct mixes give the known answers at every size up to past the fast
+/// entry's; when the last rank passes another count, every call returns, someone gets
+/// MPI_ERR_TRUNCATE, and the communicator works afterwards. At 2-4 ranks.
+#[test]
+fn c_suite_small_calls_meet_the_general_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_failure_program("coll_small", tmp.path());
+    for np in [2, 3, 4] {
+        let out = run_bounded(zrun_cmd(np, &exe), Duration::from_secs(60));
+        assert_failure_program_ok("coll_small", &format!("{np} ranks"), &out);
+    }
+    // A Reduce operand past a slot streams (the root reads every chunk) or is read from
+    // the rank's memory, whichever was faster: each way, forced.
+    for way in ["stream", "direct"] {
+        let mut cmd = zrun_cmd(3, &exe);
+        cmd.env("ZR_NODE_WAY", way);
+        let out = run_bounded(cmd, Duration::from_secs(60));
+        assert_failure_program_ok("coll_small", &format!("3 ranks, ZR_NODE_WAY={way}"), &out);
+    }
+}
+
 /// The ranks disagree on a rooted collective's root, or call different rooted collectives
 /// at the same point, under MPI_ERRORS_RETURN (`tests/failure/coll_roots.c`): small and
 /// streamed messages, on one node at 2-4 ranks (each rank's call word tells the others

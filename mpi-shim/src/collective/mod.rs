@@ -145,6 +145,10 @@ pub fn agreement_enabled() -> bool {
 
 pub use agreement::{mode as agreement_mode, Mode as AgreementMode};
 
+/// No operand of a small call (`Communicator::all_reduce_small`) is larger: one
+/// publication of the shared-memory slots.
+pub const SMALL_BYTES: usize = zerorank_transport::shm::collslot::DATA_BYTES;
+
 /// The digest of what every rank must pass alike to `op` (see `agreement`).
 pub(crate) fn agreement_digest(op: &CollOp) -> u64 {
     agreement::digest(op)

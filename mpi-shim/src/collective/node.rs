@@ -73,6 +73,7 @@ mod choice;
 mod direct;
 mod exposure;
 mod fold;
+mod small;
 
 use super::plan::{at_least, exact, per_rank};
 use super::{CollError, CollOp, RawBuf, Reducer};
@@ -230,12 +231,12 @@ enum AreaLook {
 fn signature(op: &CollOp) -> u32 {
     let (kind, root) = match op {
         CollOp::Barrier => (1, None),
-        CollOp::Bcast { root, .. } => (2, Some(*root)),
-        CollOp::Reduce { root, .. } => (3, Some(*root)),
-        CollOp::Allreduce { .. } => (4, None),
+        CollOp::Bcast { root, .. } => (small::BCAST, Some(*root)),
+        CollOp::Reduce { root, .. } => (small::REDUCE, Some(*root)),
+        CollOp::Allreduce { .. } => (small::ALLREDUCE, None),
         CollOp::Gather { root, .. } | CollOp::Gatherv { root, .. } => (5, Some(*root)),
         CollOp::Scatter { root, .. } | CollOp::Scatterv { root, .. } => (6, Some(*root)),
-        CollOp::Allgather { .. } | CollOp::Allgatherv { .. } => (7, None),
+        CollOp::Allgather { .. } | CollOp::Allgatherv { .. } => (small::ALLGATHER, None),
         CollOp::Alltoall { .. } | CollOp::Alltoallv { .. } => (8, None),
         CollOp::ReduceScatter { .. } => (9, None),
         CollOp::Scan { .. } => (10, None),
@@ -563,6 +564,12 @@ impl Node {
         let t = self.token(tag, chunk);
         let f = &self.fabric;
         let first = f.coll_hint(self.locals[r]);
+        // Most often the publication is already there, or is in the hinted area.
+        if let Some(h) = s.ready(t, first) {
+            f.set_coll_hint(self.locals[r], h);
+            self.check_signature(r, h)?;
+            return Ok(h);
+        }
         let mut area = None;
         let mut polls = 0u32;
         let mut abandoned = false;
@@ -899,6 +906,13 @@ impl Node {
         let (input, recv, elem) = self.checked(tag, op, operands, checks())?;
         let len = input.len();
         let shape = fold::shape(len, elem, &[]);
+        if len <= exchange_max() {
+            // In place (the root's operand is its result) when the input is `recv`.
+            let send = recv
+                .is_none_or(|r| r.as_ptr() != input.as_ptr())
+                .then(|| buf_bytes(input));
+            return self.fold_whole(tag, send, recv.map(buf_mut), op, shape, Some(root));
+        }
         // Only the root folds (the others' shares are empty).
         let share = |j| fold::Share {
             range: if j == root { 0..len } else { 0..0 },
@@ -950,13 +964,9 @@ impl Node {
         let elem = self.checked(tag, op, all, fold::elements("Allreduce", len, op))?;
         let shape = fold::shape(len, elem, &[]);
         if len <= exchange_max() {
-            return self.fold(tag, 0, input, Some(recv), op, (shape, all), |_| {
-                fold::Share {
-                    range: 0..len,
-                    ranks: 0..n,
-                    at: 0,
-                }
-            });
+            // (`Node::run_op` refused buffers that overlap but for in place.)
+            let send = (input.as_ptr() != recv.as_ptr()).then(|| buf_bytes(input));
+            return self.fold_whole(tag, send, Some(buf_mut(recv)), op, shape, None);
         }
         let segs = super::plan::split(len, elem, n as u32);
         self.fold(tag, 0, input, Some(recv), op, (shape, all), |j| {
@@ -1285,6 +1295,16 @@ fn buf_bytes<'a>(b: RawBuf) -> &'a [u8] {
     // SAFETY: the buffer is valid for its length until the call returns (RawBuf contract),
     // and this rank only reads it.
     unsafe { std::slice::from_raw_parts(b.as_ptr(), b.len()) }
+}
+
+/// The bytes of a buffer the call writes (the caller's alone until the call returns).
+fn buf_mut<'a>(b: RawBuf) -> &'a mut [u8] {
+    if b.is_empty() {
+        return &mut [];
+    }
+    // SAFETY: the buffer is valid for its length until the call returns and nobody else
+    // touches it meanwhile (RawBuf contract).
+    unsafe { std::slice::from_raw_parts_mut(b.as_ptr() as *mut u8, b.len()) }
 }
 
 /// The reducer of `op` and whose operands each rank folds, when `op` is a reduction.

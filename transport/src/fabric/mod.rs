@@ -82,7 +82,7 @@ pub struct Fabric {
     /// The publisher's side of this rank's collective slot (see `coll_publisher`).
     coll_publisher: crate::shm::collslot::Publisher,
     /// Per local rank, the area of its collective slot to look at first.
-    coll_hints: RefCell<Vec<usize>>,
+    coll_hints: Box<[Cell<u8>]>,
     ex: LocalExecutor,
 }
 
@@ -279,7 +279,7 @@ impl Fabric {
             finalized: Cell::new(false),
             orphans: RefCell::default(),
             coll_publisher: Default::default(),
-            coll_hints: RefCell::default(),
+            coll_hints: (0..local_size).map(|_| Cell::new(0)).collect(),
             listen_addr,
             ex,
         })
@@ -411,17 +411,20 @@ impl Fabric {
 
     /// Where to look first for the next publication of local rank `local`: the area after
     /// the one its last publication was found in (see `CollSlot::ready`).
+    #[inline]
     pub fn coll_hint(&self, local: usize) -> usize {
-        self.coll_hints.borrow().get(local).copied().unwrap_or(0)
+        self.coll_hints
+            .get(local)
+            .map_or(0, |h| usize::from(h.get()))
     }
 
     /// Record that local rank `local`'s publication was found in `area`.
+    #[inline]
     pub fn set_coll_hint(&self, local: usize, area: usize) {
-        let mut h = self.coll_hints.borrow_mut();
-        if h.len() <= local {
-            h.resize(local + 1, 0);
+        const _: () = assert!(crate::shm::collslot::AREAS <= 256, "an area fits a hint");
+        if let Some(h) = self.coll_hints.get(local) {
+            h.set(((area + 1) % crate::shm::collslot::AREAS) as u8);
         }
-        h[local] = (area + 1) % crate::shm::collslot::AREAS;
     }
 
     /// Can this rank read its local peers' memory directly (`process_vm_readv`, see
@@ -450,6 +453,7 @@ impl Fabric {
 
     /// The publisher's side of this rank's own collective slot (which area is next, the
     /// releases asked of each; see [`crate::shm::collslot`]).
+    #[inline]
     pub fn coll_publisher(&self) -> &crate::shm::collslot::Publisher {
         &self.coll_publisher
     }

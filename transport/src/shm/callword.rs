@@ -44,6 +44,7 @@ pub const SIGNATURE_BITS: u32 = SEQ_SHIFT;
 /// The signature of a call: which collective (`kind`, 1 to 15) and its root (`None` for
 /// the collectives without one). Ranks of one call must have the same. Roots from 4094 up
 /// (outside any on-node communicator, which has at most 2047 ranks) share one value.
+#[inline]
 pub fn signature(kind: u8, root: Option<u32>) -> u32 {
     assert!((1..16).contains(&kind), "collective kinds are 1 to 15");
     let root = root.map_or(0, |r| r.min(4094) + 1);
@@ -62,6 +63,7 @@ pub enum Stage {
 }
 
 /// One rank's word for call `seq` on the communicator of collective context `context`.
+#[inline]
 pub fn encode(context: u32, seq: u32, signature: u32, stage: Stage) -> u64 {
     debug_assert!(u64::from(signature) <= SIG_MASK);
     VALID
@@ -76,12 +78,14 @@ pub fn encode(context: u32, seq: u32, signature: u32, stage: Stage) -> u64 {
 }
 
 /// A rank's failure word: it failed call `seq` on the communicator of context `context`.
+#[inline]
 pub fn failure(context: u32, seq: u32) -> u64 {
     encode(context, seq, 0, Stage::Failed)
 }
 
 /// Does failure word `word` (another rank's) say it failed call `seq` on the communicator
 /// of context `context`?
+#[inline]
 pub fn failed(word: u64, context: u32, seq: u32) -> bool {
     let call = (u64::from(context) & CONTEXT_MASK) << CONTEXT_SHIFT
         | (u64::from(seq) & SEQ_MASK) << SEQ_SHIFT;
@@ -122,6 +126,7 @@ impl Progress {
 
 /// What `word` (another rank's) says about call `seq` with signature `signature` on the
 /// communicator of context `context`.
+#[inline]
 pub fn progress(word: u64, context: u32, seq: u32, signature: u32) -> Progress {
     if word & VALID == 0 {
         return Progress::Before;

@@ -165,6 +165,7 @@ impl CollSlot {
         }
     }
 
+    #[inline]
     fn ctl(&self, area: usize) -> &SlotCtl {
         assert!(area < AREAS, "a slot has {AREAS} areas, not {}", area + 1);
         // SAFETY: the AREAS control blocks lie at the start of the slot (`new`), in
@@ -175,6 +176,7 @@ impl CollSlot {
 
     /// Where a publication of `len` bytes in `area` lives: inline after the token when it
     /// is small, else in the area's data.
+    #[inline]
     fn data_ptr(&self, area: usize, len: usize) -> *mut u8 {
         if len <= INLINE_BYTES {
             self.ctl(area).inline.get().cast()
@@ -206,12 +208,14 @@ impl CollSlot {
     /// rank failed on the communicator that uses index `i`. Stored before the call word
     /// that says the next call, so it outlasts it.
     #[cfg(not(loom))]
+    #[inline]
     pub fn set_failure(&self, i: usize, word: u64) {
         self.words(1)[i].store(word, std::sync::atomic::Ordering::Release);
     }
 
     /// Another rank: this slot's owner's failure word `i`.
     #[cfg(not(loom))]
+    #[inline]
     pub fn failure(&self, i: usize) -> u64 {
         self.words(1)[i].load(std::sync::atomic::Ordering::Acquire)
     }
@@ -220,12 +224,14 @@ impl CollSlot {
     /// this rank did in the call it describes, so a rank that reads it finished sees
     /// that too.
     #[cfg(not(loom))]
+    #[inline]
     pub fn set_call(&self, i: usize, word: u64) {
         self.words(0)[i].store(word, std::sync::atomic::Ordering::Release);
     }
 
     /// Another rank: this slot's owner's call word `i`.
     #[cfg(not(loom))]
+    #[inline]
     pub fn call(&self, i: usize) -> u64 {
         self.words(0)[i].load(std::sync::atomic::Ordering::Acquire)
     }
@@ -243,6 +249,7 @@ impl CollSlot {
     }
 
     /// Publisher: have all `reads_asked` reads asked of `area` so far been released?
+    #[inline]
     pub fn writable(&self, area: usize, reads_asked: u64) -> bool {
         let done = self.ctl(area).reads.load(Ordering::Acquire);
         assert!(
@@ -257,6 +264,7 @@ impl CollSlot {
     /// instead of waiting for it. The readers last wrote that line when they released the
     /// area, usually long before; without the hint the check costs a cross-core miss at
     /// the start of every collective. Only a hint: no effect on what is loaded or stored.
+    #[inline]
     pub fn prefetch_reads(&self, area: usize) {
         #[cfg(all(target_arch = "x86_64", not(loom)))]
         {
@@ -288,6 +296,7 @@ impl CollSlot {
     ///
     /// # Safety
     /// As for [`CollSlot::write`].
+    #[inline]
     pub unsafe fn write_parts(&self, area: usize, parts: &[&[u8]], kind: Kind, shape: u64) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         assert!(len <= DATA_BYTES, "{len} bytes do not fit in a slot");
@@ -314,11 +323,13 @@ impl CollSlot {
 
     /// Reader: the length of the publication in `area` (after [`CollSlot::ready`] gave
     /// `area`; the token's acquire makes it visible).
+    #[inline]
     pub fn published_len(&self, area: usize) -> usize {
         (self.ctl(area).len.load(Ordering::Relaxed) & ((1 << KIND_SHIFT) - 1)) as usize
     }
 
     /// Reader: the kind of the publication in `area` (after [`CollSlot::ready`] gave it).
+    #[inline]
     pub fn published_kind(&self, area: usize) -> Kind {
         match self.ctl(area).len.load(Ordering::Relaxed) >> KIND_SHIFT {
             0 => Kind::Data,
@@ -330,6 +341,7 @@ impl CollSlot {
     /// Reader: the shape word of the publication in `area` (after [`CollSlot::ready`] gave
     /// it): what its publisher passed to [`CollSlot::write_parts`], 0 for
     /// [`CollSlot::write`].
+    #[inline]
     pub fn published_shape(&self, area: usize) -> u64 {
         self.ctl(area).shape.load(Ordering::Relaxed)
     }
@@ -337,6 +349,7 @@ impl CollSlot {
     /// Publisher: announce the data in `area` under `token`; `reads_when_done` is the
     /// area's read count once every reader of this publication has released it (the
     /// reads asked of it so far, this publication's included).
+    #[inline]
     pub fn publish(&self, area: usize, token: u64, reads_when_done: u64) {
         debug_assert!(token >> 63 == 1, "tokens have the top bit set");
         let c = self.ctl(area);
@@ -348,6 +361,7 @@ impl CollSlot {
     /// area to look at first (a publisher goes round its areas, so the area after the one its last
     /// publication was found in is the likely one; looking there first saves a cache
     /// miss on the other areas' control lines).
+    #[inline]
     pub fn ready(&self, token: u64, first: usize) -> Option<usize> {
         (0..AREAS)
             .map(|i| (first + i) % AREAS)
@@ -385,6 +399,7 @@ impl CollSlot {
     /// # Safety
     /// Only after [`CollSlot::ready`] gave `area` for the step's token and before this
     /// reader's [`CollSlot::release`] of it.
+    #[inline]
     pub unsafe fn data(&self, area: usize, len: usize) -> &[u8] {
         assert!(len <= DATA_BYTES, "{len} bytes do not fit in a slot");
         // SAFETY: the publisher does not write the area until every reader released it
@@ -393,6 +408,7 @@ impl CollSlot {
     }
 
     /// Reader: done with the publication in `area`.
+    #[inline]
     pub fn release(&self, area: usize) {
         self.ctl(area).reads.fetch_add(1, Ordering::Release);
     }
@@ -405,6 +421,7 @@ impl CollSlot {
     /// line, a store alone does not (it drains from the store buffer). No other release of
     /// this area can race with it: the next one is for a later publication, which the
     /// publisher makes only after it saw this one (`writable`).
+    #[inline]
     pub fn release_sole(&self, area: usize) {
         let c = self.ctl(area);
         let done = c.done.load(Ordering::Relaxed);
@@ -450,12 +467,14 @@ pub struct Owner {
 
 impl Publisher {
     /// The area the next publication goes to, and the reads asked of it so far.
+    #[inline]
     pub fn next(&self) -> (usize, u64) {
         let h = self.next.get();
         (h, self.asked[h].get())
     }
 
     /// Record a publication in `area` for `readers` readers.
+    #[inline]
     pub fn published(&self, area: usize, readers: u64) {
         self.asked[area].set(self.asked[area].get() + readers);
         self.next.set((area + 1) % AREAS);
@@ -487,6 +506,7 @@ impl Publisher {
 
     /// The reads asked of `area` so far (with [`CollSlot::writable`]: has every reader of
     /// its last publication released it?).
+    #[inline]
     pub fn asked(&self, area: usize) -> u64 {
         self.asked[area].get()
     }

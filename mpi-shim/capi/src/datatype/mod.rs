@@ -195,6 +195,14 @@ pub(crate) fn builtin_index(h: c_int) -> Option<usize> {
     builtin::index(h)
 }
 
+/// The size of predefined type `h` when its elements lie back to back from the buffer's
+/// start (every predefined type but the pairs with padding, such as `MPI_DOUBLE_INT`):
+/// the fast entries of small collectives take only those.
+pub(crate) fn packed_builtin_size(h: c_int) -> Option<usize> {
+    let t = &PREDEFINED_LAYOUTS[builtin::index(h)?];
+    (t.is_contiguous() && t.lb == 0).then_some(t.size)
+}
+
 /// The type `h` for communication: predefined, or derived and committed; else
 /// `MPI_ERR_TYPE`.
 pub(crate) fn lookup(h: c_int) -> Result<TypeInfo, MpiError> {

@@ -110,7 +110,7 @@ pub(super) fn shape(len: usize, elem: usize, layout: &[usize]) -> u64 {
 
 /// What this rank knows of a publisher whose call's shape differs from its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Odd {
+pub(super) enum Odd {
     /// Its shape matches (the default).
     No,
     /// It disagrees; nothing more of it is read.
@@ -121,18 +121,18 @@ enum Odd {
 }
 
 /// What this rank's fold checks the other ranks' chunk 0 against.
-struct Call {
-    shape: u64,
-    len: usize,
-    elem: usize,
+pub(super) struct Call {
+    pub shape: u64,
+    pub len: usize,
+    pub elem: usize,
     /// Does every rank fold something of every operand (see [`Node::fold`])?
-    mutual: bool,
+    pub mutual: bool,
 }
 
 impl Call {
     /// Does rank `r`'s chunk 0, in area `h` of its slot, have this call's shape? If not,
     /// record `r` in `odd`, note the error in `failed` and release the chunk.
-    fn agrees(
+    pub(super) fn agrees(
         &self,
         node: &Node,
         r: usize,
@@ -499,7 +499,13 @@ const WINDOW: usize = 256 << 10;
 impl Node {
     /// Step `k` of reading the chunks of the disagreeing publishers this rank is counted
     /// on for (`Odd::Draining`): read and release each one's chunk `k`.
-    fn drain(&self, tag: u32, first: usize, k: usize, odd: &mut [Odd]) -> Result<(), CollError> {
+    pub(super) fn drain(
+        &self,
+        tag: u32,
+        first: usize,
+        k: usize,
+        odd: &mut [Odd],
+    ) -> Result<(), CollError> {
         for (r, o) in odd.iter_mut().enumerate() {
             if *o != (Odd::Draining { next: k }) {
                 continue;
@@ -575,14 +581,14 @@ impl Node {
 /// read into it by a kernel copy), or in another rank's slot, just written by another
 /// core (see `zerorank_transport::shm::copy`).
 #[derive(Clone, Copy)]
-enum Origin {
+pub(super) enum Origin {
     Local,
     Slot,
 }
 use Origin::{Local, Slot};
 
 /// The first (rightmost) operand is copied, the others combined into it.
-fn fold_one(op: &dyn Reducer, theirs: &[u8], acc: &mut [u8], first: bool, from: Origin) {
+pub(super) fn fold_one(op: &dyn Reducer, theirs: &[u8], acc: &mut [u8], first: bool, from: Origin) {
     if first {
         match from {
             Local => copy_local(acc, theirs),
