@@ -3,7 +3,7 @@
 # 4 ranks: zerorank vs Open MPI vs MPICH, one C source (benches/c/coll_bench.c) compiled
 # with zrcc, mpicc.openmpi and mpicc.mpich, each run under its own launcher (zrun,
 # mpirun.openmpi --oversubscribe, mpiexec.mpich), alternating the implementations within
-# every round. Also the start-up time of `<launcher> -np 2 ./hello` (wall time, median).
+# every round, each round starting with the next one. Also the start-up time of `<launcher> -np 2 ./hello` (wall time, median).
 #
 # usage: benches/coll.sh [ROUNDS]        (default 3 rounds; run from anywhere)
 # env:
@@ -88,8 +88,15 @@ echo "# implementations: ${impls[*]}  nps: $NPS  rounds: $ROUNDS  out: $OUT" >&2
 : >"$OUT/startup.txt"
 fails=0
 for r in $(seq 1 "$ROUNDS"); do
+    # Each round starts with the next implementation: none always runs right after the
+    # same one (MPICH busy-polling 4 ranks on 2 cores for minutes was followed, more often
+    # than chance, by rounds in the machine's slow state).
+    order=()
+    for ((k = 0; k < ${#impls[@]}; k++)); do
+        order+=("${impls[(k + r - 1) % ${#impls[@]}]}")
+    done
     for np in $NPS; do
-        for impl in "${impls[@]}"; do
+        for impl in "${order[@]}"; do
             echo "== round $r: $impl np=$np" >&2
             log=$OUT/$impl.np$np.r$r
             launcher_of "$impl" "$np"
