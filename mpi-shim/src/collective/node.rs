@@ -225,29 +225,44 @@ enum AreaLook {
     Failed(usize),
 }
 
+/// The collective kinds of call signatures (`callword::signature`).
+mod kind {
+    pub const BARRIER: u8 = 1;
+    pub const BCAST: u8 = 2;
+    pub const REDUCE: u8 = 3;
+    pub const ALLREDUCE: u8 = 4;
+    pub const GATHER: u8 = 5;
+    pub const SCATTER: u8 = 6;
+    pub const ALLGATHER: u8 = 7;
+    pub const ALLTOALL: u8 = 8;
+    pub const REDUCE_SCATTER: u8 = 9;
+    pub const SCAN: u8 = 10;
+    pub const EXSCAN: u8 = 11;
+    /// A reduction run as a schedule ([`super::Node::hand_to_schedule`]).
+    pub const SCHEDULED: u8 = 12;
+}
+
 /// The signature of `op` (`callword::signature`): which collective and its root. The
 /// `v` variants share their collective's: MPI lets their counts differ per rank anyway,
 /// and the publications say what they hold.
 fn signature(op: &CollOp) -> u32 {
     let (kind, root) = match op {
-        CollOp::Barrier => (1, None),
-        CollOp::Bcast { root, .. } => (small::BCAST, Some(*root)),
-        CollOp::Reduce { root, .. } => (small::REDUCE, Some(*root)),
-        CollOp::Allreduce { .. } => (small::ALLREDUCE, None),
-        CollOp::Gather { root, .. } | CollOp::Gatherv { root, .. } => (5, Some(*root)),
-        CollOp::Scatter { root, .. } | CollOp::Scatterv { root, .. } => (6, Some(*root)),
-        CollOp::Allgather { .. } | CollOp::Allgatherv { .. } => (small::ALLGATHER, None),
-        CollOp::Alltoall { .. } | CollOp::Alltoallv { .. } => (8, None),
-        CollOp::ReduceScatter { .. } => (9, None),
-        CollOp::Scan { .. } => (10, None),
-        CollOp::Exscan { .. } => (11, None),
+        CollOp::Barrier => (kind::BARRIER, None),
+        CollOp::Bcast { root, .. } => (kind::BCAST, Some(*root)),
+        CollOp::Reduce { root, .. } => (kind::REDUCE, Some(*root)),
+        CollOp::Allreduce { .. } => (kind::ALLREDUCE, None),
+        CollOp::Gather { root, .. } | CollOp::Gatherv { root, .. } => (kind::GATHER, Some(*root)),
+        CollOp::Scatter { root, .. } | CollOp::Scatterv { root, .. } => {
+            (kind::SCATTER, Some(*root))
+        }
+        CollOp::Allgather { .. } | CollOp::Allgatherv { .. } => (kind::ALLGATHER, None),
+        CollOp::Alltoall { .. } | CollOp::Alltoallv { .. } => (kind::ALLTOALL, None),
+        CollOp::ReduceScatter { .. } => (kind::REDUCE_SCATTER, None),
+        CollOp::Scan { .. } => (kind::SCAN, None),
+        CollOp::Exscan { .. } => (kind::EXSCAN, None),
     };
     callword::signature(kind, root)
 }
-
-/// The collective kind in the signature of [`Node::hand_to_schedule`] (after the eleven
-/// of [`signature`]).
-const SCHEDULED: u8 = 12;
 
 /// The root of `op`, for the collectives that have one.
 fn root_of(op: &CollOp) -> Option<u32> {
@@ -647,14 +662,14 @@ impl Node {
     /// The ranks decide alike in a correct program, but not in one whose ranks pass
     /// different sizes or datatypes: then some would fold through the slots and the others
     /// wait in the schedule for messages that never come. So this is a barrier through
-    /// the slots ([`Node::token_barrier`]) under a signature of its own ([`SCHEDULED`]
+    /// the slots ([`Node::token_barrier`]) under a signature of its own ([`kind::SCHEDULED`]
     /// and the root): a rank that
     /// folds finds this one in its call with another signature and fails the call
     /// ([`CollError::Abandoned`]), and this one finds the same of it, instead of waiting.
     pub(crate) fn hand_to_schedule(&self, tag: i32, op: &CollOp) -> Result<(), CollError> {
         debug_assert!(!self.accepts(op), "only for what the slots do not take");
         let root = root_of(op);
-        let sig = callword::signature(SCHEDULED, root);
+        let sig = callword::signature(kind::SCHEDULED, root);
         self.in_call(tag as u32, sig, root, |tag| self.token_barrier(tag))
     }
 

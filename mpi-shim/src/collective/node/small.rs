@@ -1,27 +1,29 @@
-//! Small reductions: an Allreduce whose operands every rank folds whole (up to
-//! [`super::EXCHANGE_MAX`]: one publication each), without the general fold's bookkeeping.
+//! Small calls: an Allreduce or Reduce whose operands the ranks fold whole (up to
+//! [`super::EXCHANGE_MAX`]: one publication each), a Bcast of one publication and an
+//! Allgather of one publication a block, run straight from the fast entry
+//! (`Communicator::all_reduce_small` and its siblings) without building a `CollOp`, and
+//! folded without the general fold's bookkeeping ([`Node::fold_whole`], which the
+//! general path's one-chunk Allreduce and Reduce use too).
 //!
-//! The publications are the general fold's (`fold`), byte for byte: one chunk, published
-//! for every other rank, with the call's shape and [`fold::LAST`]; each rank folds every
-//! operand from the right and releases each publication as the general fold does. So a
-//! rank here and a rank in the general fold meet in the same call, and a rank whose
-//! shape differs (an erroneous program) is found on the same words and reported with the
-//! same errors.
+//! The publications are the general path's, byte for byte: for a fold, one chunk
+//! published for the ranks that fold it, with the call's shape and [`fold::LAST`], each
+//! operand folded from the right and each publication released as the general fold does;
+//! a Bcast and an Allgather publish and read as `Node::run` does. So a rank here and a
+//! rank on the general path meet in the same call, and a rank whose shape differs (an
+//! erroneous program) is found on the same words and reported with the same errors
+//! (`mpi-shim/capi/tests/failure/coll_small.c`).
 //!
 //! Why a path of its own: measured with callgrind at 2 ranks, a 16-byte `MPI_Allreduce`
 //! cost about 2,000 instructions a call besides its waits: about 500 in the C layer
 //! (staging, building the operation), 500 in the dispatch to the fold and 700 in the
 //! general fold (closures over every rank's share, the chunk loop's state, the
-//! address-read machinery), which a one-chunk call of equal operands needs none of. The
-//! fast entry (`Communicator::all_reduce_small`) starts here.
+//! address-read machinery), which a one-chunk call of equal operands needs none of. It
+//! now costs about 1,200.
 
 use super::super::{CollError, Reducer};
 use super::fold::{self, fold_one, Origin};
 use super::Node;
 use zerorank_transport::shm::collslot::{Kind, INLINE_BYTES};
-
-/// The collective kind of Allreduce in call signatures (`super::signature`).
-pub(super) const ALLREDUCE: u8 = 4;
 
 impl Node {
     /// Allreduce of `send` (`None`: in place, the operand is `recv`) into `recv`, run as
@@ -44,7 +46,7 @@ impl Node {
         if len > super::exchange_max() || !len.is_multiple_of(elem) || !separate {
             return None;
         }
-        let sig = super::callword::signature(ALLREDUCE, None);
+        let sig = super::callword::signature(super::kind::ALLREDUCE, None);
         Some(self.in_call(tag as u32, sig, None, |tag| {
             let shape = fold::shape(len, elem, &[]);
             self.fold_whole(tag, send, Some(recv), op, shape, None)
@@ -155,12 +157,6 @@ impl Node {
     }
 }
 
-/// The collective kinds of Bcast, Reduce and Allgather in call signatures
-/// (`super::signature`).
-pub(super) const BCAST: u8 = 2;
-pub(super) const REDUCE: u8 = 3;
-pub(super) const ALLGATHER: u8 = 7;
-
 /// Do `a` and `b` share no byte?
 fn apart(a: &[u8], b: &[u8]) -> bool {
     let (x, y) = (a.as_ptr() as usize, b.as_ptr() as usize);
@@ -196,7 +192,7 @@ impl Node {
         if !fits {
             return None;
         }
-        let sig = super::callword::signature(REDUCE, Some(root));
+        let sig = super::callword::signature(super::kind::REDUCE, Some(root));
         Some(self.in_call(tag as u32, sig, Some(root), |tag| {
             let shape = fold::shape(len, elem, &[]);
             self.fold_whole(tag, send, recv, op, shape, Some(root as usize))
@@ -216,7 +212,7 @@ impl Node {
         if root as usize >= n || buf.is_empty() || buf.len() > super::bcast_max() {
             return None;
         }
-        let sig = super::callword::signature(BCAST, Some(root));
+        let sig = super::callword::signature(super::kind::BCAST, Some(root));
         Some(self.in_call(tag as u32, sig, Some(root), |tag| {
             if root as usize == me {
                 self.publish(tag, 0, buf, n - 1).map(drop)
@@ -255,7 +251,7 @@ impl Node {
                 super::RawBuf::from_slice(recv),
             )
         };
-        let sig = super::callword::signature(ALLGATHER, None);
+        let sig = super::callword::signature(super::kind::ALLGATHER, None);
         Some(self.in_call(tag as u32, sig, None, |tag| {
             self.allgather(tag, send, recv, block, false)
         }))
