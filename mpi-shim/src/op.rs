@@ -433,7 +433,7 @@ fn fixed<const OP: u8, const ELEM: u8>(input: &[u8], inout: &mut [u8]) {
 }
 
 /// The kernels of op `OP` on every element, in `Elem::ALL`'s order.
-const fn row<const OP: u8>() -> [KernelFn; 23] {
+const fn row<const OP: u8>() -> [KernelFn; Elem::ALL.len()] {
     [
         fixed::<OP, 0>,
         fixed::<OP, 1>,
@@ -462,7 +462,7 @@ const fn row<const OP: u8>() -> [KernelFn; 23] {
 }
 
 /// Every (op, element) kernel, at `[op as usize][elem as usize]`.
-static KERNELS: [[KernelFn; 23]; 14] = [
+static KERNELS: [[KernelFn; Elem::ALL.len()]; Op::ALL.len()] = [
     row::<0>(),
     row::<1>(),
     row::<2>(),
@@ -901,6 +901,24 @@ mod tests {
                 (x >> 24) as u8
             })
             .collect()
+    }
+
+    #[test]
+    fn kernel_fn_is_reduce_local_for_every_pair() {
+        for (op, elem) in pairs() {
+            let Some(f) = kernel_fn(op, elem) else {
+                assert!(
+                    !defined(op, elem),
+                    "{op:?} on {elem:?} is defined: a kernel"
+                );
+                continue;
+            };
+            let n = elem.size() * 37;
+            let (input, inout) = (bytes(1, n), bytes(2, n));
+            let mut got = inout.clone();
+            f(&input, &mut got);
+            assert_eq!(got, run(op, elem, &input, &inout), "{op:?} on {elem:?}");
+        }
     }
 
     fn run(op: Op, elem: Elem, input: &[u8], inout: &[u8]) -> Vec<u8> {
