@@ -9,6 +9,13 @@
 //! acknowledged and sends the unacknowledged ones again when the peer has been silent
 //! about them for the retransmission interval.
 //!
+//! Acknowledgements ride on the frames going the other way. A bare one (a frame with no
+//! body) goes only when nothing has gone back for the acknowledgement delay, or when
+//! [`ACK_EVERY`] frames wait for one, as TCP delays its ACKs: answering every frame at
+//! once doubled the frames of a lightly loaded ring (each member's report drew a bare
+//! acknowledgement back), and every frame costs its receiver a wake-up. The delay is
+//! well inside the retransmission interval, so nothing is sent again for want of it.
+//!
 //! A peer that left the member's view is *retired*: its link state is dropped (nothing
 //! is sent again to a member that may be dead), and frames to or from it go unsequenced
 //! (`seq` 0 with a body), passed on at once, in no particular order, and never sent
@@ -18,6 +25,10 @@
 use super::types::NodeId;
 use super::wire::Wire;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+/// Frames received and not yet acknowledged at which a bare acknowledgement goes at once
+/// (so a one-way stream does not wait for the delay to free the sender's queue).
+pub const ACK_EVERY: u32 = 32;
 
 /// A datagram between two members.
 #[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -40,8 +51,10 @@ struct Link {
     /// The next sequence number expected from the peer.
     recv_next: u64,
     early: BTreeMap<u64, Wire>,
-    /// Something arrived that the peer should hear acknowledged.
-    ack_due: bool,
+    /// When the oldest frame the peer has not heard acknowledged arrived (`None`: all
+    /// acknowledged), and how many such frames there are.
+    ack_due_since: Option<u64>,
+    ack_owed: u32,
     last_heard: u64,
     last_sent: u64,
 }
@@ -52,15 +65,23 @@ pub struct Links {
     links: HashMap<NodeId, Link>,
     retired: HashSet<NodeId>,
     retransmit: u64,
+    ack_delay: u64,
 }
 
 impl Links {
-    pub fn new(retransmit: u64) -> Self {
+    /// Links that send unacknowledged frames again after `retransmit` and hold a bare
+    /// acknowledgement back for up to `ack_delay` (which must be shorter).
+    pub fn new(retransmit: u64, ack_delay: u64) -> Self {
         assert!(retransmit > 0, "a retransmission interval");
+        assert!(
+            ack_delay < retransmit,
+            "acknowledgements held back for {ack_delay} ms would make the peer send again after {retransmit} ms"
+        );
         Links {
             links: HashMap::new(),
             retired: HashSet::new(),
             retransmit,
+            ack_delay,
         }
     }
 
@@ -91,7 +112,8 @@ impl Links {
             l.sent_at = now;
         }
         l.unacked.push_back((seq, body.clone()));
-        l.ack_due = false;
+        l.ack_due_since = None;
+        l.ack_owed = 0;
         l.last_sent = now;
         Frame {
             seq,
@@ -118,7 +140,8 @@ impl Links {
         let Some(body) = frame.body else {
             return out;
         };
-        l.ack_due = true;
+        l.ack_due_since.get_or_insert(now);
+        l.ack_owed = l.ack_owed.saturating_add(1);
         if frame.seq < l.recv_next {
             return out; // a duplicate
         }
@@ -130,11 +153,12 @@ impl Links {
         out
     }
 
-    /// The frames to send now: bare acknowledgements that are due, and the
-    /// unacknowledged frames of links silent for the retransmission interval.
+    /// The frames to send now: bare acknowledgements that are due (see the module
+    /// docs), and the unacknowledged frames of links silent for the retransmission
+    /// interval.
     pub fn flush(&mut self, now: u64) -> Vec<(NodeId, Frame)> {
         let mut out = Vec::new();
-        let rto = self.retransmit;
+        let (rto, delay) = (self.retransmit, self.ack_delay);
         for (&peer, l) in &mut self.links {
             if !l.unacked.is_empty() && now >= l.sent_at + rto {
                 for (seq, body) in &l.unacked {
@@ -148,10 +172,14 @@ impl Links {
                     ));
                 }
                 l.sent_at = now;
-                l.ack_due = false;
+                l.ack_due_since = None;
+                l.ack_owed = 0;
                 l.last_sent = now;
             }
-            if l.ack_due {
+            let due = l
+                .ack_due_since
+                .is_some_and(|t| now >= t + delay || l.ack_owed >= ACK_EVERY);
+            if due {
                 out.push((
                     peer,
                     Frame {
@@ -160,7 +188,8 @@ impl Links {
                         body: None,
                     },
                 ));
-                l.ack_due = false;
+                l.ack_due_since = None;
+                l.ack_owed = 0;
                 l.last_sent = now;
             }
         }
@@ -197,13 +226,18 @@ impl Links {
         self.retired.insert(peer);
     }
 
-    /// The earliest time a retransmission may be due.
+    /// The earliest time a retransmission or a bare acknowledgement may be due.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.links
+        let resend = self
+            .links
             .values()
             .filter(|l| !l.unacked.is_empty())
-            .map(|l| l.sent_at + self.retransmit)
-            .min()
+            .map(|l| l.sent_at + self.retransmit);
+        let ack = self
+            .links
+            .values()
+            .filter_map(|l| l.ack_due_since.map(|t| t + self.ack_delay));
+        resend.chain(ack).min()
     }
 
     /// Frames waiting for acknowledgement, over all links (for back-pressure and tests).
@@ -218,24 +252,33 @@ mod tests {
 
     #[test]
     fn drops_duplicates_and_reorders_into_sequence() {
-        let mut a = Links::new(10);
-        let mut b = Links::new(10);
+        let mut a = Links::new(10, 2);
+        let mut b = Links::new(10, 2);
         let f1 = a.send(0, 2, Wire::Heartbeat);
         let f2 = a.send(0, 2, Wire::Join { who: 9 });
         assert!(b.receive(1, 1, f2.clone()).is_empty(), "waits for frame 1");
         assert_eq!(b.receive(1, 1, f1.clone()).len(), 2);
         assert!(b.receive(2, 1, f1).is_empty(), "duplicate");
         assert!(b.receive(2, 1, f2).is_empty(), "duplicate");
-        // b acknowledges; a stops retransmitting.
+        // b acknowledges once the delay has passed; a stops retransmitting.
+        assert!(b.flush(2).is_empty(), "the bare acknowledgement waits");
+        assert_eq!(b.next_deadline(), Some(3));
         let acks = b.flush(3);
         assert_eq!(acks.len(), 1);
+        assert_eq!(acks[0].1.ack, 2);
+        assert!(acks[0].1.body.is_none());
         a.receive(4, 2, acks[0].1.clone());
         assert!(a.flush(100).is_empty());
+        assert_eq!(
+            a.next_deadline(),
+            None,
+            "nothing left to send or acknowledge"
+        );
     }
 
     #[test]
     fn a_retired_peer_gets_unsequenced_frames_and_its_frames_pass_at_once() {
-        let mut a = Links::new(10);
+        let mut a = Links::new(10, 2);
         a.send(0, 2, Wire::Heartbeat);
         a.retire(2);
         let f = a.send(1, 2, Wire::Join { who: 1 });
@@ -254,7 +297,7 @@ mod tests {
             1,
             "passed on out of sequence"
         );
-        let mut b = Links::new(10);
+        let mut b = Links::new(10, 2);
         assert_eq!(
             b.receive(0, 1, f).len(),
             1,
@@ -264,11 +307,40 @@ mod tests {
 
     #[test]
     fn retransmits_until_acknowledged() {
-        let mut a = Links::new(10);
+        let mut a = Links::new(10, 2);
         a.send(0, 2, Wire::Heartbeat);
         assert!(a.flush(5).is_empty());
         assert_eq!(a.flush(10).len(), 1);
         assert!(a.flush(15).is_empty());
         assert_eq!(a.flush(20).len(), 1);
+    }
+
+    #[test]
+    fn an_acknowledgement_rides_on_a_frame_back_or_goes_bare_when_due() {
+        let mut a = Links::new(40, 5);
+        let mut b = Links::new(40, 5);
+        let f = a.send(0, 2, Wire::Heartbeat);
+        b.receive(1, 1, f);
+        // A frame back within the delay carries the acknowledgement: no bare one.
+        let back = b.send(3, 1, Wire::Join { who: 2 });
+        assert_eq!(back.ack, 1);
+        assert!(b.flush(100).iter().all(|(_, f)| f.body.is_some()));
+        a.receive(4, 2, back);
+        assert_eq!(a.in_flight(), 0, "acknowledged by the frame back");
+        // A one-way stream: acknowledged at once every ACK_EVERY frames.
+        let mut owed = 0;
+        for k in 0..ACK_EVERY {
+            let f = a.send(10, 2, Wire::Heartbeat);
+            b.receive(10, 1, f);
+            owed += 1;
+            let acks = b.flush(10);
+            if k + 1 < ACK_EVERY {
+                assert!(acks.is_empty(), "{owed} frames owed: not yet");
+            } else {
+                assert_eq!(acks.len(), 1, "{owed} frames owed: a bare acknowledgement");
+                a.receive(10, 2, acks[0].1.clone());
+            }
+        }
+        assert_eq!(a.in_flight(), 0);
     }
 }
