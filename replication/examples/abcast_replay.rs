@@ -54,7 +54,15 @@ fn main() {
         println!("state: {st}");
     }
     println!("{} events, {} deliveries", r.events, r.deliveries);
-    match check(&r.logs, CheckOptions { liveness: true }) {
+    if let Some(why) = &r.stuck {
+        println!("stuck: {why}; safety properties only");
+    }
+    match check(
+        &r.logs,
+        CheckOptions {
+            liveness: r.stuck.is_none(),
+        },
+    ) {
         Ok(()) => println!("checker: every property holds"),
         Err(v) => {
             println!("checker: {v}");

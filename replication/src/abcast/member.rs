@@ -134,6 +134,9 @@ struct ViewState {
     /// The key of this member's last delivery in the view.
     delivered: (u64, NodeId),
     ack_due: bool,
+    /// The neighbour the last broadcast came through: the acknowledgement goes that way
+    /// first, towards the broadcast's origin, which waits for it to deliver.
+    ack_first: Option<NodeId>,
     /// Another member reported a later delivery: the log may shrink.
     gc_due: bool,
     /// Promised a view change: no more receiving, acknowledging or delivering here.
@@ -238,6 +241,19 @@ impl Member {
         m
     }
 
+    /// More processes a joiner may ask to let it in (a directory's news of where the group
+    /// runs now: the ones it was given may all have failed). Ignored once it is in.
+    pub fn add_contacts(&mut self, more: impl IntoIterator<Item = NodeId>) {
+        if !matches!(self.phase, Phase::Joining { .. }) {
+            return;
+        }
+        for c in more {
+            if c != self.id && !self.contacts.contains(&c) {
+                self.contacts.push(c);
+            }
+        }
+    }
+
     fn blank(id: NodeId, cfg: Config, now: u64, phase: Phase) -> Self {
         Member {
             id,
@@ -311,6 +327,15 @@ impl Member {
     }
 
     /// Is it a working member: in a view, with the group's state?
+    /// The views of the view-change decisions this member proposed (leading) or accepted
+    /// and has not installed yet (they may be chosen already: the simulator keeps a
+    /// majority of them up).
+    pub fn pending_views(&self) -> impl Iterator<Item = &View> {
+        let proposed = self.leading.as_ref().and_then(|r| r.decision.as_ref());
+        let accepted = self.accepted.as_ref().map(|(_, d)| d);
+        proposed.into_iter().chain(accepted).map(|d| &d.view)
+    }
+
     pub fn is_ready(&self) -> bool {
         self.phase == Phase::Normal && self.view.is_some() && self.has_state
     }
@@ -457,7 +482,8 @@ impl Member {
                 self.vs.received.iter().map(|(&o, &s)| (o, s)).collect();
             let (view, from, clock, delivered) =
                 (self.view_id(), self.id, self.clock, self.vs.delivered);
-            self.spread(|hops| Wire::Ack {
+            let first = self.vs.ack_first.take();
+            self.spread(first, |hops| Wire::Ack {
                 view,
                 hops,
                 from,
@@ -506,16 +532,20 @@ impl Member {
 
     /// Send this member's own message both ways round the ring: rightwards to the next
     /// `n / 2` members, leftwards to the `(n - 1) / 2` before it, so that every other
-    /// member gets it once, about `n / 2` hops away at most.
-    fn spread(&mut self, make: impl Fn(u32) -> Wire) {
+    /// member gets it once, about `n / 2` hops away at most. The right first, unless
+    /// `first` is the left neighbour.
+    fn spread(&mut self, first: Option<NodeId>, make: impl Fn(u32) -> Wire) {
         let n = self.view.as_ref().map_or(0, |v| v.members.len()) as u32;
         let (left, right) = self.neighbours();
         let (r_hops, l_hops) = (n / 2, n.saturating_sub(1) / 2);
-        if let (Some(r), true) = (right, r_hops > 0) {
-            self.send(r, make(r_hops));
+        let mut ways = [(right, r_hops), (left, l_hops)];
+        if first.is_some() && first == left {
+            ways.swap(0, 1);
         }
-        if let (Some(l), true) = (left, l_hops > 0) {
-            self.send(l, make(l_hops));
+        for (to, hops) in ways {
+            if let (Some(to), true) = (to, hops > 0) {
+                self.send(to, make(hops));
+            }
         }
     }
 
@@ -547,7 +577,7 @@ impl Member {
             self.own_undelivered += 1;
             self.accept_data(data.clone());
             let view = self.view_id();
-            self.spread(|hops| Wire::Data {
+            self.spread(None, |hops| Wire::Data {
                 view,
                 hops,
                 data: data.clone(),
@@ -697,7 +727,10 @@ impl Member {
             self.forward(from, fw);
         }
         match w {
-            Wire::Data { data, .. } => self.accept_data(data),
+            Wire::Data { data, .. } => {
+                self.vs.ack_first = Some(from);
+                self.accept_data(data)
+            }
             Wire::Ack {
                 from: m,
                 clock,
@@ -741,7 +774,8 @@ impl Member {
                     self.suspect(who);
                 }
             }
-            Wire::Join { who } => self.on_join(who),
+            Wire::Join { who } => self.on_join(from, who),
+            Wire::Gone { who } => self.on_gone(from, who),
             Wire::Leave { base, who } => {
                 if self.phase == Phase::Normal
                     && base == self.view_id()
@@ -853,7 +887,8 @@ impl Member {
         }
     }
 
-    fn on_join(&mut self, who: NodeId) {
+    /// `from` asks for `who` to be let in (`who` itself, or a member passing it on).
+    fn on_join(&mut self, from: NodeId, who: NodeId) {
         if self.phase != Phase::Normal {
             return;
         }
@@ -868,6 +903,11 @@ impl Member {
             // retired link cannot be sequenced again): it must come back under a new id.
             let view = v.clone();
             self.send(who, Wire::Outdated { view });
+            if from != who {
+                // A member that joined after `who` left passes its join on: tell it, or it
+                // waits for a view change nobody will run, and blames the coordinator.
+                self.send(from, Wire::Gone { who });
+            }
             return;
         }
         if !self.joiners.insert(who) {
@@ -877,6 +917,21 @@ impl Member {
         let c = self.coordinator();
         if c != self.id {
             self.send(c, Wire::Join { who });
+        }
+    }
+
+    /// Member `from` says `who` left the group once and cannot be let in again.
+    fn on_gone(&mut self, from: NodeId, who: NodeId) {
+        let Some(v) = &self.view else { return };
+        if self.phase != Phase::Normal || !v.contains(from) || v.contains(who) {
+            return;
+        }
+        self.joiners.remove(&who);
+        self.links.retire(who);
+        let wanted =
+            !self.joiners.is_empty() || !self.suspects.is_empty() || !self.leavers.is_empty();
+        if !wanted && self.leading.is_none() && !self.vs.frozen {
+            self.wanted_since = None;
         }
     }
 
@@ -1355,6 +1410,91 @@ mod tests {
         assert_eq!(
             m.broadcast(0, Bytes::from_static(b"x")),
             Err(BroadcastError::Full(1))
+        );
+    }
+
+    /// The member's acknowledgement of a broadcast goes first the way the broadcast came,
+    /// towards its origin (which waits for it to deliver), then the other way.
+    #[test]
+    fn an_acknowledgement_goes_towards_the_origin_first() {
+        // Ring 1 - 2 - 3 (- 1): member 2's left is 1, its right 3.
+        let founders = [1, 2, 3];
+        let origin = |id: NodeId| Member::founder(id, &founders, Config::default(), 0);
+        let data_from = |o: &mut Member| -> Frame {
+            o.broadcast(0, Bytes::from_static(b"m")).unwrap();
+            o.flush();
+            std::iter::from_fn(|| o.poll_action())
+                .find_map(|a| match a {
+                    Action::Send { to: 2, frame } => Some(frame),
+                    _ => None,
+                })
+                .expect("the broadcast goes to member 2")
+        };
+        for from in [1, 3] {
+            let frame = data_from(&mut origin(from));
+            let mut m = Member::founder(2, &founders, Config::default(), 0);
+            while m.poll_action().is_some() {}
+            m.handle(1, from, frame);
+            m.flush();
+            let order: Vec<NodeId> = std::iter::from_fn(|| m.poll_action())
+                .filter_map(|a| match a {
+                    Action::Send { to, frame } if matches!(frame.body, Some(Wire::Ack { .. })) => {
+                        Some(to)
+                    }
+                    _ => None,
+                })
+                .collect();
+            let other = 4 - from;
+            assert_eq!(order, vec![from, other], "a broadcast from {from}");
+        }
+    }
+
+    /// A member that joined after a process left passes that process's stale join on;
+    /// the coordinator, which retired it, answers `Gone`, and the member forgets it instead
+    /// of waiting for a view change nobody runs and then blaming the coordinator.
+    #[test]
+    fn a_join_passed_on_for_a_process_that_left_is_answered_and_dropped() {
+        let founders = [1, 2, 3];
+        let sends = |m: &mut Member| -> Vec<(NodeId, Frame)> {
+            m.flush();
+            std::iter::from_fn(|| m.poll_action())
+                .filter_map(|a| match a {
+                    Action::Send { to, frame } => Some((to, frame)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut c = Member::founder(1, &founders, Config::default(), 0);
+        c.links.retire(9); // 9 was in a view of the coordinator's once, and left it
+        let mut m = Member::founder(2, &founders, Config::default(), 0);
+        sends(&mut c);
+        sends(&mut m);
+        m.on_wire(9, Wire::Join { who: 9 });
+        assert!(m.joiners.contains(&9) && m.wanted_since.is_some());
+        let join = sends(&mut m)
+            .into_iter()
+            .find(|(to, f)| *to == 1 && f.body == Some(Wire::Join { who: 9 }))
+            .expect("the join is passed on to the coordinator")
+            .1;
+        c.handle(1, 2, join);
+        let out = sends(&mut c);
+        assert!(out
+            .iter()
+            .any(|(to, f)| *to == 9 && matches!(f.body, Some(Wire::Outdated { .. }))));
+        let gone = out
+            .into_iter()
+            .find(|(to, f)| *to == 2 && f.body == Some(Wire::Gone { who: 9 }))
+            .expect("the member that passed the join on hears 9 is gone")
+            .1;
+        m.handle(2, 1, gone);
+        assert!(m.joiners.is_empty(), "9 is forgotten");
+        assert_eq!(m.wanted_since, None, "no view change is wanted any more");
+        m.tick(1000);
+        assert!(
+            !sends(&mut m)
+                .iter()
+                .any(|(_, f)| matches!(f.body, Some(Wire::Suspect { .. }))),
+            "the coordinator is not blamed"
         );
     }
 }

@@ -9,7 +9,10 @@
 //! running members, every broadcast of theirs delivered.
 //!
 //! Faults are chosen so that some component always holds a majority of every installed
-//! view's running members: the protocol promises progress only then.
+//! view's running members, and of every view proposed or accepted in a view change (it
+//! may have been chosen, and be installed once its commit arrives): the protocol promises
+//! progress only then. A joiner still outside the group learns the running processes
+//! after every restart and heal, as from a directory.
 //!
 //! [`checker`]: super::checker
 
@@ -89,6 +92,12 @@ pub struct SimResult {
     /// With [`SimConfig::agreement`]: each member's outcomes, in delivery order, and the
     /// history version it started from (a joiner's, from the state it received).
     pub outcomes: Vec<(NodeId, u64, Vec<Outcome>)>,
+    /// Why no progress was owed at the end, if it was not: the latest view has lost the
+    /// majority of its members to crashes. The fault schedule avoids that for every view
+    /// installed, proposed or accepted, but a view change can still choose a view of
+    /// members that crash right after promising; the protocol cannot go on then (as no
+    /// majority-based one can), so such a run is held to the safety properties only.
+    pub stuck: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -189,6 +198,7 @@ pub fn run(cfg: SimConfig) -> SimResult {
         .values()
         .map(|n| format!("alive {} {}", n.alive, n.member.status()))
         .collect();
+    let stuck = sim.stuck();
     let outcomes = sim
         .nodes
         .iter_mut()
@@ -201,6 +211,7 @@ pub fn run(cfg: SimConfig) -> SimResult {
         faults: sim.faults,
         events: sim.events,
         deliveries,
+        stuck,
     }
 }
 
@@ -327,13 +338,36 @@ impl Sim {
                         self.fault();
                         let t = self.now + self.rng.gen_range(1..=self.cfg.fault_every * 2);
                         self.push(t, Ev::Fault);
-                    } else if self.partitioned {
-                        self.heal();
+                    } else {
+                        if self.partitioned {
+                            self.heal();
+                        }
+                        self.tell_joiners();
                     }
                 }
                 Ev::Restart(old) => self.restart(old),
             }
         }
+    }
+
+    /// See [`SimResult::stuck`].
+    fn stuck(&self) -> Option<String> {
+        let running = self.running();
+        let latest = running
+            .iter()
+            .filter_map(|id| self.nodes[id].member.view())
+            .max_by_key(|v| v.id)?;
+        let up = latest
+            .members
+            .iter()
+            .filter(|m| running.contains(m))
+            .count();
+        (up < latest.majority()).then(|| {
+            format!(
+                "view {} (members {:?}) has {up} running, short of a majority",
+                latest.id, latest.members
+            )
+        })
     }
 
     fn reachable(&self, from: NodeId, to: NodeId) -> bool {
@@ -461,8 +495,14 @@ impl Sim {
             .filter(|n| n.alive && !n.member.is_stopped())
             .filter_map(|n| n.member.view().cloned())
             .collect();
+        let pending: Vec<_> = self
+            .nodes
+            .values()
+            .filter(|n| n.alive && !n.member.is_stopped())
+            .flat_map(|n| n.member.pending_views().cloned())
+            .collect();
         [0u8, 1].iter().any(|&s| {
-            views.iter().all(|v| {
+            let installed = views.iter().all(|v| {
                 let ok = v
                     .members
                     .iter()
@@ -478,7 +518,23 @@ impl Sim {
                     })
                     .count();
                 ok >= v.majority()
-            })
+            });
+            // A view accepted in a view change may be chosen and installed once its
+            // commit arrives: a majority of its members that are in a view already
+            // (joiners are not counted) must stay up with it, or no view could follow.
+            let pending = pending.iter().all(|v| {
+                let ok = v
+                    .members
+                    .iter()
+                    .filter(|&&m| {
+                        alive(m)
+                            && side(m) == s
+                            && self.nodes.get(&m).is_some_and(|n| n.member.is_ready())
+                    })
+                    .count();
+                ok >= v.majority()
+            });
+            installed && pending
         })
     }
 
@@ -552,6 +608,18 @@ impl Sim {
         }
         self.partitioned = false;
         self.fault_note(format!("{} ms: heal", self.now));
+        self.tell_joiners();
+    }
+
+    /// Give every running joiner the processes running now, as a directory would: the
+    /// ones it started with may all have crashed while it was cut off, and a joiner
+    /// that knows no live process can never get in.
+    fn tell_joiners(&mut self) {
+        let running = self.running();
+        for id in &running {
+            let n = self.nodes.get_mut(id).expect("a node");
+            n.member.add_contacts(running.iter().copied());
+        }
     }
 
     /// The process of `old` (crashed or blocked) starts again and joins under a new id.
@@ -574,5 +642,6 @@ impl Sim {
         let member = Member::joiner(id, &contacts, self.cfg.member, self.now);
         self.add(id, member);
         self.nodes.get_mut(&id).expect("a node").side = side;
+        self.tell_joiners();
     }
 }

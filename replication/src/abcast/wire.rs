@@ -110,6 +110,12 @@ pub enum Wire {
         view: ViewId,
         state: Vec<u8>,
     },
+    /// `who`, whose join the receiver passed on, was in a view of the group once and
+    /// left it: it cannot be let in again (it must come back under a new id), so the
+    /// receiver stops asking for it.
+    Gone {
+        who: NodeId,
+    },
 }
 
 impl Wire {
@@ -130,6 +136,7 @@ impl Wire {
             Wire::Commit { .. } => "commit",
             Wire::Outdated { .. } => "outdated",
             Wire::State { .. } => "state",
+            Wire::Gone { .. } => "gone",
         }
     }
 }
