@@ -214,6 +214,64 @@ fn ten_thousand_frames_in_order_full_duplex() {
     wait(&cli, "client");
 }
 
+/// Large and small frames back to back, sent before any is read: the reader stages
+/// less after a large frame (it reads the rest of a large one straight into its buffer),
+/// so small frames after large ones, and a large one after small ones, cross the stage in
+/// every combination.
+#[test]
+fn large_and_small_frames_interleaved_arrive_intact() {
+    const LENS: [usize; 14] = [
+        100 << 10,
+        8,
+        20 << 10,
+        0,
+        300,
+        64 << 10,
+        5,
+        (16 << 10) - 1,
+        16 << 10,
+        1 << 20,
+        4000,
+        4100,
+        17 << 10,
+        3,
+    ];
+    let (addr, srv) = server(|l| async move {
+        let (mut rd, _wr) = accept_ok(&l).await.into_split();
+        let pool = BufferPool::new();
+        for round in 0..3u64 {
+            for (i, &len) in LENS.iter().enumerate() {
+                let seq = round * 100 + i as u64 + 1;
+                let buf = rd
+                    .next_frame(&pool, &expect(SERVER))
+                    .await
+                    .expect("next_frame");
+                let h = access(buf.as_slice()).unwrap().to_native();
+                assert_eq!((h.seq, h.len), (seq, len as u64), "frames in order");
+                assert!(
+                    buf.as_slice()[64..] == pattern(len, seq as u8)[..],
+                    "frame {seq} of {len} B intact"
+                );
+            }
+        }
+    });
+    let cli = side("client", move || async move {
+        let (_rd, mut wr) = connect_ok(addr).await.into_split();
+        for round in 0..3u64 {
+            for (i, &len) in LENS.iter().enumerate() {
+                let seq = round * 100 + i as u64 + 1;
+                wr.send_frame(&header(CLIENT, SERVER, seq, len), &pattern(len, seq as u8))
+                    .await
+                    .expect("send");
+            }
+        }
+        // Keep the connection open until the server has read everything.
+        glommio::timer::sleep(std::time::Duration::from_millis(500)).await;
+    });
+    wait(&srv, "server");
+    wait(&cli, "client");
+}
+
 #[test]
 fn wrong_secret_is_refused_on_both_sides() {
     let (addr, srv) = server(|l| async move {

@@ -35,9 +35,11 @@ use zerorank_transport::tcp::{self, FrameReader, FrameWriter, Listener, TcpConfi
 /// The communicator context of ring-broadcast frames (in the transport's frame header).
 pub const CONTEXT: u32 = 0x00ab_ca57;
 
-/// Payload bytes of frames sent to a peer in one transport frame, about (the transport
-/// refuses frames above 4 MiB; a single larger broadcast goes alone).
-const BATCH_BYTES: usize = 1 << 20;
+/// Most payload bytes of frames sent to a peer in one transport frame, about (the
+/// transport refuses frames above 4 MiB; a single larger broadcast goes alone). A little
+/// under 1 MiB, so that a full batch with its headers fits the receiver's 1 MiB buffer
+/// class rather than taking a 2 MiB one.
+const BATCH_BYTES: usize = (1 << 20) - (16 << 10);
 
 /// The payload bytes a frame carries, roughly (for batching).
 fn frame_bytes(f: &Frame) -> usize {
@@ -380,12 +382,13 @@ fn batches(frames: Vec<Frame>) -> Vec<Segments> {
     let mut batch = Vec::new();
     let mut bytes = 0;
     for f in frames {
-        if !batch.is_empty() && bytes >= BATCH_BYTES {
+        let size = frame_bytes(&f);
+        if !batch.is_empty() && bytes + size > BATCH_BYTES {
             out.push(codec::encode_batch(&batch));
             batch.clear();
             bytes = 0;
         }
-        bytes += frame_bytes(&f);
+        bytes += size;
         batch.push(f);
     }
     if !batch.is_empty() {
