@@ -136,10 +136,41 @@ EOF
 
 now_ms() { date +%s%3N; }
 
+# cs_cpu: CPU time (clock ticks) the corosync daemons have used so far.
+cs_cpu() {
+    local p t=0
+    for p in $(cat "$OUT"/corosync*/pid 2>/dev/null); do
+        [[ -r /proc/$p/stat ]] || continue
+        # utime and stime: fields 14 and 15 (after the parenthesised name).
+        t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+    done
+    echo "$t"
+}
+
+# quiesce TAG: wait (at most 10 s) until the corosync daemons use under 5% of a core
+# over 200 ms, so that no run starts while they still work off the last one's backlog;
+# records how long it took and what they used during the wait in $OUT/TAG.quiesce.
+quiesce() {
+    local tag=$1 hz a b i start
+    hz=$(getconf CLK_TCK)
+    start=$(now_ms)
+    for i in $(seq 50); do
+        a=$(cs_cpu)
+        sleep 0.2
+        b=$(cs_cpu)
+        (((b - a) * 1000 / hz < 10)) && break
+    done
+    echo "waited_ms=$(($(now_ms) - start)) last_200ms_cpu_ms=$(((b - a) * 1000 / hz))" >"$OUT/$tag.quiesce"
+}
+
 # run_zr SIZE RATE TAG [KILL_AT_MS [RUN_S]]: three zr-abcast members; outputs in
-# $OUT/TAG.zr<n>
+# $OUT/TAG.zr<n>, and the corosync daemons' CPU time during the run in $OUT/TAG.zr.cs_cpu
 run_zr() {
     local size=$1 rate=$2 tag=$3 kill_at=${4:-} RUN_S=${5:-$RUN_S}
+    quiesce "$tag.zr"
+    local cpu0 hz
+    cpu0=$(cs_cpu)
+    hz=$(getconf CLK_TCK)
     local t0 n peers=()
     t0=$(($(now_ms) + 500))
     for n in 1 2 3; do peers+=(--peer "$n=${ADDR[n - 1]}:7300"); done
@@ -159,11 +190,13 @@ run_zr() {
         kill -9 "$victim"
     fi
     wait "${pids[@]}"
+    echo "cs_cpu_ms=$((($(cs_cpu) - cpu0) * 1000 / hz))" >"$OUT/$tag.zr.cs_cpu"
 }
 
 # run_cs SIZE RATE TAG [KILL_AT_MS [RUN_S]]: three cpg_bench clients, one per corosync node
 run_cs() {
     local size=$1 rate=$2 tag=$3 kill_at=${4:-} RUN_S=${5:-$RUN_S}
+    quiesce "$tag.cs"
     local t0 n pids=()
     t0=$(($(now_ms) + 500))
     for n in 1 2 3; do
@@ -183,6 +216,7 @@ run_cs() {
 # raw_tcp TAG: iperf3 from every member to both others at once, RUN_S seconds.
 raw_tcp() {
     local tag=$1 i p pids=()
+    quiesce "$tag.raw"
     for i in 0 1 2; do
         for p in 5201 5202; do
             bash "$NETNS" exec "$PREFIX" $i -- iperf3 -s -p $p -D -1 >/dev/null 2>&1
@@ -283,6 +317,37 @@ lines.append(f"Raw TCP over the same namespaces (iperf3, every member streaming 
              f"{f(raw)} MB/s received per member (median of {len(raws)} rounds). zerorank at 64 KiB delivers "
              f"{f(z64)} MB/s per member, {f(z64 * 2 / 3 if z64 else None)} of it from the other members"
              + (f": {100 * z64 * 2 / 3 / raw:.0f}% of raw." if z64 and raw else "."))
+# Per round, what a member received from the others against iperf3 in the same round.
+per_round = []
+for r in range(1, rounds + 1):
+    try:
+        raw_r = sum(json.load(open(f"{out}/raw.{r}.raw{i}{ab}"))["end"]["sum_received"]["bits_per_second"] / 8e6
+                    for i in range(3) for ab in "ab") / 3
+    except (OSError, ValueError, KeyError):
+        continue
+    cells = []
+    for s in ("65536", "1048576"):
+        z = run(f"tp.{s}.{r}", "zr")
+        if z and s in sizes:
+            cells.append(f"{int(s) // 1024} KiB {100 * z['mb'] * 2 / 3 / raw_r:.0f}%")
+    if cells:
+        per_round.append(f"round {r} (raw {raw_r:.0f} MB/s): " + ", ".join(cells))
+if per_round:
+    lines.append("")
+    lines.append("From the others as a share of the same round's raw TCP: " + "; ".join(per_round) + ".")
+# The corosync daemons stay up through zerorank's runs: what they used meanwhile.
+def kv(path):
+    try:
+        return {k: int(v) for k, v in (x.split("=") for x in open(path).read().split())}
+    except (OSError, ValueError):
+        return None
+cpu = [c["cs_cpu_ms"] for c in (kv(p) for p in glob.glob(f"{out}/*.zr.cs_cpu")) if c]
+waits = [q["waited_ms"] for q in (kv(p) for p in glob.glob(f"{out}/*.quiesce")) if q]
+if cpu:
+    lines.append("")
+    lines.append(f"Every run starts once the corosync daemons use under 5% of a core (waits: median "
+                 f"{statistics.median(waits):.0f} ms, longest {max(waits)} ms); during zerorank's {len(cpu)} runs "
+                 f"they used a median {statistics.median(cpu):.0f} ms of CPU per run (most {max(cpu)} ms).")
 lines.append("")
 lines.append("New view after `kill -9` under full load at 64 B, seen at member 1:")
 for impl, name in (("zr", "zerorank, kill -9 of member 3's process"), ("cs", "corosync (token 1000 ms), kill -9 of node 3's corosync")):
