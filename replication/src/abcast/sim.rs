@@ -502,39 +502,30 @@ impl Sim {
             .flat_map(|n| n.member.pending_views().cloned())
             .collect();
         [0u8, 1].iter().any(|&s| {
-            let installed = views.iter().all(|v| {
-                let ok = v
+            // Does side `s` keep a majority of `v`'s members up, counting those `counts`?
+            let majority_up = |v: &super::types::View, counts: &dyn Fn(&Member) -> bool| {
+                let up = v
                     .members
                     .iter()
                     .filter(|&&m| {
                         alive(m)
                             && side(m) == s
-                            && self.nodes.get(&m).is_some_and(|n| {
-                                // A joiner counts once it has installed the view and
-                                // received the state.
-                                n.member.is_ready()
-                                    && n.member.view().is_some_and(|mv| mv.id >= v.id)
-                            })
+                            && self.nodes.get(&m).is_some_and(|n| counts(&n.member))
                     })
                     .count();
-                ok >= v.majority()
-            });
-            // A view accepted in a view change may be chosen and installed once its
-            // commit arrives: a majority of its members that are in a view already
-            // (joiners are not counted) must stay up with it, or no view could follow.
-            let pending = pending.iter().all(|v| {
-                let ok = v
-                    .members
-                    .iter()
-                    .filter(|&&m| {
-                        alive(m)
-                            && side(m) == s
-                            && self.nodes.get(&m).is_some_and(|n| n.member.is_ready())
-                    })
-                    .count();
-                ok >= v.majority()
-            });
-            installed && pending
+                up >= v.majority()
+            };
+            // A joiner counts once it has installed the view and received the state.
+            views.iter().all(|v| {
+                majority_up(v, &|m| {
+                    m.is_ready() && m.view().is_some_and(|mv| mv.id >= v.id)
+                })
+            })
+            // A view proposed or accepted in a view change may be chosen and installed
+            // once its commit arrives: a majority of its members that are in a view
+            // already (joiners are not counted) must stay up with it, or no view could
+            // follow.
+            && pending.iter().all(|v| majority_up(v, &|m| m.is_ready()))
         })
     }
 
