@@ -40,7 +40,8 @@ pub enum Property {
     /// No member delivers a message twice; every delivered message was sent by its origin
     /// with the same payload; every delivery is in the view the member last installed.
     Integrity,
-    /// A correct member delivers every message it sent.
+    /// A correct member delivers every message it sent (checked with
+    /// [`CheckOptions::liveness`]: it needs the group to make progress).
     Validity,
     /// If any member (even one that crashed later) delivers m in view v, every correct
     /// member that installed v delivers m, in v.

@@ -135,7 +135,9 @@ struct ViewState {
     delivered: (u64, NodeId),
     ack_due: bool,
     /// The neighbour the last broadcast came through: the acknowledgement goes that way
-    /// first, towards the broadcast's origin, which waits for it to deliver.
+    /// first, towards the broadcast's origin, which waits for it to deliver. (With 4 or
+    /// more members the runtime batches frames per peer in the order the peers first
+    /// appear, so a forwarded broadcast queued for the other neighbour still goes first.)
     ack_first: Option<NodeId>,
     /// Another member reported a later delivery: the log may shrink.
     gc_due: bool,
@@ -242,7 +244,10 @@ impl Member {
     }
 
     /// More processes a joiner may ask to let it in (a directory's news of where the group
-    /// runs now: the ones it was given may all have failed). Ignored once it is in.
+    /// runs now: the ones it was given may all have failed). Ignored once it is in. The
+    /// simulator calls it after restarts and heals; the runtime has no directory yet, so
+    /// a joiner whose contacts have all failed keeps asking them (it does not stop with
+    /// [`Action::Blocked`]).
     pub fn add_contacts(&mut self, more: impl IntoIterator<Item = NodeId>) {
         if !matches!(self.phase, Phase::Joining { .. }) {
             return;
@@ -326,7 +331,6 @@ impl Member {
         )
     }
 
-    /// Is it a working member: in a view, with the group's state?
     /// The views of the view-change decisions this member proposed (leading) or accepted
     /// and has not installed yet (they may be chosen already: the simulator keeps a
     /// majority of them up).
@@ -336,6 +340,7 @@ impl Member {
         proposed.into_iter().chain(accepted).map(|d| &d.view)
     }
 
+    /// Is it a working member: in a view, with the group's state?
     pub fn is_ready(&self) -> bool {
         self.phase == Phase::Normal && self.view.is_some() && self.has_state
     }

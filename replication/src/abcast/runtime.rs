@@ -166,6 +166,11 @@ struct Inner {
     tasks: Vec<glommio::task::JoinHandle<()>>,
     /// The last handle is gone: the timer task ends the member's tasks, and itself.
     stopping: Rc<std::cell::Cell<bool>>,
+    /// When the timer task wakes next (member clock), and how to wake it sooner: an event
+    /// can bring the member's next deadline forward (a bare acknowledgement due in
+    /// [`Config::ack_delay`]) while the task sleeps towards a later one.
+    timer_at: u64,
+    timer_wake: LocalSender<()>,
 }
 
 /// Spawn one of the member's tasks (see `Inner::tasks`).
@@ -177,7 +182,7 @@ fn spawn(rc: &Rc<RefCell<Inner>>, fut: impl std::future::Future<Output = ()> + '
 /// Held by every [`Node`] handle (not by the member's own tasks): when the last handle
 /// goes, the member stops. Only a flag is set here, since the last handle may be dropped
 /// outside the executor, where glommio cannot cancel a task; the timer task, which
-/// wakes at least every [`TIMER_MAX`], does the cancelling.
+/// wakes at least every [`TIMER_MAX_MS`], does the cancelling.
 struct Life(Rc<std::cell::Cell<bool>>);
 
 impl Drop for Life {
@@ -186,8 +191,8 @@ impl Drop for Life {
     }
 }
 
-/// Longest sleep of the timer task (it notices `Inner::stopping` then).
-const TIMER_MAX: Duration = Duration::from_millis(100);
+/// Longest sleep of the timer task, in ms (it notices `Inner::stopping` then).
+const TIMER_MAX_MS: u64 = 100;
 
 /// A running member. Cheap to clone (one member).
 #[derive(Clone)]
@@ -210,6 +215,7 @@ impl Node {
         };
         let stopping = Rc::new(std::cell::Cell::new(false));
         let node_key = opts.shm.then(peer_ring::node_key);
+        let (timer_wake, timer_woken) = local_channel::new_bounded(1);
         let inner = Rc::new(RefCell::new(Inner {
             member,
             opts,
@@ -227,6 +233,8 @@ impl Node {
             local,
             tasks: Vec::new(),
             stopping: stopping.clone(),
+            timer_at: 0,
+            timer_wake,
         }));
         let node = Node {
             inner,
@@ -235,7 +243,7 @@ impl Node {
         };
         spawn(&node.inner, accept_loop(node.inner.clone(), listener));
         // (Not in `tasks`: it ends them and then itself.)
-        glommio::spawn_local(timer_loop(node.inner.clone())).detach();
+        glommio::spawn_local(timer_loop(node.inner.clone(), timer_woken)).detach();
         pump(&node.inner);
         Ok(node)
     }
@@ -350,6 +358,12 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
             if let Some(open) = send(&mut i, to, frames) {
                 opens.push(open);
             }
+        }
+        let next = i.member.poll_timeout();
+        if next < i.timer_at {
+            i.timer_at = next;
+            // A full channel already holds a wake-up.
+            let _ = i.timer_wake.try_send(());
         }
     }
     for (peer, addr) in opens {
@@ -781,14 +795,24 @@ async fn accept_loop(rc: Rc<RefCell<Inner>>, listener: Listener) {
     }
 }
 
-async fn timer_loop(rc: Rc<RefCell<Inner>>) {
+async fn timer_loop(rc: Rc<RefCell<Inner>>, woken: LocalReceiver<()>) {
     loop {
         let wait = {
-            let i = rc.borrow();
-            Duration::from_millis(i.member.poll_timeout().saturating_sub(i.now()).max(1))
-                .min(TIMER_MAX)
+            let mut i = rc.borrow_mut();
+            let now = i.now();
+            let wait = i
+                .member
+                .poll_timeout()
+                .saturating_sub(now)
+                .clamp(1, TIMER_MAX_MS);
+            i.timer_at = now + wait;
+            Duration::from_millis(wait)
         };
-        glommio::timer::sleep(wait).await;
+        // Until then, or until `pump` brings the deadline forward.
+        futures_lite::future::or(glommio::timer::sleep(wait), async {
+            let _ = woken.recv().await;
+        })
+        .await;
         let tasks = {
             let mut i = rc.borrow_mut();
             if i.stopping.get() {

@@ -112,7 +112,8 @@ pub enum Wire {
     },
     /// `who`, whose join the receiver passed on, was in a view of the group once and
     /// left it: it cannot be let in again (it must come back under a new id), so the
-    /// receiver stops asking for it.
+    /// receiver stops asking for it, and retires `who` for good. Safe because a process
+    /// id is never used twice: a process that starts again takes a new one.
     Gone {
         who: NodeId,
     },

@@ -147,7 +147,7 @@ impl FrameReader {
     ) -> Result<RecvBuf, TcpError> {
         // Length prefix.
         while self.end - self.start < PREFIX_LEN {
-            if self.fill().await? == 0 {
+            if self.fill(0).await? == 0 {
                 return Err(if self.end == self.start {
                     TcpError::PeerClosed
                 } else {
@@ -187,8 +187,9 @@ impl FrameReader {
         Ok(buf)
     }
 
-    /// Receive more bytes into the staging buffer; 0 at EOF.
-    async fn fill(&mut self) -> Result<usize, TcpError> {
+    /// Receive more bytes into the staging buffer, up to `fill_max` or `want` if that is
+    /// more (the rest of a frame being read through the stage); 0 at EOF.
+    async fn fill(&mut self, want: usize) -> Result<usize, TcpError> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -197,7 +198,8 @@ impl FrameReader {
             self.end -= self.start;
             self.start = 0;
         }
-        let to = self.stage.len().min(self.end + self.fill_max);
+        let to = self.stage.len().min(self.end + self.fill_max.max(want));
+        debug_assert!(to > self.end, "room to receive into");
         let n = self
             .io
             .read(&mut self.stage[self.end..to])
@@ -225,7 +227,7 @@ impl FrameReader {
                     return Err(TcpError::Truncated);
                 }
                 done += n;
-            } else if self.fill().await? == 0 {
+            } else if self.fill(dst.len() - done).await? == 0 {
                 return Err(TcpError::Truncated);
             }
         }
