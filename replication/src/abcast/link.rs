@@ -59,6 +59,16 @@ struct Link {
     last_sent: u64,
 }
 
+impl Link {
+    /// A frame goes to the peer now: it carries the acknowledgement of everything
+    /// received, so none is owed any more.
+    fn sending(&mut self, now: u64) {
+        self.ack_due_since = None;
+        self.ack_owed = 0;
+        self.last_sent = now;
+    }
+}
+
 /// All of one member's links.
 #[derive(Default)]
 pub struct Links {
@@ -112,9 +122,7 @@ impl Links {
             l.sent_at = now;
         }
         l.unacked.push_back((seq, body.clone()));
-        l.ack_due_since = None;
-        l.ack_owed = 0;
-        l.last_sent = now;
+        l.sending(now);
         Frame {
             seq,
             ack: l.recv_next - 1,
@@ -172,9 +180,7 @@ impl Links {
                     ));
                 }
                 l.sent_at = now;
-                l.ack_due_since = None;
-                l.ack_owed = 0;
-                l.last_sent = now;
+                l.sending(now);
             }
             let due = l
                 .ack_due_since
@@ -188,9 +194,7 @@ impl Links {
                         body: None,
                     },
                 ));
-                l.ack_due_since = None;
-                l.ack_owed = 0;
-                l.last_sent = now;
+                l.sending(now);
             }
         }
         // Deterministic order (the map's is not).
@@ -228,16 +232,14 @@ impl Links {
 
     /// The earliest time a retransmission or a bare acknowledgement may be due.
     pub fn next_deadline(&self) -> Option<u64> {
-        let resend = self
-            .links
+        self.links
             .values()
-            .filter(|l| !l.unacked.is_empty())
-            .map(|l| l.sent_at + self.retransmit);
-        let ack = self
-            .links
-            .values()
-            .filter_map(|l| l.ack_due_since.map(|t| t + self.ack_delay));
-        resend.chain(ack).min()
+            .flat_map(|l| {
+                let resend = (!l.unacked.is_empty()).then(|| l.sent_at + self.retransmit);
+                let ack = l.ack_due_since.map(|t| t + self.ack_delay);
+                resend.into_iter().chain(ack)
+            })
+            .min()
     }
 
     /// Frames waiting for acknowledgement, over all links (for back-pressure and tests).
