@@ -338,6 +338,15 @@ fn scenario(place: Place, tag: &str) {
                 "[{tag}] a member with the wrong job secret got into the group: {:?}",
                 log.entries.first()
             );
+            // Never let in, it says so (and goes on asking until it exits).
+            assert!(
+                log.entries
+                    .iter()
+                    .any(|e| matches!(e, LogEntry::Blocked { reason }
+                    if reason.contains("join: none of the contacts [2, 3, 5]"))),
+                "[{tag}] the wrong-secret member did not say that nobody let it in: {:?}",
+                log.entries
+            );
             let err = std::fs::read_to_string(dir.path().join("m7.err")).unwrap_or_default();
             assert!(
                 err.contains("wrong job secret") || err.contains("handshake"),

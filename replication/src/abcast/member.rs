@@ -35,8 +35,9 @@ pub struct Config {
     /// gave 58-74% of raw TCP against 73-92% for 8 MiB, in alternating runs. Past that,
     /// more in flight adds latency (16 and 32 MiB did no better than 8).
     pub window_bytes: usize,
-    /// Rounds a leader runs without reaching a majority before it reports
-    /// [`Action::Blocked`] (it goes on trying).
+    /// Rounds a leader runs without reaching a majority, or rounds a joiner asks its
+    /// contacts without being let in, before it reports [`Action::Blocked`] (it goes on
+    /// trying).
     pub give_up_rounds: u32,
 }
 
@@ -109,6 +110,8 @@ enum Phase {
     /// Asking the group to let it in.
     Joining {
         next_try: u64,
+        /// Rounds of asking every contact with no answer yet.
+        tries: u32,
     },
     Normal,
     /// Blocked or left.
@@ -237,7 +240,15 @@ impl Member {
     /// A process that joins a running group through any of `contacts` (members or not:
     /// it asks them all until one lets it in).
     pub fn joiner(id: NodeId, contacts: &[NodeId], cfg: Config, now: u64) -> Self {
-        let mut m = Member::blank(id, cfg, now, Phase::Joining { next_try: now });
+        let mut m = Member::blank(
+            id,
+            cfg,
+            now,
+            Phase::Joining {
+                next_try: now,
+                tries: 0,
+            },
+        );
         m.contacts = contacts.iter().copied().filter(|&c| c != id).collect();
         m.tick(now);
         m
@@ -246,12 +257,14 @@ impl Member {
     /// More processes a joiner may ask to let it in (a directory's news of where the group
     /// runs now: the ones it was given may all have failed). Ignored once it is in. The
     /// simulator calls it after restarts and heals; the runtime has no directory yet, so
-    /// a joiner whose contacts have all failed keeps asking them (it does not stop with
-    /// [`Action::Blocked`]).
+    /// a joiner whose contacts have all failed keeps asking them, and says so once with
+    /// [`Action::Blocked`] after [`Config::give_up_rounds`] unanswered rounds (again after
+    /// each call here that brings it news).
     pub fn add_contacts(&mut self, more: impl IntoIterator<Item = NodeId>) {
-        if !matches!(self.phase, Phase::Joining { .. }) {
+        let Phase::Joining { next_try, .. } = self.phase else {
             return;
-        }
+        };
+        self.phase = Phase::Joining { next_try, tries: 0 };
         for c in more {
             if c != self.id && !self.contacts.contains(&c) {
                 self.contacts.push(c);
@@ -443,13 +456,23 @@ impl Member {
         self.advance(now);
         match self.phase {
             Phase::Stopped => return,
-            Phase::Joining { next_try } => {
+            Phase::Joining { next_try, tries } => {
                 if now >= next_try {
+                    if tries == self.cfg.give_up_rounds {
+                        // Say so once; keep asking (a contact may be restarting).
+                        let why = format!(
+                            "join: none of the contacts {:?} let this process in after {tries} rounds of asking ({} ms); still asking",
+                            self.contacts,
+                            u64::from(tries) * self.cfg.change_timeout
+                        );
+                        self.actions.push_back(Action::Blocked(why));
+                    }
                     for c in self.contacts.clone() {
                         self.send(c, Wire::Join { who: self.id });
                     }
                     self.phase = Phase::Joining {
                         next_try: now + self.cfg.change_timeout,
+                        tries: tries.saturating_add(1),
                     };
                 }
                 return;
@@ -1500,6 +1523,60 @@ mod tests {
                 .iter()
                 .any(|(_, f)| matches!(f.body, Some(Wire::Suspect { .. }))),
             "the coordinator is not blamed"
+        );
+    }
+
+    /// A joiner whose contacts never answer says so once, after `give_up_rounds` rounds
+    /// of asking, and goes on asking; news of more contacts lets it say so again.
+    #[test]
+    fn a_joiner_nobody_answers_says_so_once_and_keeps_asking() {
+        let cfg = Config::default();
+        let mut j = Member::joiner(7, &[1, 2], cfg, 0);
+        let mut blocked = Vec::new();
+        let mut joins = 0;
+        let mut drain = |j: &mut Member, blocked: &mut Vec<String>| {
+            j.flush();
+            while let Some(a) = j.poll_action() {
+                match a {
+                    Action::Blocked(why) => blocked.push(why),
+                    Action::Send { frame, .. } if frame.body == Some(Wire::Join { who: 7 }) => {
+                        joins += 1
+                    }
+                    _ => {}
+                }
+            }
+        };
+        drain(&mut j, &mut blocked);
+        let rounds = u64::from(cfg.give_up_rounds);
+        for k in 1..rounds {
+            j.tick(k * cfg.change_timeout);
+            drain(&mut j, &mut blocked);
+        }
+        assert!(
+            blocked.is_empty(),
+            "not before {rounds} rounds: {blocked:?}"
+        );
+        for k in rounds..3 * rounds {
+            j.tick(k * cfg.change_timeout);
+            drain(&mut j, &mut blocked);
+        }
+        assert_eq!(blocked.len(), 1, "once: {blocked:?}");
+        assert!(
+            blocked[0].contains("join") && blocked[0].contains("[1, 2]"),
+            "{}",
+            blocked[0]
+        );
+        assert!(!j.is_stopped() && j.view().is_none());
+        j.add_contacts([3]);
+        for k in 3 * rounds..5 * rounds {
+            j.tick(k * cfg.change_timeout);
+            drain(&mut j, &mut blocked);
+        }
+        assert_eq!(blocked.len(), 2, "again after news: {blocked:?}");
+        assert!(blocked[1].contains("[1, 2, 3]"), "{}", blocked[1]);
+        assert!(
+            joins >= 2 * 5 * rounds as usize,
+            "it keeps asking: {joins} joins sent"
         );
     }
 }

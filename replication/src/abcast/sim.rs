@@ -412,6 +412,12 @@ impl Sim {
                     if self.cfg.trace {
                         eprintln!("{} ms: {id} blocked: {reason}", self.now);
                     }
+                    if node.member.view().is_none() && !node.member.is_stopped() {
+                        // A joiner that is not in yet and keeps asking: not a member's
+                        // block. Logging it would excuse a joiner that never gets in from
+                        // the liveness check.
+                        continue;
+                    }
                     node.log.entries.push(LogEntry::Blocked { reason });
                     if node.member.is_stopped() {
                         // Left out of the group's view: come back as a new member.
