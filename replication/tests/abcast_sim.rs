@@ -42,6 +42,7 @@ fn run_seeds(
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(&seed) = seeds.get(i) else { break };
                 let c = cfg(seed);
+                let carrier = c.member.carrier;
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     let r = run(c);
                     if r.stuck.is_some() {
@@ -62,7 +63,10 @@ fn run_seeds(
                     )),
                 };
                 if let Some(f) = failed {
-                    failures.lock().unwrap().push((seed, f));
+                    failures
+                        .lock()
+                        .unwrap()
+                        .push((seed, format!("{f} (over {carrier:?})")));
                 }
             });
         }

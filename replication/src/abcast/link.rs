@@ -1,13 +1,21 @@
-//! Reliable FIFO links between members over a network that may drop, duplicate, delay
-//! and reorder datagrams (the simulator's), or lose what was in flight when a TCP
-//! connection broke (the runtime's).
+//! Reliable FIFO links between members, over one of two [`Carrier`]s: datagrams that
+//! may be dropped, duplicated, delayed and reordered (one of the simulator's networks),
+//! or FIFO connections that lose what was in flight only when they break (TCP and shared
+//! memory in the runtime; the simulator's other network).
 //!
 //! Every frame to a peer carries the sender's sequence number for that peer and the
 //! cumulative acknowledgement of the peer's frames. The receiver passes frames on in
 //! sequence order exactly once (a duplicate or an old frame is dropped, a frame from
 //! the future waits for the gap to fill); the sender keeps every frame until it is
-//! acknowledged and sends the unacknowledged ones again when the peer has been silent
-//! about them for the retransmission interval.
+//! acknowledged. Over datagrams it sends the unacknowledged ones again when the peer has
+//! been silent about them for the retransmission interval. Over connections it sends
+//! them again only when its driver reports that the connection broke
+//! ([`Links::reset`]): a frame on a live connection is never lost, and a timer cannot
+//! tell a lost frame from one queued behind megabytes of others. At full load an
+//! acknowledgement can wait longer than any fixed interval behind the data in the
+//! kernel's socket buffers; sending the whole window again then doubled the load and
+//! made the queues longer still (3 members at 1 MiB with a 32 MiB window: 50-800 MB/s
+//! a member with the timer, 1,170-1,260 without it).
 //!
 //! Acknowledgements ride on the frames going the other way. A bare one (a frame with no
 //! body) goes only when nothing has gone back for the acknowledgement delay, or when
@@ -30,6 +38,16 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 /// (so a one-way stream does not wait for the delay to free the sender's queue).
 pub const ACK_EVERY: u32 = 32;
 
+/// What the links run over (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carrier {
+    /// Datagrams, which may be lost: unacknowledged frames go again on a timer.
+    Datagrams,
+    /// FIFO connections, which lose frames only when they break: unacknowledged frames
+    /// go again after [`Links::reset`], at most once per retransmission interval.
+    Connections,
+}
+
 /// A datagram between two members.
 #[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Frame {
@@ -48,6 +66,11 @@ struct Link {
     unacked: VecDeque<(u64, Wire)>,
     /// When the oldest unacknowledged frame was last sent.
     sent_at: u64,
+    /// Over connections: the connection broke, so the unacknowledged frames go again
+    /// (at this time or later: see [`Links::reset`]).
+    resend_at: Option<u64>,
+    /// When the unacknowledged frames last went again.
+    resent_at: Option<u64>,
     /// The next sequence number expected from the peer.
     recv_next: u64,
     early: BTreeMap<u64, Wire>,
@@ -70,18 +93,19 @@ impl Link {
 }
 
 /// All of one member's links.
-#[derive(Default)]
 pub struct Links {
     links: HashMap<NodeId, Link>,
     retired: HashSet<NodeId>,
+    carrier: Carrier,
     retransmit: u64,
     ack_delay: u64,
 }
 
 impl Links {
-    /// Links that send unacknowledged frames again after `retransmit` and hold a bare
+    /// Links over `carrier` that send unacknowledged frames again after `retransmit`
+    /// (over connections: after a reset, at most that often) and hold a bare
     /// acknowledgement back for up to `ack_delay` (which must be shorter).
-    pub fn new(retransmit: u64, ack_delay: u64) -> Self {
+    pub fn new(carrier: Carrier, retransmit: u64, ack_delay: u64) -> Self {
         assert!(retransmit > 0, "a retransmission interval");
         assert!(
             ack_delay < retransmit,
@@ -90,6 +114,7 @@ impl Links {
         Links {
             links: HashMap::new(),
             retired: HashSet::new(),
+            carrier,
             retransmit,
             ack_delay,
         }
@@ -130,6 +155,18 @@ impl Links {
         }
     }
 
+    /// `body` for `peer` unsequenced: passed on at once, never sent again, acknowledging
+    /// nothing (for idempotent messages the sender repeats anyway, such as a joiner's
+    /// request to be let in, which would otherwise pile up unacknowledged for a peer
+    /// that is down).
+    pub fn send_unsequenced(&mut self, body: Wire) -> Frame {
+        Frame {
+            seq: 0,
+            ack: 0,
+            body: Some(body),
+        }
+    }
+
     /// A frame from `peer`: the messages it releases, in order.
     pub fn receive(&mut self, now: u64, peer: NodeId, frame: Frame) -> Vec<Wire> {
         if frame.seq == 0 && frame.body.is_some() {
@@ -162,13 +199,22 @@ impl Links {
     }
 
     /// The frames to send now: bare acknowledgements that are due (see the module
-    /// docs), and the unacknowledged frames of links silent for the retransmission
-    /// interval.
+    /// docs), and the unacknowledged frames that are due to go again (over datagrams,
+    /// of links silent about them for the retransmission interval; over connections,
+    /// of links [`reset`](Links::reset)).
     pub fn flush(&mut self, now: u64) -> Vec<(NodeId, Frame)> {
         let mut out = Vec::new();
         let (rto, delay) = (self.retransmit, self.ack_delay);
+        let on_timer = self.carrier == Carrier::Datagrams;
         for (&peer, l) in &mut self.links {
-            if !l.unacked.is_empty() && now >= l.sent_at + rto {
+            let resend = match l.resend_at {
+                Some(t) => now >= t,
+                None => on_timer && now >= l.sent_at + rto,
+            };
+            if resend {
+                l.resend_at = None;
+            }
+            if !l.unacked.is_empty() && resend {
                 for (seq, body) in &l.unacked {
                     out.push((
                         peer,
@@ -180,6 +226,7 @@ impl Links {
                     ));
                 }
                 l.sent_at = now;
+                l.resent_at = Some(now);
                 l.sending(now);
             }
             let due = l
@@ -217,6 +264,22 @@ impl Links {
         self.links.get(&peer).map(|l| l.last_sent)
     }
 
+    /// Over connections: the connection carrying this member's frames to `peer` broke
+    /// (or could not be made), so the unacknowledged frames may be lost: send them again,
+    /// over the next one. Not sooner than a retransmission interval after they last
+    /// went, so that a connection that keeps failing does not make a busy loop. (Over
+    /// datagrams the timer sends them again anyway.)
+    pub fn reset(&mut self, now: u64, peer: NodeId) {
+        if self.retired.contains(&peer) || self.carrier != Carrier::Connections {
+            return;
+        }
+        let rto = self.retransmit;
+        if let Some(l) = self.links.get_mut(&peer) {
+            let at = l.resent_at.map_or(now, |t| (t + rto).max(now));
+            l.resend_at.get_or_insert(at);
+        }
+    }
+
     /// Start hearing from `peer` afresh (a new neighbour).
     pub fn touch(&mut self, now: u64, peer: NodeId) {
         let l = self.link(peer, now);
@@ -235,7 +298,11 @@ impl Links {
         self.links
             .values()
             .flat_map(|l| {
-                let resend = (!l.unacked.is_empty()).then(|| l.sent_at + self.retransmit);
+                let resend = match l.resend_at {
+                    Some(t) => Some(t),
+                    None => (self.carrier == Carrier::Datagrams && !l.unacked.is_empty())
+                        .then(|| l.sent_at + self.retransmit),
+                };
                 let ack = l.ack_due_since.map(|t| t + self.ack_delay);
                 resend.into_iter().chain(ack)
             })
@@ -254,8 +321,8 @@ mod tests {
 
     #[test]
     fn drops_duplicates_and_reorders_into_sequence() {
-        let mut a = Links::new(10, 2);
-        let mut b = Links::new(10, 2);
+        let mut a = Links::new(Carrier::Datagrams, 10, 2);
+        let mut b = Links::new(Carrier::Datagrams, 10, 2);
         let f1 = a.send(0, 2, Wire::Heartbeat);
         let f2 = a.send(0, 2, Wire::Join { who: 9 });
         assert!(b.receive(1, 1, f2.clone()).is_empty(), "waits for frame 1");
@@ -280,7 +347,7 @@ mod tests {
 
     #[test]
     fn a_retired_peer_gets_unsequenced_frames_and_its_frames_pass_at_once() {
-        let mut a = Links::new(10, 2);
+        let mut a = Links::new(Carrier::Datagrams, 10, 2);
         a.send(0, 2, Wire::Heartbeat);
         a.retire(2);
         let f = a.send(1, 2, Wire::Join { who: 1 });
@@ -299,7 +366,7 @@ mod tests {
             1,
             "passed on out of sequence"
         );
-        let mut b = Links::new(10, 2);
+        let mut b = Links::new(Carrier::Datagrams, 10, 2);
         assert_eq!(
             b.receive(0, 1, f).len(),
             1,
@@ -309,7 +376,7 @@ mod tests {
 
     #[test]
     fn retransmits_until_acknowledged() {
-        let mut a = Links::new(10, 2);
+        let mut a = Links::new(Carrier::Datagrams, 10, 2);
         a.send(0, 2, Wire::Heartbeat);
         assert!(a.flush(5).is_empty());
         assert_eq!(a.flush(10).len(), 1);
@@ -319,8 +386,8 @@ mod tests {
 
     #[test]
     fn an_acknowledgement_rides_on_a_frame_back_or_goes_bare_when_due() {
-        let mut a = Links::new(40, 5);
-        let mut b = Links::new(40, 5);
+        let mut a = Links::new(Carrier::Datagrams, 40, 5);
+        let mut b = Links::new(Carrier::Datagrams, 40, 5);
         let f = a.send(0, 2, Wire::Heartbeat);
         b.receive(1, 1, f);
         // A frame back within the delay carries the acknowledgement: no bare one.
@@ -344,5 +411,45 @@ mod tests {
             }
         }
         assert_eq!(a.in_flight(), 0);
+    }
+
+    /// Over connections nothing goes again on a timer, however long an acknowledgement
+    /// takes; after a reset everything unacknowledged goes once, and a connection that
+    /// keeps breaking gets it at most once per retransmission interval.
+    #[test]
+    fn over_connections_frames_go_again_only_after_a_reset() {
+        let mut a = Links::new(Carrier::Connections, 40, 5);
+        a.send(0, 2, Wire::Heartbeat);
+        a.send(1, 2, Wire::Join { who: 1 });
+        assert!(a.flush(10_000).is_empty(), "no timer");
+        assert_eq!(a.next_deadline(), None);
+        a.reset(10_000, 2);
+        assert_eq!(a.next_deadline(), Some(10_000));
+        let again = a.flush(10_000);
+        assert_eq!(
+            again.iter().map(|(_, f)| f.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(a.flush(10_001).is_empty(), "once");
+        // It breaks again at once: not before a retransmission interval has passed.
+        a.reset(10_001, 2);
+        assert!(a.flush(10_039).is_empty());
+        assert_eq!(a.flush(10_040).len(), 2);
+        // Acknowledged: a reset sends nothing.
+        let mut b = Links::new(Carrier::Connections, 40, 5);
+        for f in again {
+            b.receive(10_041, 1, f.1);
+        }
+        let ack = b.flush(10_046);
+        assert_eq!(ack.len(), 1);
+        a.receive(10_047, 2, ack[0].1.clone());
+        a.reset(20_000, 2);
+        assert!(a.flush(20_000).is_empty());
+        // Over datagrams a reset changes nothing (the timer resends).
+        let mut d = Links::new(Carrier::Datagrams, 40, 5);
+        d.send(0, 2, Wire::Heartbeat);
+        d.reset(1, 2);
+        assert!(d.flush(1).is_empty());
+        assert_eq!(d.flush(40).len(), 1);
     }
 }

@@ -3,7 +3,7 @@
 //! broadcasts and the time (`now`, milliseconds on any monotonic clock), and takes out
 //! [`Action`]s. See the parent module for the protocol and why it is safe.
 
-use super::link::{Frame, Links};
+use super::link::{Carrier, Frame, Links};
 use super::log::Log;
 use super::types::{MsgId, NodeId, View, ViewId};
 use super::wire::{Data, Decision, Wire};
@@ -19,7 +19,11 @@ pub struct Config {
     pub suspect_after: u64,
     /// How long each phase of a view change waits for the members that have not answered.
     pub change_timeout: u64,
-    /// Send unacknowledged frames again after this long.
+    /// What the links run over: the runtime's are connections, the simulator runs
+    /// both kinds.
+    pub carrier: Carrier,
+    /// Send unacknowledged frames again after this long (over connections: after the
+    /// driver reports a broken one, [`Member::link_reset`], at most this often).
     pub retransmit: u64,
     /// Hold a link's bare acknowledgement back for up to this long, in case a frame goes
     /// the other way to carry it (shorter than `retransmit`; see [`link`](super::link)).
@@ -47,6 +51,7 @@ impl Default for Config {
             heartbeat: 20,
             suspect_after: 100,
             change_timeout: 100,
+            carrier: Carrier::Connections,
             retransmit: 40,
             ack_delay: 5,
             window: 256,
@@ -77,7 +82,9 @@ pub enum Action {
     /// This member left the group (it asked to).
     Left,
     /// `joiner` was added in view `view`: send it the application's state as it is now,
-    /// with [`Member::send_state`], before taking further actions.
+    /// with [`Member::send_state`], before taking further actions. Every member that
+    /// was in the view before is asked (a joiner keeps the first state that comes), so
+    /// that one crash cannot leave the joiner without one.
     StateNeeded { joiner: NodeId, view: ViewId },
     /// The state the group sent this joiner (apply it before the deliveries that follow).
     StateReceived(Vec<u8>),
@@ -146,8 +153,12 @@ struct ViewState {
     gc_due: bool,
     /// Promised a view change: no more receiving, acknowledging or delivering here.
     frozen: bool,
-    /// When it promised.
+    /// When it promised (last).
     frozen_at: u64,
+    /// When it first promised in this view.
+    frozen_since: Option<u64>,
+    /// It said it is blocked ([`Action::Blocked`]) in this view.
+    said_blocked: bool,
     /// Messages of later views, kept until this member installs them.
     future: Vec<(NodeId, Wire)>,
 }
@@ -197,6 +208,8 @@ pub struct Member {
     vs: ViewState,
     /// A joiner that has not received the group's state yet delivers nothing.
     has_state: bool,
+    /// The state, come before the view it was sent in was installed here.
+    early_state: Option<(ViewId, Vec<u8>)>,
     /// When the current view was installed.
     installed_at: u64,
     contacts: Vec<NodeId>,
@@ -210,6 +223,7 @@ pub struct Member {
     promised: Option<ViewId>,
     accepted: Option<(ViewId, Decision)>,
     leading: Option<Round>,
+    /// Rounds this member led in the current view change without reaching a majority.
     failed_rounds: u32,
     /// The decision that installed the current view (to answer a late leader).
     last_commit: Option<Decision>,
@@ -279,7 +293,7 @@ impl Member {
             now,
             phase,
             view: None,
-            links: Links::new(cfg.retransmit, cfg.ack_delay),
+            links: Links::new(cfg.carrier, cfg.retransmit, cfg.ack_delay),
             actions: VecDeque::new(),
             clock: 0,
             next_seq: 1,
@@ -289,6 +303,7 @@ impl Member {
             outbox_bytes: 0,
             vs: ViewState::default(),
             has_state: false,
+            early_state: None,
             installed_at: now,
             contacts: Vec::new(),
             suspects: BTreeSet::new(),
@@ -432,6 +447,14 @@ impl Member {
         }
     }
 
+    /// The connection that carried this member's frames to `peer` broke, or none could
+    /// be made (over [`Carrier::Connections`]): the frames `peer` has not acknowledged
+    /// may be lost, so they go again over the next one (see [`Links::reset`]).
+    pub fn link_reset(&mut self, now: u64, peer: NodeId) {
+        self.advance(now);
+        self.links.reset(now, peer);
+    }
+
     /// A frame from `from`.
     pub fn handle(&mut self, now: u64, from: NodeId, frame: Frame) {
         self.advance(now);
@@ -468,7 +491,10 @@ impl Member {
                         self.actions.push_back(Action::Blocked(why));
                     }
                     for c in self.contacts.clone() {
-                        self.send(c, Wire::Join { who: self.id });
+                        // Unsequenced: asked again every round, and not piled up for a
+                        // contact that is down.
+                        let frame = self.links.send_unsequenced(Wire::Join { who: self.id });
+                        self.actions.push_back(Action::Send { to: c, frame });
                     }
                     self.phase = Phase::Joining {
                         next_try: now + self.cfg.change_timeout,
@@ -834,7 +860,7 @@ impl Member {
             }
             Wire::Accept { round, decision } => self.on_accept(from, round, decision),
             Wire::Accepted { base, round } => self.on_accepted(from, base, round),
-            Wire::Commit { decision } => self.on_commit(decision, false),
+            Wire::Commit { decision } => self.on_commit(decision),
             Wire::Outdated { view } => {
                 let joining = matches!(self.phase, Phase::Joining { .. });
                 if (joining || (self.phase == Phase::Normal && view.id > self.view_id()))
@@ -848,10 +874,17 @@ impl Member {
                 }
             }
             Wire::State { view, state } => {
-                if !self.has_state && self.view.as_ref().is_some_and(|v| v.id >= view) {
+                if self.has_state {
+                    return;
+                }
+                if self.view.as_ref().is_some_and(|v| v.id >= view) {
                     self.has_state = true;
                     self.actions.push_back(Action::StateReceived(state));
                     self.try_deliver();
+                } else {
+                    // Before the commit that lets it in: the state comes from another
+                    // member than the commit, so nothing orders the two.
+                    self.early_state = Some((view, state));
                 }
             }
         }
@@ -978,8 +1011,12 @@ impl Member {
             decision: None,
             accepted_by: BTreeSet::new(),
         });
+        // To the suspects too: one that is up answers, which withdraws the suspicion.
+        // (Two members that suspect each other, for a connection between them that
+        // broke, and each lead without the other, could otherwise never make a majority
+        // that needs them both.)
         for m in v.members.iter().copied() {
-            if m != self.id && !self.suspects.contains(&m) {
+            if m != self.id {
                 self.send(
                     m,
                     Wire::Prepare {
@@ -1009,7 +1046,11 @@ impl Member {
             }
             return;
         }
-        if base > current {
+        if base > current || !self.has_state {
+            // A joiner that has not received the group's state yet takes no part: it could
+            // not deliver the rest of its first view, and would stop once the change is
+            // over, leaving a view that counted it short of a majority. Left out, it asks
+            // to join again.
             return;
         }
         if self.promised.is_some_and(|p| round <= p) {
@@ -1132,8 +1173,8 @@ impl Member {
     }
 
     fn on_accept(&mut self, from: NodeId, round: ViewId, decision: Decision) {
-        if self.phase != Phase::Normal || decision.base != self.view_id() {
-            return;
+        if self.phase != Phase::Normal || decision.base != self.view_id() || !self.has_state {
+            return; // (a joiner without the state: see `on_prepare`)
         }
         if self.promised.is_some_and(|p| round < p) {
             if from != self.id {
@@ -1166,6 +1207,7 @@ impl Member {
             self.vs.frozen = true;
         }
         self.vs.frozen_at = self.now;
+        self.vs.frozen_since.get_or_insert(self.now);
         self.wanted_since = Some(self.now);
         if leader != self.id {
             self.suspects.remove(&leader);
@@ -1201,12 +1243,11 @@ impl Member {
                 },
             );
         }
-        self.on_commit(d, true);
+        self.on_commit(d);
     }
 
-    /// The decision `d` is chosen (`committer`: this member found it so, and sends the
-    /// joiners their state).
-    fn on_commit(&mut self, d: Decision, committer: bool) {
+    /// The decision `d` is chosen.
+    fn on_commit(&mut self, d: Decision) {
         if self.phase == Phase::Stopped {
             return;
         }
@@ -1214,14 +1255,14 @@ impl Member {
         match current {
             // A joiner: it has no base view to finish.
             None if d.view.contains(self.id) => self.install(d.view.clone(), Some(d)),
-            Some(c) if c == d.base => self.finish_view(d, committer),
+            Some(c) if c == d.base => self.finish_view(d),
             _ => {}
         }
     }
 
     /// Deliver what is left of the base view from the decision's flush, then install the
     /// decision's view, or stop if this member is not in it.
-    fn finish_view(&mut self, d: Decision, committer: bool) {
+    fn finish_view(&mut self, d: Decision) {
         let base = d.base;
         if !self.has_state {
             // A joiner whose state never came: it cannot deliver the base view's rest.
@@ -1276,7 +1317,13 @@ impl Member {
             .unwrap_or_default();
         let view = d.view.clone();
         self.install(view.clone(), Some(d));
-        if committer {
+        // Every member that was in the base view as well sends the joiners its state (all
+        // of those delivered the same broadcasts of it, so hold the same state; a joiner
+        // takes the first that comes). One sender is not enough: the committer may have
+        // chosen a decision accepted in an earlier round that leaves it out, and any
+        // one member may crash before it sends, leaving a joiner that can never deliver
+        // in a view that counts it. The cost is a copy of the state per such member.
+        if old.contains(&self.id) {
             for &m in &view.members {
                 if !old.contains(&m) {
                     self.actions.push_back(Action::StateNeeded {
@@ -1316,6 +1363,14 @@ impl Member {
             }
         }
         self.actions.push_back(Action::Install(view.clone()));
+        if let Some((v, state)) = self.early_state.take() {
+            if !self.has_state && v <= view.id {
+                self.has_state = true;
+                self.actions.push_back(Action::StateReceived(state));
+            } else if v > view.id {
+                self.early_state = Some((v, state));
+            }
+        }
         // Messages of this view that came early; those of later ones wait on.
         for (from, w) in old.future {
             let v = match &w {
@@ -1362,6 +1417,7 @@ impl Member {
                                 v.id
                             );
                             self.actions.push_back(Action::Blocked(why));
+                            self.vs.said_blocked = true;
                         }
                         self.start_round();
                     }
@@ -1369,7 +1425,24 @@ impl Member {
             }
             return;
         }
-        // Not leading: waiting on a promise, or for a change asked for.
+        // Not leading: waiting on a promise, or for a change asked for. Frozen, it
+        // delivers nothing until a view is installed: after as long as a leader takes to
+        // give up, a member of a minority says why, as its leader does.
+        let give_up = u64::from(self.cfg.give_up_rounds) * 2 * t;
+        if let (Some(since), false) = (self.vs.frozen_since, self.vs.said_blocked) {
+            if self.vs.frozen && now >= since + give_up {
+                let v = self.view.as_ref().expect("a view");
+                let why = format!(
+                    "no view change completed in {} ms: no leader gathered a majority of view {} ({} of its {} members); not delivering until one does",
+                    now - since,
+                    v.id,
+                    v.majority(),
+                    v.members.len()
+                );
+                self.actions.push_back(Action::Blocked(why));
+                self.vs.said_blocked = true;
+            }
+        }
         let waiting_since = if self.vs.frozen {
             Some(self.vs.frozen_at)
         } else {

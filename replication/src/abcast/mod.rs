@@ -79,5 +79,6 @@ pub mod types;
 pub mod wire;
 
 pub use bytes::Bytes;
+pub use link::Carrier;
 pub use member::{Action, BroadcastError, Config, Member, Mutation};
 pub use types::{LogEntry, MemberLog, MsgId, NodeId, View, ViewId};

@@ -375,8 +375,10 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
 fn send(i: &mut Inner, to: NodeId, frames: Vec<Frame>) -> Option<(NodeId, SocketAddr)> {
     if let Some(o) = i.conns.get(&to) {
         if !o.push(frames) {
-            // Its writer ended (the connection failed); the link layer sends again.
+            // Its writer ended (the connection failed): the link layer sends again.
             i.conns.remove(&to);
+            let now = i.now();
+            i.member.link_reset(now, to);
         }
         return None;
     }
@@ -384,8 +386,13 @@ fn send(i: &mut Inner, to: NodeId, frames: Vec<Frame>) -> Option<(NodeId, Socket
         q.extend(frames);
         return None;
     }
-    // No address (a joiner that has not connected yet): the link layer sends it again.
-    let addr = *i.opts.addrs.get(&to)?;
+    // No address (a joiner that has not connected yet): the link layer sends it again,
+    // a retransmission interval later.
+    let Some(&addr) = i.opts.addrs.get(&to) else {
+        let now = i.now();
+        i.member.link_reset(now, to);
+        return None;
+    };
     i.opening.insert(to, frames);
     Some((to, addr))
 }
@@ -427,7 +434,14 @@ async fn open(rc: Rc<RefCell<Inner>>, peer: NodeId, addr: SocketAddr) {
         }
         Err(e) => {
             tracing::info!(member = id, peer, %addr, error = %e, "could not connect to a member");
-            rc.borrow_mut().opening.remove(&peer);
+            let mut i = rc.borrow_mut();
+            i.opening.remove(&peer);
+            // The frames queued for it are gone: the member sends them again (after a
+            // retransmission interval if they went recently).
+            let now = i.now();
+            i.member.link_reset(now, peer);
+            drop(i);
+            pump(&rc);
         }
     }
 }
@@ -476,7 +490,8 @@ fn attach(
 fn lost(rc: &Rc<RefCell<Inner>>, peer: NodeId, conn: u64, why: &str) {
     {
         let mut i = rc.borrow_mut();
-        if i.conns.get(&peer).is_some_and(|o| o.conn == conn) {
+        let outgoing = i.conns.get(&peer).is_some_and(|o| o.conn == conn);
+        if outgoing {
             i.conns.remove(&peer);
         }
         i.extra.remove(&conn);
@@ -485,6 +500,10 @@ fn lost(rc: &Rc<RefCell<Inner>>, peer: NodeId, conn: u64, why: &str) {
         tracing::info!(member = i.opts.id, peer, "connection lost: {why}");
         let now = i.now();
         i.member.peer_down(now, peer);
+        if outgoing {
+            // What it had not delivered is gone with it: send it again.
+            i.member.link_reset(now, peer);
+        }
     }
     pump(rc);
 }

@@ -4,6 +4,14 @@
 //! rejoin under new ids, partitions and heals, dropped, duplicated, delayed and
 //! reordered frames. It records every member's delivery log for the [`checker`].
 //!
+//! The network is one of two kinds, by seed ([`Carrier`]): datagrams, each of which may
+//! be dropped, duplicated, delayed and reordered; or connections, as the runtime's TCP
+//! and shared memory are: FIFO between two members, losing what is in flight only when
+//! they break (at random, at a crash of either end, across a partition), which both ends
+//! notice a little later ([`Member::peer_down`], [`Member::link_reset`]); a frame to a
+//! member that is down or cut off is lost, and its sender told (a connection that could
+//! not be made).
+//!
 //! A run has a fault phase, then a quiet phase (partitions healed, no drops or crashes,
 //! blocked members rejoined) after which the group must have settled: one view of all
 //! running members, every broadcast of theirs delivered.
@@ -18,6 +26,7 @@
 //! [`checker`]: super::checker
 
 use super::agreement::{self, Agreement, Outcome};
+use super::link::Carrier;
 use super::member::{Action, Config, Member};
 use super::types::{LogEntry, MemberLog, NodeId, ViewId};
 use bytes::Bytes;
@@ -35,7 +44,8 @@ pub struct SimConfig {
     /// Milliseconds of faults, then of quiet.
     pub fault_time: u64,
     pub quiet_time: u64,
-    /// Per-frame probabilities during the fault phase.
+    /// Per-frame probabilities during the fault phase (over connections, a frame breaks
+    /// its connection with a fifth of `drop`, and none is duplicated).
     pub drop: f64,
     pub duplicate: f64,
     /// Frames take 1 to `max_delay` ms (so they overtake each other).
@@ -72,7 +82,14 @@ impl SimConfig {
             fault_every: rng.gen_range(150..=600),
             crashes: true,
             partitions: rng.gen_bool(0.5),
-            member: Config::default(),
+            member: Config {
+                carrier: if rng.gen_bool(0.5) {
+                    Carrier::Connections
+                } else {
+                    Carrier::Datagrams
+                },
+                ..Config::default()
+            },
             mutation: None,
             trace: false,
             agreement: false,
@@ -106,7 +123,16 @@ enum Ev {
     Frame {
         from: NodeId,
         to: NodeId,
+        /// Over connections, the connection's incarnation it went on (0 for datagrams).
+        epoch: u64,
         frame: FrameBox,
+    },
+    /// Over connections: `node` notices that its connection to `peer` broke (`down`)
+    /// or could not be made.
+    Reset {
+        node: NodeId,
+        peer: NodeId,
+        down: bool,
     },
     Tick(NodeId),
     Broadcast(NodeId),
@@ -159,6 +185,10 @@ struct Sim {
     partitioned: bool,
     events: u64,
     payload_no: u64,
+    /// Over connections: each pair's connection incarnation (a break starts a new one),
+    /// and when the last frame each way arrives (they arrive in order).
+    epochs: BTreeMap<(NodeId, NodeId), u64>,
+    arrivals: BTreeMap<(NodeId, NodeId), u64>,
 }
 
 /// Ticks every this many milliseconds.
@@ -180,6 +210,8 @@ pub fn run(cfg: SimConfig) -> SimResult {
         partitioned: false,
         events: 0,
         payload_no: 0,
+        epochs: BTreeMap::new(),
+        arrivals: BTreeMap::new(),
     };
     sim.start();
     sim.run();
@@ -239,7 +271,7 @@ impl Sim {
             if let Some(m) = self.cfg.mutation {
                 member.break_on_purpose(m);
             }
-            self.add(id, member);
+            self.add(id, member, 0);
         }
         if self.cfg.fault_every > 0 {
             let t = self.rng.gen_range(1..=self.cfg.fault_every * 2);
@@ -247,7 +279,8 @@ impl Sim {
         }
     }
 
-    fn add(&mut self, id: NodeId, member: Member) {
+    /// Start `member` as process `id` on partition side `side`.
+    fn add(&mut self, id: NodeId, member: Member, side: u8) {
         self.nodes.insert(
             id,
             Node {
@@ -257,7 +290,7 @@ impl Sim {
                     ..MemberLog::default()
                 },
                 alive: true,
-                side: 0,
+                side,
                 agreement: Agreement::default(),
                 base: 0,
                 outcomes: Vec::new(),
@@ -294,7 +327,22 @@ impl Sim {
                 self.now
             );
             match ev {
-                Ev::Frame { from, to, frame } => {
+                Ev::Frame {
+                    from,
+                    to,
+                    epoch,
+                    frame,
+                } => {
+                    if self.connections() {
+                        if epoch != self.epoch(from, to) {
+                            continue; // lost with its connection
+                        }
+                        assert!(
+                            self.reachable(from, to),
+                            "seed {}: at {} ms a frame {from} -> {to} on a live connection to a member down or cut off",
+                            self.cfg.seed, self.now
+                        );
+                    }
                     if self.reachable(from, to) {
                         let now = self.now;
                         let node = self.nodes.get_mut(&to).expect("a node");
@@ -347,6 +395,18 @@ impl Sim {
                     }
                 }
                 Ev::Restart(old) => self.restart(old),
+                Ev::Reset { node, peer, down } => {
+                    let n = &self.nodes[&node];
+                    if n.alive && !n.member.is_stopped() {
+                        let now = self.now;
+                        let m = &mut self.nodes.get_mut(&node).expect("a node").member;
+                        if down {
+                            m.peer_down(now, peer);
+                        }
+                        m.link_reset(now, peer);
+                        self.drain(node);
+                    }
+                }
             }
         }
     }
@@ -457,7 +517,75 @@ impl Sim {
         (n as u64).to_le_bytes().to_vec()
     }
 
+    fn connections(&self) -> bool {
+        self.cfg.member.carrier == Carrier::Connections
+    }
+
+    /// The incarnation of the connection between `a` and `b`.
+    fn epoch(&self, a: NodeId, b: NodeId) -> u64 {
+        self.epochs.get(&(a.min(b), a.max(b))).copied().unwrap_or(0)
+    }
+
+    /// Over connections: the one between `a` and `b` breaks; what is in flight is lost,
+    /// and both ends notice within `max_delay` (as a peer that went `down`, or only as
+    /// frames to send again, when the break is a partition's, which TCP reports late).
+    fn break_connection(&mut self, a: NodeId, b: NodeId, down: bool) {
+        if self.cfg.trace {
+            eprintln!("{} ms: connection {a} - {b} breaks", self.now);
+        }
+        *self.epochs.entry((a.min(b), a.max(b))).or_insert(0) += 1;
+        for (node, peer) in [(a, b), (b, a)] {
+            let t = self.now + self.rng.gen_range(1..=self.cfg.max_delay.max(1));
+            self.push(t, Ev::Reset { node, peer, down });
+        }
+    }
+
+    /// Over connections: every connection of `node` breaks (it crashed or restarted).
+    fn break_all(&mut self, node: NodeId) {
+        let others: Vec<NodeId> = self.nodes.keys().copied().filter(|&o| o != node).collect();
+        for o in others {
+            self.break_connection(node, o, true);
+        }
+    }
+
+    /// Over connections: `frame` goes in order after the others on its connection, or
+    /// is lost when the connection breaks now or cannot be made (and the sender told).
+    fn transmit_on_connection(&mut self, from: NodeId, to: NodeId, frame: super::link::Frame) {
+        if !self.reachable(from, to) {
+            let t = self.now + self.rng.gen_range(1..=self.cfg.max_delay.max(1));
+            self.push(
+                t,
+                Ev::Reset {
+                    node: from,
+                    peer: to,
+                    down: false,
+                },
+            );
+            return;
+        }
+        if self.in_faults() && self.rng.gen_bool(self.cfg.drop / 5.0) {
+            self.break_connection(from, to, true);
+            return;
+        }
+        let t = self.now + self.rng.gen_range(1..=self.cfg.max_delay.max(1));
+        let at = self.arrivals.entry((from, to)).or_insert(0);
+        *at = (*at).max(t);
+        let (t, epoch) = (*at, self.epoch(from, to));
+        self.push(
+            t,
+            Ev::Frame {
+                from,
+                to,
+                epoch,
+                frame: FrameBox(frame),
+            },
+        );
+    }
+
     fn transmit(&mut self, from: NodeId, to: NodeId, frame: super::link::Frame) {
+        if self.connections() {
+            return self.transmit_on_connection(from, to, frame);
+        }
         let faulty = self.in_faults();
         if faulty && self.rng.gen_bool(self.cfg.drop) {
             return;
@@ -474,6 +602,7 @@ impl Sim {
                 Ev::Frame {
                     from,
                     to,
+                    epoch: 0,
                     frame: FrameBox(frame.clone()),
                 },
             );
@@ -557,6 +686,9 @@ impl Sim {
                 if ok {
                     self.nodes.get_mut(&victim).expect("a node").alive = false;
                     self.nodes.get_mut(&victim).expect("a node").log.crashed = true;
+                    if self.connections() {
+                        self.break_all(victim);
+                    }
                     self.fault_note(format!("{} ms: crash {victim}", self.now));
                     let t = self.now + self.rng.gen_range(50..=400);
                     self.push(t, Ev::Restart(victim));
@@ -573,6 +705,20 @@ impl Sim {
                     |m| sides.get(&m).copied().unwrap_or(0),
                 );
                 if ok && sides.values().any(|&s| s == 1) {
+                    if self.connections() {
+                        let across: Vec<(NodeId, NodeId)> = sides
+                            .iter()
+                            .flat_map(|(&a, &sa)| {
+                                sides
+                                    .iter()
+                                    .filter(move |&(&b, &sb)| a < b && sa != sb)
+                                    .map(move |(&b, _)| (a, b))
+                            })
+                            .collect();
+                        for (a, b) in across {
+                            self.break_connection(a, b, false);
+                        }
+                    }
                     for (id, s) in sides {
                         self.nodes.get_mut(&id).expect("a node").side = s;
                     }
@@ -583,8 +729,7 @@ impl Sim {
                         .filter(|(_, n)| n.side == 1)
                         .map(|(&id, _)| id)
                         .collect();
-                    self.faults
-                        .push(format!("{} ms: partition off {minority:?}", self.now));
+                    self.fault_note(format!("{} ms: partition off {minority:?}", self.now));
                 }
             }
             8..=9 if self.partitioned => self.heal(),
@@ -623,9 +768,11 @@ impl Sim {
     fn restart(&mut self, old: NodeId) {
         let id = self.next_id;
         self.next_id += 1;
-        {
-            let n = self.nodes.get_mut(&old).expect("a node");
-            n.alive = false;
+        let was_alive =
+            std::mem::replace(&mut self.nodes.get_mut(&old).expect("a node").alive, false);
+        if was_alive && self.connections() {
+            // A blocked member's process ends: its connections break.
+            self.break_all(old);
         }
         let side = self.nodes[&old].side;
         let contacts: Vec<NodeId> = self
@@ -634,11 +781,9 @@ impl Sim {
             .filter(|(_, n)| n.alive)
             .map(|(&id, _)| id)
             .collect();
-        self.faults
-            .push(format!("{} ms: {old} restarts as {id}", self.now));
+        self.fault_note(format!("{} ms: {old} restarts as {id}", self.now));
         let member = Member::joiner(id, &contacts, self.cfg.member, self.now);
-        self.add(id, member);
-        self.nodes.get_mut(&id).expect("a node").side = side;
+        self.add(id, member, side);
         self.tell_joiners();
     }
 }
