@@ -160,59 +160,66 @@ impl Communicator {
 }
 
 impl RingGroup {
-    /// Take in the events that are waiting, or wait up to `wait` for one.
+    /// Take in the events that are waiting, or wait up to `wait` for one. Each is applied
+    /// before the next is taken: the runtime takes a joiner's state from `state` when it
+    /// comes to the joiner's place in the stream, which must reflect every delivery
+    /// before it.
     fn poll(&self, wait: Option<Duration>) {
         let node = self.node.clone();
-        let events: Vec<Event> = self.fabric.block_on(async move {
-            let mut got = Vec::new();
+        self.fabric.block_on(async {
+            let mut any = false;
             while let Some(e) = node.try_event().await {
-                got.push(e);
+                self.apply(e);
+                any = true;
             }
-            if got.is_empty() {
+            if !any {
                 if let Some(w) = wait {
                     let next = futures_lite::future::or(async { node.next_event().await }, async {
                         glommio::timer::sleep(w).await;
                         None
                     })
                     .await;
-                    got.extend(next);
+                    if let Some(e) = next {
+                        self.apply(e);
+                    }
                 }
             }
-            got
         });
+    }
+
+    /// Apply one event of the group to this member's state.
+    fn apply(&self, e: Event) {
         let mut st = self.state.borrow_mut();
-        for e in events {
-            match e {
-                Event::Deliver { view, id, payload } => {
-                    if id.origin == self.node_id() {
-                        assert_eq!(id.seq, st.own_delivered + 1, "FIFO of own broadcasts");
-                        st.own_delivered = id.seq;
-                    }
-                    match st.agreement.deliver(id.origin, &payload) {
-                        Outcome::Plain(p) => st.deliveries.push_back(Delivery {
-                            view,
-                            origin: rank_of(id.origin),
-                            seq: id.seq,
-                            payload: p,
-                        }),
-                        o => {
-                            if id.origin == self.node_id() {
-                                st.outcomes.insert(id, o);
-                            }
+        match e {
+            Event::Deliver { view, id, payload } => {
+                if id.origin == self.node_id() {
+                    assert_eq!(id.seq, st.own_delivered + 1, "FIFO of own broadcasts");
+                    st.own_delivered = id.seq;
+                }
+                match st.agreement.deliver(id.origin, &payload) {
+                    Outcome::Plain(p) => st.deliveries.push_back(Delivery {
+                        view,
+                        origin: rank_of(id.origin),
+                        seq: id.seq,
+                        payload: p,
+                    }),
+                    o => {
+                        if id.origin == self.node_id() {
+                            st.outcomes.insert(id, o);
                         }
                     }
                 }
-                Event::View(v) => st.views.push_back(v),
-                Event::Blocked(why) => {
-                    if self.node.is_stopped() {
-                        st.stopped = Some(why);
-                    }
+            }
+            Event::View(v) => st.views.push_back(v),
+            Event::Blocked(why) => {
+                if self.node.is_stopped() {
+                    st.stopped = Some(why);
                 }
-                Event::Left => st.stopped = Some("this member left the group".into()),
-                Event::StateReceived(s) => {
-                    if let Some(a) = Agreement::restore(&s) {
-                        st.agreement = a;
-                    }
+            }
+            Event::Left => st.stopped = Some("this member left the group".into()),
+            Event::StateReceived(s) => {
+                if let Some(a) = Agreement::restore(&s) {
+                    st.agreement = a;
                 }
             }
         }

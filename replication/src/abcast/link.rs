@@ -9,9 +9,10 @@
 //! the future waits for the gap to fill); the sender keeps every frame until it is
 //! acknowledged. Over datagrams it sends the unacknowledged ones again when the peer has
 //! been silent about them for the retransmission interval. Over connections it sends
-//! them again only when its driver reports that the connection broke
-//! ([`Links::reset`]): a frame on a live connection is never lost, and a timer cannot
-//! tell a lost frame from one queued behind megabytes of others. At full load an
+//! them again only when its driver reports that a connection to the peer broke or could
+//! not be made ([`Links::reset`]): a frame on a live connection is not lost, so the
+//! driver must report every way a frame can be dropped, and a timer cannot tell a lost
+//! frame from one queued behind megabytes of others. At full load an
 //! acknowledgement can wait longer than any fixed interval behind the data in the
 //! kernel's socket buffers; sending the whole window again then doubled the load and
 //! made the queues longer still (3 members at 1 MiB with a 32 MiB window: 50-800 MB/s

@@ -272,9 +272,24 @@ impl Member {
     /// runs now: the ones it was given may all have failed). Ignored once it is in. The
     /// simulator calls it after restarts and heals; the runtime has no directory yet, so
     /// a joiner whose contacts have all failed keeps asking them, and says so once with
-    /// [`Action::Blocked`] after [`Config::give_up_rounds`] unanswered rounds (again after
-    /// each call here that brings it news).
+    /// [`Action::Blocked`] after [`Config::give_up_rounds`] unanswered rounds (counted
+    /// afresh after each call here).
+    ///
+    /// A member frozen in a view change that no leader completes (a minority, or one
+    /// whose view's other members have all gone) asks those of them outside its view
+    /// whether the group went on without it: one in a later view answers with it
+    /// ([`Wire::Outdated`]), and this member stops, to come back as a joiner.
     pub fn add_contacts(&mut self, more: impl IntoIterator<Item = NodeId>) {
+        if self.phase == Phase::Normal && self.vs.frozen {
+            let v = self.view.clone().expect("a view when normal");
+            for c in more {
+                if c != self.id && !v.contains(c) {
+                    let frame = self.links.send_unsequenced(Wire::Heartbeat);
+                    self.actions.push_back(Action::Send { to: c, frame });
+                }
+            }
+            return;
+        }
         let Phase::Joining { next_try, .. } = self.phase else {
             return;
         };
@@ -877,7 +892,7 @@ impl Member {
                 if self.has_state {
                     return;
                 }
-                if self.view.as_ref().is_some_and(|v| v.id >= view) {
+                if self.view.as_ref().is_some_and(|v| v.id == view) {
                     self.has_state = true;
                     self.actions.push_back(Action::StateReceived(state));
                     self.try_deliver();
@@ -1049,8 +1064,8 @@ impl Member {
         if base > current || !self.has_state {
             // A joiner that has not received the group's state yet takes no part: it could
             // not deliver the rest of its first view, and would stop once the change is
-            // over, leaving a view that counted it short of a majority. Left out, it asks
-            // to join again.
+            // over, leaving a view that counted it short of a majority. Left out of the
+            // next view, it stops, to come back as a new joiner.
             return;
         }
         if self.promised.is_some_and(|p| round <= p) {
@@ -1310,33 +1325,17 @@ impl Member {
             });
             return;
         }
-        let old: HashSet<NodeId> = self
-            .view
-            .as_ref()
-            .map(|v| v.members.iter().copied().collect())
-            .unwrap_or_default();
         let view = d.view.clone();
-        self.install(view.clone(), Some(d));
-        // Every member that was in the base view as well sends the joiners its state (all
-        // of those delivered the same broadcasts of it, so hold the same state; a joiner
-        // takes the first that comes). One sender is not enough: the committer may have
-        // chosen a decision accepted in an earlier round that leaves it out, and any
-        // one member may crash before it sends, leaving a joiner that can never deliver
-        // in a view that counts it. The cost is a copy of the state per such member.
-        if old.contains(&self.id) {
-            for &m in &view.members {
-                if !old.contains(&m) {
-                    self.actions.push_back(Action::StateNeeded {
-                        joiner: m,
-                        view: view.id,
-                    });
-                }
-            }
-        }
+        self.install(view, Some(d));
     }
 
     fn install(&mut self, view: View, d: Option<Decision>) {
         let old = std::mem::take(&mut self.vs);
+        let base: HashSet<NodeId> = self
+            .view
+            .as_ref()
+            .map(|v| v.members.iter().copied().collect())
+            .unwrap_or_default();
         if let Some(ov) = &self.view {
             for &m in &ov.members {
                 if !view.contains(m) {
@@ -1363,8 +1362,26 @@ impl Member {
             }
         }
         self.actions.push_back(Action::Install(view.clone()));
+        // Every member that was in the base view as well sends the joiners its state,
+        // before it delivers anything of the new view (the early messages below): all of
+        // them delivered the same broadcasts of the base view, so hold the same state, and
+        // a joiner takes the first that comes. One sender is not enough: the committer may
+        // have chosen a decision accepted in an earlier round that leaves it out, and any
+        // one member may crash before it sends, leaving a joiner that can never deliver
+        // in a view that counts it. The cost is a copy of the state per such member.
+        if base.contains(&self.id) {
+            for &m in &view.members {
+                if !base.contains(&m) {
+                    self.actions.push_back(Action::StateNeeded {
+                        joiner: m,
+                        view: view.id,
+                    });
+                }
+            }
+        }
         if let Some((v, state)) = self.early_state.take() {
-            if !self.has_state && v <= view.id {
+            // A joiner is new in exactly one view: its state is that view's.
+            if !self.has_state && v == view.id {
                 self.has_state = true;
                 self.actions.push_back(Action::StateReceived(state));
             } else if v > view.id {

@@ -61,9 +61,11 @@
 //! When the leader fails, members that waited in vain for it suspect it and the next
 //! oldest leads a higher round, which re-proposes whatever may have been chosen.
 //!
-//! Joiners are added by a view change; the new view's leader then asks the application
-//! for its state ([`Action::StateNeeded`]) and sends it to the joiner, which delivers
-//! nothing before it has it.
+//! Joiners are added by a view change; every member that was in the view before then
+//! asks the application for its state ([`Action::StateNeeded`]), before it delivers
+//! anything of the new view, and sends it to the joiner, which keeps the first that
+//! comes, delivers nothing before it has it, and takes no part in view changes until
+//! then.
 
 pub mod agreement;
 pub mod checker;

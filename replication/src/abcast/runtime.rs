@@ -4,7 +4,11 @@
 //!
 //! Frames to a peer go over a connection this member opened, or else over one the peer
 //! opened (a joiner's, say): the link layer orders and deduplicates whatever arrives, so
-//! two connections to one peer are harmless. A connection that fails (the peer was
+//! two connections to one peer are harmless. Links resend only when told a connection
+//! broke ([`Member::link_reset`]), so every way a frame can be dropped here reports one:
+//! a lost connection (either of two to a peer), a writer that is gone, a connect that
+//! failed, no address for the peer yet (reset when it connects); a connection given up
+//! on one side is closed towards the other. A connection that fails (the peer was
 //! killed: its kernel closes the socket) is a suspicion of that peer at once, which is
 //! what makes failure detection fast; silence beyond [`Config::suspect_after`] is the
 //! other way.
@@ -23,7 +27,7 @@ use super::types::{MsgId, NodeId, View, ViewId};
 use bytes::Bytes;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -95,6 +99,13 @@ pub enum Event {
     StateReceived(Vec<u8>),
 }
 
+/// An entry of the application's queue: an event, or a joiner that needs the
+/// application's state as it is once every event before this entry has been taken.
+enum Queued {
+    Event(Event),
+    State { joiner: NodeId, view: ViewId },
+}
+
 /// What waits for a connection's writer.
 #[derive(Default)]
 struct Queue {
@@ -152,7 +163,10 @@ struct Inner {
     next_conn: u64,
     /// Frames waiting for a connection being opened.
     opening: HashMap<NodeId, Vec<Frame>>,
-    events: LocalSender<Event>,
+    /// Peers whose frames were dropped for want of an address (joiners that have not
+    /// connected here): the link layer sends them again once they connect.
+    unaddressed: HashSet<NodeId>,
+    events: LocalSender<Queued>,
     state: Box<dyn FnMut() -> Vec<u8>>,
     pool: BufferPool,
     /// A pump is scheduled (broadcasts wait for it, so that a burst goes out as one
@@ -198,13 +212,17 @@ const TIMER_MAX_MS: u64 = 100;
 #[derive(Clone)]
 pub struct Node {
     inner: Rc<RefCell<Inner>>,
-    events: Rc<LocalReceiver<Event>>,
+    events: Rc<LocalReceiver<Queued>>,
     _life: Rc<Life>,
 }
 
 impl Node {
     /// Bind, start the member and its tasks (inside a glommio executor). `state` gives
-    /// the application's state for a joiner when this member adds one.
+    /// the application's state for a joiner this member's group adds. It is called when
+    /// the application asks for the event after the last one the state must reflect
+    /// ([`Node::next_event`], [`Node::try_event`]): an application that applies each
+    /// event before it asks for the next gives the state as of the view the joiner
+    /// joins in, as it must.
     pub fn start(opts: Options, state: Box<dyn FnMut() -> Vec<u8>>) -> std::io::Result<Node> {
         let listener = Listener::bind(opts.listen)?;
         let local = listener.local_addr();
@@ -226,6 +244,7 @@ impl Node {
             node_key,
             next_conn: 0,
             opening: HashMap::new(),
+            unaddressed: HashSet::new(),
             events: tx,
             state,
             pool: BufferPool::new(),
@@ -280,7 +299,22 @@ impl Node {
 
     /// The next event (`None` never: the member runs until the process ends).
     pub async fn next_event(&self) -> Option<Event> {
-        self.events.recv().await
+        loop {
+            match self.events.recv().await? {
+                Queued::Event(e) => return Some(e),
+                Queued::State { joiner, view } => self.send_state(joiner, view),
+            }
+        }
+    }
+
+    /// Give `joiner` the application's state now.
+    fn send_state(&self, joiner: NodeId, view: ViewId) {
+        {
+            let mut i = self.inner.borrow_mut();
+            let s = (i.state)();
+            i.member.send_state(joiner, view, s);
+        }
+        pump(&self.inner);
     }
 
     /// Where this member listens.
@@ -291,14 +325,36 @@ impl Node {
     /// Learn where members listen (for members started before their addresses were
     /// known: frames to an unknown address wait in the link layer until then).
     pub fn add_addrs(&self, addrs: impl IntoIterator<Item = (NodeId, SocketAddr)>) {
-        self.inner.borrow_mut().opts.addrs.extend(addrs);
+        {
+            let mut i = self.inner.borrow_mut();
+            i.opts.addrs.extend(addrs);
+            // Frames dropped for want of an address go again now.
+            let now = i.now();
+            let known: Vec<NodeId> = i
+                .unaddressed
+                .iter()
+                .copied()
+                .filter(|p| i.opts.addrs.contains_key(p))
+                .collect();
+            for p in known {
+                i.unaddressed.remove(&p);
+                i.member.link_reset(now, p);
+            }
+        }
+        pump(&self.inner);
     }
 
     /// The next event if one is waiting, without waiting.
     pub async fn try_event(&self) -> Option<Event> {
-        futures_lite::future::poll_once(self.events.recv())
-            .await
-            .flatten()
+        loop {
+            match futures_lite::future::poll_once(self.events.recv())
+                .await
+                .flatten()?
+            {
+                Queued::Event(e) => return Some(e),
+                Queued::State { joiner, view } => self.send_state(joiner, view),
+            }
+        }
     }
 
     /// The installed view.
@@ -341,18 +397,16 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
                 }
                 Action::Left => Some(Event::Left),
                 Action::StateNeeded { joiner, view } => {
-                    let s = (i.state)();
-                    i.member.send_state(joiner, view, s);
+                    // Taken once the application has taken the deliveries before it.
+                    let _ = i.events.try_send(Queued::State { joiner, view });
                     None
                 }
                 Action::StateReceived(s) => Some(Event::StateReceived(s)),
             };
             if let Some(e) = event {
                 // The receiver lives as long as the node.
-                let _ = i.events.try_send(e);
+                let _ = i.events.try_send(Queued::Event(e));
             }
-            // `send_state` queued a frame: flush it out with the rest.
-            i.member.flush();
         }
         for (to, frames) in out {
             if let Some(open) = send(&mut i, to, frames) {
@@ -386,11 +440,10 @@ fn send(i: &mut Inner, to: NodeId, frames: Vec<Frame>) -> Option<(NodeId, Socket
         q.extend(frames);
         return None;
     }
-    // No address (a joiner that has not connected yet): the link layer sends it again,
-    // a retransmission interval later.
+    // No address (a joiner that has not connected yet): the link layer sends it again
+    // when it connects (`attach`).
     let Some(&addr) = i.opts.addrs.get(&to) else {
-        let now = i.now();
-        i.member.link_reset(now, to);
+        i.unaddressed.insert(to);
         return None;
     };
     i.opening.insert(to, frames);
@@ -459,7 +512,7 @@ fn attach(
 ) {
     let (tx, rx) = local_channel::new_unbounded();
     let pending = Rc::new(RefCell::new(Queue::default()));
-    let (conn, offer) = {
+    let (conn, offer, reset) = {
         let mut i = rc.borrow_mut();
         i.next_conn += 1;
         let c = i.next_conn;
@@ -472,26 +525,34 @@ fn attach(
             o.push(queued);
         }
         let chosen = !i.conns.contains_key(&peer);
+        let mut reset = false;
         if chosen {
             i.conns.insert(peer, o);
+            if i.unaddressed.remove(&peer) {
+                let now = i.now();
+                i.member.link_reset(now, peer);
+                reset = true;
+            }
         } else {
             i.extra.insert(c, o);
         }
-        (c, chosen && i.node_key.is_some())
+        (c, chosen && i.node_key.is_some(), reset)
     };
     spawn(rc, read_loop(rc.clone(), peer, conn, reader));
     spawn(
         rc,
         write_loop(rc.clone(), peer, conn, writer, rx, pending, offer),
     );
+    if reset {
+        pump(rc);
+    }
 }
 
 /// The connection `conn` to `peer` failed: forget it and tell the member.
 fn lost(rc: &Rc<RefCell<Inner>>, peer: NodeId, conn: u64, why: &str) {
     {
         let mut i = rc.borrow_mut();
-        let outgoing = i.conns.get(&peer).is_some_and(|o| o.conn == conn);
-        if outgoing {
+        if i.conns.get(&peer).is_some_and(|o| o.conn == conn) {
             i.conns.remove(&peer);
         }
         i.extra.remove(&conn);
@@ -500,10 +561,10 @@ fn lost(rc: &Rc<RefCell<Inner>>, peer: NodeId, conn: u64, why: &str) {
         tracing::info!(member = i.opts.id, peer, "connection lost: {why}");
         let now = i.now();
         i.member.peer_down(now, peer);
-        if outgoing {
-            // What it had not delivered is gone with it: send it again.
-            i.member.link_reset(now, peer);
-        }
+        // Frames may have gone by it (the peer's second connection carries what was
+        // queued while this member's own was being opened): what it had not delivered is
+        // gone with it, so send again everything not acknowledged.
+        i.member.link_reset(now, peer);
     }
     pump(rc);
 }
@@ -770,6 +831,7 @@ async fn write_loop(
                         // unless the connection is gone (a reader that died never drains).
                         glommio::timer::sleep(pause).await;
                         if outgoing(&rc.borrow(), conn).is_none() {
+                            let _ = writer.close().await;
                             return;
                         }
                         pause = (pause * 2).min(RING_FULL_WAIT_MAX);
@@ -794,6 +856,11 @@ async fn write_loop(
             }
         }
     }
+    // The connection was given up here (`lost`: a bad frame or a broken ring on it, or
+    // its reader failed): say so to the peer, whose reader may be blocked on it and
+    // whose writer may wait on a ring this member no longer reads, so that it notices
+    // and sends its unacknowledged frames again over a new connection.
+    let _ = writer.close().await;
 }
 
 async fn accept_loop(rc: Rc<RefCell<Inner>>, listener: Listener) {

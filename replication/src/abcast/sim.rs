@@ -391,7 +391,9 @@ impl Sim {
                         if self.partitioned {
                             self.heal();
                         }
-                        self.tell_joiners();
+                        // Every so often, as a directory's news would come.
+                        self.tell_directory();
+                        self.push(self.now + 100, Ev::Fault);
                     }
                 }
                 Ev::Restart(old) => self.restart(old),
@@ -472,10 +474,11 @@ impl Sim {
                     if self.cfg.trace {
                         eprintln!("{} ms: {id} blocked: {reason}", self.now);
                     }
-                    if node.member.view().is_none() && !node.member.is_stopped() {
-                        // A joiner that is not in yet and keeps asking: not a member's
-                        // block. Logging it would excuse a joiner that never gets in from
-                        // the liveness check.
+                    if !node.member.is_stopped() {
+                        // It keeps trying (a joiner not let in yet, a minority's member):
+                        // logging it would excuse a member that never gets going again
+                        // from the liveness check. Only a member that stopped (left out of
+                        // the group's view) is excused, and replaced by a joiner.
                         continue;
                     }
                     node.log.entries.push(LogEntry::Blocked { reason });
@@ -750,17 +753,20 @@ impl Sim {
         }
         self.partitioned = false;
         self.fault_note(format!("{} ms: heal", self.now));
-        self.tell_joiners();
+        self.tell_directory();
     }
 
-    /// Give every running joiner the processes running now, as a directory would: the
-    /// ones it started with may all have crashed while it was cut off, and a joiner
-    /// that knows no live process can never get in.
-    fn tell_joiners(&mut self) {
+    /// Give every running process the processes running now, as a directory would: a
+    /// joiner's contacts may all have crashed while it was cut off, and a joiner that
+    /// knows no live process can never get in; a minority's members, after a heal, may
+    /// know no member of the group that went on without them (see
+    /// [`Member::add_contacts`]).
+    fn tell_directory(&mut self) {
         let running = self.running();
         for id in &running {
             let n = self.nodes.get_mut(id).expect("a node");
             n.member.add_contacts(running.iter().copied());
+            self.drain(*id);
         }
     }
 
@@ -784,6 +790,6 @@ impl Sim {
         self.fault_note(format!("{} ms: {old} restarts as {id}", self.now));
         let member = Member::joiner(id, &contacts, self.cfg.member, self.now);
         self.add(id, member, side);
-        self.tell_joiners();
+        self.tell_directory();
     }
 }
