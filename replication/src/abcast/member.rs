@@ -414,8 +414,7 @@ impl Member {
         if self.phase == Phase::Stopped {
             return Err(BroadcastError::Stopped);
         }
-        let queued = self.own_undelivered + self.outbox.len();
-        let bytes = self.own_undelivered_bytes + self.outbox_bytes;
+        let (queued, bytes) = self.in_flight();
         if queued >= self.cfg.window
             || (queued > 0 && bytes + payload.len() > self.cfg.window_bytes)
         {
@@ -430,6 +429,15 @@ impl Member {
         self.outbox.push_back((id, payload));
         self.send_outbox();
         Ok(id)
+    }
+
+    /// This member's broadcasts accepted and not yet delivered here, and their bytes (what
+    /// [`Config::window`] and [`Config::window_bytes`] bound).
+    pub fn in_flight(&self) -> (usize, usize) {
+        (
+            self.own_undelivered + self.outbox.len(),
+            self.own_undelivered_bytes + self.outbox_bytes,
+        )
     }
 
     /// Ask to leave the group; [`Action::Left`] follows once the group has a view without

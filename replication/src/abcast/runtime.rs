@@ -185,6 +185,10 @@ struct Inner {
     /// [`Config::ack_delay`]) while the task sleeps towards a later one.
     timer_at: u64,
     timer_wake: LocalSender<()>,
+    /// A broadcaster waits for room in the window ([`Node::broadcast_when_room`]): woken
+    /// once half of it is free, not at every delivery.
+    room_wanted: bool,
+    room_wake: LocalSender<()>,
 }
 
 /// Spawn one of the member's tasks (see `Inner::tasks`).
@@ -213,6 +217,7 @@ const TIMER_MAX_MS: u64 = 100;
 pub struct Node {
     inner: Rc<RefCell<Inner>>,
     events: Rc<LocalReceiver<Queued>>,
+    room: Rc<LocalReceiver<()>>,
     _life: Rc<Life>,
 }
 
@@ -234,6 +239,7 @@ impl Node {
         let stopping = Rc::new(std::cell::Cell::new(false));
         let node_key = opts.shm.then(peer_ring::node_key);
         let (timer_wake, timer_woken) = local_channel::new_bounded(1);
+        let (room_wake, room_woken) = local_channel::new_bounded(1);
         let inner = Rc::new(RefCell::new(Inner {
             member,
             opts,
@@ -254,10 +260,13 @@ impl Node {
             stopping: stopping.clone(),
             timer_at: 0,
             timer_wake,
+            room_wanted: false,
+            room_wake,
         }));
         let node = Node {
             inner,
             events: Rc::new(rx),
+            room: Rc::new(room_woken),
             _life: Rc::new(Life(stopping)),
         };
         spawn(&node.inner, accept_loop(node.inner.clone(), listener));
@@ -285,6 +294,27 @@ impl Node {
             .detach();
         }
         r
+    }
+
+    /// Broadcast `payload`, waiting while the window is full (back-pressure without
+    /// polling: the wait ends once half the window is free again, so a sender at full
+    /// load wakes a few times per window, not at every delivery). Fails only if the
+    /// member stopped.
+    pub async fn broadcast_when_room(
+        &self,
+        payload: impl Into<Bytes>,
+    ) -> Result<MsgId, BroadcastError> {
+        let payload = payload.into();
+        loop {
+            match self.broadcast(payload.clone()) {
+                Err(BroadcastError::Full(_)) => {
+                    self.inner.borrow_mut().room_wanted = true;
+                    // The channel lives as long as the node.
+                    let _ = self.room.recv().await;
+                }
+                r => return r,
+            }
+        }
     }
 
     /// Leave the group gracefully ([`Event::Left`] follows).
@@ -411,6 +441,15 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
         for (to, frames) in out {
             if let Some(open) = send(&mut i, to, frames) {
                 opens.push(open);
+            }
+        }
+        if i.room_wanted {
+            let (n, bytes) = i.member.in_flight();
+            let cfg = i.opts.member;
+            if (n <= cfg.window / 2 && bytes <= cfg.window_bytes / 2) || i.member.is_stopped() {
+                i.room_wanted = false;
+                // A full channel already holds a wake-up.
+                let _ = i.room_wake.try_send(());
             }
         }
         let next = i.member.poll_timeout();
@@ -969,6 +1008,83 @@ mod tests {
                     "the listener of a dropped member still accepts after 2 s"
                 );
             }
+        });
+    }
+
+    /// A broadcaster at a full window waits (no polling) and goes on as deliveries free
+    /// it; members that learn each other's addresses only after they start
+    /// ([`Node::add_addrs`]) send what they dropped for want of one.
+    #[test]
+    fn broadcast_when_room_waits_for_the_window_and_everything_arrives() {
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor");
+        ex.run(async {
+            let start = |id: NodeId| {
+                let opts = Options {
+                    id,
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    addrs: BTreeMap::new(),
+                    start: Start::Found(vec![1, 2]),
+                    job: 9,
+                    secret: [5; 32],
+                    member: Config {
+                        window: 4,
+                        ..Config::default()
+                    },
+                    tcp: TcpConfig::default(),
+                    shm: false,
+                };
+                Node::start(opts, Box::new(Vec::new)).expect("start")
+            };
+            let (a, b) = (start(1), start(2));
+            const N: u64 = 40;
+            let sender = {
+                let a = a.clone();
+                glommio::spawn_local(async move {
+                    for k in 1..=N {
+                        let id = a
+                            .broadcast_when_room(Bytes::from(k.to_le_bytes().to_vec()))
+                            .await
+                            .expect("running");
+                        assert_eq!(id.seq, k);
+                    }
+                })
+            };
+            // Member 1 delivers its own broadcasts too (that is what frees its window).
+            let drain_a = {
+                let a = a.clone();
+                glommio::spawn_local(async move { while a.next_event().await.is_some() {} })
+                    .detach()
+            };
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+            let addrs = [(1, a.local_addr()), (2, b.local_addr())];
+            a.add_addrs(addrs);
+            b.add_addrs(addrs);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut next = 1;
+            while next <= N {
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(
+                    !left.is_zero(),
+                    "member 2 delivered {} of {N} in 10 s",
+                    next - 1
+                );
+                let e = futures_lite::future::or(b.next_event(), async {
+                    glommio::timer::sleep(left).await;
+                    None
+                })
+                .await;
+                if let Some(Event::Deliver { id, payload, .. }) = e {
+                    if id.origin == 1 {
+                        assert_eq!(id.seq, next, "in order");
+                        assert_eq!(payload.as_ref(), next.to_le_bytes());
+                        next += 1;
+                    }
+                }
+            }
+            sender.await;
+            drop(drain_a);
         });
     }
 
