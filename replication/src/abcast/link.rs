@@ -49,6 +49,20 @@ pub enum Carrier {
     Connections,
 }
 
+impl Frame {
+    /// `body` unsequenced: passed on at once, never sent again, acknowledging nothing
+    /// (to or from a retired peer, or an idempotent message the sender repeats anyway,
+    /// such as a joiner's request to be let in, which would otherwise pile up
+    /// unacknowledged for a peer that is down).
+    pub fn unsequenced(body: Wire) -> Frame {
+        Frame {
+            seq: 0,
+            ack: 0,
+            body: Some(body),
+        }
+    }
+}
+
 /// A datagram between two members.
 #[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Frame {
@@ -84,6 +98,15 @@ struct Link {
 }
 
 impl Link {
+    /// When the unacknowledged frames are due to go again, if they are: after a reset
+    /// ([`Links::reset`]), or over datagrams once the peer has been silent about them for
+    /// `rto`.
+    fn resend_due(&self, carrier: Carrier, rto: u64) -> Option<u64> {
+        self.resend_at.or_else(|| {
+            (carrier == Carrier::Datagrams && !self.unacked.is_empty()).then(|| self.sent_at + rto)
+        })
+    }
+
     /// A frame goes to the peer now: it carries the acknowledgement of everything
     /// received, so none is owed any more.
     fn sending(&mut self, now: u64) {
@@ -135,11 +158,7 @@ impl Links {
     /// Queue `body` for `peer`; the frame to put on the wire.
     pub fn send(&mut self, now: u64, peer: NodeId, body: Wire) -> Frame {
         if self.retired.contains(&peer) {
-            return Frame {
-                seq: 0,
-                ack: 0,
-                body: Some(body),
-            };
+            return Frame::unsequenced(body);
         }
         let l = self.link(peer, now);
         let seq = l.next_seq;
@@ -152,18 +171,6 @@ impl Links {
         Frame {
             seq,
             ack: l.recv_next - 1,
-            body: Some(body),
-        }
-    }
-
-    /// `body` for `peer` unsequenced: passed on at once, never sent again, acknowledging
-    /// nothing (for idempotent messages the sender repeats anyway, such as a joiner's
-    /// request to be let in, which would otherwise pile up unacknowledged for a peer
-    /// that is down).
-    pub fn send_unsequenced(&mut self, body: Wire) -> Frame {
-        Frame {
-            seq: 0,
-            ack: 0,
             body: Some(body),
         }
     }
@@ -206,12 +213,8 @@ impl Links {
     pub fn flush(&mut self, now: u64) -> Vec<(NodeId, Frame)> {
         let mut out = Vec::new();
         let (rto, delay) = (self.retransmit, self.ack_delay);
-        let on_timer = self.carrier == Carrier::Datagrams;
         for (&peer, l) in &mut self.links {
-            let resend = match l.resend_at {
-                Some(t) => now >= t,
-                None => on_timer && now >= l.sent_at + rto,
-            };
+            let resend = l.resend_due(self.carrier, rto).is_some_and(|t| now >= t);
             if resend {
                 l.resend_at = None;
             }
@@ -299,11 +302,7 @@ impl Links {
         self.links
             .values()
             .flat_map(|l| {
-                let resend = match l.resend_at {
-                    Some(t) => Some(t),
-                    None => (self.carrier == Carrier::Datagrams && !l.unacked.is_empty())
-                        .then(|| l.sent_at + self.retransmit),
-                };
+                let resend = l.resend_due(self.carrier, self.retransmit);
                 let ack = l.ack_due_since.map(|t| t + self.ack_delay);
                 resend.into_iter().chain(ack)
             })

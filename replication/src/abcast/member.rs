@@ -284,8 +284,7 @@ impl Member {
             let v = self.view.clone().expect("a view when normal");
             for c in more {
                 if c != self.id && !v.contains(c) {
-                    let frame = self.links.send_unsequenced(Wire::Heartbeat);
-                    self.actions.push_back(Action::Send { to: c, frame });
+                    self.send_unsequenced(c, Wire::Heartbeat);
                 }
             }
             return;
@@ -516,8 +515,7 @@ impl Member {
                     for c in self.contacts.clone() {
                         // Unsequenced: asked again every round, and not piled up for a
                         // contact that is down.
-                        let frame = self.links.send_unsequenced(Wire::Join { who: self.id });
-                        self.actions.push_back(Action::Send { to: c, frame });
+                        self.send_unsequenced(c, Wire::Join { who: self.id });
                     }
                     self.phase = Phase::Joining {
                         next_try: now + self.cfg.change_timeout,
@@ -589,6 +587,15 @@ impl Member {
         debug_assert_ne!(to, self.id, "no frames to itself");
         let frame = self.links.send(self.now, to, w);
         self.actions.push_back(Action::Send { to, frame });
+    }
+
+    /// Send `w` to `to` outside the link's sequence ([`Frame::unsequenced`]).
+    fn send_unsequenced(&mut self, to: NodeId, w: Wire) {
+        debug_assert_ne!(to, self.id, "no frames to itself");
+        self.actions.push_back(Action::Send {
+            to,
+            frame: Frame::unsequenced(w),
+        });
     }
 
     /// The ring neighbours (left, right): `None` alone in the view.

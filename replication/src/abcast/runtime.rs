@@ -330,21 +330,27 @@ impl Node {
     /// The next event (`None` never: the member runs until the process ends).
     pub async fn next_event(&self) -> Option<Event> {
         loop {
-            match self.events.recv().await? {
-                Queued::Event(e) => return Some(e),
-                Queued::State { joiner, view } => self.send_state(joiner, view),
+            if let Some(e) = self.take(self.events.recv().await?) {
+                return Some(e);
             }
         }
     }
 
-    /// Give `joiner` the application's state now.
-    fn send_state(&self, joiner: NodeId, view: ViewId) {
-        {
-            let mut i = self.inner.borrow_mut();
-            let s = (i.state)();
-            i.member.send_state(joiner, view, s);
+    /// An entry of the queue: the event, or `None` once a joiner has been given the
+    /// application's state as it is now.
+    fn take(&self, q: Queued) -> Option<Event> {
+        match q {
+            Queued::Event(e) => Some(e),
+            Queued::State { joiner, view } => {
+                {
+                    let mut i = self.inner.borrow_mut();
+                    let s = (i.state)();
+                    i.member.send_state(joiner, view, s);
+                }
+                pump(&self.inner);
+                None
+            }
         }
-        pump(&self.inner);
     }
 
     /// Where this member listens.
@@ -359,7 +365,6 @@ impl Node {
             let mut i = self.inner.borrow_mut();
             i.opts.addrs.extend(addrs);
             // Frames dropped for want of an address go again now.
-            let now = i.now();
             let known: Vec<NodeId> = i
                 .unaddressed
                 .iter()
@@ -368,7 +373,7 @@ impl Node {
                 .collect();
             for p in known {
                 i.unaddressed.remove(&p);
-                i.member.link_reset(now, p);
+                i.link_reset(p);
             }
         }
         pump(&self.inner);
@@ -377,12 +382,11 @@ impl Node {
     /// The next event if one is waiting, without waiting.
     pub async fn try_event(&self) -> Option<Event> {
         loop {
-            match futures_lite::future::poll_once(self.events.recv())
+            let q = futures_lite::future::poll_once(self.events.recv())
                 .await
-                .flatten()?
-            {
-                Queued::Event(e) => return Some(e),
-                Queued::State { joiner, view } => self.send_state(joiner, view),
+                .flatten()?;
+            if let Some(e) = self.take(q) {
+                return Some(e);
             }
         }
     }
@@ -400,6 +404,12 @@ impl Node {
 impl Inner {
     fn now(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
+    }
+
+    /// Frames to `peer` may have been dropped here: the member sends them again.
+    fn link_reset(&mut self, peer: NodeId) {
+        let now = self.now();
+        self.member.link_reset(now, peer);
     }
 }
 
@@ -470,8 +480,7 @@ fn send(i: &mut Inner, to: NodeId, frames: Vec<Frame>) -> Option<(NodeId, Socket
         if !o.push(frames) {
             // Its writer ended (the connection failed): the link layer sends again.
             i.conns.remove(&to);
-            let now = i.now();
-            i.member.link_reset(now, to);
+            i.link_reset(to);
         }
         return None;
     }
@@ -530,8 +539,7 @@ async fn open(rc: Rc<RefCell<Inner>>, peer: NodeId, addr: SocketAddr) {
             i.opening.remove(&peer);
             // The frames queued for it are gone: the member sends them again (after a
             // retransmission interval if they went recently).
-            let now = i.now();
-            i.member.link_reset(now, peer);
+            i.link_reset(peer);
             drop(i);
             pump(&rc);
         }
@@ -568,8 +576,7 @@ fn attach(
         if chosen {
             i.conns.insert(peer, o);
             if i.unaddressed.remove(&peer) {
-                let now = i.now();
-                i.member.link_reset(now, peer);
+                i.link_reset(peer);
                 reset = true;
             }
         } else {
@@ -603,7 +610,7 @@ fn lost(rc: &Rc<RefCell<Inner>>, peer: NodeId, conn: u64, why: &str) {
         // Frames may have gone by it (the peer's second connection carries what was
         // queued while this member's own was being opened): what it had not delivered is
         // gone with it, so send again everything not acknowledged.
-        i.member.link_reset(now, peer);
+        i.link_reset(peer);
     }
     pump(rc);
 }

@@ -538,9 +538,20 @@ impl Sim {
         }
         *self.epochs.entry((a.min(b), a.max(b))).or_insert(0) += 1;
         for (node, peer) in [(a, b), (b, a)] {
-            let t = self.now + self.rng.gen_range(1..=self.cfg.max_delay.max(1));
-            self.push(t, Ev::Reset { node, peer, down });
+            self.tell_reset(node, peer, down);
         }
+    }
+
+    /// A frame sent now arrives at this time (1 to `max_delay` ms later).
+    fn arrival(&mut self) -> u64 {
+        self.now + self.rng.gen_range(1..=self.cfg.max_delay.max(1))
+    }
+
+    /// Over connections: `node` notices, a little later, that its connection to `peer`
+    /// broke (`down`) or could not be made.
+    fn tell_reset(&mut self, node: NodeId, peer: NodeId, down: bool) {
+        let t = self.arrival();
+        self.push(t, Ev::Reset { node, peer, down });
     }
 
     /// Over connections: every connection of `node` breaks (it crashed or restarted).
@@ -555,22 +566,14 @@ impl Sim {
     /// is lost when the connection breaks now or cannot be made (and the sender told).
     fn transmit_on_connection(&mut self, from: NodeId, to: NodeId, frame: super::link::Frame) {
         if !self.reachable(from, to) {
-            let t = self.now + self.rng.gen_range(1..=self.cfg.max_delay.max(1));
-            self.push(
-                t,
-                Ev::Reset {
-                    node: from,
-                    peer: to,
-                    down: false,
-                },
-            );
+            self.tell_reset(from, to, false);
             return;
         }
         if self.in_faults() && self.rng.gen_bool(self.cfg.drop / 5.0) {
             self.break_connection(from, to, true);
             return;
         }
-        let t = self.now + self.rng.gen_range(1..=self.cfg.max_delay.max(1));
+        let t = self.arrival();
         let at = self.arrivals.entry((from, to)).or_insert(0);
         *at = (*at).max(t);
         let (t, epoch) = (*at, self.epoch(from, to));
@@ -599,7 +602,7 @@ impl Sim {
             1
         };
         for _ in 0..copies {
-            let t = self.now + self.rng.gen_range(1..=self.cfg.max_delay.max(1));
+            let t = self.arrival();
             self.push(
                 t,
                 Ev::Frame {
@@ -709,17 +712,13 @@ impl Sim {
                 );
                 if ok && sides.values().any(|&s| s == 1) {
                     if self.connections() {
-                        let across: Vec<(NodeId, NodeId)> = sides
-                            .iter()
-                            .flat_map(|(&a, &sa)| {
-                                sides
-                                    .iter()
-                                    .filter(move |&(&b, &sb)| a < b && sa != sb)
-                                    .map(move |(&b, _)| (a, b))
-                            })
-                            .collect();
-                        for (a, b) in across {
-                            self.break_connection(a, b, false);
+                        // The connections across the partition break.
+                        for (&a, &sa) in &sides {
+                            for (&b, &sb) in sides.range(a + 1..) {
+                                if sa != sb {
+                                    self.break_connection(a, b, false);
+                                }
+                            }
                         }
                     }
                     for (id, s) in sides {
