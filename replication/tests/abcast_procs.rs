@@ -386,6 +386,15 @@ fn scenario(place: Place, tag: &str) {
         errs(2).contains("refused incoming connection"),
         "[{tag}] member 2 did not log the refused garbage connection"
     );
+    // Every frame lost with a connection was reported: no link had to fall back on its
+    // stall net (kill -9 and the garbage break connections, which the runtime reports).
+    for id in 1..=7 {
+        assert!(
+            !errs(id).contains("although no connection broke"),
+            "[{tag}] member {id}'s link stalled with no connection error:\n{}",
+            errs(id)
+        );
+    }
     // On one node the members' frames go through shared memory (the rejoined process's
     // too); between namespaces (emulated nodes) they never do.
     let shared = |id: u64, peer: u64| {

@@ -25,6 +25,16 @@
 //! acknowledgement back), and every frame costs its receiver a wake-up. The delay is
 //! well inside the retransmission interval, so nothing is sent again for want of it.
 //!
+//! Over connections a *stall* is caught as well: frames waiting with no acknowledgement
+//! at all for [`STALL_RETRANSMITS`] retransmission intervals (1 s with the defaults),
+//! although no break was reported. That should not happen: every way a frame can be
+//! lost must be reported. If some path drops a frame silently all the same, the link
+//! sends the unacknowledged frames again instead of stalling for good, and says so
+//! ([`Links::take_stalls`]: the runtime logs a warning, the simulator fails the seed
+//! when the peer was up and reachable). A peer that is slow, not gone, gets them again
+//! at most once per doubling interval (up to [`STALL_BACKOFF_MAX`] doublings), so the
+//! duplicates cannot pile up; the receiver drops them.
+//!
 //! A peer that left the member's view is *retired*: its link state is dropped (nothing
 //! is sent again to a member that may be dead), and frames to or from it go unsequenced
 //! (`seq` 0 with a body), passed on at once, in no particular order, and never sent
@@ -38,6 +48,13 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 /// Frames received and not yet acknowledged at which a bare acknowledgement goes at once
 /// (so a one-way stream does not wait for the delay to free the sender's queue).
 pub const ACK_EVERY: u32 = 32;
+
+/// Over connections: retransmission intervals with frames waiting and no acknowledgement
+/// before the link calls it a stall and sends them again (see the module docs).
+pub const STALL_RETRANSMITS: u64 = 25;
+
+/// Doublings of the stall interval for a peer that stays silent (see the module docs).
+pub const STALL_BACKOFF_MAX: u32 = 5;
 
 /// What the links run over (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,8 +96,11 @@ pub struct Frame {
 struct Link {
     next_seq: u64,
     unacked: VecDeque<(u64, Wire)>,
-    /// When the oldest unacknowledged frame was last sent.
+    /// When the oldest unacknowledged frame was last sent (or an acknowledgement last
+    /// freed some).
     sent_at: u64,
+    /// Stalls in a row with no acknowledgement since (each doubles the next interval).
+    stalls: u32,
     /// Over connections: the connection broke, so the unacknowledged frames go again
     /// (at this time or later: see [`Links::reset`]).
     resend_at: Option<u64>,
@@ -101,9 +121,20 @@ impl Link {
     /// When the unacknowledged frames are due to go again, if they are: after a reset
     /// ([`Links::reset`]), or over datagrams once the peer has been silent about them for
     /// `rto`.
-    fn resend_due(&self, carrier: Carrier, rto: u64) -> Option<u64> {
-        self.resend_at.or_else(|| {
-            (carrier == Carrier::Datagrams && !self.unacked.is_empty()).then(|| self.sent_at + rto)
+    /// Over connections the answer is `(time, true)` when it is for a stall.
+    fn resend_due(&self, carrier: Carrier, rto: u64) -> Option<(u64, bool)> {
+        if let Some(t) = self.resend_at {
+            return Some((t, false));
+        }
+        if self.unacked.is_empty() {
+            return None;
+        }
+        Some(match carrier {
+            Carrier::Datagrams => (self.sent_at + rto, false),
+            Carrier::Connections => (
+                self.sent_at + ((rto * STALL_RETRANSMITS) << self.stalls.min(STALL_BACKOFF_MAX)),
+                true,
+            ),
         })
     }
 
@@ -123,6 +154,18 @@ pub struct Links {
     carrier: Carrier,
     retransmit: u64,
     ack_delay: u64,
+    /// Stalls caught since [`Links::take_stalls`] was last called.
+    stalled: Vec<Stall>,
+}
+
+/// A link over a connection that stalled (see the module docs): frames waited for
+/// `silent_ms` with no acknowledgement and no reported break, so they went again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stall {
+    pub peer: NodeId,
+    pub silent_ms: u64,
+    /// Frames sent again.
+    pub frames: usize,
 }
 
 impl Links {
@@ -141,6 +184,7 @@ impl Links {
             carrier,
             retransmit,
             ack_delay,
+            stalled: Vec::new(),
         }
     }
 
@@ -188,6 +232,7 @@ impl Links {
         while l.unacked.front().is_some_and(|(s, _)| *s <= frame.ack) {
             l.unacked.pop_front();
             l.sent_at = now;
+            l.stalls = 0;
         }
         let mut out = Vec::new();
         let Some(body) = frame.body else {
@@ -214,9 +259,18 @@ impl Links {
         let mut out = Vec::new();
         let (rto, delay) = (self.retransmit, self.ack_delay);
         for (&peer, l) in &mut self.links {
-            let resend = l.resend_due(self.carrier, rto).is_some_and(|t| now >= t);
+            let due = l.resend_due(self.carrier, rto).filter(|&(t, _)| now >= t);
+            let resend = due.is_some();
             if resend {
                 l.resend_at = None;
+            }
+            if let Some((_, true)) = due {
+                self.stalled.push(Stall {
+                    peer,
+                    silent_ms: now - l.sent_at,
+                    frames: l.unacked.len(),
+                });
+                l.stalls = l.stalls.saturating_add(1);
             }
             if !l.unacked.is_empty() && resend {
                 for (seq, body) in &l.unacked {
@@ -250,7 +304,13 @@ impl Links {
         }
         // Deterministic order (the map's is not).
         out.sort_by_key(|(p, f)| (*p, f.seq));
+        self.stalled.sort_by_key(|s| s.peer);
         out
+    }
+
+    /// The stalls caught by [`flush`](Links::flush) since the last call.
+    pub fn take_stalls(&mut self) -> Vec<Stall> {
+        std::mem::take(&mut self.stalled)
     }
 
     /// Was `peer` retired (it left a view of this member's)?
@@ -302,7 +362,7 @@ impl Links {
         self.links
             .values()
             .flat_map(|l| {
-                let resend = l.resend_due(self.carrier, self.retransmit);
+                let resend = l.resend_due(self.carrier, self.retransmit).map(|(t, _)| t);
                 let ack = l.ack_due_since.map(|t| t + self.ack_delay);
                 resend.into_iter().chain(ack)
             })
@@ -413,43 +473,97 @@ mod tests {
         assert_eq!(a.in_flight(), 0);
     }
 
-    /// Over connections nothing goes again on a timer, however long an acknowledgement
-    /// takes; after a reset everything unacknowledged goes once, and a connection that
-    /// keeps breaking gets it at most once per retransmission interval.
+    /// Over connections nothing goes again on the retransmission timer, however long an
+    /// acknowledgement takes (short of a stall); after a reset everything unacknowledged
+    /// goes once, and a connection that keeps breaking gets it at most once per
+    /// retransmission interval.
     #[test]
     fn over_connections_frames_go_again_only_after_a_reset() {
         let mut a = Links::new(Carrier::Connections, 40, 5);
         a.send(0, 2, Wire::Heartbeat);
         a.send(1, 2, Wire::Join { who: 1 });
-        assert!(a.flush(10_000).is_empty(), "no timer");
-        assert_eq!(a.next_deadline(), None);
-        a.reset(10_000, 2);
-        assert_eq!(a.next_deadline(), Some(10_000));
-        let again = a.flush(10_000);
+        assert!(a.flush(999).is_empty(), "no retransmission timer");
+        assert_eq!(a.next_deadline(), Some(40 * STALL_RETRANSMITS), "a stall");
+        a.reset(999, 2);
+        assert_eq!(a.next_deadline(), Some(999));
+        let again = a.flush(999);
         assert_eq!(
             again.iter().map(|(_, f)| f.seq).collect::<Vec<_>>(),
             vec![1, 2]
         );
-        assert!(a.flush(10_001).is_empty(), "once");
+        assert!(a.flush(1000).is_empty(), "once");
         // It breaks again at once: not before a retransmission interval has passed.
-        a.reset(10_001, 2);
-        assert!(a.flush(10_039).is_empty());
-        assert_eq!(a.flush(10_040).len(), 2);
-        // Acknowledged: a reset sends nothing.
+        a.reset(1000, 2);
+        assert!(a.flush(1038).is_empty());
+        assert_eq!(a.flush(1039).len(), 2);
+        assert!(a.take_stalls().is_empty(), "resets are not stalls");
+        // Acknowledged: a reset sends nothing, and no stall is due.
         let mut b = Links::new(Carrier::Connections, 40, 5);
         for f in again {
-            b.receive(10_041, 1, f.1);
+            b.receive(1040, 1, f.1);
         }
-        let ack = b.flush(10_046);
+        let ack = b.flush(1045);
         assert_eq!(ack.len(), 1);
-        a.receive(10_047, 2, ack[0].1.clone());
+        a.receive(1046, 2, ack[0].1.clone());
         a.reset(20_000, 2);
         assert!(a.flush(20_000).is_empty());
+        assert_eq!(a.next_deadline(), None);
         // Over datagrams a reset changes nothing (the timer resends).
         let mut d = Links::new(Carrier::Datagrams, 40, 5);
         d.send(0, 2, Wire::Heartbeat);
         d.reset(1, 2);
         assert!(d.flush(1).is_empty());
         assert_eq!(d.flush(40).len(), 1);
+        assert!(d.take_stalls().is_empty(), "no stalls over datagrams");
+    }
+
+    /// A frame lost on a connection with no break reported: after the stall interval
+    /// the link sends it again and says so; a peer that stays silent gets it again at
+    /// doubling intervals, and an acknowledgement ends the stall.
+    #[test]
+    fn over_connections_a_stall_sends_again_and_is_reported() {
+        let stall = 40 * STALL_RETRANSMITS;
+        let mut a = Links::new(Carrier::Connections, 40, 5);
+        let lost = a.send(0, 2, Wire::Heartbeat);
+        let second = a.send(10, 2, Wire::Join { who: 1 });
+        assert!(a.flush(stall - 1).is_empty());
+        let again = a.flush(stall);
+        assert_eq!(
+            again.iter().map(|(_, f)| f.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(
+            a.take_stalls(),
+            vec![Stall {
+                peer: 2,
+                silent_ms: stall,
+                frames: 2
+            }]
+        );
+        assert!(a.take_stalls().is_empty(), "reported once");
+        // Still nothing back: the next one waits twice as long, then four times.
+        assert_eq!(a.next_deadline(), Some(stall + 2 * stall));
+        assert!(a.flush(3 * stall - 1).is_empty());
+        assert_eq!(a.flush(3 * stall).len(), 2);
+        assert_eq!(a.next_deadline(), Some(3 * stall + 4 * stall));
+        // The doubling stops at STALL_BACKOFF_MAX.
+        let mut t = 3 * stall;
+        for k in 2..STALL_BACKOFF_MAX + 3 {
+            t += stall << k.min(STALL_BACKOFF_MAX);
+            assert_eq!(a.next_deadline(), Some(t), "after {k} stalls");
+            assert_eq!(a.flush(t).len(), 2);
+        }
+        assert_eq!(a.take_stalls().len(), STALL_BACKOFF_MAX as usize + 2);
+        // The peer gets the frames (the lost one first time round is a duplicate now)
+        // and acknowledges: the stall is over and its count starts again.
+        let mut b = Links::new(Carrier::Connections, 40, 5);
+        assert_eq!(b.receive(t, 1, second).len(), 0, "waits for frame 1");
+        assert_eq!(b.receive(t, 1, lost).len(), 2);
+        let ack = b.flush(t + 5);
+        a.receive(t + 6, 2, ack[0].1.clone());
+        assert_eq!(a.in_flight(), 0);
+        assert_eq!(a.next_deadline(), None);
+        a.send(t + 7, 2, Wire::Heartbeat);
+        assert_eq!(a.next_deadline(), Some(t + 7 + stall), "counted afresh");
     }
 }

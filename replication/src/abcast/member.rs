@@ -3,7 +3,7 @@
 //! broadcasts and the time (`now`, milliseconds on any monotonic clock), and takes out
 //! [`Action`]s. See the parent module for the protocol and why it is safe.
 
-use super::link::{Carrier, Frame, Links};
+use super::link::{Carrier, Frame, Links, Stall};
 use super::log::Log;
 use super::types::{MsgId, NodeId, View, ViewId};
 use super::wire::{Data, Decision, Wire};
@@ -88,6 +88,11 @@ pub enum Action {
     StateNeeded { joiner: NodeId, view: ViewId },
     /// The state the group sent this joiner (apply it before the deliveries that follow).
     StateReceived(Vec<u8>),
+    /// The link to a peer stalled: frames waited with no acknowledgement, and no broken
+    /// connection was reported, so they went again (see [`link`](super::link)). A bug
+    /// in the driver's reports of lost frames, or a peer too slow to read: the driver
+    /// logs it.
+    Stalled(Stall),
 }
 
 /// Why [`Member::broadcast`] refused.
@@ -569,6 +574,11 @@ impl Member {
         }
         for (to, frame) in self.links.flush(self.now) {
             self.actions.push_back(Action::Send { to, frame });
+        }
+        for stall in self.links.take_stalls() {
+            if self.phase != Phase::Stopped {
+                self.actions.push_back(Action::Stalled(stall));
+            }
         }
     }
 

@@ -442,6 +442,17 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
                     None
                 }
                 Action::StateReceived(s) => Some(Event::StateReceived(s)),
+                Action::Stalled(s) => {
+                    tracing::warn!(
+                        member = i.opts.id,
+                        peer = s.peer,
+                        "link to member {}: {} frames unacknowledged for {} ms although no connection broke; sending them again (a frame was lost unreported, or the peer is not reading)",
+                        s.peer,
+                        s.frames,
+                        s.silent_ms
+                    );
+                    None
+                }
             };
             if let Some(e) = event {
                 // The receiver lives as long as the node.

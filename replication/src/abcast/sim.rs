@@ -64,6 +64,10 @@ pub struct SimConfig {
     /// Broadcast proposals and transactions ([`super::agreement`]) instead of plain
     /// payloads, and record every member's outcomes.
     pub agreement: bool,
+    /// Over connections, in the fault phase: the probability that a frame is lost with
+    /// no break and no word to either end (a driver bug, on purpose: the links' stall
+    /// net must recover it; see [`SimResult::stalls`]). 0 in every random run.
+    pub silent_loss: f64,
 }
 
 impl SimConfig {
@@ -93,6 +97,7 @@ impl SimConfig {
             mutation: None,
             trace: false,
             agreement: false,
+            silent_loss: 0.0,
         }
     }
 }
@@ -116,6 +121,11 @@ pub struct SimResult {
     /// members that crash right after promising; the protocol cannot go on then (as no
     /// majority-based one can), so such a run is held to the safety properties only.
     pub stuck: Option<String>,
+    /// Stalls of links over connections ([`Action::Stalled`]), and those toward a peer
+    /// that was up, running and reachable: with every lost frame reported (no
+    /// [`SimConfig::silent_loss`]), each of those is a path that drops frames silently.
+    pub stalls: u64,
+    pub unexplained_stalls: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -189,6 +199,8 @@ struct Sim {
     /// and when the last frame each way arrives (they arrive in order).
     epochs: BTreeMap<(NodeId, NodeId), u64>,
     arrivals: BTreeMap<(NodeId, NodeId), u64>,
+    stalls: u64,
+    unexplained_stalls: Vec<String>,
 }
 
 /// Ticks every this many milliseconds.
@@ -212,6 +224,8 @@ pub fn run(cfg: SimConfig) -> SimResult {
         payload_no: 0,
         epochs: BTreeMap::new(),
         arrivals: BTreeMap::new(),
+        stalls: 0,
+        unexplained_stalls: Vec::new(),
     };
     sim.start();
     sim.run();
@@ -245,6 +259,8 @@ pub fn run(cfg: SimConfig) -> SimResult {
         events: sim.events,
         deliveries,
         stuck,
+        stalls: sim.stalls,
+        unexplained_stalls: sim.unexplained_stalls,
     }
 }
 
@@ -489,6 +505,26 @@ impl Sim {
                     }
                 }
                 Action::Left => node.log.crashed = true,
+                Action::Stalled(stall) => {
+                    // Over connections every lost frame is reported to its sender: a
+                    // stall toward a peer that is up, running and reachable means a
+                    // path that drops frames silently (in the model or the member).
+                    self.stalls += 1;
+                    let peer_ok = self
+                        .nodes
+                        .get(&stall.peer)
+                        .is_some_and(|p| p.alive && !p.member.is_stopped());
+                    if peer_ok && self.reachable(id, stall.peer) {
+                        let what = format!(
+                            "{} ms: {id}'s link to {} stalled ({} frames, {} ms) while {} was up and reachable",
+                            self.now, stall.peer, stall.frames, stall.silent_ms, stall.peer
+                        );
+                        if self.cfg.trace {
+                            eprintln!("{what}");
+                        }
+                        self.unexplained_stalls.push(what);
+                    }
+                }
                 Action::StateNeeded { joiner, view } => {
                     let state = self.state_of(id, view);
                     let node = self.nodes.get_mut(&id).expect("a node");
@@ -571,6 +607,11 @@ impl Sim {
         }
         if self.in_faults() && self.rng.gen_bool(self.cfg.drop / 5.0) {
             self.break_connection(from, to, true);
+            return;
+        }
+        // (No draw without silent loss: the random runs replay as before.)
+        if self.cfg.silent_loss > 0.0 && self.in_faults() && self.rng.gen_bool(self.cfg.silent_loss)
+        {
             return;
         }
         let t = self.arrival();
