@@ -275,10 +275,10 @@ impl Member {
 
     /// More processes a joiner may ask to let it in (a directory's news of where the group
     /// runs now: the ones it was given may all have failed). Ignored once it is in. The
-    /// simulator calls it after restarts and heals; the runtime has no directory yet, so
-    /// a joiner whose contacts have all failed keeps asking them, and says so once with
-    /// [`Action::Blocked`] after [`Config::give_up_rounds`] unanswered rounds (counted
-    /// afresh after each call here).
+    /// simulator calls it after restarts and heals; the runtime calls it with its whole
+    /// address book once [`Member::wants_directory`]. A joiner says so once with
+    /// [`Action::Blocked`] after [`Config::give_up_rounds`] unanswered rounds, counted
+    /// afresh when a call here adds a contact.
     ///
     /// A member frozen in a view change that no leader completes (a minority, or one
     /// whose view's other members have all gone) asks those of them outside its view
@@ -294,14 +294,33 @@ impl Member {
             }
             return;
         }
-        let Phase::Joining { next_try, .. } = self.phase else {
+        let Phase::Joining { next_try, tries } = self.phase else {
             return;
         };
-        self.phase = Phase::Joining { next_try, tries: 0 };
+        let known = self.contacts.len();
         for c in more {
             if c != self.id && !self.contacts.contains(&c) {
                 self.contacts.push(c);
             }
+        }
+        if self.contacts.len() > known {
+            self.phase = Phase::Joining { next_try, tries: 0 };
+        } else {
+            self.phase = Phase::Joining { next_try, tries };
+        }
+    }
+
+    /// Has this member given up on the processes it knows, and said so
+    /// ([`Action::Blocked`])? A joiner none of whose contacts let it in, or a member
+    /// frozen in a view change that no leader completes (a minority's, or one whose
+    /// view's other members have all gone). A driver with a directory (the runtime: its
+    /// address book) then gives it every process it knows of, with
+    /// [`Member::add_contacts`], and again from time to time while this holds.
+    pub fn wants_directory(&self) -> bool {
+        match self.phase {
+            Phase::Joining { tries, .. } => tries > self.cfg.give_up_rounds,
+            Phase::Normal => self.vs.frozen && self.vs.said_blocked,
+            Phase::Stopped => false,
         }
     }
 
@@ -1642,7 +1661,8 @@ mod tests {
     }
 
     /// A joiner whose contacts never answer says so once, after `give_up_rounds` rounds
-    /// of asking, and goes on asking; news of more contacts lets it say so again.
+    /// of asking, and goes on asking and wanting a directory; news of more contacts (not
+    /// the same ones again) lets it say so again.
     #[test]
     fn a_joiner_nobody_answers_says_so_once_and_keeps_asking() {
         let cfg = Config::default();
@@ -1682,7 +1702,11 @@ mod tests {
             blocked[0]
         );
         assert!(!j.is_stopped() && j.view().is_none());
+        assert!(j.wants_directory(), "given up on its contacts");
+        j.add_contacts([2, 1]);
+        assert!(j.wants_directory(), "no news: still given up");
         j.add_contacts([3]);
+        assert!(!j.wants_directory(), "a new contact to ask");
         for k in 3 * rounds..5 * rounds {
             j.tick(k * cfg.change_timeout);
             drain(&mut j, &mut blocked);

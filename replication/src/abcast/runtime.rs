@@ -189,6 +189,9 @@ struct Inner {
     /// once half of it is free, not at every delivery.
     room_wanted: bool,
     room_wake: LocalSender<()>,
+    /// The address book serves as the directory ([`Member::wants_directory`]): when the
+    /// member may consult it next (member clock).
+    directory_at: u64,
 }
 
 /// Spawn one of the member's tasks (see `Inner::tasks`).
@@ -211,6 +214,13 @@ impl Drop for Life {
 
 /// Longest sleep of the timer task, in ms (it notices `Inner::stopping` then).
 const TIMER_MAX_MS: u64 = 100;
+
+/// How often, in ms, a member that has given up on the processes it knows (a joiner no
+/// contact lets in, a member frozen in a view change no leader completes) is given every
+/// member id in the address book ([`Node::add_addrs`] and [`Options::addrs`]): the
+/// group may have gone on under ids it never heard of (restarted processes join under
+/// new ones).
+const DIRECTORY_EVERY_MS: u64 = 1000;
 
 /// A running member. Cheap to clone (one member).
 #[derive(Clone)]
@@ -259,6 +269,7 @@ impl Node {
             tasks: Vec::new(),
             stopping: stopping.clone(),
             timer_at: 0,
+            directory_at: 0,
             timer_wake,
             room_wanted: false,
             room_wake,
@@ -404,6 +415,21 @@ impl Node {
 impl Inner {
     fn now(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
+    }
+
+    /// Give a member that wants it every id of the address book, at most every
+    /// [`DIRECTORY_EVERY_MS`] (see [`Member::wants_directory`]).
+    fn consult_directory(&mut self, now: u64) {
+        if now < self.directory_at || !self.member.wants_directory() {
+            return;
+        }
+        self.directory_at = now + DIRECTORY_EVERY_MS;
+        let ids: Vec<NodeId> = self.opts.addrs.keys().copied().collect();
+        tracing::debug!(
+            member = self.opts.id,
+            "blocked: asking every member of the address book {ids:?}"
+        );
+        self.member.add_contacts(ids);
     }
 
     /// Frames to `peer` may have been dropped here: the member sends them again.
@@ -963,6 +989,7 @@ async fn timer_loop(rc: Rc<RefCell<Inner>>, woken: LocalReceiver<()>) {
             } else {
                 let now = i.now();
                 i.member.tick(now);
+                i.consult_directory(now);
                 Vec::new()
             }
         };
@@ -1103,6 +1130,68 @@ mod tests {
             }
             sender.await;
             drop(drain_a);
+        });
+    }
+
+    /// A joiner whose one contact is not there says so, then asks every member of its
+    /// address book (the directory) and gets in.
+    #[test]
+    fn a_joiner_with_no_live_contact_gets_in_through_the_address_book() {
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor");
+        ex.run(async {
+            let opts = |id: NodeId, start: Start| Options {
+                id,
+                listen: "127.0.0.1:0".parse().unwrap(),
+                addrs: BTreeMap::new(),
+                start,
+                job: 11,
+                secret: [6; 32],
+                member: Config::default(),
+                tcp: TcpConfig::default(),
+                shm: false,
+            };
+            let a = Node::start(opts(1, Start::Found(vec![1, 2])), Box::new(Vec::new)).expect("1");
+            let b = Node::start(opts(2, Start::Found(vec![1, 2])), Box::new(Vec::new)).expect("2");
+            let addrs = [(1, a.local_addr()), (2, b.local_addr())];
+            a.add_addrs(addrs);
+            b.add_addrs(addrs);
+            // Its contact, 9, has no address and never answers.
+            let mut o = opts(3, Start::Join(vec![9]));
+            o.addrs = addrs.into_iter().collect();
+            let j = Node::start(o, Box::new(Vec::new)).expect("3");
+            let drain = |n: &Node| {
+                let n = n.clone();
+                glommio::spawn_local(async move { while n.next_event().await.is_some() {} })
+                    .detach()
+            };
+            let (_da, _db) = (drain(&a), drain(&b));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut blocked = Vec::new();
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(
+                    !left.is_zero(),
+                    "the joiner did not get in within 10 s; it said {blocked:?}"
+                );
+                let e = futures_lite::future::or(j.next_event(), async {
+                    glommio::timer::sleep(left).await;
+                    None
+                })
+                .await;
+                match e {
+                    Some(Event::Blocked(why)) => blocked.push(why),
+                    Some(Event::View(v)) if v.contains(3) => break,
+                    _ => {}
+                }
+            }
+            assert!(
+                blocked
+                    .first()
+                    .is_some_and(|w| w.contains("none of the contacts [9]")),
+                "it said its contacts failed first: {blocked:?}"
+            );
         });
     }
 

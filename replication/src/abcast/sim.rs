@@ -19,9 +19,10 @@
 //! Faults are chosen so that some component always holds a majority of every installed
 //! view's running members, and of every view proposed or accepted in a view change (it
 //! may have been chosen, and be installed once its commit arrives): the protocol promises
-//! progress only then. A joiner still outside the group learns the running processes
-//! after every restart and heal, as from a directory (the runtime has none yet: see
-//! [`Member::add_contacts`]).
+//! progress only then. A process that gave up on the ones it knows (a joiner no contact
+//! lets in, a member frozen in a view change no leader completes) learns the running
+//! processes after every restart and heal and every 100 ms of the quiet phase, as the
+//! runtime's address book tells it every second (see [`Member::wants_directory`]).
 //!
 //! [`checker`]: super::checker
 
@@ -796,17 +797,20 @@ impl Sim {
         self.tell_directory();
     }
 
-    /// Give every running process the processes running now, as a directory would: a
-    /// joiner's contacts may all have crashed while it was cut off, and a joiner that
-    /// knows no live process can never get in; a minority's members, after a heal, may
-    /// know no member of the group that went on without them (see
-    /// [`Member::add_contacts`]).
+    /// Give the running processes that want it ([`Member::wants_directory`]: they gave up
+    /// on the processes they know, and said so) the processes running now, as the
+    /// runtime's address book does: a joiner's contacts may all have crashed while it was
+    /// cut off, and a joiner that knows no live process can never get in; a minority's
+    /// members, after a heal, may know no member of the group that went on without them
+    /// (see [`Member::add_contacts`]).
     fn tell_directory(&mut self) {
         let running = self.running();
         for id in &running {
             let n = self.nodes.get_mut(id).expect("a node");
-            n.member.add_contacts(running.iter().copied());
-            self.drain(*id);
+            if n.member.wants_directory() {
+                n.member.add_contacts(running.iter().copied());
+                self.drain(*id);
+            }
         }
     }
 
