@@ -16,8 +16,9 @@
 #     back-pressure allows; msg/s is the deliveries one member counts per second (each
 #     member delivers every message), MB/s the same in bytes; median over rounds of the
 #     members' mean;
-#   - send-to-delivery latency of a member's own messages, p50 and p99, at full load and
-#     at a light load (300 msg/s per member, 1 KiB);
+#   - send-to-delivery latency of a member's own messages, p50 and p99, at full load, at
+#     a light load (300 msg/s per member, 1 KiB), and with zerorank paced at the rate
+#     corosync reached at full load at 64 B in the same round (equal throughput);
 #   - the time from `kill -9` of one member (zerorank: the member process; corosync: the
 #     node's corosync) under full load at 64 B to the new view at a survivor;
 #   - false suspicions: view changes during the measured part of the load runs (each
@@ -242,6 +243,13 @@ for r in $(seq "$ROUNDS"); do
         run_zr "$s" 0 "tp.$s.$r"
         run_cs "$s" 0 "tp.$s.$r"
     done
+    # zerorank paced at what corosync's member 1 delivered per second at 64 B, full load
+    # (a third of it per member): latency at equal throughput.
+    cs_rate=$(awk '/^bench /{for(i=2;i<=NF;i++){split($i,kv,"=");v[kv[1]]=kv[2]} if(v["window_ms"]>0) printf "%d", v["delivered"]*1000/v["window_ms"]/3}' "$OUT/tp.64.$r.cs1" 2>/dev/null)
+    if [[ -n $cs_rate && $cs_rate -gt 0 ]]; then
+        echo "$cs_rate" >"$OUT/eq.$r.rate"
+        run_zr 64 "$cs_rate" "eq.$r"
+    fi
     run_zr 1024 300 "light.$r"
     run_cs 1024 300 "light.$r"
 done
@@ -299,6 +307,19 @@ zl = {k: med("light.{r}", "zr", k) for k in ("p50", "p99")}
 cl = {k: med("light.{r}", "cs", k) for k in ("p50", "p99")}
 lines += ["", f"Light load (300 msg/s per member, 1 KiB), send to delivery, µs: zerorank p50 {f(zl['p50'])}, "
           f"p99 {f(zl['p99'])}; corosync p50 {f(cl['p50'])}, p99 {f(cl['p99'])}.", ""]
+eq = []
+for r in range(1, rounds + 1):
+    z, c = run(f"eq.{r}", "zr"), run(f"tp.64.{r}", "cs")
+    try:
+        rate = int(open(f"{out}/eq.{r}.rate").read())
+    except (OSError, ValueError):
+        continue
+    if z and c:
+        eq.append(f"round {r}: {3 * rate:,} msg/s, zerorank delivering {z['msgs']:,.0f}, p50 / p99 "
+                  f"{z['p50']:,.0f} / {z['p99']:,.0f} against corosync's {c['p50']:,.0f} / {c['p99']:,.0f}")
+if eq:
+    lines += ["Equal throughput (64 B; zerorank paced at the msg/s corosync reached at full load in the same "
+              "round, a third from each member), send to delivery, µs: " + "; ".join(eq) + ".", ""]
 import json
 raws = []
 for r in range(1, rounds + 1):
