@@ -9,10 +9,11 @@
 //! the future waits for the gap to fill); the sender keeps every frame until it is
 //! acknowledged. Over datagrams it sends the unacknowledged ones again when the peer has
 //! been silent about them for the retransmission interval. Over connections it sends
-//! them again only when its driver reports that a connection to the peer broke or could
-//! not be made ([`Links::reset`]): a frame on a live connection is not lost, so the
-//! driver must report every way a frame can be dropped, and a timer cannot tell a lost
-//! frame from one queued behind megabytes of others. At full load an
+//! them again when its driver reports that a connection to the peer broke or could not
+//! be made ([`Links::reset`]), and otherwise only after a stall (below): a frame on a
+//! live connection is not lost, so the driver must report every way a frame can be
+//! dropped, and a short timer cannot tell a lost frame from one queued behind megabytes
+//! of others. At full load an
 //! acknowledgement can wait longer than any fixed interval behind the data in the
 //! kernel's socket buffers; sending the whole window again then doubled the load and
 //! made the queues longer still (3 members at 1 MiB with a 32 MiB window: 50-800 MB/s
@@ -26,14 +27,16 @@
 //! well inside the retransmission interval, so nothing is sent again for want of it.
 //!
 //! Over connections a *stall* is caught as well: frames waiting with no acknowledgement
-//! at all for [`STALL_RETRANSMITS`] retransmission intervals (1 s with the defaults),
-//! although no break was reported. That should not happen: every way a frame can be
-//! lost must be reported. If some path drops a frame silently all the same, the link
-//! sends the unacknowledged frames again instead of stalling for good, and says so
-//! ([`Links::take_stalls`]: the runtime logs a warning, the simulator fails the seed
-//! when the peer was up and reachable). A peer that is slow, not gone, gets them again
-//! at most once per doubling interval (up to [`STALL_BACKOFF_MAX`] doublings), so the
-//! duplicates cannot pile up; the receiver drops them.
+//! and no resend for [`STALL_RETRANSMITS`] retransmission intervals (1 s with the
+//! defaults). Unless the driver dropped them knowingly (the runtime holds frames for a
+//! peer it has no address for, or is still connecting to) that should not happen: every
+//! way a frame can be lost must be reported. If some path drops a frame silently all the
+//! same, the link sends the unacknowledged frames again instead of stalling for good,
+//! and says so ([`Links::take_stalls`]: the runtime logs a warning unless it knows why,
+//! the simulator fails the seed when the peer was up, reachable and had not retired the
+//! sender). A peer that is slow, not gone, gets the window again at most once per
+//! doubling interval (up to [`STALL_BACKOFF_MAX`] doublings: every 32 s at the most),
+//! and drops the duplicates.
 //!
 //! A peer that left the member's view is *retired*: its link state is dropped (nothing
 //! is sent again to a member that may be dead), and frames to or from it go unsequenced
@@ -131,10 +134,14 @@ impl Link {
         }
         Some(match carrier {
             Carrier::Datagrams => (self.sent_at + rto, false),
-            Carrier::Connections => (
-                self.sent_at + ((rto * STALL_RETRANSMITS) << self.stalls.min(STALL_BACKOFF_MAX)),
-                true,
-            ),
+            Carrier::Connections => {
+                // (At most 2^5 * 25 retransmission intervals: no overflow for any sane
+                // interval, and none past u64::MAX for an insane one.)
+                let stall = rto
+                    .saturating_mul(STALL_RETRANSMITS)
+                    .saturating_mul(1 << self.stalls.min(STALL_BACKOFF_MAX));
+                (self.sent_at.saturating_add(stall), true)
+            }
         })
     }
 
@@ -159,7 +166,8 @@ pub struct Links {
 }
 
 /// A link over a connection that stalled (see the module docs): frames waited for
-/// `silent_ms` with no acknowledgement and no reported break, so they went again.
+/// `silent_ms` since the last acknowledgement or sending again, with no reported break,
+/// so they went again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stall {
     pub peer: NodeId,

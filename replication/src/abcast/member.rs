@@ -23,7 +23,8 @@ pub struct Config {
     /// both kinds.
     pub carrier: Carrier,
     /// Send unacknowledged frames again after this long (over connections: after the
-    /// driver reports a broken one, [`Member::link_reset`], at most this often).
+    /// driver reports a broken one, [`Member::link_reset`], at most this often, or after
+    /// a stall of [`STALL_RETRANSMITS`](super::link::STALL_RETRANSMITS) intervals).
     pub retransmit: u64,
     /// Hold a link's bare acknowledgement back for up to this long, in case a frame goes
     /// the other way to carry it (shorter than `retransmit`; see [`link`](super::link)).
@@ -310,6 +311,12 @@ impl Member {
         }
     }
 
+    /// Has this member retired `peer` (it left a view of this member's)? Frames from it
+    /// are then passed on unsequenced and never acknowledged.
+    pub fn has_retired(&self, peer: NodeId) -> bool {
+        self.links.is_retired(peer)
+    }
+
     /// Has this member given up on the processes it knows, and said so
     /// ([`Action::Blocked`])? A joiner none of whose contacts let it in, or a member
     /// frozen in a view change that no leader completes (a minority's, or one whose
@@ -575,6 +582,11 @@ impl Member {
     /// Put what is due on the wire: this member's acknowledgement and the links' own
     /// frames. Call after a batch of events (the simulator: after each).
     pub fn flush(&mut self) {
+        if self.phase == Phase::Stopped {
+            // Nothing more to say to anyone, and nothing to send again (a replayed Join
+            // could start a view change).
+            return;
+        }
         if self.phase == Phase::Normal && self.vs.ack_due && !self.vs.frozen {
             self.vs.ack_due = false;
             let received: Vec<(NodeId, u64)> =
@@ -595,9 +607,7 @@ impl Member {
             self.actions.push_back(Action::Send { to, frame });
         }
         for stall in self.links.take_stalls() {
-            if self.phase != Phase::Stopped {
-                self.actions.push_back(Action::Stalled(stall));
-            }
+            self.actions.push_back(Action::Stalled(stall));
         }
     }
 

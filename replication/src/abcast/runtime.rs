@@ -468,11 +468,25 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
                     None
                 }
                 Action::StateReceived(s) => Some(Event::StateReceived(s)),
+                Action::Stalled(s)
+                    if i.unaddressed.contains(&s.peer) || i.opening.contains_key(&s.peer) =>
+                {
+                    // Dropped here knowingly: no address for the peer yet (it joined and
+                    // has not connected), or a connection still being opened.
+                    tracing::debug!(
+                        member = i.opts.id,
+                        peer = s.peer,
+                        "link to member {}: {} frames sent again (no address for it, or still connecting)",
+                        s.peer,
+                        s.frames
+                    );
+                    None
+                }
                 Action::Stalled(s) => {
                     tracing::warn!(
                         member = i.opts.id,
                         peer = s.peer,
-                        "link to member {}: {} frames unacknowledged for {} ms although no connection broke; sending them again (a frame was lost unreported, or the peer is not reading)",
+                        "link to member {}: {} frames unacknowledged, {} ms since the last acknowledgement or resend, although no connection broke; sending them again (a frame was lost unreported, or the peer is not reading)",
                         s.peer,
                         s.frames,
                         s.silent_ms
@@ -571,8 +585,14 @@ async fn open(rc: Rc<RefCell<Inner>>, peer: NodeId, addr: SocketAddr) {
             attach(&rc, peer, reader, writer, queued);
         }
         Err(e) => {
-            tracing::info!(member = id, peer, %addr, error = %e, "could not connect to a member");
             let mut i = rc.borrow_mut();
+            if i.member.view().is_some_and(|v| v.contains(peer)) {
+                tracing::info!(member = id, peer, %addr, error = %e, "could not connect to a member");
+            } else {
+                // A contact asked to let this process in, or a directory's id probed
+                // (every second or round while blocked): not news each time.
+                tracing::debug!(member = id, peer, %addr, error = %e, "could not connect to a process outside the view");
+            }
             i.opening.remove(&peer);
             // The frames queued for it are gone: the member sends them again (after a
             // retransmission interval if they went recently).

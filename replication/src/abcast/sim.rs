@@ -511,10 +511,11 @@ impl Sim {
                     // stall toward a peer that is up, running and reachable means a
                     // path that drops frames silently (in the model or the member).
                     self.stalls += 1;
-                    let peer_ok = self
-                        .nodes
-                        .get(&stall.peer)
-                        .is_some_and(|p| p.alive && !p.member.is_stopped());
+                    // (A peer that retired this member never acknowledges it: the member
+                    // learns it is left behind from the peer's answer, not from the link.)
+                    let peer_ok = self.nodes.get(&stall.peer).is_some_and(|p| {
+                        p.alive && !p.member.is_stopped() && !p.member.has_retired(id)
+                    });
                     if peer_ok && self.reachable(id, stall.peer) {
                         let what = format!(
                             "{} ms: {id}'s link to {} stalled ({} frames, {} ms) while {} was up and reachable",
