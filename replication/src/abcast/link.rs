@@ -121,10 +121,9 @@ struct Link {
 }
 
 impl Link {
-    /// When the unacknowledged frames are due to go again, if they are: after a reset
-    /// ([`Links::reset`]), or over datagrams once the peer has been silent about them for
-    /// `rto`.
-    /// Over connections the answer is `(time, true)` when it is for a stall.
+    /// When the unacknowledged frames are due to go again, if they are, and whether that
+    /// is for a stall: after a reset ([`Links::reset`]); else over datagrams once the
+    /// peer has been silent about them for `rto`, over connections after a stall.
     fn resend_due(&self, carrier: Carrier, rto: u64) -> Option<(u64, bool)> {
         if let Some(t) = self.resend_at {
             return Some((t, false));

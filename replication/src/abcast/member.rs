@@ -304,11 +304,11 @@ impl Member {
                 self.contacts.push(c);
             }
         }
-        if self.contacts.len() > known {
-            self.phase = Phase::Joining { next_try, tries: 0 };
-        } else {
-            self.phase = Phase::Joining { next_try, tries };
-        }
+        let news = self.contacts.len() > known;
+        self.phase = Phase::Joining {
+            next_try,
+            tries: if news { 0 } else { tries },
+        };
     }
 
     /// Has this member retired `peer` (it left a view of this member's)? Frames from it

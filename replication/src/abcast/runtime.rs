@@ -468,29 +468,27 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
                     None
                 }
                 Action::StateReceived(s) => Some(Event::StateReceived(s)),
-                Action::Stalled(s)
-                    if i.unaddressed.contains(&s.peer) || i.opening.contains_key(&s.peer) =>
-                {
-                    // Dropped here knowingly: no address for the peer yet (it joined and
-                    // has not connected), or a connection still being opened.
-                    tracing::debug!(
-                        member = i.opts.id,
-                        peer = s.peer,
-                        "link to member {}: {} frames sent again (no address for it, or still connecting)",
-                        s.peer,
-                        s.frames
-                    );
-                    None
-                }
                 Action::Stalled(s) => {
-                    tracing::warn!(
-                        member = i.opts.id,
-                        peer = s.peer,
-                        "link to member {}: {} frames unacknowledged, {} ms since the last acknowledgement or resend, although no connection broke; sending them again (a frame was lost unreported, or the peer is not reading)",
-                        s.peer,
-                        s.frames,
-                        s.silent_ms
-                    );
+                    if i.unaddressed.contains(&s.peer) || i.opening.contains_key(&s.peer) {
+                        // Dropped here knowingly: no address for the peer yet (it joined
+                        // and has not connected), or a connection still being opened.
+                        tracing::debug!(
+                            member = i.opts.id,
+                            peer = s.peer,
+                            "link to member {}: {} frames sent again (no address for it, or still connecting)",
+                            s.peer,
+                            s.frames
+                        );
+                    } else {
+                        tracing::warn!(
+                            member = i.opts.id,
+                            peer = s.peer,
+                            "link to member {}: {} frames unacknowledged, {} ms since the last acknowledgement or resend, although no connection broke; sending them again (a frame was lost unreported, or the peer is not reading)",
+                            s.peer,
+                            s.frames,
+                            s.silent_ms
+                        );
+                    }
                     None
                 }
             };
@@ -1076,6 +1074,21 @@ mod tests {
         });
     }
 
+    /// `n`'s next event, or `None` if none comes within `left`.
+    async fn next_event_within(n: &Node, left: Duration) -> Option<Event> {
+        futures_lite::future::or(n.next_event(), async {
+            glommio::timer::sleep(left).await;
+            None
+        })
+        .await
+    }
+
+    /// Take and drop `n`'s events until the task is dropped.
+    fn drain(n: &Node) -> glommio::task::JoinHandle<()> {
+        let n = n.clone();
+        glommio::spawn_local(async move { while n.next_event().await.is_some() {} }).detach()
+    }
+
     /// A broadcaster at a full window waits (no polling) and goes on as deliveries free
     /// it; members that learn each other's addresses only after they start
     /// ([`Node::add_addrs`]) send what they dropped for want of one.
@@ -1117,11 +1130,7 @@ mod tests {
                 })
             };
             // Member 1 delivers its own broadcasts too (that is what frees its window).
-            let drain_a = {
-                let a = a.clone();
-                glommio::spawn_local(async move { while a.next_event().await.is_some() {} })
-                    .detach()
-            };
+            let drain_a = drain(&a);
             glommio::timer::sleep(Duration::from_millis(50)).await;
             let addrs = [(1, a.local_addr()), (2, b.local_addr())];
             a.add_addrs(addrs);
@@ -1135,11 +1144,7 @@ mod tests {
                     "member 2 delivered {} of {N} in 10 s",
                     next - 1
                 );
-                let e = futures_lite::future::or(b.next_event(), async {
-                    glommio::timer::sleep(left).await;
-                    None
-                })
-                .await;
+                let e = next_event_within(&b, left).await;
                 if let Some(Event::Deliver { id, payload, .. }) = e {
                     if id.origin == 1 {
                         assert_eq!(id.seq, next, "in order");
@@ -1181,11 +1186,6 @@ mod tests {
             let mut o = opts(3, Start::Join(vec![9]));
             o.addrs = addrs.into_iter().collect();
             let j = Node::start(o, Box::new(Vec::new)).expect("3");
-            let drain = |n: &Node| {
-                let n = n.clone();
-                glommio::spawn_local(async move { while n.next_event().await.is_some() {} })
-                    .detach()
-            };
             let (_da, _db) = (drain(&a), drain(&b));
             let deadline = Instant::now() + Duration::from_secs(10);
             let mut blocked = Vec::new();
@@ -1195,11 +1195,7 @@ mod tests {
                     !left.is_zero(),
                     "the joiner did not get in within 10 s; it said {blocked:?}"
                 );
-                let e = futures_lite::future::or(j.next_event(), async {
-                    glommio::timer::sleep(left).await;
-                    None
-                })
-                .await;
+                let e = next_event_within(&j, left).await;
                 match e {
                     Some(Event::Blocked(why)) => blocked.push(why),
                     Some(Event::View(v)) if v.contains(3) => break,
