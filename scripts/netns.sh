@@ -7,6 +7,9 @@
 #   scripts/netns.sh down <prefix>            delete them (idempotent; no error if absent)
 #   scripts/netns.sh exec <prefix> <i> -- cmd...   run cmd inside node i's namespace
 #   scripts/netns.sh addr <prefix> <i>        print node i's address (no root needed)
+#   scripts/netns.sh cut <prefix> <i>         partition node i from the others (its bridge
+#                                             port goes down: frames are lost, no reset)
+#   scripts/netns.sh heal <prefix> <i>        join it again
 #   scripts/netns.sh check                    exit 0 if namespaces can be created here
 #
 # Layout for `up p 3` (k = cksum(prefix) mod 250, so parallel test groups with different
@@ -34,7 +37,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -170,6 +173,16 @@ cmd_addr() {
     node_addr "$1" "$2"
 }
 
+cmd_link() { # <up|down> <prefix> <i>
+    (($# == 3)) || usage
+    local state=$1 p=$2 i=$3
+    check_prefix "$p"
+    [[ $i =~ ^[0-9]+$ ]] || die "node index must be a number, got '$i'"
+    need_root
+    ns_exists "$p$i" || die "namespace $p$i does not exist (run: $0 up $p <nodes>)"
+    ip -n "${p}br" link set "v$i" "$state"
+}
+
 cmd_check() {
     [[ $(id -u) -eq 0 ]] || { echo "netns: not root" >&2; return 1; }
     command -v ip >/dev/null 2>&1 || { echo "netns: iproute2 not installed" >&2; return 1; }
@@ -190,6 +203,8 @@ up) cmd_up "$@" ;;
 down) cmd_down "$@" ;;
 exec) cmd_exec "$@" ;;
 addr) cmd_addr "$@" ;;
+cut) cmd_link down "$@" ;;
+heal) cmd_link up "$@" ;;
 check) cmd_check ;;
 -h | --help | help) usage ;;
 *) usage ;;

@@ -149,15 +149,33 @@ struct Proc {
 
 /// Parse a `zr-abcast` log (a killed member's may end in a partial line).
 fn parse(id: NodeId, path: &Path, crashed: bool) -> (MemberLog, Vec<(u64, ViewId)>) {
+    let mut all = parse_incarnations(id, path, crashed);
+    assert_eq!(
+        all.len(),
+        1,
+        "{}: a member that went on under another id",
+        path.display()
+    );
+    all.pop().unwrap()
+}
+
+/// Parse a `zr-abcast` log whose process may have gone on under other ids
+/// (`--rejoin-as`): one log per member id, split at its `rejoin <old> <new>` lines; only
+/// the last can have crashed.
+fn parse_incarnations(
+    id: NodeId,
+    path: &Path,
+    crashed: bool,
+) -> Vec<(MemberLog, Vec<(u64, ViewId)>)> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let complete = if text.ends_with('\n') {
         &text[..]
     } else {
         &text[..text.rfind('\n').map_or(0, |p| p + 1)]
     };
+    let mut done = Vec::new();
     let mut log = MemberLog {
         node: id,
-        crashed,
         ..MemberLog::default()
     };
     let mut view_times = Vec::new();
@@ -208,11 +226,24 @@ fn parse(id: NodeId, path: &Path, crashed: bool) -> (MemberLog, Vec<(u64, ViewId
                 reason: f[1..].join(" "),
             }),
             Some("left") => log.crashed = true,
+            Some("rejoin") => {
+                assert_eq!(num(f[1]), log.node, "{}: {line}", path.display());
+                let next = MemberLog {
+                    node: num(f[2]),
+                    ..MemberLog::default()
+                };
+                // The earlier incarnation stopped (its log ends blocked: excluded).
+                let old = std::mem::replace(&mut log, next);
+                done.push((old, std::mem::take(&mut view_times)));
+            }
             Some("end") | None => {}
             Some(other) => panic!("{}: unknown log line {other:?}", path.display()),
         }
     }
-    (log, view_times)
+    // A killed process's last incarnation crashed.
+    log.crashed |= crashed;
+    done.push((log, view_times));
+    done
 }
 
 fn kill9(p: &mut Proc) {
@@ -454,6 +485,23 @@ fn killed_members_and_leader_on_loopback_pass_the_checker() {
 
 #[test]
 fn netns_killed_members_and_leader_pass_the_checker() {
+    let Some(place) = netns_place("zrab", 5) else {
+        return;
+    };
+    scenario(place, "netns");
+}
+
+#[test]
+fn netns_partitioned_minority_blocks_then_rejoins_after_the_heal() {
+    let Some(place) = netns_place("zrap", 3) else {
+        return;
+    };
+    partition(place);
+}
+
+/// `nodes` network namespaces under a prefix of `tag` and this process's id (torn down
+/// when the place is dropped); `None` (the test is skipped) without root or iproute2.
+fn netns_place(tag: &str, nodes: usize) -> Option<Place> {
     if unsafe { libc::geteuid() } != 0
         || !Command::new("ip")
             .arg("-V")
@@ -463,9 +511,10 @@ fn netns_killed_members_and_leader_pass_the_checker() {
             .is_ok_and(|s| s.success())
     {
         eprintln!("skipped: needs root and iproute2 (ip) for network namespaces");
-        return;
+        return None;
     }
-    let prefix = format!("zrab{}x", std::process::id() % 100_000)
+    // A prefix may not end with a digit: the pid's digits become letters.
+    let prefix = format!("{tag}{}x", std::process::id() % 100_000)
         .chars()
         .map(|c| {
             if c.is_ascii_digit() {
@@ -479,7 +528,7 @@ fn netns_killed_members_and_leader_pass_the_checker() {
         .arg(netns_script())
         .arg("up")
         .arg(&prefix)
-        .arg("5")
+        .arg(nodes.to_string())
         .output()
         .expect("run netns.sh");
     // The guard first, so that a failed `up` is still torn down.
@@ -497,9 +546,205 @@ fn netns_killed_members_and_leader_pass_the_checker() {
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect();
-    assert_eq!(printed.len(), 5, "netns.sh up printed {printed:?}");
+    assert_eq!(printed.len(), nodes, "netns.sh up printed {printed:?}");
     if let Place::Netns { addrs, .. } = &mut place {
         *addrs = printed;
     }
-    scenario(place, "netns");
+    Some(place)
+}
+
+/// Cut node `i` off the others (`cut`) or join it again (`heal`).
+fn netns_link(place: &Place, what: &str, i: usize) {
+    let Place::Netns { prefix, .. } = place else {
+        panic!("a partition needs network namespaces");
+    };
+    let out = Command::new("bash")
+        .arg(netns_script())
+        .args([what, prefix.as_str(), &i.to_string()])
+        .output()
+        .expect("run netns.sh");
+    assert!(
+        out.status.success(),
+        "netns.sh {what} {prefix} {i} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Three members stream broadcasts; member 3's node is cut off from the other two
+/// (frames lost, no connection reset), then joined again. The majority must go on
+/// without it; member 3 must stop delivering and say why; after the heal it must learn
+/// that the group went on, and its process must come back as member 4 (`--rejoin-as`)
+/// and be let in. All four logs must pass the checker, liveness included.
+fn partition(place: Place) {
+    let tag = "netns partition";
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_ports(1)[0];
+    let slot = |id: NodeId| if id == 4 { 2 } else { id as usize - 1 };
+    let addr_of = |id: NodeId| place.addr(slot(id), port);
+    let peers: Vec<String> = (1..=4).map(|id| format!("{id}={}", addr_of(id))).collect();
+    let t0 = unix_ms() + 500;
+    let (cut_at, heal_at) = (t0 + 1500, t0 + 5000);
+    // The cut-off member's connections break within 2 s (TCP_USER_TIMEOUT), and it
+    // connects again once the partition heals (about a second later here): 5 s for that,
+    // the rejoin, and broadcasts delivered as member 4.
+    let (stop_at, until) = (t0 + 10_000, t0 + 12_000);
+    let spawn = |id: NodeId, extra: &[&str]| -> Proc {
+        let log = dir.path().join(format!("m{id}.log"));
+        let mut c = place.command(slot(id));
+        c.arg("--id")
+            .arg(id.to_string())
+            .arg("--listen")
+            .arg(addr_of(id))
+            .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
+            .args(["--found", "1,2,3", "--rate", "200", "--size", "64"])
+            .args(extra)
+            .arg("--stop-at")
+            .arg(stop_at.to_string())
+            .arg("--until")
+            .arg(until.to_string())
+            .arg("--log")
+            .arg(&log)
+            .env("ZR_GROUP_SECRET", SECRET)
+            .env("ZR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join(format!("m{id}.err"))).unwrap(),
+            ));
+        Proc {
+            id,
+            child: c.spawn().expect("spawn zr-abcast"),
+            log,
+            killed: false,
+        }
+    };
+    let mut procs = vec![
+        spawn(1, &[]),
+        spawn(2, &[]),
+        spawn(3, &["--rejoin-as", "4"]),
+    ];
+    let sleep_until = |t: u64| {
+        let now = unix_ms();
+        if t > now {
+            std::thread::sleep(Duration::from_millis(t - now));
+        }
+    };
+    sleep_until(cut_at);
+    netns_link(&place, "cut", slot(3));
+    let cut = unix_ms();
+    sleep_until(heal_at);
+    netns_link(&place, "heal", slot(3));
+    let healed = unix_ms();
+    let errs = |id: u64| {
+        std::fs::read_to_string(dir.path().join(format!("m{id}.err"))).unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_millis(until.saturating_sub(unix_ms()) + 10_000);
+    for p in procs.iter_mut() {
+        loop {
+            if p.child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = p.child.kill();
+                panic!(
+                    "[{tag}] member {} did not exit by its deadline; stderr: {}",
+                    p.id,
+                    errs(p.id)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let mut logs = Vec::new();
+    let mut times = BTreeMap::new();
+    for p in &procs {
+        for (log, vt) in parse_incarnations(p.id, &p.log, p.killed) {
+            times.insert(log.node, vt);
+            logs.push(log);
+        }
+    }
+    let ids: Vec<NodeId> = logs.iter().map(|l| l.node).collect();
+    assert_eq!(
+        ids,
+        [1, 2, 3, 4],
+        "[{tag}] member 3's process did not go on as member 4; its stderr:\n{}",
+        errs(3)
+    );
+    if let Err(v) = check(&logs, CheckOptions { liveness: true }) {
+        panic!(
+            "[{tag}] checker: {v}\nmember 1 stderr:\n{}\nmember 3 stderr:\n{}",
+            errs(1),
+            errs(3)
+        );
+    }
+    let blocked: Vec<&str> = logs[2]
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            LogEntry::Blocked { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    // Cut off, member 3 said why it stopped delivering...
+    assert!(
+        blocked.iter().any(|r| r.contains("majority")),
+        "[{tag}] the cut-off member did not say that it has no majority: {blocked:?}"
+    );
+    // ... and after the heal, that the group had gone on without it.
+    assert!(
+        blocked.last().is_some_and(|r| r.contains("excluded")),
+        "[{tag}] the cut-off member did not learn that it was left out: {blocked:?}"
+    );
+    // Its connections broke while it was cut off (TCP_USER_TIMEOUT: ETIMEDOUT), rather
+    // than waiting out TCP's backed-off retransmissions after the heal.
+    assert!(
+        errs(3).contains("connection lost: I/O error: Connection timed out"),
+        "[{tag}] the cut-off member's connections did not time out:\n{}",
+        errs(3)
+    );
+    // The majority went on while member 3 was cut off: a view of 1 and 2 in which both
+    // delivered broadcasts of each other.
+    let majority_view = logs[0].entries.iter().find_map(|e| match e {
+        LogEntry::View(v) if v.members == [1, 2] => Some(v.id),
+        _ => None,
+    });
+    let Some(mv) = majority_view else {
+        panic!("[{tag}] members 1 and 2 never installed a view without member 3");
+    };
+    for (at, from) in [(0, 2), (1, 1)] {
+        assert!(
+            logs[at].entries.iter().any(|e| matches!(e,
+                LogEntry::Deliver { view, id, .. } if *view == mv && id.origin == from)),
+            "[{tag}] member {} delivered nothing of member {from} in the majority's view {mv}",
+            logs[at].node
+        );
+    }
+    // Member 4 (member 3's process) was let in: it delivered, and was delivered.
+    let delivered = |l: &MemberLog, origin: NodeId| {
+        l.entries
+            .iter()
+            .filter(|e| matches!(e, LogEntry::Deliver { id, .. } if id.origin == origin))
+            .count()
+    };
+    assert!(
+        delivered(&logs[3], 1) > 0,
+        "[{tag}] member 4 delivered nothing of member 1"
+    );
+    assert!(
+        delivered(&logs[0], 4) > 0,
+        "[{tag}] nobody delivered member 4's broadcasts"
+    );
+    // How long each step took (reported, not asserted).
+    let first_after = |id: NodeId, t: u64| times[&id].iter().find(|(vt, _)| *vt >= t).copied();
+    if let Some((vt, v)) = first_after(1, cut) {
+        eprintln!(
+            "[{tag}] member 3 cut off: member 1 installed view {v} {} ms later",
+            vt - cut
+        );
+    }
+    if let Some((vt, v)) = first_after(4, healed) {
+        eprintln!(
+            "[{tag}] healed: member 3's process installed view {v} as member 4 {} ms later",
+            vt - healed
+        );
+    }
 }

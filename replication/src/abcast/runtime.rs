@@ -238,7 +238,14 @@ impl Node {
     /// ([`Node::next_event`], [`Node::try_event`]): an application that applies each
     /// event before it asks for the next gives the state as of the view the joiner
     /// joins in, as it must.
-    pub fn start(opts: Options, state: Box<dyn FnMut() -> Vec<u8>>) -> std::io::Result<Node> {
+    pub fn start(mut opts: Options, state: Box<dyn FnMut() -> Vec<u8>>) -> std::io::Result<Node> {
+        // Frames left unacknowledged in the kernel (a peer cut off by a partition) break
+        // their connection after twice the failure detector's bound, at least a second
+        // (a suspicion by then anyway), so that a new connection carries this member's
+        // frames as soon as the network heals; the old one would wait for TCP's
+        // retransmission timer, backed off to seconds or minutes by then.
+        let bound = Duration::from_millis((2 * opts.member.suspect_after).max(1000));
+        opts.tcp.user_timeout.get_or_insert(bound);
         let listener = Listener::bind(opts.listen)?;
         let local = listener.local_addr();
         let (tx, rx) = local_channel::new_unbounded();
@@ -424,7 +431,13 @@ impl Inner {
             return;
         }
         self.directory_at = now + DIRECTORY_EVERY_MS;
-        let ids: Vec<NodeId> = self.opts.addrs.keys().copied().collect();
+        // Not the ids at this member's own address: this process under another id (one
+        // it may go on under later), which would only refuse itself.
+        let own = [self.opts.listen, self.local];
+        let ids: Vec<NodeId> = (self.opts.addrs.iter())
+            .filter(|(_, a)| !own.contains(a))
+            .map(|(&id, _)| id)
+            .collect();
         tracing::debug!(
             member = self.opts.id,
             "blocked: asking every member of the address book {ids:?}"

@@ -21,9 +21,11 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 use rand::{Rng, SeedableRng};
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use zerorank_replication::abcast::runtime::{Event, Node, Options, Start};
 use zerorank_replication::abcast::{Config, NodeId};
@@ -81,6 +83,12 @@ struct Args {
     /// Most bytes of them in flight (one broadcast of any size always goes)
     #[arg(long, default_value_t = Config::default().window_bytes)]
     window_bytes: usize,
+    /// When the group goes on without this member (it was in a partition's minority, say,
+    /// and learns it once the partition heals), join again under the first of these ids,
+    /// then the next (comma-separated; each in every member's --peer list, at this
+    /// member's address). Without them the process stays out until --until.
+    #[arg(long, value_delimiter = ',')]
+    rejoin_as: Vec<NodeId>,
     /// Send to members on this node over TCP too, not through shared memory (members
     /// in other network namespaces always use TCP).
     #[arg(long)]
@@ -137,6 +145,16 @@ fn run(args: Args) -> Result<(), String> {
     if args.size < 16 {
         return Err(format!("--size {}: at least 16 bytes", args.size));
     }
+    let mut ids: Vec<NodeId> = std::iter::once(args.id)
+        .chain(args.rejoin_as.iter().copied())
+        .collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!(
+            "--id and --rejoin-as: member id {} given twice (each incarnation needs its own)",
+            w[0]
+        ));
+    }
     let start = match (args.found.is_empty(), args.join.is_empty()) {
         (false, true) => Start::Found(args.found.clone()),
         (true, false) => Start::Join(args.join.clone()),
@@ -176,111 +194,218 @@ fn run(args: Args) -> Result<(), String> {
         .make()
         .map_err(|e| format!("could not start the glommio executor: {e}"))?;
     ex.run(async move {
-        let node = Node::start(opts, Box::new(Vec::new)).map_err(|e| format!("listen: {e}"))?;
         // A broadcast is logged (and flushed) before it is handed to the member, so that
         // a member killed at any point never leaves others delivering a message its log
         // does not show as sent.
-        let log = std::rc::Rc::new(std::cell::RefCell::new(log));
-        // Send instants of this member's broadcasts not yet delivered (bench mode).
-        let sent_at = std::rc::Rc::new(std::cell::RefCell::new(std::collections::VecDeque::<(
-            u64,
-            std::time::Instant,
-        )>::new()));
-        let bench = args.measure_from.is_some();
-        // The load: `rate` broadcasts a second until `stop_at`.
-        {
-            let (node, log, sent_at) = (node.clone(), log.clone(), sent_at.clone());
-            let (rate, size, stop_at, id) = (args.rate, args.size, args.stop_at, args.id);
-            glommio::spawn_local(async move {
-                // Open loop: the gaps are drawn uniformly from 0.5 to 1.5 times 1 / rate
-                // and the broadcasts are due at their sums, however long the sleeps
-                // overshoot (a sleep of one gap after each broadcast fell short of the
-                // rate by the timer's lateness, 10-20% at a few thousand a second). Fixed
-                // gaps keep members that start together in step (all three waking at
-                // once on the 2 cores: light-load p50 up to 50% higher); exponential
-                // ones (Poisson arrivals) add bursts that the other two have no more of.
-                let gap = 1_000_000_000u64
-                    .checked_div(rate)
-                    .map_or(Duration::ZERO, Duration::from_nanos);
-                let mut rng = rand::rngs::StdRng::from_entropy();
-                let mut due = std::time::Instant::now();
-                let mut k = 0u64;
-                // In bench mode every broadcast is the same bytes, shared (the send time is
-                // kept here, by sequence number): the application makes no copy, as
-                // benches/c/cpg_bench.c sends one buffer over and over. (Filling a new
-                // 64 KiB buffer per message was 6% of a member's time.)
-                let same = zerorank_replication::abcast::Bytes::from(vec![b'.'; size]);
-                loop {
-                    if stop_at.is_some_and(|t| unix_ms() >= t) || node.is_stopped() {
-                        return;
-                    }
-                    k += 1;
-                    // This task is the member's only broadcaster: its k-th is sequence k.
-                    let payload = if bench {
-                        // No hash in bench mode: hashing 64 KiB a byte at a time costs
-                        // more than broadcasting it.
-                        sent_at
-                            .borrow_mut()
-                            .push_back((k, std::time::Instant::now()));
-                        same.clone()
-                    } else {
-                        let mut payload = format!("{id}:{k}:").into_bytes();
-                        payload.resize(size, b'.');
-                        let h = fnv(&payload);
-                        let mut l = log.borrow_mut();
-                        if writeln!(l, "sent {id} {k} {h:016x}")
-                            .and_then(|_| l.flush())
-                            .is_err()
-                        {
-                            return;
-                        }
-                        // One allocation per message: a retry shares it.
-                        zerorank_replication::abcast::Bytes::from(payload)
-                    };
-                    // Under back-pressure this waits until half the window is free.
-                    match node.broadcast_when_room(payload).await {
-                        Ok(mid) => assert_eq!(mid.seq, k, "the k-th broadcast has sequence k"),
-                        Err(_) => return,
-                    }
-                    if gap.is_zero() {
-                        // Full load: no clock, no draw per broadcast.
-                        glommio::yield_if_needed().await;
-                        continue;
-                    }
-                    due += gap.mul_f64(rng.gen_range(0.5..1.5));
-                    // Far behind (a long wait for room): start afresh rather than send the
-                    // backlog back to back. (The latency is timed from the actual send, as
-                    // benches/c/cpg_bench.c times it.)
-                    let now = std::time::Instant::now();
-                    if now > due + gap * 8 {
-                        due = now;
-                    }
-                    match due.checked_duration_since(now) {
-                        Some(wait) => glommio::timer::sleep(wait).await,
-                        None => glommio::yield_if_needed().await,
-                    }
-                }
-            })
-            .detach();
-        }
-        let until = args.until;
+        let log: Log = Rc::new(RefCell::new(log));
+        let load = Load {
+            rate: args.rate,
+            size: args.size,
+            stop_at: args.stop_at,
+            bench: args.measure_from.is_some(),
+            log: log.clone(),
+            sent_at: Rc::new(RefCell::new(VecDeque::new())),
+        };
         let mut m = Measure::new(args.measure_from, args.stop_at);
+        // The ids this process may go on under; none of its ids is a contact of its own.
+        let mut rejoin: VecDeque<NodeId> = args.rejoin_as.iter().copied().collect();
+        let own: Vec<NodeId> = std::iter::once(args.id)
+            .chain(rejoin.iter().copied())
+            .collect();
+        let mut opts = opts;
         loop {
-            let left = until.saturating_sub(unix_ms());
-            if left == 0 {
+            let node = start_node(&opts).await?;
+            spawn_load(node.clone(), opts.id, load.clone());
+            let excluded = serve(
+                &node,
+                opts.id,
+                args.until,
+                &load,
+                &mut m,
+                !rejoin.is_empty(),
+            )
+            .await?;
+            if !excluded {
                 break;
             }
-            let ev = futures_lite::future::or(async { node.next_event().await }, async {
-                glommio::timer::sleep(Duration::from_millis(left)).await;
-                None
-            })
-            .await;
-            if bench {
-                if let Some(e) = &ev {
-                    m.event(e, args.id, &mut sent_at.borrow_mut());
+            // Left out of the group's view (a partition's minority, after the heal): come
+            // back as a joiner under the next id, through every other process of the
+            // address book, once this member's tasks have closed its port.
+            let next = rejoin
+                .pop_front()
+                .expect("serve ends excluded only with an id left");
+            write_line(&log, &format!("rejoin {} {next} t={}", opts.id, unix_ms()))?;
+            tracing::warn!(
+                "member {} was left out of the group's view: joining again as member {next}",
+                opts.id
+            );
+            let contacts = opts.addrs.keys().filter(|c| !own.contains(c)).copied();
+            opts.start = Start::Join(contacts.collect());
+            opts.id = next;
+            load.sent_at.borrow_mut().clear();
+        }
+        if load.bench {
+            println!("{}", m.summary(opts.id));
+        }
+        write_line(&log, "end")?;
+        Ok::<(), String>(())
+    })?;
+    Ok(())
+}
+
+/// The event log, shared by the load and the event loop.
+type Log = Rc<RefCell<Box<dyn Write>>>;
+
+fn write_line(log: &Log, line: &str) -> Result<(), String> {
+    let mut l = log.borrow_mut();
+    writeln!(l, "{line}")
+        .and_then(|_| l.flush())
+        .map_err(|e| e.to_string())
+}
+
+/// Start a member on `opts.listen`: a process going on under a new id waits here for its
+/// previous member's tasks to close the port (they end within the runtime's timer
+/// period once the last handle is gone), for at most 5 s.
+async fn start_node(opts: &Options) -> Result<Node, String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match Node::start(opts.clone(), Box::new(Vec::new)) {
+            Ok(node) => return Ok(node),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                glommio::timer::sleep(Duration::from_millis(20)).await
+            }
+            Err(e) => return Err(format!("listen on {}: {e}", opts.listen)),
+        }
+    }
+}
+
+/// What the load task needs.
+#[derive(Clone)]
+struct Load {
+    rate: u64,
+    size: usize,
+    stop_at: Option<u64>,
+    /// Measuring (`--measure-from`) rather than logging.
+    bench: bool,
+    log: Log,
+    /// Send instants of this member's broadcasts not yet delivered (bench mode).
+    sent_at: Rc<RefCell<VecDeque<(u64, std::time::Instant)>>>,
+}
+
+/// The load: `rate` broadcasts a second from member `id` until `stop_at`, or until the
+/// member stops.
+fn spawn_load(node: Node, id: NodeId, load: Load) {
+    let Load {
+        rate,
+        size,
+        stop_at,
+        bench,
+        log,
+        sent_at,
+    } = load;
+    glommio::spawn_local(async move {
+        // Open loop: the gaps are drawn uniformly from 0.5 to 1.5 times 1 / rate
+        // and the broadcasts are due at their sums, however long the sleeps
+        // overshoot (a sleep of one gap after each broadcast fell short of the
+        // rate by the timer's lateness, 10-20% at a few thousand a second). Fixed
+        // gaps keep members that start together in step (all three waking at
+        // once on the 2 cores: light-load p50 up to 50% higher); exponential
+        // ones (Poisson arrivals) add bursts that the other two have no more of.
+        let gap = 1_000_000_000u64
+            .checked_div(rate)
+            .map_or(Duration::ZERO, Duration::from_nanos);
+        let mut rng = rand::rngs::StdRng::from_entropy();
+        let mut due = std::time::Instant::now();
+        let mut k = 0u64;
+        // In bench mode every broadcast is the same bytes, shared (the send time is
+        // kept here, by sequence number): the application makes no copy, as
+        // benches/c/cpg_bench.c sends one buffer over and over. (Filling a new
+        // 64 KiB buffer per message was 6% of a member's time.)
+        let same = zerorank_replication::abcast::Bytes::from(vec![b'.'; size]);
+        loop {
+            if stop_at.is_some_and(|t| unix_ms() >= t) || node.is_stopped() {
+                return;
+            }
+            k += 1;
+            // This task is the member's only broadcaster: its k-th is sequence k.
+            let payload = if bench {
+                // No hash in bench mode: hashing 64 KiB a byte at a time costs
+                // more than broadcasting it.
+                sent_at
+                    .borrow_mut()
+                    .push_back((k, std::time::Instant::now()));
+                same.clone()
+            } else {
+                let mut payload = format!("{id}:{k}:").into_bytes();
+                payload.resize(size, b'.');
+                let h = fnv(&payload);
+                let mut l = log.borrow_mut();
+                if writeln!(l, "sent {id} {k} {h:016x}")
+                    .and_then(|_| l.flush())
+                    .is_err()
+                {
+                    return;
                 }
+                // One allocation per message: a retry shares it.
+                zerorank_replication::abcast::Bytes::from(payload)
+            };
+            // Under back-pressure this waits until half the window is free.
+            match node.broadcast_when_room(payload).await {
+                Ok(mid) => assert_eq!(mid.seq, k, "the k-th broadcast has sequence k"),
+                Err(_) => return,
+            }
+            if gap.is_zero() {
+                // Full load: no clock, no draw per broadcast.
+                glommio::yield_if_needed().await;
                 continue;
             }
+            due += gap.mul_f64(rng.gen_range(0.5..1.5));
+            // Far behind (a long wait for room): start afresh rather than send the
+            // backlog back to back. (The latency is timed from the actual send, as
+            // benches/c/cpg_bench.c times it.)
+            let now = std::time::Instant::now();
+            if now > due + gap * 8 {
+                due = now;
+            }
+            match due.checked_duration_since(now) {
+                Some(wait) => glommio::timer::sleep(wait).await,
+                None => glommio::yield_if_needed().await,
+            }
+        }
+    })
+    .detach();
+}
+
+/// Run member `id`'s event loop until `until` (Unix ms), logging or measuring every event.
+/// True if the member stopped because the group went on without it and `rejoin` (an id
+/// to go on under is left): the caller starts it again.
+async fn serve(
+    node: &Node,
+    id: NodeId,
+    until: u64,
+    load: &Load,
+    m: &mut Measure,
+    rejoin: bool,
+) -> Result<bool, String> {
+    loop {
+        let left = until.saturating_sub(unix_ms());
+        if left == 0 {
+            return Ok(false);
+        }
+        let ev = futures_lite::future::or(async { node.next_event().await }, async {
+            glommio::timer::sleep(Duration::from_millis(left)).await;
+            None
+        })
+        .await;
+        let excluded = matches!(ev, Some(Event::Blocked(_))) && node.is_stopped() && rejoin;
+        if load.bench {
+            if let Some(e) = &ev {
+                m.event(e, id, &mut load.sent_at.borrow_mut());
+            }
+        } else {
             let line = match ev {
                 None => continue,
                 Some(Event::Deliver { view, id, payload }) => format!(
@@ -306,19 +431,12 @@ fn run(args: Args) -> Result<(), String> {
                 Some(Event::Left) => "left".to_string(),
                 Some(Event::StateReceived(_)) => continue,
             };
-            let mut l = log.borrow_mut();
-            writeln!(l, "{line}").map_err(|e| e.to_string())?;
-            l.flush().map_err(|e| e.to_string())?;
+            write_line(&load.log, &line)?;
         }
-        if bench {
-            println!("{}", m.summary(args.id));
+        if excluded {
+            return Ok(true);
         }
-        let mut l = log.borrow_mut();
-        writeln!(l, "end").map_err(|e| e.to_string())?;
-        l.flush().map_err(|e| e.to_string())?;
-        Ok::<(), String>(())
-    })?;
-    Ok(())
+    }
 }
 
 /// What a benchmark run counts at one member.

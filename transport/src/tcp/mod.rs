@@ -32,6 +32,13 @@ pub struct TcpConfig {
     pub handshake_timeout: Duration,
     /// Largest payload of one frame; a longer frame is a protocol error.
     pub max_frame_payload: usize,
+    /// Break a connection whose sent bytes stay unacknowledged this long
+    /// (`TCP_USER_TIMEOUT`): a peer cut off by a partition is then a connection error
+    /// within this bound, and a new connection carries frames as soon as the network
+    /// heals, instead of the old one waiting for TCP's retransmission timer, which
+    /// backs off to minutes. A peer that acknowledges but does not read (a zero
+    /// window) is not cut. `None`: the kernel's default (about 15 minutes).
+    pub user_timeout: Option<Duration>,
 }
 
 impl Default for TcpConfig {
@@ -40,6 +47,7 @@ impl Default for TcpConfig {
             connect_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(5),
             max_frame_payload: 4 << 20,
+            user_timeout: None,
         }
     }
 }
@@ -182,6 +190,11 @@ impl TcpConn {
         addr: SocketAddr,
         cfg: &TcpConfig,
     ) -> TcpConn {
+        if let Some(t) = cfg.user_timeout {
+            if let Err(e) = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(t)) {
+                tracing::warn!(peer = %addr, error = %e, "could not set TCP_USER_TIMEOUT");
+            }
+        }
         TcpConn {
             stream,
             peer,
