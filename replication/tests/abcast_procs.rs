@@ -496,7 +496,12 @@ fn netns_partitioned_minority_blocks_then_rejoins_after_the_heal() {
     let Some(place) = netns_place("zrap", 3) else {
         return;
     };
-    partition(place);
+    cut_off(place, CutOff::Partition);
+}
+
+#[test]
+fn a_stopped_member_is_left_out_then_rejoins_after_sigcont() {
+    cut_off(Place::Loopback, CutOff::Sigstop);
 }
 
 /// `nodes` network namespaces under a prefix of `tag` and this process's id (torn down
@@ -570,17 +575,32 @@ fn netns_link(place: &Place, what: &str, i: usize) {
     );
 }
 
-/// Three members stream broadcasts; member 3's node is cut off from the other two
-/// (frames lost, no connection reset), then joined again. The majority must go on
-/// without it; member 3 must stop delivering and say why; after the heal it must learn
-/// that the group went on, and its process must come back as member 4 (`--rejoin-as`)
-/// and be let in. All four logs must pass the checker, liveness included.
-fn partition(place: Place) {
-    let tag = "netns partition";
+/// How member 3 is cut off from the other two, for 3.5 s.
+#[derive(Clone, Copy, PartialEq)]
+enum CutOff {
+    /// Its node's bridge port goes down (`netns.sh cut`): frames are lost, no connection
+    /// resets; then it comes back up (`heal`).
+    Partition,
+    /// Its process is stopped (SIGSTOP: it hangs, its connections stay open and its
+    /// kernel keeps acknowledging), then continued (SIGCONT).
+    Sigstop,
+}
+
+/// Three members stream broadcasts; member 3 is cut off from the other two, then joined
+/// again. The majority must go on without it (it is suspected by heartbeat timeout: no
+/// connection breaks at first); member 3 must deliver nothing meanwhile (and, when it
+/// runs, say why); afterwards it must learn that the group went on, and its process
+/// must come back as member 4 (`--rejoin-as`) and be let in. All four logs must pass
+/// the checker, liveness included.
+fn cut_off(place: Place, how: CutOff) {
+    let tag = match how {
+        CutOff::Partition => "netns partition",
+        CutOff::Sigstop => "sigstop",
+    };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_ports(1)[0];
+    let ports = free_ports(3);
     let slot = |id: NodeId| if id == 4 { 2 } else { id as usize - 1 };
-    let addr_of = |id: NodeId| place.addr(slot(id), port);
+    let addr_of = |id: NodeId| place.addr(slot(id), ports[slot(id)]);
     let peers: Vec<String> = (1..=4).map(|id| format!("{id}={}", addr_of(id))).collect();
     let t0 = unix_ms() + 500;
     let (cut_at, heal_at) = (t0 + 1500, t0 + 5000);
@@ -628,11 +648,26 @@ fn partition(place: Place) {
             std::thread::sleep(Duration::from_millis(t - now));
         }
     };
+    let signal = |sig: i32| {
+        let pid = member_pid(procs[2].child.id() as i32).expect("member 3's process");
+        // SAFETY: sending a signal to a child (or its descendant) we own.
+        assert_eq!(
+            unsafe { libc::kill(pid, sig) },
+            0,
+            "[{tag}] kill({pid}, {sig})"
+        );
+    };
     sleep_until(cut_at);
-    netns_link(&place, "cut", slot(3));
+    match how {
+        CutOff::Partition => netns_link(&place, "cut", slot(3)),
+        CutOff::Sigstop => signal(libc::SIGSTOP),
+    }
     let cut = unix_ms();
     sleep_until(heal_at);
-    netns_link(&place, "heal", slot(3));
+    match how {
+        CutOff::Partition => netns_link(&place, "heal", slot(3)),
+        CutOff::Sigstop => signal(libc::SIGCONT),
+    }
     let healed = unix_ms();
     let errs = |id: u64| {
         std::fs::read_to_string(dir.path().join(format!("m{id}.err"))).unwrap_or_default()
@@ -684,9 +719,9 @@ fn partition(place: Place) {
             _ => None,
         })
         .collect();
-    // Cut off, member 3 said why it stopped delivering...
+    // Cut off and running, member 3 said why it stopped delivering...
     assert!(
-        blocked.iter().any(|r| r.contains("majority")),
+        how == CutOff::Sigstop || blocked.iter().any(|r| r.contains("majority")),
         "[{tag}] the cut-off member did not say that it has no majority: {blocked:?}"
     );
     // ... and after the heal, that the group had gone on without it.
@@ -697,7 +732,8 @@ fn partition(place: Place) {
     // Its connections broke while it was cut off (TCP_USER_TIMEOUT: ETIMEDOUT), rather
     // than waiting out TCP's backed-off retransmissions after the heal.
     assert!(
-        errs(3).contains("connection lost: I/O error: Connection timed out"),
+        how == CutOff::Sigstop
+            || errs(3).contains("connection lost: I/O error: Connection timed out"),
         "[{tag}] the cut-off member's connections did not time out:\n{}",
         errs(3)
     );

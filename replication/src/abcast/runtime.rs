@@ -496,7 +496,7 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
                         tracing::warn!(
                             member = i.opts.id,
                             peer = s.peer,
-                            "link to member {}: {} frames unacknowledged, {} ms since the last acknowledgement or resend, although no connection broke; sending them again (a frame was lost unreported, or the peer is not reading)",
+                            "link to member {}: {} frames unacknowledged, {} ms since the last acknowledgement or resend, although no connection broke; sending them again (the network to it is cut, a frame was lost unreported, or the peer is not reading)",
                             s.peer,
                             s.frames,
                             s.silent_ms
