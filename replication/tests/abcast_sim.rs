@@ -1,6 +1,6 @@
 //! The ring atomic broadcast under the deterministic simulator: thousands of seeded runs
 //! of 3 to 7 members through crashes (leaders' and cascaded ones), restarts that rejoin,
-//! partitions and heals, dropped, duplicated, delayed and reordered frames, each checked
+//! partitions and heals, pauses, dropped, duplicated, delayed and reordered frames, each checked
 //! against every property the protocol promises (`abcast::checker`).
 //!
 //! A failing seed is replayed, with its faults and a per-member summary, by
@@ -272,4 +272,71 @@ fn frames_lost_without_a_reset_are_sent_again_after_a_stall() {
     }
     eprintln!("{RUNS} runs: {stalls} stalls, {unexplained} toward peers up and reachable");
     assert!(unexplained > 0, "silent losses are seen as stalls");
+}
+
+/// A member that pauses for less than the failure detector's bound (a long GC, a
+/// stalled VM, SIGSTOP) stays in the view and nothing is lost: what is sent to it waits
+/// in its connections, the links that hear nothing back from it send again after a
+/// stall, at doubling intervals while it stays silent, and once it goes on every
+/// broadcast is delivered everywhere, in the one view.
+#[test]
+fn pauses_shorter_than_the_failure_detector_lose_nothing_and_stalls_back_off() {
+    const RUNS: u64 = 40;
+    let stall = zerorank_replication::abcast::Config::default().retransmit
+        * zerorank_replication::abcast::link::STALL_RETRANSMITS;
+    let (mut stalls, mut longest, mut paused) = (0, 0, 0);
+    for seed in 0..RUNS {
+        let mut c = SimConfig::random(seed);
+        c.member.carrier = zerorank_replication::abcast::Carrier::Connections;
+        c.crashes = false;
+        c.partitions = false;
+        c.drop = 0.0;
+        c.duplicate = 0.0;
+        c.max_pause = 4500;
+        c.fault_time = 5000;
+        c.quiet_time = 3000;
+        c.member.suspect_after = 10_000;
+        let members = c.members;
+        let r = run(c);
+        if let Err(v) = check(&r.logs, CheckOptions { liveness: true }) {
+            panic!("seed {seed} with pauses: {v}; faults {:?}", r.faults);
+        }
+        assert!(
+            r.unexplained_stalls.is_empty(),
+            "seed {seed}: {:?}",
+            r.unexplained_stalls
+        );
+        for l in &r.logs {
+            let views = l
+                .entries
+                .iter()
+                .filter(|e| matches!(e, zerorank_replication::abcast::LogEntry::View(_)))
+                .count();
+            assert_eq!(
+                views, 1,
+                "seed {seed}: member {} changed view over a pause shorter than the failure detector's bound; faults {:?}",
+                l.node, r.faults
+            );
+        }
+        let sent: usize = r.logs.iter().map(|l| l.sent.len()).sum();
+        assert_eq!(
+            r.deliveries as usize,
+            sent * members,
+            "seed {seed}: not every broadcast was delivered everywhere; faults {:?}",
+            r.faults
+        );
+        paused += r.faults.iter().filter(|f| f.contains("pause")).count();
+        stalls += r.stalls;
+        longest = longest.max(r.longest_stall_ms);
+    }
+    eprintln!("{RUNS} runs, {paused} pauses: {stalls} stalls, the longest {longest} ms");
+    assert!(
+        paused > RUNS as usize,
+        "the runs paused members ({paused} pauses)"
+    );
+    // A link whose peer stays silent stalls after `stall` ms, then after twice that.
+    assert!(
+        longest >= 2 * stall,
+        "no stall after the first, at the doubled interval ({longest} ms at most)"
+    );
 }

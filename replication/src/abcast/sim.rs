@@ -1,8 +1,10 @@
 //! The deterministic simulator: a whole group of [`Member`]s on a simulated network,
 //! driven by one seeded random generator and a simulated clock (no threads, no real
 //! time), through crashes (the leader's too, and during view changes), restarts that
-//! rejoin under new ids, partitions and heals, dropped, duplicated, delayed and
-//! reordered frames. It records every member's delivery log for the [`checker`].
+//! rejoin under new ids, partitions and heals, pauses (a hung process that goes on
+//! later, its clock jumped, with what was sent to it waiting), dropped, duplicated,
+//! delayed and reordered frames. It records every member's delivery log for the
+//! [`checker`].
 //!
 //! The network is one of two kinds, by seed ([`Carrier`]): datagrams, each of which may
 //! be dropped, duplicated, delayed and reordered; or connections, as the runtime's TCP
@@ -17,7 +19,7 @@
 //! running members, every broadcast of theirs delivered.
 //!
 //! Faults are chosen so that some component always holds a majority of every installed
-//! view's running members, and of every view proposed or accepted in a view change (it
+//! view's running (not crashed, not paused) members, and of every view proposed or accepted in a view change (it
 //! may have been chosen, and be installed once its commit arrives): the protocol promises
 //! progress only then. A process that gave up on the ones it knows (a joiner no contact
 //! lets in, a member frozen in a view change no leader completes) learns the running
@@ -69,6 +71,12 @@ pub struct SimConfig {
     /// no break and no word to either end (a driver bug, on purpose: the links' stall
     /// net must recover it; see [`SimResult::stalls`]). 0 in every random run.
     pub silent_loss: f64,
+    /// Longest pause of a member in the fault phase, in ms (0: none). A paused member is
+    /// a hung process (SIGSTOP, a long GC, a stalled VM): it handles nothing, and what
+    /// reaches it waits, in order, until it goes on (in its connections or socket
+    /// buffer); its clock jumps. The fault schedule counts it as down for the majority
+    /// it keeps, and every pause ends by the end of the fault phase.
+    pub max_pause: u64,
 }
 
 impl SimConfig {
@@ -99,6 +107,7 @@ impl SimConfig {
             trace: false,
             agreement: false,
             silent_loss: 0.0,
+            max_pause: if rng.gen_bool(0.5) { 1200 } else { 0 },
         }
     }
 }
@@ -127,6 +136,10 @@ pub struct SimResult {
     /// [`SimConfig::silent_loss`]), each of those is a path that drops frames silently.
     pub stalls: u64,
     pub unexplained_stalls: Vec<String>,
+    /// The longest silence a stall reported ([`super::link::Stall::silent_ms`]) by a
+    /// member that was not paused meanwhile (a paused member's clock jumps): past the
+    /// first stall of a link, its interval doubles while the peer stays silent.
+    pub longest_stall_ms: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -182,6 +195,9 @@ struct Node {
     alive: bool,
     /// Partition side.
     side: u8,
+    /// Paused until this time ([`SimConfig::max_pause`]); after the pause, when the last
+    /// one ended (0: never paused).
+    paused_until: u64,
 }
 
 struct Sim {
@@ -202,6 +218,7 @@ struct Sim {
     arrivals: BTreeMap<(NodeId, NodeId), u64>,
     stalls: u64,
     unexplained_stalls: Vec<String>,
+    longest_stall_ms: u64,
 }
 
 /// Ticks every this many milliseconds.
@@ -227,6 +244,7 @@ pub fn run(cfg: SimConfig) -> SimResult {
         arrivals: BTreeMap::new(),
         stalls: 0,
         unexplained_stalls: Vec::new(),
+        longest_stall_ms: 0,
     };
     sim.start();
     sim.run();
@@ -262,6 +280,7 @@ pub fn run(cfg: SimConfig) -> SimResult {
         stuck,
         stalls: sim.stalls,
         unexplained_stalls: sim.unexplained_stalls,
+        longest_stall_ms: sim.longest_stall_ms,
     }
 }
 
@@ -311,6 +330,7 @@ impl Sim {
                 agreement: Agreement::default(),
                 base: 0,
                 outcomes: Vec::new(),
+                paused_until: 0,
             },
         );
         let t = self.now + self.rng.gen_range(1..=TICK);
@@ -343,6 +363,24 @@ impl Sim {
                 self.cfg.seed,
                 self.now
             );
+            // What reaches a paused member waits until it goes on, in order (the queue
+            // orders equal times by when they were pushed).
+            let at = match &ev {
+                Ev::Frame { to: id, .. }
+                | Ev::Reset { node: id, .. }
+                | Ev::Tick(id)
+                | Ev::Broadcast(id) => Some(*id),
+                Ev::Fault | Ev::Restart(_) => None,
+            };
+            if let Some(until) = at
+                .and_then(|id| self.nodes.get(&id))
+                .map(|n| n.paused_until)
+            {
+                if until > self.now {
+                    self.push(until, ev);
+                    continue;
+                }
+            }
             match ev {
                 Ev::Frame {
                     from,
@@ -511,11 +549,18 @@ impl Sim {
                     // stall toward a peer that is up, running and reachable means a
                     // path that drops frames silently (in the model or the member).
                     self.stalls += 1;
+                    // A pause of either end during the silence explains it (the member's
+                    // own: its clock jumped past acknowledgements it has yet to read).
+                    let since = self.now.saturating_sub(stall.silent_ms);
+                    let paused = |n: &Node| n.paused_until >= since;
+                    if !paused(&self.nodes[&id]) {
+                        self.longest_stall_ms = self.longest_stall_ms.max(stall.silent_ms);
+                    }
                     // (A peer that retired this member never acknowledges it: the member
                     // learns it is left behind from the peer's answer, not from the link.)
                     let peer_ok = self.nodes.get(&stall.peer).is_some_and(|p| {
-                        p.alive && !p.member.is_stopped() && !p.member.has_retired(id)
-                    });
+                        p.alive && !paused(p) && !p.member.is_stopped() && !p.member.has_retired(id)
+                    }) && !paused(&self.nodes[&id]);
                     if peer_ok && self.reachable(id, stall.peer) {
                         let what = format!(
                             "{} ms: {id}'s link to {} stalled ({} frames, {} ms) while {} was up and reachable",
@@ -658,10 +703,11 @@ impl Sim {
         }
     }
 
+    /// The members up and going: not crashed, stopped or paused.
     fn running(&self) -> Vec<NodeId> {
         self.nodes
             .iter()
-            .filter(|(_, n)| n.alive && !n.member.is_stopped())
+            .filter(|(_, n)| n.alive && !n.member.is_stopped() && n.paused_until <= self.now)
             .map(|(&id, _)| id)
             .collect()
     }
@@ -714,8 +760,15 @@ impl Sim {
     }
 
     fn fault(&mut self) {
-        let roll = self.rng.gen_range(0..10);
+        // (Without pauses, the draws of the runs before them: their seeds replay.)
+        let roll = if self.cfg.max_pause > 0 {
+            self.rng.gen_range(0..12)
+        } else {
+            self.rng.gen_range(0..10)
+        };
         let running = self.running();
+        // Up for the majority the schedule keeps: not crashed, not paused.
+        let up = |n: &Node| n.alive && n.paused_until <= self.now;
         match roll {
             0..=4 if self.cfg.crashes => {
                 // Crash a running member, the leader more often than its share.
@@ -729,7 +782,7 @@ impl Sim {
                     _ => running[self.rng.gen_range(0..running.len())],
                 };
                 let ok = self.majority_survives(
-                    |m| m != victim && self.nodes.get(&m).is_some_and(|n| n.alive),
+                    |m| m != victim && self.nodes.get(&m).is_some_and(up),
                     |m| self.nodes.get(&m).map_or(0, |n| n.side),
                 );
                 if ok {
@@ -750,7 +803,7 @@ impl Sim {
                     .map(|&id| (id, u8::from(self.rng.gen_bool(0.35))))
                     .collect();
                 let ok = self.majority_survives(
-                    |m| self.nodes.get(&m).is_some_and(|n| n.alive),
+                    |m| self.nodes.get(&m).is_some_and(up),
                     |m| sides.get(&m).copied().unwrap_or(0),
                 );
                 if ok && sides.values().any(|&s| s == 1) {
@@ -778,6 +831,19 @@ impl Sim {
                 }
             }
             8..=9 if self.partitioned => self.heal(),
+            10..=11 if !running.is_empty() => {
+                let victim = running[self.rng.gen_range(0..running.len())];
+                let until = (self.now + self.rng.gen_range(50..=self.cfg.max_pause.max(50)))
+                    .min(self.cfg.fault_time);
+                let ok = self.majority_survives(
+                    |m| m != victim && self.nodes.get(&m).is_some_and(up),
+                    |m| self.nodes.get(&m).map_or(0, |n| n.side),
+                );
+                if ok && until > self.now {
+                    self.nodes.get_mut(&victim).expect("a node").paused_until = until;
+                    self.fault_note(format!("{} ms: pause {victim} until {until} ms", self.now));
+                }
+            }
             _ => {}
         }
     }
