@@ -28,28 +28,35 @@ enum Storage {
     Huge(Piece),
 }
 
-/// Buffers of this size class and up (256 KiB) come from chunks of transparent huge
-/// pages. Frames of hundreds of KiB to MiB (a batch of broadcasts, a large message)
-/// spread over hundreds of 4 KiB pages, and a process that keeps many of them (payloads
-/// handed on without a copy) misses the TLB on most of the kernel's copies into them: in
-/// a virtual machine each miss is a two-level page walk. With huge pages the ring
-/// broadcast delivered 2-17% more at 64 KiB (6 alternating pairs of 3-member runs).
-const HUGE_MIN_SHIFT: u32 = 18;
+/// Buffers of this size class and up (1 MiB) come from chunks of transparent huge pages.
+/// A frame of a MiB (a batch of broadcasts, a large message's piece) spreads over 256
+/// pages of 4 KiB, and a process that keeps many of them (payloads handed on without a
+/// copy) misses the TLB on most of the kernel's copies into them: in a virtual machine
+/// each miss is a two-level page walk. With huge pages the ring broadcast delivered up
+/// to 21% more at 64 KiB (alternating pairs of 3-member runs; see the README).
+///
+/// A chunk is freed only once all its pieces are: a piece the pool lets go (its class's
+/// list is full) while its sibling stays cached keeps a dead MiB, so the 1 MiB class may
+/// hold up to twice [`BufferPool::MAX_CACHED_PER_CLASS`] MiB. Smaller classes, where a
+/// chunk would hold more pieces and could pin more, stay on the heap.
+const HUGE_MIN_SHIFT: u32 = 20;
 
 /// Size and alignment of a huge page (x86-64 and aarch64 with 4 KiB base pages).
 const HUGE_PAGE: usize = 2 << 20;
 
 /// A run of huge pages, shared by the pieces cut from it (at least one huge page).
 struct Chunk {
-    /// The mapping, twice the chunk's size, so that it holds a huge-page-aligned run.
-    map: memmap2::MmapRaw,
-    /// The aligned run inside `map`.
+    /// The mapping, a huge page longer than the chunk, so that it holds an aligned run
+    /// (only kept: dropping it unmaps the chunk).
+    _map: memmap2::MmapRaw,
+    /// The aligned run inside `map`, and its length.
     base: *mut u8,
+    len: usize,
 }
 
-// SAFETY: `base` points into `map`, which the chunk owns and which lives as long as the
-// chunk; the chunk hands out nothing but disjoint pieces, each owned by one buffer
-// (`Piece`), so sharing the chunk across threads shares no bytes.
+// SAFETY: the mapping is Send and Sync already; `base` points into it, and lives as long
+// as the chunk does; the chunk hands out nothing but disjoint pieces, each owned by one
+// buffer (`Piece`), so sharing the chunk across threads shares no bytes.
 unsafe impl Send for Chunk {}
 // SAFETY: as for `Send`: nothing in a chunk is reached through `&Chunk` but the
 // disjoint pieces, each through the one buffer that owns it.
@@ -72,7 +79,11 @@ impl Chunk {
         let _ = map.advise_range(memmap2::Advice::HugePage, skip, len);
         // SAFETY: `skip + len <= len + HUGE_PAGE`, the mapping's length.
         let base = unsafe { map.as_mut_ptr().add(skip) };
-        Some(Arc::new(Chunk { map, base }))
+        Some(Arc::new(Chunk {
+            _map: map,
+            base,
+            len,
+        }))
     }
 }
 
@@ -86,7 +97,7 @@ struct Piece {
 
 impl Piece {
     fn bytes(&self) -> &[u8] {
-        debug_assert!(self.len <= self.cap && self.off + self.cap <= self.chunk.map.len());
+        debug_assert!(self.len <= self.cap && self.off + self.cap <= self.chunk.len);
         // SAFETY: the piece lies inside the chunk's mapping, which `self.chunk` keeps
         // alive; the mapping is initialised (zero-filled by the kernel, then written
         // only through slices like this one); no other piece overlaps it, and this one
@@ -95,7 +106,7 @@ impl Piece {
     }
 
     fn bytes_mut(&mut self) -> &mut [u8] {
-        debug_assert!(self.len <= self.cap && self.off + self.cap <= self.chunk.map.len());
+        debug_assert!(self.len <= self.cap && self.off + self.cap <= self.chunk.len);
         // SAFETY: as in `bytes`, and `&mut self` makes this the only reference to the
         // piece's bytes.
         unsafe { std::slice::from_raw_parts_mut(self.chunk.base.add(self.off), self.len) }
@@ -124,8 +135,8 @@ impl Storage {
         }
     }
 
-    /// Shorten or lengthen within the capacity, without writing (every byte up to the
-    /// capacity is initialised: see `PoolInner::give_back`).
+    /// Shorten (without writing) or lengthen (zero-filling the new bytes) within the
+    /// capacity. Only `RecvBuf::resize` lengthens, off the hot path.
     fn set_len_within(&mut self, len: usize) {
         assert!(
             len <= self.capacity(),
@@ -133,10 +144,13 @@ impl Storage {
             self.capacity()
         );
         match self {
-            // Lengthening writes zeros over bytes that are initialised anyway; only
-            // `RecvBuf::resize` and `PoolInner::give_back` lengthen, off the hot path.
             Storage::Heap(v) => v.resize(len, 0),
-            Storage::Huge(p) => p.len = len,
+            Storage::Huge(p) => {
+                let old = std::mem::replace(&mut p.len, len);
+                if len > old {
+                    p.bytes_mut()[old..].fill(0);
+                }
+            }
         }
     }
 }
@@ -197,7 +211,8 @@ impl RecvBuf {
         std::mem::replace(&mut self.data, Storage::Heap(AlignedVec::new()))
     }
 
-    /// Change the length within capacity, or grow (which allocates and copies).
+    /// Change the length (new bytes are zero) within capacity, or grow (which allocates
+    /// and copies).
     pub fn resize(&mut self, len: usize) {
         if len <= self.data.capacity() {
             return self.data.set_len_within(len);
@@ -410,8 +425,9 @@ impl BufferPool {
         }
     }
 
-    /// (allocations, buffers reused) since the pool was made; one allocation of a class
-    /// from [`HUGE_MIN_SHIFT`] up is a chunk that serves several buffers.
+    /// (allocations, buffers reused) since the pool was made. From [`HUGE_MIN_SHIFT`] up
+    /// an allocation is a chunk of huge pages; the first use of its other pieces counts
+    /// as a reuse.
     pub fn stats(&self) -> (u64, u64) {
         let i = self.inner.borrow();
         (i.allocated, i.reused)
@@ -463,55 +479,57 @@ mod tests {
     #[test]
     fn large_classes_are_cut_from_huge_page_chunks() {
         let pool = BufferPool::new();
-        // The 512 KiB class: one 2 MiB chunk, four pieces.
-        let mut a = pool.get(300_000);
-        assert_eq!(a.len(), 300_000);
-        assert_eq!(
-            a.as_slice().as_ptr() as usize % HUGE_PAGE,
-            0,
-            "a chunk starts on a huge page"
-        );
+        // The 1 MiB class: one 2 MiB chunk, two pieces.
+        let mut a = pool.get(600_000);
+        assert_eq!(a.len(), 600_000);
+        let base = a.as_slice().as_ptr() as usize;
+        assert_eq!(base % HUGE_PAGE, 0, "a chunk starts on a huge page");
         assert!(
             a.as_slice().iter().all(|&b| b == 0),
             "a new chunk is zero-filled"
         );
-        let mut others: Vec<RecvBuf> = (0..3).map(|_| pool.get(500_000)).collect();
+        let mut b = pool.get(1 << 20);
         assert_eq!(
             pool.stats(),
-            (1, 3),
-            "one chunk serves four buffers of the class"
+            (1, 1),
+            "one chunk serves two buffers of the class"
         );
-        let base = a.as_slice().as_ptr() as usize;
-        let mut starts: Vec<usize> = others
-            .iter()
-            .map(|b| b.as_slice().as_ptr() as usize)
-            .collect();
-        starts.sort_unstable();
         assert_eq!(
-            starts,
-            [base + (512 << 10), base + (1024 << 10), base + (1536 << 10)],
-            "the pieces tile the chunk"
+            b.as_slice().as_ptr() as usize,
+            base + (1 << 20),
+            "the pieces tile it"
         );
-        // Disjoint: writing one leaves the others as they were.
+        // Disjoint: writing one leaves the other as it was.
         a.as_mut_slice().fill(0xaa);
-        for o in &mut others {
-            assert!(o.as_slice().iter().all(|&b| b == 0));
-            o.as_mut_slice().fill(0x55);
-        }
-        assert!(a.as_slice().iter().all(|&b| b == 0xaa));
+        assert!(b.as_slice().iter().all(|&x| x == 0));
+        b.as_mut_slice().fill(0x55);
+        assert!(a.as_slice().iter().all(|&x| x == 0xaa));
+        // A third buffer of the class: a second chunk.
+        let c = pool.get(700_000);
+        assert_eq!(pool.stats(), (2, 1));
+        assert_eq!(c.as_slice().as_ptr() as usize % HUGE_PAGE, 0);
         // A piece shared and dropped on another thread comes back, with its bytes.
-        let shared = others.pop().unwrap().into_shared();
-        assert_eq!(shared.len(), 500_000);
+        let shared = b.into_shared();
+        assert_eq!(shared.len(), 1 << 20);
         std::thread::spawn(move || drop(shared)).join().unwrap();
-        let again = pool.get(400_000);
-        assert_eq!(pool.stats(), (1, 4), "the piece is reused");
-        assert!(again.as_slice().iter().all(|&b| b == 0x55));
+        let again = pool.get(900_000);
+        assert_eq!(pool.stats(), (2, 2), "the piece is reused");
+        assert!(again.as_slice().iter().all(|&x| x == 0x55));
+        // Lengthened within its piece, a buffer's new bytes are zero.
+        let mut d = again;
+        d.resize(1 << 20);
+        assert!(d.as_slice()[..900_000].iter().all(|&x| x == 0x55));
+        assert!(d.as_slice()[900_000..].iter().all(|&x| x == 0));
         // Grown past its piece, a buffer moves to the heap and keeps its bytes.
-        a.resize(1 << 20);
-        assert_eq!(a.len(), 1 << 20);
-        assert!(a.as_slice()[..300_000].iter().all(|&b| b == 0xaa));
+        a.resize(3 << 20);
+        assert_eq!(a.len(), 3 << 20);
+        assert!(a.as_slice()[..600_000].iter().all(|&x| x == 0xaa));
         a.resize(10);
         assert_eq!(a.as_slice(), &[0xaa; 10]);
+        // The 4 MiB class: a chunk of its own.
+        let e = pool.get(3 << 20);
+        assert_eq!(e.as_slice().as_ptr() as usize % HUGE_PAGE, 0);
+        assert!(e.as_slice().iter().all(|&x| x == 0));
     }
 
     #[test]

@@ -178,8 +178,11 @@ struct Inner {
     /// last [`Node`] handle is dropped (`stopping`), so a group that is let go closes
     /// its sockets.
     tasks: Vec<glommio::task::JoinHandle<()>>,
-    /// The last handle is gone: the timer task ends the member's tasks, and itself.
+    /// The last handle is gone, or [`Node::close`] was called: the timer task ends the
+    /// member's tasks, and itself.
     stopping: Rc<std::cell::Cell<bool>>,
+    /// The listener is closed (its task ended).
+    listener_closed: Rc<std::cell::Cell<bool>>,
     /// When the timer task wakes next (member clock), and how to wake it sooner: an event
     /// can bring the member's next deadline forward (a bare acknowledgement due in
     /// [`Config::ack_delay`]) while the task sleeps towards a later one.
@@ -243,8 +246,10 @@ impl Node {
         // their connection after twice the failure detector's bound, at least a second
         // (a suspicion by then anyway), so that a new connection carries this member's
         // frames as soon as the network heals; the old one would wait for TCP's
-        // retransmission timer, backed off to seconds or minutes by then.
-        let bound = Duration::from_millis((2 * opts.member.suspect_after).max(1000));
+        // retransmission timer, backed off to seconds or minutes by then. A peer that
+        // stops reading that long is cut too (its window stays closed): it runs its
+        // heartbeats on the same thread, so it was suspected at `suspect_after` already.
+        let bound = Duration::from_millis(opts.member.suspect_after.saturating_mul(2).max(1000));
         opts.tcp.user_timeout.get_or_insert(bound);
         let listener = Listener::bind(opts.listen)?;
         let local = listener.local_addr();
@@ -275,6 +280,7 @@ impl Node {
             local,
             tasks: Vec::new(),
             stopping: stopping.clone(),
+            listener_closed: Rc::new(std::cell::Cell::new(false)),
             timer_at: 0,
             directory_at: 0,
             timer_wake,
@@ -332,6 +338,31 @@ impl Node {
                 }
                 r => return r,
             }
+        }
+    }
+
+    /// Stop this member now (every handle of it stops working) and wait, at most a
+    /// second, until its listener is closed: a process that goes on as another member
+    /// on the same address starts that one after this. (Listeners bind with
+    /// `SO_REUSEPORT`: a new one binds beside an old one still open, which would take
+    /// some of its connections and refuse them.)
+    pub async fn close(self) {
+        let closed = {
+            let i = self.inner.borrow();
+            i.stopping.set(true);
+            // A full channel already holds a wake-up.
+            let _ = i.timer_wake.try_send(());
+            i.listener_closed.clone()
+        };
+        drop(self);
+        // The timer task cancels the tasks at once; glommio drops a cancelled task's
+        // future, and so its listener, when it next schedules it.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !closed.get() && Instant::now() < deadline {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        if !closed.get() {
+            tracing::warn!("a closed member's listener is still open after 1 s");
         }
     }
 
@@ -977,7 +1008,25 @@ async fn write_loop(
     let _ = writer.close().await;
 }
 
+/// A member's listener, which says when it is closed ([`Node::close`] waits for that).
+struct OwnedListener {
+    listener: Option<Listener>,
+    closed: Rc<std::cell::Cell<bool>>,
+}
+
+impl Drop for OwnedListener {
+    fn drop(&mut self) {
+        drop(self.listener.take());
+        self.closed.set(true);
+    }
+}
+
 async fn accept_loop(rc: Rc<RefCell<Inner>>, listener: Listener) {
+    let owned = OwnedListener {
+        listener: Some(listener),
+        closed: rc.borrow().listener_closed.clone(),
+    };
+    let listener = owned.listener.as_ref().expect("open until dropped");
     loop {
         let (job, id, secret, cfg) = {
             let i = rc.borrow();
@@ -1084,6 +1133,42 @@ mod tests {
                     "the listener of a dropped member still accepts after 2 s"
                 );
             }
+        });
+    }
+
+    /// `Node::close` returns once the member's port is closed, with another handle of it
+    /// still held (a process goes on as another member on the same address after it).
+    #[test]
+    fn close_returns_once_the_port_is_closed() {
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor");
+        ex.run(async {
+            let opts = Options {
+                id: 1,
+                listen: "127.0.0.1:0".parse().unwrap(),
+                addrs: BTreeMap::new(),
+                start: Start::Found(vec![1, 2]),
+                job: 7,
+                secret: [3; 32],
+                member: Config::default(),
+                tcp: TcpConfig::default(),
+                shm: true,
+            };
+            let node = Node::start(opts, Box::new(Vec::new)).expect("start");
+            let addr = node.local_addr();
+            glommio::timer::sleep(Duration::from_millis(20)).await;
+            assert!(
+                std::net::TcpStream::connect(addr).is_ok(),
+                "running: it accepts"
+            );
+            let other = node.clone();
+            node.close().await;
+            assert!(
+                std::net::TcpStream::connect(addr).is_err(),
+                "closed: nothing listens on its port"
+            );
+            drop(other);
         });
     }
 

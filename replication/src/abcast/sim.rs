@@ -351,7 +351,7 @@ impl Sim {
     }
 
     fn run(&mut self) {
-        while let Some(Reverse((t, _, ev))) = self.queue.pop() {
+        while let Some(Reverse((t, seq, ev))) = self.queue.pop() {
             if t > self.end() {
                 break;
             }
@@ -363,8 +363,9 @@ impl Sim {
                 self.cfg.seed,
                 self.now
             );
-            // What reaches a paused member waits until it goes on, in order (the queue
-            // orders equal times by when they were pushed).
+            // What reaches a paused member waits until it goes on, in order: it keeps
+            // its sequence number, by which the queue orders equal times, so frames on
+            // one connection stay in the order they were sent, before any sent later.
             let at = match &ev {
                 Ev::Frame { to: id, .. }
                 | Ev::Reset { node: id, .. }
@@ -377,7 +378,7 @@ impl Sim {
                 .map(|n| n.paused_until)
             {
                 if until > self.now {
-                    self.push(until, ev);
+                    self.queue.push(Reverse((until, seq, ev)));
                     continue;
                 }
             }
@@ -552,7 +553,7 @@ impl Sim {
                     // A pause of either end during the silence explains it (the member's
                     // own: its clock jumped past acknowledgements it has yet to read).
                     let since = self.now.saturating_sub(stall.silent_ms);
-                    let paused = |n: &Node| n.paused_until >= since;
+                    let paused = |n: &Node| n.paused_until > 0 && n.paused_until >= since;
                     if !paused(&self.nodes[&id]) {
                         self.longest_stall_ms = self.longest_stall_ms.max(stall.silent_ms);
                     }
@@ -760,7 +761,8 @@ impl Sim {
     }
 
     fn fault(&mut self) {
-        // (Without pauses, the draws of the runs before them: their seeds replay.)
+        // (Without pauses, the draws of the runs before pauses were added: the seeds
+        // that draw no pauses replay as they did.)
         let roll = if self.cfg.max_pause > 0 {
             self.rng.gen_range(0..12)
         } else {

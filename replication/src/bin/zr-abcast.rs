@@ -214,7 +214,8 @@ fn run(args: Args) -> Result<(), String> {
             .collect();
         let mut opts = opts;
         loop {
-            let node = start_node(&opts).await?;
+            let node = Node::start(opts.clone(), Box::new(Vec::new))
+                .map_err(|e| format!("listen on {}: {e}", opts.listen))?;
             spawn_load(node.clone(), opts.id, load.clone());
             let excluded = serve(
                 &node,
@@ -230,7 +231,7 @@ fn run(args: Args) -> Result<(), String> {
             }
             // Left out of the group's view (a partition's minority, after the heal): come
             // back as a joiner under the next id, through every other process of the
-            // address book, once this member's tasks have closed its port.
+            // address book, once this member has closed its port.
             let next = rejoin
                 .pop_front()
                 .expect("serve ends excluded only with an id left");
@@ -239,6 +240,7 @@ fn run(args: Args) -> Result<(), String> {
                 "member {} was left out of the group's view: joining again as member {next}",
                 opts.id
             );
+            node.close().await;
             let contacts = opts.addrs.keys().filter(|c| !own.contains(c)).copied();
             opts.start = Start::Join(contacts.collect());
             opts.id = next;
@@ -261,25 +263,6 @@ fn write_line(log: &Log, line: &str) -> Result<(), String> {
     writeln!(l, "{line}")
         .and_then(|_| l.flush())
         .map_err(|e| e.to_string())
-}
-
-/// Start a member on `opts.listen`: a process going on under a new id waits here for its
-/// previous member's tasks to close the port (they end within the runtime's timer
-/// period once the last handle is gone), for at most 5 s.
-async fn start_node(opts: &Options) -> Result<Node, String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match Node::start(opts.clone(), Box::new(Vec::new)) {
-            Ok(node) => return Ok(node),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::AddrInUse
-                    && std::time::Instant::now() < deadline =>
-            {
-                glommio::timer::sleep(Duration::from_millis(20)).await
-            }
-            Err(e) => return Err(format!("listen on {}: {e}", opts.listen)),
-        }
-    }
 }
 
 /// What the load task needs.
@@ -400,43 +383,55 @@ async fn serve(
             None
         })
         .await;
-        let excluded = matches!(ev, Some(Event::Blocked(_))) && node.is_stopped() && rejoin;
-        if load.bench {
-            if let Some(e) = &ev {
-                m.event(e, id, &mut load.sent_at.borrow_mut());
+        // A member stops with its last events queued already (why it stopped among
+        // them): once it has, take them all, then go on as another member.
+        let stopped = rejoin && node.is_stopped();
+        let mut gone = record(ev, id, load, m)?;
+        if stopped {
+            while let Some(e) = node.try_event().await {
+                gone |= record(Some(e), id, load, m)?;
             }
-        } else {
-            let line = match ev {
-                None => continue,
-                Some(Event::Deliver { view, id, payload }) => format!(
-                    "deliver {} {} {} {} {:016x}",
-                    view.round,
-                    view.leader,
-                    id.origin,
-                    id.seq,
-                    fnv(&payload)
-                ),
-                Some(Event::View(v)) => format!(
-                    "view {} {} {} t={}",
-                    v.id.round,
-                    v.id.leader,
-                    v.members
-                        .iter()
-                        .map(|m| m.to_string())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    unix_ms()
-                ),
-                Some(Event::Blocked(why)) => format!("blocked t={} {why}", unix_ms()),
-                Some(Event::Left) => "left".to_string(),
-                Some(Event::StateReceived(_)) => continue,
-            };
-            write_line(&load.log, &line)?;
-        }
-        if excluded {
-            return Ok(true);
+            return Ok(!gone);
         }
     }
+}
+
+/// Log (or, measuring, count) member `id`'s event `ev`; true if it says the member left
+/// the group.
+fn record(ev: Option<Event>, id: NodeId, load: &Load, m: &mut Measure) -> Result<bool, String> {
+    let left = matches!(ev, Some(Event::Left));
+    if load.bench {
+        if let Some(e) = &ev {
+            m.event(e, id, &mut load.sent_at.borrow_mut());
+        }
+        return Ok(left);
+    }
+    let line = match ev {
+        None | Some(Event::StateReceived(_)) => return Ok(false),
+        Some(Event::Deliver { view, id, payload }) => format!(
+            "deliver {} {} {} {} {:016x}",
+            view.round,
+            view.leader,
+            id.origin,
+            id.seq,
+            fnv(&payload)
+        ),
+        Some(Event::View(v)) => format!(
+            "view {} {} {} t={}",
+            v.id.round,
+            v.id.leader,
+            v.members
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            unix_ms()
+        ),
+        Some(Event::Blocked(why)) => format!("blocked t={} {why}", unix_ms()),
+        Some(Event::Left) => "left".to_string(),
+    };
+    write_line(&load.log, &line)?;
+    Ok(left)
 }
 
 /// What a benchmark run counts at one member.

@@ -36,8 +36,9 @@ pub struct TcpConfig {
     /// (`TCP_USER_TIMEOUT`): a peer cut off by a partition is then a connection error
     /// within this bound, and a new connection carries frames as soon as the network
     /// heals, instead of the old one waiting for TCP's retransmission timer, which
-    /// backs off to minutes. A peer that acknowledges but does not read (a zero
-    /// window) is not cut. `None`: the kernel's default (about 15 minutes).
+    /// backs off to minutes. Since Linux 5.11 a peer whose receive window stays closed
+    /// this long (it stopped reading, with its buffers full) is cut too, even though it
+    /// answers the window probes. `None`: the kernel's default (about 15 minutes).
     pub user_timeout: Option<Duration>,
 }
 
