@@ -20,144 +20,9 @@ use std::sync::Arc;
 /// Alignment of every receive buffer (one cache line).
 pub const BUF_ALIGN: usize = 64;
 
-/// Where a buffer's bytes live.
-enum Storage {
-    /// The heap: the smaller classes, and buffers outside any pool.
-    Heap(AlignedVec<BUF_ALIGN>),
-    /// A piece of a chunk of huge pages: the classes from [`HUGE_MIN_SHIFT`] up.
-    Huge(Piece),
-}
-
-/// Buffers of this size class and up (1 MiB) come from chunks of transparent huge pages.
-/// A frame of a MiB (a batch of broadcasts, a large message's piece) spreads over 256
-/// pages of 4 KiB, and a process that keeps many of them (payloads handed on without a
-/// copy) misses the TLB on most of the kernel's copies into them: in a virtual machine
-/// each miss is a two-level page walk. With huge pages the ring broadcast delivered up
-/// to 21% more at 64 KiB (alternating pairs of 3-member runs; see the README).
-///
-/// A chunk is freed only once all its pieces are: a piece the pool lets go (its class's
-/// list is full) while its sibling stays cached keeps a dead MiB, so the 1 MiB class may
-/// hold up to twice [`BufferPool::MAX_CACHED_PER_CLASS`] MiB. Smaller classes, where a
-/// chunk would hold more pieces and could pin more, stay on the heap.
-const HUGE_MIN_SHIFT: u32 = 20;
-
-/// Size and alignment of a huge page (x86-64 and aarch64 with 4 KiB base pages).
-const HUGE_PAGE: usize = 2 << 20;
-
-/// A run of huge pages, shared by the pieces cut from it (at least one huge page).
-struct Chunk {
-    /// The mapping, a huge page longer than the chunk, so that it holds an aligned run
-    /// (only kept: dropping it unmaps the chunk).
-    _map: memmap2::MmapRaw,
-    /// The aligned run inside `map`, and its length.
-    base: *mut u8,
-    len: usize,
-}
-
-// SAFETY: the mapping is Send and Sync already; `base` points into it, and lives as long
-// as the chunk does; the chunk hands out nothing but disjoint pieces, each owned by one
-// buffer (`Piece`), so sharing the chunk across threads shares no bytes.
-unsafe impl Send for Chunk {}
-// SAFETY: as for `Send`: nothing in a chunk is reached through `&Chunk` but the
-// disjoint pieces, each through the one buffer that owns it.
-unsafe impl Sync for Chunk {}
-
-impl Chunk {
-    /// A chunk of `len` bytes (a multiple of [`HUGE_PAGE`]), advised to be backed by huge
-    /// pages, zero-filled (by the kernel, at first touch); `None` if it cannot be mapped.
-    fn new(len: usize) -> Option<Arc<Chunk>> {
-        debug_assert_eq!(len % HUGE_PAGE, 0);
-        let map = memmap2::MmapOptions::new()
-            .len(len + HUGE_PAGE)
-            .map_anon()
-            .ok()?;
-        let map = memmap2::MmapRaw::from(map);
-        let start = map.as_mut_ptr() as usize;
-        let skip = start.next_multiple_of(HUGE_PAGE) - start;
-        // A kernel without transparent huge pages refuses the advice: the chunk still
-        // works, on base pages.
-        let _ = map.advise_range(memmap2::Advice::HugePage, skip, len);
-        // SAFETY: `skip + len <= len + HUGE_PAGE`, the mapping's length.
-        let base = unsafe { map.as_mut_ptr().add(skip) };
-        Some(Arc::new(Chunk {
-            _map: map,
-            base,
-            len,
-        }))
-    }
-}
-
-/// `cap` bytes at `off` in a chunk, owned by one buffer (of which `len` are in use).
-struct Piece {
-    chunk: Arc<Chunk>,
-    off: usize,
-    cap: usize,
-    len: usize,
-}
-
-impl Piece {
-    fn bytes(&self) -> &[u8] {
-        debug_assert!(self.len <= self.cap && self.off + self.cap <= self.chunk.len);
-        // SAFETY: the piece lies inside the chunk's mapping, which `self.chunk` keeps
-        // alive; the mapping is initialised (zero-filled by the kernel, then written
-        // only through slices like this one); no other piece overlaps it, and this one
-        // is reached only through its owner, so no `&mut` to it exists meanwhile.
-        unsafe { std::slice::from_raw_parts(self.chunk.base.add(self.off), self.len) }
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        debug_assert!(self.len <= self.cap && self.off + self.cap <= self.chunk.len);
-        // SAFETY: as in `bytes`, and `&mut self` makes this the only reference to the
-        // piece's bytes.
-        unsafe { std::slice::from_raw_parts_mut(self.chunk.base.add(self.off), self.len) }
-    }
-}
-
-impl Storage {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Storage::Heap(v) => v,
-            Storage::Huge(p) => p.bytes(),
-        }
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        match self {
-            Storage::Heap(v) => v,
-            Storage::Huge(p) => p.bytes_mut(),
-        }
-    }
-
-    fn capacity(&self) -> usize {
-        match self {
-            Storage::Heap(v) => v.capacity(),
-            Storage::Huge(p) => p.cap,
-        }
-    }
-
-    /// Shorten (without writing) or lengthen (zero-filling the new bytes) within the
-    /// capacity. Only `RecvBuf::resize` lengthens, off the hot path.
-    fn set_len_within(&mut self, len: usize) {
-        assert!(
-            len <= self.capacity(),
-            "{len} bytes in a {}-byte buffer",
-            self.capacity()
-        );
-        match self {
-            Storage::Heap(v) => v.resize(len, 0),
-            Storage::Huge(p) => {
-                let old = std::mem::replace(&mut p.len, len);
-                if len > old {
-                    p.bytes_mut()[old..].fill(0);
-                }
-            }
-        }
-    }
-}
-
 /// An aligned byte buffer taken from a [`BufferPool`]; it goes back to the pool when dropped.
 pub struct RecvBuf {
-    data: Storage,
+    data: AlignedVec<BUF_ALIGN>,
     pool: Option<Rc<RefCell<PoolInner>>>,
 }
 
@@ -166,34 +31,31 @@ impl RecvBuf {
     pub fn unpooled(len: usize) -> Self {
         let mut data = AlignedVec::with_capacity(len.max(1));
         data.resize(len, 0);
-        RecvBuf {
-            data: Storage::Heap(data),
-            pool: None,
-        }
+        RecvBuf { data, pool: None }
     }
 
     /// The bytes.
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
-        self.data.bytes()
+        &self.data
     }
 
     /// The bytes, writable.
     #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        self.data.bytes_mut()
+        &mut self.data
     }
 
     /// Length in bytes.
     #[inline]
     pub fn len(&self) -> usize {
-        self.as_slice().len()
+        self.data.len()
     }
 
     /// True when empty.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.data.is_empty()
     }
 
     /// This buffer as a [`SharedBuf`], which goes back to the pool (if it came from
@@ -201,31 +63,18 @@ impl RecvBuf {
     pub fn into_shared(mut self) -> SharedBuf {
         let lane = self.pool.take().map(|p| p.borrow().returns.clone());
         SharedBuf {
-            data: Some(self.take()),
+            data: std::mem::take(&mut self.data),
             lane,
         }
     }
 
-    /// The storage, leaving an empty one behind (for `Drop`).
-    fn take(&mut self) -> Storage {
-        std::mem::replace(&mut self.data, Storage::Heap(AlignedVec::new()))
-    }
-
-    /// Change the length (new bytes are zero) within capacity, or grow (which allocates
-    /// and copies).
+    /// Change the length within capacity, or grow (which may allocate).
     pub fn resize(&mut self, len: usize) {
-        if len <= self.data.capacity() {
-            return self.data.set_len_within(len);
-        }
-        // Past the capacity: onto the heap, out of the pool's classes (`give_back`
-        // drops a buffer whose capacity is no class).
-        let mut v = AlignedVec::with_capacity(len);
-        v.extend_from_slice(self.as_slice());
+        self.data.resize(len, 0);
         // Keep every byte up to the capacity initialised, which the pool relies on
         // (`PoolInner::give_back`) when a grown buffer comes back.
-        v.resize(v.capacity(), 0);
-        v.resize(len, 0);
-        self.data = Storage::Heap(v);
+        self.data.resize(self.data.capacity(), 0);
+        self.data.resize(len, 0);
     }
 }
 
@@ -238,7 +87,7 @@ impl std::fmt::Debug for RecvBuf {
 impl Drop for RecvBuf {
     fn drop(&mut self) {
         if let Some(pool) = self.pool.take() {
-            let data = self.take();
+            let data = std::mem::take(&mut self.data);
             pool.borrow_mut().give_back(data);
         }
     }
@@ -247,37 +96,36 @@ impl Drop for RecvBuf {
 /// A received buffer shared beyond its receive (see the module docs); it derefs to the
 /// bytes received. `Send`, so it can own a `bytes::Bytes`.
 pub struct SharedBuf {
-    /// `None` only while being dropped.
-    data: Option<Storage>,
-    lane: Option<Arc<ArrayQueue<Storage>>>,
+    data: AlignedVec<BUF_ALIGN>,
+    lane: Option<Arc<ArrayQueue<AlignedVec<BUF_ALIGN>>>>,
 }
 
 impl AsRef<[u8]> for SharedBuf {
     fn as_ref(&self) -> &[u8] {
-        self.data.as_ref().map_or(&[], Storage::bytes)
+        &self.data
     }
 }
 
 impl std::ops::Deref for SharedBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.as_ref()
+        &self.data
     }
 }
 
 impl Drop for SharedBuf {
     fn drop(&mut self) {
-        if let (Some(lane), Some(data)) = (self.lane.take(), self.data.take()) {
+        if let Some(lane) = self.lane.take() {
             // A full lane (the pool has not taken buffers back for a while): free it.
-            let _ = lane.push(data);
+            let _ = lane.push(std::mem::take(&mut self.data));
         }
     }
 }
 
 struct PoolInner {
-    classes: Vec<Vec<Storage>>,
+    classes: Vec<Vec<AlignedVec<BUF_ALIGN>>>,
     /// Shared buffers on their way back (from any thread); taken in by `get`.
-    returns: Arc<ArrayQueue<Storage>>,
+    returns: Arc<ArrayQueue<AlignedVec<BUF_ALIGN>>>,
     allocated: u64,
     reused: u64,
 }
@@ -295,7 +143,7 @@ fn class_of(len: usize) -> Option<usize> {
 }
 
 impl PoolInner {
-    fn give_back(&mut self, mut data: Storage) {
+    fn give_back(&mut self, mut data: AlignedVec<BUF_ALIGN>) {
         let cap = data.capacity();
         if !cap.is_power_of_two() {
             return;
@@ -303,51 +151,14 @@ impl PoolInner {
         if let Some(c) = class_of(cap) {
             let list = &mut self.classes[c];
             if list.len() < BufferPool::MAX_CACHED_PER_CLASS {
-                match &mut data {
-                    // SAFETY: pooled heap buffers are zero-filled to their whole capacity
-                    // when first allocated (`BufferPool::get`) and bytes never become
-                    // uninitialised again, so every byte up to the capacity is
-                    // initialised. Keeping the full length lets the next `get` shorten
-                    // it instead of zero-filling it again.
-                    Storage::Heap(v) => unsafe { v.set_len(cap) },
-                    Storage::Huge(p) => p.len = cap,
-                }
+                // SAFETY: pooled buffers are zero-filled to their whole capacity when first
+                // allocated (`BufferPool::get`) and bytes never become uninitialised again,
+                // so every byte up to the capacity is initialised. Keeping the full length
+                // lets the next `get` shorten it instead of zero-filling it again.
+                unsafe { data.set_len(cap) };
                 list.push(data);
             }
         }
-    }
-
-    /// A new buffer of class `c`; the other pieces of a new huge-page chunk go to the
-    /// class's free list.
-    fn allocate(&mut self, c: usize) -> Storage {
-        self.allocated += 1;
-        let shift = c as u32 + MIN_CLASS_SHIFT;
-        let cap = 1usize << shift;
-        if shift >= HUGE_MIN_SHIFT {
-            let len = cap.max(HUGE_PAGE);
-            if let Some(chunk) = Chunk::new(len) {
-                for off in (cap..len).step_by(cap) {
-                    if self.classes[c].len() < BufferPool::MAX_CACHED_PER_CLASS {
-                        self.classes[c].push(Storage::Huge(Piece {
-                            chunk: chunk.clone(),
-                            off,
-                            cap,
-                            len: cap,
-                        }));
-                    }
-                }
-                return Storage::Huge(Piece {
-                    chunk,
-                    off: 0,
-                    cap,
-                    len: cap,
-                });
-            }
-        }
-        let mut d = AlignedVec::with_capacity(cap);
-        // Zero-fill the whole capacity once; see `give_back`.
-        d.resize(d.capacity(), 0);
-        Storage::Heap(d)
     }
 }
 
@@ -405,29 +216,35 @@ impl BufferPool {
         while let Some(d) = inner.returns.pop() {
             inner.give_back(d);
         }
-        let mut data = match inner.classes[c].pop() {
-            Some(d) => {
+        let data = match inner.classes[c].pop() {
+            Some(mut d) => {
                 inner.reused += 1;
                 debug_assert_eq!(
-                    d.bytes().len(),
+                    d.len(),
                     d.capacity(),
                     "pooled buffers keep their full length"
                 );
+                d.resize(len, 0); // shortens without writing
                 d
             }
-            None => inner.allocate(c),
+            None => {
+                inner.allocated += 1;
+                let cap = 1 << (c as u32 + MIN_CLASS_SHIFT);
+                let mut d = AlignedVec::with_capacity(cap);
+                // Zero-fill the whole capacity once; see `give_back`.
+                d.resize(d.capacity(), 0);
+                d.resize(len, 0); // shortens without writing
+                d
+            }
         };
-        data.set_len_within(len); // shortens without writing
-        debug_assert_eq!(data.bytes().as_ptr() as usize % BUF_ALIGN, 0);
+        debug_assert_eq!(data.as_ptr() as usize % BUF_ALIGN, 0);
         RecvBuf {
             data,
             pool: Some(self.inner.clone()),
         }
     }
 
-    /// (allocations, buffers reused) since the pool was made. From [`HUGE_MIN_SHIFT`] up
-    /// an allocation is a chunk of huge pages; the first use of its other pieces counts
-    /// as a reuse.
+    /// (buffers allocated, buffers reused) since the pool was made.
     pub fn stats(&self) -> (u64, u64) {
         let i = self.inner.borrow();
         (i.allocated, i.reused)
@@ -474,62 +291,6 @@ mod tests {
         assert_eq!(again.as_slice().as_ptr() as usize % BUF_ALIGN, 0);
         // A buffer outside any pool is simply freed.
         drop(RecvBuf::unpooled(10).into_shared());
-    }
-
-    #[test]
-    fn large_classes_are_cut_from_huge_page_chunks() {
-        let pool = BufferPool::new();
-        // The 1 MiB class: one 2 MiB chunk, two pieces.
-        let mut a = pool.get(600_000);
-        assert_eq!(a.len(), 600_000);
-        let base = a.as_slice().as_ptr() as usize;
-        assert_eq!(base % HUGE_PAGE, 0, "a chunk starts on a huge page");
-        assert!(
-            a.as_slice().iter().all(|&b| b == 0),
-            "a new chunk is zero-filled"
-        );
-        let mut b = pool.get(1 << 20);
-        assert_eq!(
-            pool.stats(),
-            (1, 1),
-            "one chunk serves two buffers of the class"
-        );
-        assert_eq!(
-            b.as_slice().as_ptr() as usize,
-            base + (1 << 20),
-            "the pieces tile it"
-        );
-        // Disjoint: writing one leaves the other as it was.
-        a.as_mut_slice().fill(0xaa);
-        assert!(b.as_slice().iter().all(|&x| x == 0));
-        b.as_mut_slice().fill(0x55);
-        assert!(a.as_slice().iter().all(|&x| x == 0xaa));
-        // A third buffer of the class: a second chunk.
-        let c = pool.get(700_000);
-        assert_eq!(pool.stats(), (2, 1));
-        assert_eq!(c.as_slice().as_ptr() as usize % HUGE_PAGE, 0);
-        // A piece shared and dropped on another thread comes back, with its bytes.
-        let shared = b.into_shared();
-        assert_eq!(shared.len(), 1 << 20);
-        std::thread::spawn(move || drop(shared)).join().unwrap();
-        let again = pool.get(900_000);
-        assert_eq!(pool.stats(), (2, 2), "the piece is reused");
-        assert!(again.as_slice().iter().all(|&x| x == 0x55));
-        // Lengthened within its piece, a buffer's new bytes are zero.
-        let mut d = again;
-        d.resize(1 << 20);
-        assert!(d.as_slice()[..900_000].iter().all(|&x| x == 0x55));
-        assert!(d.as_slice()[900_000..].iter().all(|&x| x == 0));
-        // Grown past its piece, a buffer moves to the heap and keeps its bytes.
-        a.resize(3 << 20);
-        assert_eq!(a.len(), 3 << 20);
-        assert!(a.as_slice()[..600_000].iter().all(|&x| x == 0xaa));
-        a.resize(10);
-        assert_eq!(a.as_slice(), &[0xaa; 10]);
-        // The 4 MiB class: a chunk of its own.
-        let e = pool.get(3 << 20);
-        assert_eq!(e.as_slice().as_ptr() as usize % HUGE_PAGE, 0);
-        assert!(e.as_slice().iter().all(|&x| x == 0));
     }
 
     #[test]
