@@ -8,6 +8,7 @@
 #                                         libcpg-dev with apt-get when missing)
 # env:   SIZES="64 1024 8192 65536 1048576"   payload bytes for the throughput runs
 #        SECONDS_PER_RUN=2                    measured seconds per run (after 1 s warm-up)
+#        KEEP_MIB=8                           what raw_tcp.c's receivers keep, per stream
 #        ZR_NO_BUILD=1                        use target/release as it is
 #        OUT=target/abcast-bench              raw outputs and report.md
 #
@@ -26,7 +27,10 @@
 #   - the raw TCP bandwidth of the same three namespaces (iperf3, every member streaming
 #     64 KiB writes to both others at once): what one member receives per second,
 #     measured right before each zerorank run at 64 KiB and above, which it is compared
-#     with.
+#     with; and the same streams received by benches/c/raw_tcp.c into a region of
+#     KEEP_MIB (default 8, zerorank's window) per stream, read through before it starts
+#     over, as a receiver that keeps what it receives (zerorank's payloads) writes to
+#     memory not touched for a while, where iperf3 reuses one 64 KiB buffer.
 # Output: the markdown report on stdout and in $OUT/report.md.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -51,6 +55,7 @@ fi
 ZR=$PWD/target/release/zr-abcast
 [[ -x $ZR ]] || die "$ZR not built"
 cc -O2 -Wall -o "$OUT/cpg_bench" benches/c/cpg_bench.c -lcpg || die "could not build cpg_bench"
+cc -O2 -Wall -o "$OUT/raw_tcp" benches/c/raw_tcp.c || die "could not build raw_tcp"
 NETNS=$PWD/scripts/netns.sh
 
 cleanup() {
@@ -216,6 +221,28 @@ run_cs() {
     wait "${pids[@]}"
 }
 
+# raw_keep TAG: benches/c/raw_tcp.c from every member to both others at once, RUN_S
+# seconds, each receiver keeping the last KEEP_MIB it received.
+raw_keep() {
+    local tag=$1 i p pids=()
+    quiesce "$tag.keep"
+    for i in 0 1 2; do
+        for p in 5301 5302; do
+            timeout 30 bash "$NETNS" exec "$PREFIX" $i -- "$OUT/raw_tcp" recv $p "$RUN_S" \
+                "${KEEP_MIB:-8}" >"$OUT/$tag.keep$i$p" 2>&1 &
+            pids+=($!)
+        done
+    done
+    sleep 0.3
+    for i in 0 1 2; do
+        timeout 30 bash "$NETNS" exec "$PREFIX" $i -- "$OUT/raw_tcp" send "${ADDR[(i + 1) % 3]}" 5301 "$RUN_S" &
+        pids+=($!)
+        timeout 30 bash "$NETNS" exec "$PREFIX" $i -- "$OUT/raw_tcp" send "${ADDR[(i + 2) % 3]}" 5302 "$RUN_S" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+}
+
 # raw_tcp TAG: iperf3 from every member to both others at once, RUN_S seconds.
 raw_tcp() {
     local tag=$1 i p pids=()
@@ -243,7 +270,10 @@ for r in $(seq "$ROUNDS"); do
         echo "round $r size $s" >&2
         # The bandwidth sizes are compared with raw TCP measured right before them: the
         # machine's state drifts over a round (iperf3 alone moves 10-20% in minutes).
-        ((s >= 65536)) && raw_tcp "raw.$s.$r"
+        if ((s >= 65536)); then
+            raw_keep "raw.$s.$r"
+            raw_tcp "raw.$s.$r"
+        fi
         run_zr "$s" 0 "tp.$s.$r"
         run_cs "$s" 0 "tp.$s.$r"
     done
@@ -262,9 +292,9 @@ done
 run_zr 64 0 fail 2000 8
 run_cs 64 0 fail 2000 8
 
-(python3 - "$OUT" "$ROUNDS" "$SIZES" <<'PY'
+(python3 - "$OUT" "$ROUNDS" "$SIZES" "${KEEP_MIB:-8}" <<'PY'
 import re, statistics, sys, glob, os, subprocess, datetime
-out, rounds, sizes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+out, rounds, sizes, keep_mib = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4]
 def bench(path):
     for line in open(path, errors="replace"):
         if line.startswith("bench "):
@@ -332,27 +362,41 @@ def raw_mb(tag):
                    for i in range(3) for ab in "ab") / 3
     except (OSError, ValueError, KeyError):
         return None
+def keep_mb(tag):
+    """What a member received per second in raw_tcp run TAG, keeping what it got (None if incomplete)."""
+    try:
+        return sum(float(open(f"{out}/{tag}.keep{i}{p}").read().split()[0])
+                   for i in range(3) for p in (5301, 5302)) / 3
+    except (OSError, ValueError, IndexError):
+        return None
 # Per size and round: what a member received from the others against the iperf3 run
 # right before it.
 shares = {}
 for s in sizes:
     if int(s) < 65536:
         continue
-    cells, xs = [], []
+    cells, xs, ks = [], [], []
     for r in range(1, rounds + 1):
-        raw_r, z = raw_mb(f"raw.{s}.{r}"), run(f"tp.{s}.{r}", "zr")
+        raw_r, keep_r, z = raw_mb(f"raw.{s}.{r}"), keep_mb(f"raw.{s}.{r}"), run(f"tp.{s}.{r}", "zr")
         if raw_r and z:
             share = 100 * z["mb"] * 2 / 3 / raw_r
             xs.append(share)
-            cells.append(f"{share:.0f}% (raw {raw_r:.0f} MB/s)")
+            cell = f"{share:.0f}% (iperf3 {raw_r:.0f} MB/s"
+            if keep_r:
+                ks.append(100 * z["mb"] * 2 / 3 / keep_r)
+                cell += f"; {ks[-1]:.0f}% of keeping {keep_r:.0f} MB/s"
+            cells.append(cell + ")")
     if xs:
-        shares[s] = (statistics.median(xs), cells)
+        shares[s] = (statistics.median(xs), statistics.median(ks) if ks else None, cells)
 if shares:
-    lines.append("Raw TCP over the same namespaces (iperf3, every member streaming 64 KiB writes to both "
-                 "others), measured right before each zerorank run at these sizes; zerorank's MB/s from the "
-                 "other members as a share of it, round by round:")
-    for s, (m, cells) in shares.items():
-        lines.append(f"- {int(s) // 1024} KiB: median {m:.0f}%; " + ", ".join(cells))
+    lines.append("Raw TCP over the same namespaces, measured right before each zerorank run at these sizes "
+                 "(every member streaming 64 KiB writes to both others): iperf3, whose receiver reuses one "
+                 f"64 KiB buffer, and benches/c/raw_tcp.c with receivers that keep the last {keep_mib} MiB "
+                 "they received (as zerorank keeps its window). zerorank's MB/s from the other members as a "
+                 "share of each, round by round:")
+    for s, (m, k, cells) in shares.items():
+        kk = f", of keeping {k:.0f}%" if k is not None else ""
+        lines.append(f"- {int(s) // 1024} KiB: median {m:.0f}% of iperf3{kk}; " + "; ".join(cells))
 # The corosync daemons stay up through zerorank's runs: what they used meanwhile.
 def kv(path):
     try:
