@@ -34,7 +34,7 @@
 
 use crate::communicator::Communicator;
 use crate::error::{Error, Result};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -57,13 +57,16 @@ pub struct Delivery {
     pub payload: Bytes,
 }
 
-/// The members' id of a communicator rank (ids start at 1).
-fn id_of(rank: i32) -> NodeId {
-    rank as NodeId + 1
+/// The member id of a communicator rank's `incarnation`-th membership (ids start at 1):
+/// the ranks' first ones are 1..=size, those after a [`RingGroup::rejoin`] follow on.
+fn id_of(rank: i32, incarnation: u32, size: i32) -> NodeId {
+    NodeId::from(incarnation) * size as NodeId + rank as NodeId + 1
 }
 
-fn rank_of(id: NodeId) -> i32 {
-    id as i32 - 1
+/// The communicator rank whose member `id` is (of any incarnation).
+fn rank_of(id: NodeId, size: i32) -> i32 {
+    debug_assert!(id >= 1, "member ids start at 1");
+    ((id - 1) % size as NodeId) as i32
 }
 
 fn group_error(what: impl std::fmt::Display) -> Error {
@@ -73,10 +76,17 @@ fn group_error(what: impl std::fmt::Display) -> Error {
 /// A ring-broadcast group (see the module docs).
 pub struct RingGroup {
     fabric: Rc<Fabric>,
-    node: Node,
+    /// The member this rank is now (another after a [`RingGroup::rejoin`]).
+    node: RefCell<Node>,
     state: Rc<RefCell<State>>,
     /// This member's communicator rank.
     me: i32,
+    /// The communicator's size.
+    size: i32,
+    /// How many times this rank has rejoined the group.
+    incarnation: Cell<u32>,
+    /// How the member was started (a rejoin starts the next one alike).
+    opts: Options,
 }
 
 #[derive(Default)]
@@ -93,6 +103,8 @@ struct State {
     last_seq: u64,
     /// The sequence number of this member's last broadcast delivered here.
     own_delivered: u64,
+    /// The group's state came (a joiner's, after a [`RingGroup::rejoin`]).
+    state_received: bool,
 }
 
 impl Communicator {
@@ -101,12 +113,12 @@ impl Communicator {
     pub fn ring_group(&self) -> Result<RingGroup> {
         let fabric = self.inner.fabric.clone();
         let info = fabric.info().clone();
-        let me = self.rank();
-        let members: Vec<NodeId> = (0..self.size()).map(id_of).collect();
+        let (me, size) = (self.rank(), self.size());
+        let members: Vec<NodeId> = (0..size).map(|r| id_of(r, 0, size)).collect();
         let state = Rc::new(RefCell::new(State::default()));
         let snapshot = state.clone();
         let opts = Options {
-            id: id_of(me),
+            id: id_of(me, 0, size),
             listen: SocketAddr::new(info.advertise_ip, 0),
             addrs: Default::default(),
             start: Start::Found(members),
@@ -128,7 +140,7 @@ impl Communicator {
         let node = fabric
             .block_on(async {
                 Node::start(
-                    opts,
+                    opts.clone(),
                     Box::new(move || snapshot.borrow().agreement.snapshot()),
                 )
             })
@@ -147,14 +159,24 @@ impl Communicator {
             let addr: SocketAddr = s
                 .parse()
                 .map_err(|e| group_error(format!("rank {r} sent a bad address {s:?}: {e}")))?;
-            addrs.push((id_of(r as i32), addr));
+            // Every membership the rank may have: a rank that rejoins listens where it
+            // did before.
+            for k in 0..=RingGroup::REJOINS_MAX {
+                addrs.push((id_of(r as i32, k, size), addr));
+            }
         }
-        node.add_addrs(addrs);
+        node.add_addrs(addrs.iter().copied());
+        let mut opts = opts;
+        opts.listen = node.local_addr();
+        opts.addrs = addrs.into_iter().collect();
         Ok(RingGroup {
             fabric,
-            node,
+            node: RefCell::new(node),
             state,
             me,
+            size,
+            incarnation: Cell::new(0),
+            opts,
         })
     }
 }
@@ -165,7 +187,7 @@ impl RingGroup {
     /// comes to the joiner's place in the stream, which must reflect every delivery
     /// before it.
     fn poll(&self, wait: Option<Duration>) {
-        let node = self.node.clone();
+        let node = self.node();
         self.fabric.block_on(async {
             let mut any = false;
             while let Some(e) = node.try_event().await {
@@ -199,7 +221,7 @@ impl RingGroup {
                 match st.agreement.deliver(id.origin, &payload) {
                     Outcome::Plain(p) => st.deliveries.push_back(Delivery {
                         view,
-                        origin: rank_of(id.origin),
+                        origin: rank_of(id.origin, self.size),
                         seq: id.seq,
                         payload: p,
                     }),
@@ -212,21 +234,39 @@ impl RingGroup {
             }
             Event::View(v) => st.views.push_back(v),
             Event::Blocked(why) => {
-                if self.node.is_stopped() {
+                if self.node.borrow().is_stopped() {
                     st.stopped = Some(why);
                 }
             }
             Event::Left => st.stopped = Some("this member left the group".into()),
             Event::StateReceived(s) => {
-                if let Some(a) = Agreement::restore(&s) {
-                    st.agreement = a;
+                match Agreement::restore(&s) {
+                    Some(a) => {
+                        st.agreement = a;
+                        st.state_received = true;
+                    }
+                    None => tracing::warn!(
+                        bytes = s.len(),
+                        "ring group: the group's state came in a form this member cannot read; still waiting for another copy"
+                    ),
                 }
             }
         }
     }
 
     fn node_id(&self) -> NodeId {
-        id_of(self.me)
+        id_of(self.me, self.incarnation.get(), self.size)
+    }
+
+    /// The member this rank is now.
+    fn node(&self) -> Node {
+        self.node.borrow().clone()
+    }
+
+    /// The communicator rank of member `id` (of a view's members, say): ranks that
+    /// [`rejoin`](Self::rejoin)ed are members under new ids.
+    pub fn rank_of_member(&self, id: NodeId) -> i32 {
+        rank_of(id, self.size)
     }
 
     /// This member's communicator rank.
@@ -316,7 +356,7 @@ impl RingGroup {
             return Ok(None);
         }
         self.check_running()?;
-        let (node, state) = (self.node.clone(), self.state.clone());
+        let (node, state) = (self.node(), self.state.clone());
         let refused = self.fabric.block_on(async move {
             let mut st = state.borrow_mut();
             while let Some(p) = st.queued.front() {
@@ -388,9 +428,10 @@ impl RingGroup {
         self.wait_for(timeout, |st| st.views.pop_front())
     }
 
-    /// The installed view (members are communicator ranks + 1).
+    /// The installed view. Its members are ids: [`rank_of_member`](Self::rank_of_member)
+    /// gives their ranks (before any [`rejoin`](Self::rejoin), rank + 1).
     pub fn view(&self) -> Option<View> {
-        self.node.view()
+        self.node.borrow().view()
     }
 
     /// Propose `value` for `instance` and wait (up to `timeout`) for the decision, which
@@ -399,7 +440,7 @@ impl RingGroup {
         let decided = |st: &mut State| {
             st.agreement
                 .decision(instance)
-                .map(|(p, v)| (rank_of(p), v.to_vec()))
+                .map(|(p, v)| (rank_of(p, self.size), v.to_vec()))
         };
         if let Some(d) = decided(&mut self.state.borrow_mut()) {
             return Ok(d);
@@ -440,11 +481,130 @@ impl RingGroup {
     /// this member delivers nothing more. Waits up to `timeout` for that view.
     pub fn leave(&self, timeout: Duration) -> Result<()> {
         self.flush_within(timeout)?;
-        let node = self.node.clone();
+        let node = self.node();
         self.fabric.block_on(async move { node.leave() });
         // Its stop is what it waits for, so `wait_for` never fails on it.
         self.wait_for(timeout, |st| st.stopped.is_some().then_some(()))?
             .ok_or_else(|| group_error(format!("no view without this member within {timeout:?}")))
+    }
+
+    /// Most times one rank can [`rejoin`](Self::rejoin) a group.
+    pub const REJOINS_MAX: u32 = 7;
+
+    /// Join the group again after this member stopped because the group went on without
+    /// it: a partition left it in a minority, or the process hung (`SIGSTOP`, a stalled
+    /// VM) for longer than the failure detector waits, and it learnt so once it could
+    /// talk to the others again (the calls of this group then fail with "the ring group
+    /// stopped: excluded: ..."). A member that left, or stopped for want of a majority,
+    /// may rejoin too. Waits up to `timeout` for a view with this rank in it and for the
+    /// group's agreement state (decisions and the transactions' history), which a
+    /// member of that view sends; returns that view.
+    ///
+    /// The rank comes back as a new member, under a new id
+    /// ([`rank_of_member`](Self::rank_of_member) maps it to the rank): its broadcasts are
+    /// numbered from 1 again, and it delivers the broadcasts of the views from the one
+    /// that lets it in on, not those the others delivered without it (virtual synchrony:
+    /// the application's own state is for it to fetch, as from any new member).
+    /// Deliveries and views taken in before it stopped stay to be read; broadcasts
+    /// still queued then are dropped (they never went out), as are waits for the
+    /// outcome of proposals and transactions. Fails if the member is still running,
+    /// after [`REJOINS_MAX`](Self::REJOINS_MAX) rejoins, when no view with this rank
+    /// comes in time (call it again to go on waiting), or when the new member stops
+    /// too before it gets in (left out again: its process hung again, say; call it
+    /// again to start another).
+    pub fn rejoin(&self, timeout: Duration) -> Result<View> {
+        let deadline = Instant::now() + timeout;
+        // Take in what has happened: it may have stopped already.
+        self.poll(None);
+        let stopped = self.state.borrow().stopped.clone();
+        match stopped {
+            None if self.joined() => {
+                return Err(group_error(
+                    "rejoin: this member is in the group (only one that stopped can rejoin)",
+                ))
+            }
+            // The last rejoin ran out of time and is still trying: wait for it.
+            None => {}
+            Some(why) => self.start_again(&why)?,
+        }
+        let id = self.node_id();
+        self.wait_for(deadline.saturating_duration_since(Instant::now()), |st| {
+            st.state_received
+                .then(|| st.views.iter().rev().find(|v| v.contains(id)).cloned())
+                .flatten()
+        })?
+        .ok_or_else(|| {
+            group_error(format!(
+                "rejoin: not let in again within {timeout:?} (as member {id}); call it again to go on waiting"
+            ))
+        })
+    }
+
+    /// In a view, with the group's state if it is a rejoined member.
+    fn joined(&self) -> bool {
+        let in_view = self
+            .node
+            .borrow()
+            .view()
+            .is_some_and(|v| v.contains(self.node_id()));
+        in_view && (self.incarnation.get() == 0 || self.state.borrow().state_received)
+    }
+
+    /// Start this rank's next member, as a joiner (see [`rejoin`](Self::rejoin)); `why`
+    /// the last one stopped.
+    fn start_again(&self, why: &str) -> Result<()> {
+        let k = self.incarnation.get() + 1;
+        if k > Self::REJOINS_MAX {
+            return Err(group_error(format!(
+                "rejoin: rank {} has rejoined {} times already, the most a group allows",
+                self.me,
+                Self::REJOINS_MAX
+            )));
+        }
+        let old = self.node();
+        // Its contacts: the other members of the last view it saw (the address book,
+        // every rank's every id, is the directory if none of them lets it in).
+        let me = self.node_id();
+        let mut contacts: Vec<NodeId> = old
+            .view()
+            .map(|v| v.members.iter().copied().filter(|&m| m != me).collect())
+            .unwrap_or_default();
+        if contacts.is_empty() {
+            contacts = (0..self.size)
+                .filter(|&r| r != self.me)
+                .map(|r| id_of(r, 0, self.size))
+                .collect();
+        }
+        // The old member's port closes first: the new one listens there.
+        self.fabric.block_on(old.close());
+        let mut opts = self.opts.clone();
+        opts.id = id_of(self.me, k, self.size);
+        opts.start = Start::Join(contacts);
+        let snapshot = self.state.clone();
+        let node = self
+            .fabric
+            .block_on(async {
+                Node::start(
+                    opts,
+                    Box::new(move || snapshot.borrow().agreement.snapshot()),
+                )
+            })
+            .map_err(|e| group_error(format!("rejoin: could not listen again: {e}")))?;
+        self.incarnation.set(k);
+        *self.node.borrow_mut() = node;
+        let mut st = self.state.borrow_mut();
+        st.stopped = None;
+        st.state_received = false;
+        st.queued.clear();
+        st.outcomes.clear();
+        st.last_seq = 0;
+        st.own_delivered = 0;
+        tracing::info!(
+            rank = self.me,
+            "ring group: joining again as member {} (the last one stopped: {why})",
+            self.node_id()
+        );
+        Ok(())
     }
 
     /// The shared history's version this member has applied.

@@ -2139,6 +2139,13 @@ int MPIX_Ring_recv(MPI_Comm comm, void *buf, int maxbytes, int *origin, int *seq
 /* The current view: its round (views are numbered upwards), its size, and up to
  * maxmembers of its members' ranks, oldest (the leader) first. */
 int MPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxmembers);
+/* Join the group again after this rank's member stopped because the group went on without
+ * it (a partition's minority, a hung process; the other MPIX_Ring_ calls then fail with
+ * MPI_ERR_OTHER and say so), waiting up to timeout seconds for a view with this rank and
+ * the group's state. The rank comes back as a new member: its sequence numbers start from
+ * 1 again and it delivers from that view on. MPI_ERR_OTHER if the member is running, after
+ * 7 rejoins, or if it is not let in in time (call it again to go on waiting). */
+int MPIX_Ring_rejoin(MPI_Comm comm, double timeout);
 /* The same, under their profiling names. */
 int PMPIX_Ring_create(MPI_Comm comm);
 int PMPIX_Ring_free(MPI_Comm comm);
@@ -2146,6 +2153,7 @@ int PMPIX_Ring_bcast(MPI_Comm comm, const void *buf, int bytes, int *seq);
 int PMPIX_Ring_recv(MPI_Comm comm, void *buf, int maxbytes, int *origin, int *seq,
     int *bytes, double timeout);
 int PMPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxmembers);
+int PMPIX_Ring_rejoin(MPI_Comm comm, double timeout);
 
 #if defined(__cplusplus)
 } /* extern "C" */

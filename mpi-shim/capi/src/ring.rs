@@ -200,10 +200,20 @@ pub extern "C" fn MPIX_Ring_view(
         }
         let out = raw::array_mut(members, cap.min(v.members.len()))
             .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "members is a null pointer"))?;
-        for (o, m) in out.iter_mut().zip(&v.members) {
-            *o = *m as c_int - 1;
+        for (o, &m) in out.iter_mut().zip(&v.members) {
+            *o = g.rank_of_member(m);
         }
         Ok(())
     });
     finish("MPIX_Ring_view", comm, r)
+}
+
+/// `MPIX_Ring_rejoin(comm, timeout)`: join the group again after this rank's member
+/// stopped because the group went on without it (`RingGroup::rejoin`).
+#[no_mangle]
+pub extern "C" fn MPIX_Ring_rejoin(comm: c_int, timeout: c_double) -> c_int {
+    let r = group(comm)
+        .and_then(|g| g.rejoin(seconds(timeout)?).map_err(group_error))
+        .map(|_| ());
+    finish("MPIX_Ring_rejoin", comm, r)
 }

@@ -3,7 +3,8 @@
 //! under `zrun` at 1 to 4 ranks. `ring.c` checks one total order on every rank,
 //! per-sender sequence, truncation and the error codes of bad calls; `ring_dup.c` makes
 //! groups on one communicator after another; `ring_finalize.c` finalizes with broadcasts
-//! queued.
+//! queued; `ring_rejoin.c` stops a rank until the others go on without it, then it
+//! rejoins.
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -16,11 +17,16 @@ use std::time::Duration;
 /// Build `tests/mpix/<name>.c` with `zrcc` and run it under `zrun` at 1 to 4 ranks; each
 /// run must print `OK <name>`.
 fn run_at_1_to_4_ranks(name: &str) {
+    run_at(name, 1..=4);
+}
+
+/// The same at each count of `ranks`.
+fn run_at(name: &str, ranks: std::ops::RangeInclusive<usize>) {
     let tmp = tempfile::tempdir().unwrap();
     let exe = tmp.path().join(name);
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/mpix/{name}.c"));
     zrcc_build(&src, &exe);
-    for n in 1..=4 {
+    for n in ranks {
         let mut cmd = Command::new(release_dir().join("zrun"));
         cmd.arg("-n").arg(n.to_string()).arg(&exe);
         // The program's RUNPATH names the release library; cargo's LD_LIBRARY_PATH
@@ -58,4 +64,12 @@ fn mpix_ring_groups_on_one_communicator_after_another() {
 #[test]
 fn mpix_ring_broadcasts_queued_at_finalize_still_go_out() {
     run_at_1_to_4_ranks("ring_finalize");
+}
+
+/// `tests/mpix/ring_rejoin.c` at 3 ranks: a rank stopped (`SIGSTOP`) while the others
+/// go on without it is told so once continued (`MPI_ERR_OTHER`) and comes back with
+/// `MPIX_Ring_rejoin`.
+#[test]
+fn mpix_ring_a_rank_left_out_rejoins() {
+    run_at("ring_rejoin", 3..=3);
 }
