@@ -6,7 +6,11 @@
 //! The group runs on the rank's glommio executor beside the rank's other traffic, over
 //! its own authenticated TCP connections (the job secret), and makes progress whenever
 //! the rank waits in one of these calls or in any other zerorank call that runs the
-//! executor.
+//! executor (every MPI wait, point-to-point or collective, does every 20 ms). A rank
+//! that computes for longer than the failure detector's bound (1 s, or
+//! `ZR_RING_SUSPECT_MS`) without such a call is left out, as a hung one would be:
+//! call [`RingGroup::progress`] now and then, or raise the bound. A member left out
+//! comes back with [`RingGroup::rejoin`].
 //!
 //! [`RingGroup::broadcast`] queues: the queue goes to the member, in one batch, at the
 //! next call of this group that waits or asks ([`next_delivery`](RingGroup::next_delivery),
@@ -115,6 +119,7 @@ impl Communicator {
         let info = fabric.info().clone();
         let (me, size) = (self.rank(), self.size());
         let members: Vec<NodeId> = (0..size).map(|r| id_of(r, 0, size)).collect();
+        let suspect_after = RingGroup::suspect_after()?;
         let state = Rc::new(RefCell::new(State::default()));
         let snapshot = state.clone();
         let opts = Options {
@@ -125,9 +130,9 @@ impl Communicator {
             job: info.job_id,
             secret: info.secret,
             member: Config {
-                suspect_after: 1000,
-                heartbeat: 200,
-                change_timeout: 500,
+                suspect_after,
+                heartbeat: suspect_after / 5,
+                change_timeout: suspect_after / 2,
                 ..Config::default()
             },
             // Members on one node share memory unless ZR_RING_SHM=0.
@@ -486,6 +491,33 @@ impl RingGroup {
         // Its stop is what it waits for, so `wait_for` never fails on it.
         self.wait_for(timeout, |st| st.stopped.is_some().then_some(()))?
             .ok_or_else(|| group_error(format!("no view without this member within {timeout:?}")))
+    }
+
+    /// The failure detector's bound, in ms, when `ZR_RING_SUSPECT_MS` does not set it.
+    pub const SUSPECT_AFTER_MS: u64 = 1000;
+
+    /// `ZR_RING_SUSPECT_MS`, or [`SUSPECT_AFTER_MS`](Self::SUSPECT_AFTER_MS).
+    fn suspect_after() -> Result<u64> {
+        match std::env::var("ZR_RING_SUSPECT_MS") {
+            Err(_) => Ok(Self::SUSPECT_AFTER_MS),
+            Ok(v) => match v.trim().parse::<u64>() {
+                Ok(ms) if (100..=3_600_000).contains(&ms) => Ok(ms),
+                _ => Err(group_error(format!(
+                    "ZR_RING_SUSPECT_MS={v:?}: give the failure detector's bound in ms, 100 to 3600000"
+                ))),
+            },
+        }
+    }
+
+    /// Let the member run: hand it the queued broadcasts and take in what happened,
+    /// without waiting. A member runs only while its rank is inside a zerorank call
+    /// (this group's, or any that waits); one whose rank computes for longer than the
+    /// failure detector's bound (1 s, or `ZR_RING_SUSPECT_MS`) without such a call
+    /// falls silent and is left out, so call this now and then in long computations.
+    pub fn progress(&self) -> Result<()> {
+        self.hand_over()?;
+        self.poll(None);
+        self.check_running()
     }
 
     /// Most times one rank can [`rejoin`](Self::rejoin) a group.

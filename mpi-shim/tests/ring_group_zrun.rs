@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{assert_ok, zrun_example};
+use common::{assert_ok, example, run_bounded, zrun, zrun_example};
+use std::process::Command;
 use std::time::Duration;
 
 #[test]
@@ -32,4 +33,46 @@ fn a_rank_left_out_while_stopped_rejoins_with_the_groups_state() {
         let oks = stdout.matches("ring_group_rejoin ok").count();
         assert_eq!(oks, 3, "{what}: every rank says ok:\n{stdout}");
     }
+}
+
+/// A group stays whole while its ranks are busy elsewhere for 3 s, three times the
+/// group's failure detector (`examples/ring_group_barrier.rs`): ranks waiting in
+/// `MPI_Barrier` (before collective waits let glommio's tasks run, their members fell
+/// silent and the view changed, 2 runs in 2), a rank computing that calls
+/// `RingGroup::progress` every 200 ms, and one that makes no call at all under
+/// `ZR_RING_SUSPECT_MS=8000`. A bad `ZR_RING_SUSPECT_MS` is refused, saying so.
+#[test]
+fn ranks_busy_elsewhere_stay_in_the_group() {
+    for (mode, suspect) in [
+        ("barrier", None),
+        ("progress", None),
+        ("compute", Some("8000")),
+    ] {
+        let mut cmd = Command::new(zrun());
+        cmd.args(["-n", "3"])
+            .arg(example("ring_group_barrier"))
+            .arg(mode);
+        if let Some(ms) = suspect {
+            cmd.env("ZR_RING_SUSPECT_MS", ms);
+        }
+        let out = run_bounded(cmd, Duration::from_secs(120));
+        let what = format!("ring_group_barrier {mode} at 3 ranks");
+        assert_ok(&out, &what);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.matches("ring_group_barrier ok").count(),
+            3,
+            "{what}: every rank says ok:\n{stdout}"
+        );
+    }
+    let mut cmd = Command::new(zrun());
+    cmd.args(["-n", "2"]).arg(example("ring_group_barrier"));
+    cmd.env("ZR_RING_SUSPECT_MS", "soon");
+    let out = run_bounded(cmd, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("ZR_RING_SUSPECT_MS=\"soon\""),
+        "a bad ZR_RING_SUSPECT_MS must be refused by name ({:?}):\n{stderr}",
+        out.status
+    );
 }

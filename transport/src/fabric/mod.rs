@@ -459,8 +459,9 @@ impl Fabric {
     }
 
     /// Wait until `cond` holds, making progress on all traffic meanwhile (a peer may need
-    /// this rank to drain its rings), yielding when it takes long (ranks may share cores),
-    /// and failing if one of `peers` (world ranks) fails.
+    /// this rank to drain its rings), yielding when it takes long (ranks may share cores)
+    /// and then letting glommio's tasks run every [`wait::RUNTIME_PERIOD`], and failing
+    /// if one of `peers` (world ranks) fails.
     ///
     /// Unlike the waits on requests (`wait::wait_sync`) it never sleeps on the doorbell:
     /// a publication in a collective slot rings no doorbell, so a sleeper would only wake
@@ -496,6 +497,14 @@ impl Fabric {
                         last_check = Some(now);
                     }
                     Some(_) => {}
+                }
+                // Let glommio's tasks run now and then, as the waits on requests do: a
+                // rank waiting here for long would otherwise leave them silent (a ring
+                // group's member, whose neighbours then take it for failed).
+                let due = self.engine.borrow().last_runtime.elapsed() >= wait::RUNTIME_PERIOD;
+                if due {
+                    wait::run_runtime_briefly(&self.ex);
+                    self.engine.borrow_mut().last_runtime = Instant::now();
                 }
             }
         }
