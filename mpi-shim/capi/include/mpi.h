@@ -2146,6 +2146,11 @@ int MPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxm
  * 1 again and it delivers from that view on. MPI_ERR_OTHER if the member is running, after
  * 7 rejoins, or if it is not let in in time (call it again to go on waiting). */
 int MPIX_Ring_rejoin(MPI_Comm comm, double timeout);
+/* Let this rank's member run without waiting: send what is queued and take in what
+ * happened. A member runs only inside MPI calls; a rank that computes for longer than the
+ * failure detector's bound (1 s, or ZR_RING_SUSPECT_MS) without one is left out, so call
+ * this now and then. MPI_ERR_OTHER once the member has stopped (left out, say). */
+int MPIX_Ring_progress(MPI_Comm comm);
 /* The same, under their profiling names. */
 int PMPIX_Ring_create(MPI_Comm comm);
 int PMPIX_Ring_free(MPI_Comm comm);
@@ -2154,6 +2159,7 @@ int PMPIX_Ring_recv(MPI_Comm comm, void *buf, int maxbytes, int *origin, int *se
     int *bytes, double timeout);
 int PMPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxmembers);
 int PMPIX_Ring_rejoin(MPI_Comm comm, double timeout);
+int PMPIX_Ring_progress(MPI_Comm comm);
 
 #if defined(__cplusplus)
 } /* extern "C" */

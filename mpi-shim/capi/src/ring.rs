@@ -217,3 +217,11 @@ pub extern "C" fn MPIX_Ring_rejoin(comm: c_int, timeout: c_double) -> c_int {
         .map(|_| ());
     finish("MPIX_Ring_rejoin", comm, r)
 }
+
+/// `MPIX_Ring_progress(comm)`: let this rank's member run without waiting
+/// (`RingGroup::progress`); `MPI_ERR_OTHER` once it has stopped.
+#[no_mangle]
+pub extern "C" fn MPIX_Ring_progress(comm: c_int) -> c_int {
+    let r = group(comm).and_then(|g| g.progress().map_err(group_error));
+    finish("MPIX_Ring_progress", comm, r)
+}
