@@ -3,8 +3,10 @@
 //! 0 and 1 install a view without it and apply transactions while it is out, then rank 0
 //! continues it (`SIGCONT`). Rank 2 learns that the group went on without it (its calls
 //! fail), rejoins under a new member id, and must come back with the group's state (the
-//! transactions applied while it was out); its first broadcast after that reaches
-//! everyone, and all three decide the same value and end at the same version. Prints
+//! transactions applied while it was out, and the application's replicated state, a
+//! digest of every plain delivery, which covers broadcasts ranks 0 and 1 sent meanwhile);
+//! its first broadcast after that reaches everyone, and all three decide the same value,
+//! end at the same version and hold the same digest. Prints
 //! `ring_group_rejoin ok` on every rank, or fails with the reason. Every wait is bounded.
 //!
 //! The first argument (ms, default 20) is how long ranks 0 and 1 wait for a delivery at
@@ -13,8 +15,44 @@
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
-use zerorank::{Delivery, RingGroup};
+use zerorank::{Delivery, Replicated, RingGroup};
+
+/// The replicated state: how many plain deliveries were applied, and a digest of them in
+/// order. Every rank must end with the same.
+struct Digest(Rc<Cell<(u64, u64)>>);
+
+impl Replicated for Digest {
+    fn apply(&mut self, d: &Delivery) {
+        let (n, mut h) = self.0.get();
+        for b in d
+            .origin
+            .to_le_bytes()
+            .iter()
+            .chain(&d.seq.to_le_bytes())
+            .chain(&d.payload[..])
+        {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0.set((n + 1, h));
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        let (n, h) = self.0.get();
+        [n.to_le_bytes(), h.to_le_bytes()].concat()
+    }
+
+    fn restore(&mut self, state: &[u8]) {
+        let word = |i: usize| u64::from_le_bytes(state[i..i + 8].try_into().expect("8 bytes"));
+        assert_eq!(state.len(), 16, "a Digest snapshot");
+        self.0.set((word(0), word(8)));
+    }
+}
+
+/// Plain broadcasts ranks 0 and 1 each send while rank 2 is out.
+const WHILE_OUT: u64 = 20;
 
 fn fail(what: String) -> ! {
     eprintln!("ring_group_rejoin: {what}");
@@ -89,6 +127,8 @@ fn main() {
             .unwrap_or_else(|_| fail(format!("bad wait {a:?}")))
     }));
     let group = world.ring_group().unwrap_or_else(|e| fail(e.to_string()));
+    let digest = Rc::new(Cell::new((0u64, 0xcbf2_9ce4_8422_2325u64)));
+    group.replicate(Digest(digest.clone()));
     let pid = std::process::id() as i32;
     let mut pids = [0i32; 3];
     world
@@ -133,7 +173,14 @@ fn main() {
         if back.len() != 1 || *back[0] <= 3 {
             fail(format!("rejoined into {view:?}: not once, under a new id"));
         }
-        // The group's state came with it: both transactions applied while it was out.
+        // The group's state came with it: both transactions applied while it was out,
+        // and the replicated digest of the broadcasts it missed.
+        let (applied, _) = digest.get();
+        if applied < 2 * WHILE_OUT {
+            fail(format!(
+                "rejoined with {applied} deliveries applied: the application's state did not come"
+            ));
+        }
         if group.version() < 5 {
             fail(format!(
                 "rejoined at version {}: the state did not come",
@@ -156,6 +203,11 @@ fn main() {
                 .unwrap_or_else(|e| fail(format!("SIGSTOP rank 2: {e}")));
         }
         await_view(&group, "without rank 2", |r| r == [0, 1]);
+        for k in 0..WHILE_OUT {
+            group
+                .broadcast(format!("{me} while out {k}").as_bytes())
+                .unwrap_or_else(|e| fail(e.to_string()));
+        }
         transact_one(&group, &format!("{me}:1"));
         await_version(&group, 5, step, &mut taken);
         if me == 0 {
@@ -190,6 +242,20 @@ fn main() {
         .agree(2, &me.to_le_bytes(), Duration::from_secs(20))
         .unwrap_or_else(|e| fail(e.to_string()));
     let version = group.version();
+    // Every rank has taken "back", the last plain broadcast: the replicated states agree.
+    let (applied, hash) = digest.get();
+    let (mut counts, mut hashes) = ([0u64; 3], [0u64; 3]);
+    world
+        .all_gather_into(&applied, &mut counts[..])
+        .unwrap_or_else(|e| fail(e.to_string()));
+    world
+        .all_gather_into(&hash, &mut hashes[..])
+        .unwrap_or_else(|e| fail(e.to_string()));
+    if counts.iter().any(|&c| c != applied) || hashes.iter().any(|&h| h != hash) {
+        fail(format!(
+            "replicated states differ: applied {counts:?}, digests {hashes:x?}"
+        ));
+    }
     let (mut winners, mut versions) = ([0i32; 3], [0u64; 3]);
     world
         .all_gather_into(&winner, &mut winners[..])

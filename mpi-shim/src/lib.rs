@@ -51,7 +51,7 @@ pub use environment::{initialize, Universe};
 pub use error::{Error, Result};
 pub use group::{Group, GroupComparison};
 pub use operation::{SystemOperation, UserOperation};
-pub use ring_group::{Delivery, RingGroup};
+pub use ring_group::{Delivery, Replicated, RingGroup};
 pub use zerorank_derive::Equivalence;
 
 /// Largest tag value.

@@ -61,6 +61,62 @@ pub struct Delivery {
     pub payload: Bytes,
 }
 
+/// An application state replicated on a group ([`RingGroup::replicate`]): every member
+/// applies the same deliveries in the same order, and a member that joins (a rank that
+/// [`rejoin`](RingGroup::rejoin)s) starts from a copy of another's.
+///
+/// The group calls these from inside its own calls; they must not call the group.
+pub trait Replicated {
+    /// Apply one delivered broadcast (not the group's own agreement and transaction
+    /// messages).
+    fn apply(&mut self, delivery: &Delivery);
+    /// The state as bytes, for a member that joins: it reflects exactly the deliveries
+    /// applied before the view that lets the joiner in.
+    fn snapshot(&self) -> Vec<u8>;
+    /// Replace the state with a member's `snapshot`, on joining.
+    fn restore(&mut self, state: &[u8]);
+}
+
+/// The application's replicated state, if it set one.
+type Machine = Rc<RefCell<Option<Box<dyn Replicated>>>>;
+
+/// What a member sends a joiner: the agreement state, then the application's, if any.
+fn encode_state(agreement: &[u8], app: Option<Vec<u8>>) -> Vec<u8> {
+    let mut s = Vec::with_capacity(9 + agreement.len() + app.as_ref().map_or(0, Vec::len));
+    s.extend_from_slice(&(agreement.len() as u64).to_le_bytes());
+    s.extend_from_slice(agreement);
+    match app {
+        Some(a) => {
+            s.push(1);
+            s.extend_from_slice(&a);
+        }
+        None => s.push(0),
+    }
+    s
+}
+
+/// The two parts of [`encode_state`]'s bytes; `None` if they are not that.
+fn decode_state(s: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let len = usize::try_from(u64::from_le_bytes(s.get(..8)?.try_into().ok()?)).ok()?;
+    let agreement = s.get(8..8usize.checked_add(len)?)?;
+    let rest = &s[8 + len..];
+    match rest.first()? {
+        0 if rest.len() == 1 => Some((agreement, None)),
+        1 => Some((agreement, Some(&rest[1..]))),
+        _ => None,
+    }
+}
+
+/// The state callback of a member: taken when a joiner needs it, after every event
+/// before it has been applied (see `Node::start`).
+fn state_fn(state: Rc<RefCell<State>>, machine: Machine) -> Box<dyn FnMut() -> Vec<u8>> {
+    Box::new(move || {
+        let agreement = state.borrow().agreement.snapshot();
+        let app = machine.borrow().as_ref().map(|m| m.snapshot());
+        encode_state(&agreement, app)
+    })
+}
+
 /// The member id of a communicator rank's `incarnation`-th membership (ids start at 1):
 /// the ranks' first ones are 1..=size, those after a [`RingGroup::rejoin`] follow on.
 fn id_of(rank: i32, incarnation: u32, size: i32) -> NodeId {
@@ -91,6 +147,8 @@ pub struct RingGroup {
     incarnation: Cell<u32>,
     /// How the member was started (a rejoin starts the next one alike).
     opts: Options,
+    /// The application's replicated state ([`RingGroup::replicate`]).
+    machine: Machine,
 }
 
 #[derive(Default)]
@@ -121,7 +179,8 @@ impl Communicator {
         let members: Vec<NodeId> = (0..size).map(|r| id_of(r, 0, size)).collect();
         let suspect_after = RingGroup::suspect_after()?;
         let state = Rc::new(RefCell::new(State::default()));
-        let snapshot = state.clone();
+        let machine: Machine = Rc::new(RefCell::new(None));
+        let state_cb = state_fn(state.clone(), machine.clone());
         let opts = Options {
             id: id_of(me, 0, size),
             listen: SocketAddr::new(info.advertise_ip, 0),
@@ -143,12 +202,7 @@ impl Communicator {
             },
         };
         let node = fabric
-            .block_on(async {
-                Node::start(
-                    opts.clone(),
-                    Box::new(move || snapshot.borrow().agreement.snapshot()),
-                )
-            })
+            .block_on(async { Node::start(opts.clone(), state_cb) })
             .map_err(|e| group_error(format!("could not listen for the ring group: {e}")))?;
         // Everyone's address, through the communicator.
         let mut mine = [0u8; 64];
@@ -182,6 +236,7 @@ impl Communicator {
             size,
             incarnation: Cell::new(0),
             opts,
+            machine,
         })
     }
 }
@@ -224,12 +279,18 @@ impl RingGroup {
                     st.own_delivered = id.seq;
                 }
                 match st.agreement.deliver(id.origin, &payload) {
-                    Outcome::Plain(p) => st.deliveries.push_back(Delivery {
-                        view,
-                        origin: rank_of(id.origin, self.size),
-                        seq: id.seq,
-                        payload: p,
-                    }),
+                    Outcome::Plain(p) => {
+                        let d = Delivery {
+                            view,
+                            origin: rank_of(id.origin, self.size),
+                            seq: id.seq,
+                            payload: p,
+                        };
+                        if let Some(m) = self.machine.borrow_mut().as_mut() {
+                            m.apply(&d);
+                        }
+                        st.deliveries.push_back(d);
+                    }
                     o => {
                         if id.origin == self.node_id() {
                             st.outcomes.insert(id, o);
@@ -245,15 +306,26 @@ impl RingGroup {
             }
             Event::Left => st.stopped = Some("this member left the group".into()),
             Event::StateReceived(s) => {
-                match Agreement::restore(&s) {
-                    Some(a) => {
-                        st.agreement = a;
-                        st.state_received = true;
-                    }
-                    None => tracing::warn!(
+                let parts =
+                    decode_state(&s).and_then(|(a, app)| Some((Agreement::restore(a)?, app)));
+                let Some((agreement, app)) = parts else {
+                    // From an authenticated member of this job: a bug, or another build.
+                    tracing::warn!(
                         bytes = s.len(),
-                        "ring group: the group's state came in a form this member cannot read; still waiting for another copy"
+                        "ring group: the group's state came in a form this member cannot read; it starts from an empty one"
+                    );
+                    st.state_received = true;
+                    return;
+                };
+                st.agreement = agreement;
+                st.state_received = true;
+                let mut machine = self.machine.borrow_mut();
+                match (machine.as_mut(), app) {
+                    (Some(m), Some(app)) => m.restore(app),
+                    (Some(_), None) => tracing::warn!(
+                        "ring group: the member that sent this one the group's state replicates no application state (call replicate on every rank); this one keeps its own"
                     ),
+                    (None, _) => {}
                 }
             }
         }
@@ -493,6 +565,17 @@ impl RingGroup {
             .ok_or_else(|| group_error(format!("no view without this member within {timeout:?}")))
     }
 
+    /// Replicate `machine` on the group: from now on it applies every delivery this
+    /// member takes in (in the total order, before [`next_delivery`](Self::next_delivery)
+    /// hands it out), and when the group lets in a joiner (a rank that
+    /// [`rejoin`](Self::rejoin)s) a member sends it a snapshot, taken after exactly the
+    /// deliveries before the joiner's view, which the joiner restores before it applies
+    /// anything. Set it on every rank, right after making the group (a member that set
+    /// none sends none, and the joiner keeps its own state, saying so).
+    pub fn replicate(&self, machine: impl Replicated + 'static) {
+        *self.machine.borrow_mut() = Some(Box::new(machine));
+    }
+
     /// The failure detector's bound, in ms, when `ZR_RING_SUSPECT_MS` does not set it.
     pub const SUSPECT_AFTER_MS: u64 = 1000;
 
@@ -529,14 +612,17 @@ impl RingGroup {
     /// talk to the others again (the calls of this group then fail with "the ring group
     /// stopped: excluded: ..."). A member that left, or stopped for want of a majority,
     /// may rejoin too. Waits up to `timeout` for a view with this rank in it and for the
-    /// group's agreement state (decisions and the transactions' history), which a
-    /// member of that view sends; returns that view.
+    /// group's state, which a member of that view sends: the agreement state (decisions
+    /// and the transactions' history) and, if the application [`replicate`]s one, its
+    /// own; returns that view.
+    ///
+    /// [`replicate`]: Self::replicate
     ///
     /// The rank comes back as a new member, under a new id
     /// ([`rank_of_member`](Self::rank_of_member) maps it to the rank): its broadcasts are
     /// numbered from 1 again, and it delivers the broadcasts of the views from the one
     /// that lets it in on, not those the others delivered without it (virtual synchrony:
-    /// the application's own state is for it to fetch, as from any new member).
+    /// what they did to the application's state comes with the replicated state).
     /// Deliveries and views taken in before it stopped stay to be read; broadcasts
     /// still queued then are dropped (they never went out), as are waits for the
     /// outcome of proposals and transactions. Fails if the member is still running,
@@ -612,15 +698,10 @@ impl RingGroup {
         let mut opts = self.opts.clone();
         opts.id = id_of(self.me, k, self.size);
         opts.start = Start::Join(contacts);
-        let snapshot = self.state.clone();
+        let state_cb = state_fn(self.state.clone(), self.machine.clone());
         let node = self
             .fabric
-            .block_on(async {
-                Node::start(
-                    opts,
-                    Box::new(move || snapshot.borrow().agreement.snapshot()),
-                )
-            })
+            .block_on(async { Node::start(opts, state_cb) })
             .map_err(|e| group_error(format!("rejoin: could not listen again: {e}")))?;
         self.incarnation.set(k);
         *self.node.borrow_mut() = node;
@@ -661,5 +742,49 @@ impl Drop for RingGroup {
                 "ring group dropped without leaving cleanly: {e}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_a_joiner_gets_round_trips_and_garbage_is_refused() {
+        let with = encode_state(b"agreement", Some(b"app".to_vec()));
+        assert_eq!(
+            decode_state(&with),
+            Some((&b"agreement"[..], Some(&b"app"[..])))
+        );
+        let without = encode_state(b"agreement", None);
+        assert_eq!(decode_state(&without), Some((&b"agreement"[..], None)));
+        let empty_app = encode_state(b"", Some(Vec::new()));
+        assert_eq!(decode_state(&empty_app), Some((&b""[..], Some(&b""[..]))));
+        // Truncated anywhere, a length past the end, a bad flag, bytes after "none".
+        for cut in 0..without.len() {
+            assert_eq!(decode_state(&without[..cut]), None, "cut at {cut}");
+        }
+        let mut long = without.clone();
+        long[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(decode_state(&long), None);
+        let mut flag = without.clone();
+        *flag.last_mut().unwrap() = 7;
+        assert_eq!(decode_state(&flag), None);
+        let mut extra = without;
+        extra.push(0);
+        assert_eq!(decode_state(&extra), None);
+    }
+
+    #[test]
+    fn member_ids_map_back_to_ranks_in_every_incarnation() {
+        for size in 1..6 {
+            for rank in 0..size {
+                for k in 0..=RingGroup::REJOINS_MAX {
+                    let id = id_of(rank, k, size);
+                    assert_eq!(rank_of(id, size), rank);
+                }
+            }
+        }
+        assert_eq!(id_of(2, 1, 3), 6);
     }
 }
