@@ -2151,6 +2151,19 @@ int MPIX_Ring_rejoin(MPI_Comm comm, double timeout);
  * failure detector's bound (1 s, or ZR_RING_SUSPECT_MS) without one is left out, so call
  * this now and then. MPI_ERR_OTHER once the member has stopped (left out, say). */
 int MPIX_Ring_progress(MPI_Comm comm);
+/* An application state replicated on the group: apply(ctx, origin, seq, buf, bytes) is
+ * called for every delivery this rank's member takes in, in the total order, before
+ * MPIX_Ring_recv hands it out; when the group lets a rank in (MPIX_Ring_rejoin) a member
+ * sends it the state: snapshot(ctx, buf, maxbytes) writes at most maxbytes of it to buf
+ * and returns its full size (called first with NULL, 0), taken after exactly the
+ * deliveries before the joiner's view, and the joiner's restore(ctx, buf, bytes) takes it
+ * before it applies anything. Set it on every rank right after MPIX_Ring_create. The
+ * functions must not call MPI. */
+typedef void MPIX_Ring_apply_fn(void *ctx, int origin, int seq, const void *buf, int bytes);
+typedef int MPIX_Ring_snapshot_fn(void *ctx, void *buf, int maxbytes);
+typedef void MPIX_Ring_restore_fn(void *ctx, const void *buf, int bytes);
+int MPIX_Ring_replicate(MPI_Comm comm, MPIX_Ring_apply_fn *apply,
+    MPIX_Ring_snapshot_fn *snapshot, MPIX_Ring_restore_fn *restore, void *ctx);
 /* The same, under their profiling names. */
 int PMPIX_Ring_create(MPI_Comm comm);
 int PMPIX_Ring_free(MPI_Comm comm);
@@ -2160,6 +2173,8 @@ int PMPIX_Ring_recv(MPI_Comm comm, void *buf, int maxbytes, int *origin, int *se
 int PMPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxmembers);
 int PMPIX_Ring_rejoin(MPI_Comm comm, double timeout);
 int PMPIX_Ring_progress(MPI_Comm comm);
+int PMPIX_Ring_replicate(MPI_Comm comm, MPIX_Ring_apply_fn *apply,
+    MPIX_Ring_snapshot_fn *snapshot, MPIX_Ring_restore_fn *restore, void *ctx);
 
 #if defined(__cplusplus)
 } /* extern "C" */

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::ffi::{c_double, c_int, c_void};
 use std::rc::Rc;
 use std::time::Duration;
-use zerorank::RingGroup;
+use zerorank::{Delivery, Replicated, RingGroup};
 
 thread_local! {
     static GROUPS: RefCell<HashMap<c_int, Rc<RingGroup>>> = RefCell::new(HashMap::new());
@@ -224,4 +224,87 @@ pub extern "C" fn MPIX_Ring_rejoin(comm: c_int, timeout: c_double) -> c_int {
 pub extern "C" fn MPIX_Ring_progress(comm: c_int) -> c_int {
     let r = group(comm).and_then(|g| g.progress().map_err(group_error));
     finish("MPIX_Ring_progress", comm, r)
+}
+
+/// `MPIX_Ring_apply_fn`.
+type ApplyFn = unsafe extern "C" fn(*mut c_void, c_int, c_int, *const c_void, c_int);
+/// `MPIX_Ring_snapshot_fn`.
+type SnapshotFn = unsafe extern "C" fn(*mut c_void, *mut c_void, c_int) -> c_int;
+/// `MPIX_Ring_restore_fn`.
+type RestoreFn = unsafe extern "C" fn(*mut c_void, *const c_void, c_int);
+
+/// The application's replicated state, through its C functions.
+struct CReplicated {
+    apply: ApplyFn,
+    snapshot: SnapshotFn,
+    restore: RestoreFn,
+    ctx: *mut c_void,
+}
+
+impl Replicated for CReplicated {
+    fn apply(&mut self, d: &Delivery) {
+        let seq = c_int::try_from(d.seq).unwrap_or(c_int::MAX);
+        let len = c_int::try_from(d.payload.len()).unwrap_or(c_int::MAX);
+        // SAFETY: `apply` is the caller's `MPIX_Ring_apply_fn` (MPIX_Ring_replicate's
+        // contract), given its own `ctx` and a buffer valid for `len` bytes for the call.
+        unsafe { (self.apply)(self.ctx, d.origin, seq, d.payload.as_ptr().cast(), len) }
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        // SAFETY: the caller's `MPIX_Ring_snapshot_fn`; with a null buffer and 0 bytes it
+        // writes nothing and returns the size.
+        let want = unsafe { (self.snapshot)(self.ctx, std::ptr::null_mut(), 0) };
+        let Ok(n) = usize::try_from(want) else {
+            tracing::warn!(want, "MPIX_Ring_replicate: the snapshot function returned a negative size; sending an empty state");
+            return Vec::new();
+        };
+        let mut buf = vec![0u8; n];
+        // SAFETY: as above, with a writable buffer of `want` bytes.
+        let got = unsafe { (self.snapshot)(self.ctx, buf.as_mut_ptr().cast(), want) };
+        if got != want {
+            tracing::warn!(
+                want,
+                got,
+                "MPIX_Ring_replicate: the snapshot function changed its size between its two calls; sending the first {} bytes",
+                n.min(usize::try_from(got).unwrap_or(0))
+            );
+            buf.truncate(usize::try_from(got).unwrap_or(0));
+        }
+        buf
+    }
+
+    fn restore(&mut self, state: &[u8]) {
+        let len = c_int::try_from(state.len()).unwrap_or(c_int::MAX);
+        // SAFETY: the caller's `MPIX_Ring_restore_fn`, given a buffer valid for `len`
+        // bytes for the call.
+        unsafe { (self.restore)(self.ctx, state.as_ptr().cast(), len) }
+    }
+}
+
+/// `MPIX_Ring_replicate(comm, apply, snapshot, restore, ctx)`: replicate the
+/// application's state on the group (`RingGroup::replicate`).
+#[no_mangle]
+pub extern "C" fn MPIX_Ring_replicate(
+    comm: c_int,
+    apply: Option<ApplyFn>,
+    snapshot: Option<SnapshotFn>,
+    restore: Option<RestoreFn>,
+    ctx: *mut c_void,
+) -> c_int {
+    let r = group(comm).and_then(|g| {
+        let (Some(apply), Some(snapshot), Some(restore)) = (apply, snapshot, restore) else {
+            return Err(MpiError::new(
+                MPI_ERR_ARG,
+                "apply, snapshot and restore must all be functions",
+            ));
+        };
+        g.replicate(CReplicated {
+            apply,
+            snapshot,
+            restore,
+            ctx,
+        });
+        Ok(())
+    });
+    finish("MPIX_Ring_replicate", comm, r)
 }

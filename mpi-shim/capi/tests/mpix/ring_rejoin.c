@@ -2,9 +2,11 @@
  * a view without it and have delivered a broadcast it misses, then continues it
  * (SIGCONT). Rank 2's calls then fail with MPI_ERR_OTHER (the group went on without it);
  * it rejoins, is in the view again under its rank, and its first broadcast (sequence 1
- * again) reaches every rank. Rank 2 learns it was left out from MPIX_Ring_progress. A
- * rejoin of a running member is MPI_ERR_OTHER. Every wait is bounded. Prints
- * "OK ring_rejoin" on rank 0. */
+ * again) reaches every rank. Rank 2 learns it was left out from MPIX_Ring_progress.
+ * Every rank replicates a digest of its deliveries (MPIX_Ring_replicate): rank 2 must come
+ * back with the one of what ranks 0 and 1 broadcast while it was out, and all three must
+ * end with the same. A rejoin of a running member is MPI_ERR_OTHER. Every wait is
+ * bounded. Prints "OK ring_rejoin" on rank 0. */
 #define _DEFAULT_SOURCE /* kill, usleep */
 #include <mpi.h>
 #include <signal.h>
@@ -14,6 +16,44 @@
 #include <unistd.h>
 
 static int rank;
+
+/* The replicated state (MPIX_Ring_replicate): a count and a digest of every delivery, in
+ * order. Every rank must end with the same. */
+struct digest {
+    long long count;
+    unsigned long long hash;
+};
+static struct digest dg = {0, 1469598103934665603ull};
+
+static void apply(void *ctx, int origin, int seq, const void *buf, int bytes)
+{
+    struct digest *d = ctx;
+    const unsigned char *b = buf;
+    d->hash = (d->hash ^ (unsigned)origin) * 1099511628211ull;
+    d->hash = (d->hash ^ (unsigned)seq) * 1099511628211ull;
+    for (int i = 0; i < bytes; i++)
+        d->hash = (d->hash ^ b[i]) * 1099511628211ull;
+    d->count++;
+}
+
+static int snapshot(void *ctx, void *buf, int maxbytes)
+{
+    if (buf != NULL && maxbytes >= (int)sizeof(struct digest))
+        memcpy(buf, ctx, sizeof(struct digest));
+    return (int)sizeof(struct digest);
+}
+
+static void restore(void *ctx, const void *buf, int bytes)
+{
+    if (bytes != (int)sizeof(struct digest)) {
+        fprintf(stderr, "FAIL ring_rejoin: [rank %d] a state of %d bytes\n", rank, bytes);
+        abort();
+    }
+    memcpy(ctx, buf, sizeof(struct digest));
+}
+
+/* Plain broadcasts ranks 0 and 1 each send while rank 2 is out. */
+#define WHILE_OUT 10
 
 static void fail(const char *what, long a, long b)
 {
@@ -92,6 +132,10 @@ int main(int argc, char **argv)
     MPI_Allgather(&pid, 1, MPI_INT, pids, 1, MPI_INT, MPI_COMM_WORLD);
     if (MPIX_Ring_create(MPI_COMM_WORLD) != MPI_SUCCESS)
         fail("MPIX_Ring_create", 0, 0);
+    if (MPIX_Ring_replicate(MPI_COMM_WORLD, apply, NULL, restore, &dg) != MPI_ERR_ARG)
+        fail("a null snapshot function is not MPI_ERR_ARG", 0, 0);
+    if (MPIX_Ring_replicate(MPI_COMM_WORLD, apply, snapshot, restore, &dg) != MPI_SUCCESS)
+        fail("MPIX_Ring_replicate", 0, 0);
     if (MPIX_Ring_rejoin(MPI_COMM_WORLD, 1.0) != MPI_ERR_OTHER)
         fail("a rejoin of a running member is not MPI_ERR_OTHER", 0, 0);
     if (MPIX_Ring_rejoin(MPI_COMM_WORLD, -1.0) != MPI_ERR_ARG)
@@ -115,6 +159,9 @@ int main(int argc, char **argv)
         int has;
         if (view_size(2, &has) != 3 || !has)
             fail("the view after the rejoin lacks rank 2", 0, 0);
+        /* The replicated state came: it has applied what the others delivered meanwhile. */
+        if (dg.count < 1 + 2 * WHILE_OUT)
+            fail("rejoined with deliveries applied", (long)dg.count, 1 + 2 * WHILE_OUT);
         int seq;
         if (MPIX_Ring_bcast(MPI_COMM_WORLD, "back", 5, &seq) != MPI_SUCCESS || seq != 1)
             fail("first broadcast after the rejoin: seq", seq, 1);
@@ -124,6 +171,14 @@ int main(int argc, char **argv)
             kill(pids[2], SIGSTOP);
         }
         await_view(2, 0);
+        for (int k = 0; k < WHILE_OUT; k++) {
+            char msg[32];
+            int m = snprintf(msg, sizeof msg, "out %d %d", rank, k);
+            if (MPIX_Ring_bcast(MPI_COMM_WORLD, msg, m + 1, NULL) != MPI_SUCCESS)
+                fail("MPIX_Ring_bcast while rank 2 is out", k, 0);
+        }
+        /* Sent in the view without rank 2, so delivered before the view that lets it back
+         * in (virtual synchrony): the state it gets covers them. */
         if (rank == 0 && MPIX_Ring_bcast(MPI_COMM_WORLD, "during", 7, NULL) != MPI_SUCCESS)
             fail("MPIX_Ring_bcast while rank 2 is out", 0, 0);
         await_delivery(&during_seq, "\"during\" from rank 0");
@@ -134,6 +189,12 @@ int main(int argc, char **argv)
     await_delivery(&back_seq, "\"back\" from rank 2");
     if (back_seq != 1)
         fail("rank 2's first broadcast as a new member has seq", back_seq, 1);
+    /* Every rank has taken "back", the last broadcast: the replicated states agree. */
+    struct digest all[3];
+    MPI_Allgather(&dg, (int)sizeof dg, MPI_BYTE, all, (int)sizeof dg, MPI_BYTE, MPI_COMM_WORLD);
+    for (int r = 0; r < 3; r++)
+        if (all[r].count != dg.count || all[r].hash != dg.hash)
+            fail("the replicated state differs from rank", r, (long)all[r].count);
     MPI_Barrier(MPI_COMM_WORLD);
     if (MPIX_Ring_free(MPI_COMM_WORLD) != MPI_SUCCESS)
         fail("MPIX_Ring_free", 0, 0);
