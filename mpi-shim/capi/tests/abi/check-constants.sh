@@ -435,6 +435,8 @@ unpaired=$(comm -3 <(sed -n 's/^MPI_//p' "$work/ours-funcs.list") <(sed -n 's/^P
 # Redeclare each of our prototypes after MPICH's header: a conflict is an error.
 {
     echo '#include <mpi.h>'
+    echo "/* the types of zerorank's own MPIX_Ring_ callbacks, which MPICH's header lacks */"
+    grep -E '^typedef [^;]* MPIX_Ring_[a-z_]+_fn\(' "$hdr_dir/mpi.h"
     echo '/* zerorank prototypes, as read back by gcc -aux-info */'
     cat "$work/ours.protos"
 } >"$work/redeclare.c"
