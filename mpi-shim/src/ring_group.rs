@@ -636,7 +636,8 @@ impl RingGroup {
         self.poll(None);
         let stopped = self.state.borrow().stopped.clone();
         match stopped {
-            None if self.joined() => {
+            // Never left out (perhaps still waiting for its first view), or back in.
+            None if self.incarnation.get() == 0 || self.joined() => {
                 return Err(group_error(
                     "rejoin: this member is in the group (only one that stopped can rejoin)",
                 ))
