@@ -242,30 +242,25 @@ fn main() {
         .agree(2, &me.to_le_bytes(), Duration::from_secs(20))
         .unwrap_or_else(|e| fail(e.to_string()));
     let version = group.version();
-    // Every rank has taken "back", the last plain broadcast: the replicated states agree.
+    // Every rank has taken "back", the last plain broadcast: the replicated states agree,
+    // as do the decisions and the versions.
     let (applied, hash) = digest.get();
-    let (mut counts, mut hashes) = ([0u64; 3], [0u64; 3]);
+    let mine = [applied, hash, winner as u64, version];
+    let mut all = [0u64; 12];
     world
-        .all_gather_into(&applied, &mut counts[..])
+        .all_gather_into(&mine[..], &mut all[..])
         .unwrap_or_else(|e| fail(e.to_string()));
-    world
-        .all_gather_into(&hash, &mut hashes[..])
-        .unwrap_or_else(|e| fail(e.to_string()));
-    if counts.iter().any(|&c| c != applied) || hashes.iter().any(|&h| h != hash) {
+    let theirs: Vec<&[u64]> = all.chunks(4).collect();
+    if theirs.iter().any(|t| t[..2] != mine[..2]) {
         fail(format!(
-            "replicated states differ: applied {counts:?}, digests {hashes:x?}"
+            "replicated states differ: (applied, digest) of each rank {:x?}",
+            theirs.iter().map(|t| &t[..2]).collect::<Vec<_>>()
         ));
     }
-    let (mut winners, mut versions) = ([0i32; 3], [0u64; 3]);
-    world
-        .all_gather_into(&winner, &mut winners[..])
-        .unwrap_or_else(|e| fail(e.to_string()));
-    world
-        .all_gather_into(&version, &mut versions[..])
-        .unwrap_or_else(|e| fail(e.to_string()));
-    if winners.iter().any(|&w| w != winner) || versions.iter().any(|&v| v != 5) {
+    if theirs.iter().any(|t| t[2] != mine[2] || t[3] != 5) {
         fail(format!(
-            "decisions {winners:?} and versions {versions:?} (want one decision, version 5)"
+            "decisions and versions (want one decision, version 5) of each rank {:?}",
+            theirs.iter().map(|t| &t[2..]).collect::<Vec<_>>()
         ));
     }
     world.barrier().unwrap_or_else(|e| fail(e.to_string()));

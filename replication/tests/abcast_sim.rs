@@ -129,12 +129,12 @@ fn without_faults_every_broadcast_is_delivered_everywhere_in_one_view() {
         assert!(sent > 100, "{members} members sent {sent}");
         assert_eq!(r.deliveries as usize, sent * members, "{members} members");
         for l in &r.logs {
-            let views = l
-                .entries
-                .iter()
-                .filter(|e| matches!(e, zerorank_replication::abcast::LogEntry::View(_)))
-                .count();
-            assert_eq!(views, 1, "member {} changed view without a fault", l.node);
+            assert_eq!(
+                views(l),
+                1,
+                "member {} changed view without a fault",
+                l.node
+            );
         }
     }
 }
@@ -307,13 +307,9 @@ fn pauses_shorter_than_the_failure_detector_lose_nothing_and_stalls_back_off() {
             r.unexplained_stalls
         );
         for l in &r.logs {
-            let views = l
-                .entries
-                .iter()
-                .filter(|e| matches!(e, zerorank_replication::abcast::LogEntry::View(_)))
-                .count();
             assert_eq!(
-                views, 1,
+                views(l),
+                1,
                 "seed {seed}: member {} changed view over a pause shorter than the failure detector's bound; faults {:?}",
                 l.node, r.faults
             );
@@ -339,4 +335,12 @@ fn pauses_shorter_than_the_failure_detector_lose_nothing_and_stalls_back_off() {
         longest >= 2 * stall,
         "no stall after the first, at the doubled interval ({longest} ms at most)"
     );
+}
+
+/// How many views member log `l` installed.
+fn views(l: &zerorank_replication::abcast::MemberLog) -> usize {
+    l.entries
+        .iter()
+        .filter(|e| matches!(e, zerorank_replication::abcast::LogEntry::View(_)))
+        .count()
 }

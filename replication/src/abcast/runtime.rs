@@ -1087,6 +1087,21 @@ async fn timer_loop(rc: Rc<RefCell<Inner>>, woken: LocalReceiver<()>) {
 mod tests {
     use super::*;
 
+    /// Member 1 of a group founded by members 1 and 2, on loopback (job 7).
+    fn founder_of_two() -> Options {
+        Options {
+            id: 1,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            addrs: BTreeMap::new(),
+            start: Start::Found(vec![1, 2]),
+            job: 7,
+            secret: [3; 32],
+            member: Config::default(),
+            tcp: TcpConfig::default(),
+            shm: true,
+        }
+    }
+
     /// A node let go closes its listener (its tasks are cancelled), so a freed group
     /// leaves no socket or task behind.
     #[test]
@@ -1095,18 +1110,7 @@ mod tests {
             .make()
             .expect("executor");
         ex.run(async {
-            let opts = Options {
-                id: 1,
-                listen: "127.0.0.1:0".parse().unwrap(),
-                addrs: BTreeMap::new(),
-                start: Start::Found(vec![1, 2]),
-                job: 7,
-                secret: [3; 32],
-                member: Config::default(),
-                tcp: TcpConfig::default(),
-                shm: true,
-            };
-            let node = Node::start(opts, Box::new(Vec::new)).expect("start");
+            let node = Node::start(founder_of_two(), Box::new(Vec::new)).expect("start");
             let addr = node.local_addr();
             glommio::timer::sleep(Duration::from_millis(20)).await;
             assert!(
@@ -1144,18 +1148,7 @@ mod tests {
             .make()
             .expect("executor");
         ex.run(async {
-            let opts = Options {
-                id: 1,
-                listen: "127.0.0.1:0".parse().unwrap(),
-                addrs: BTreeMap::new(),
-                start: Start::Found(vec![1, 2]),
-                job: 7,
-                secret: [3; 32],
-                member: Config::default(),
-                tcp: TcpConfig::default(),
-                shm: true,
-            };
-            let node = Node::start(opts, Box::new(Vec::new)).expect("start");
+            let node = Node::start(founder_of_two(), Box::new(Vec::new)).expect("start");
             let addr = node.local_addr();
             glommio::timer::sleep(Duration::from_millis(20)).await;
             assert!(

@@ -501,11 +501,7 @@ impl Fabric {
                 // Let glommio's tasks run now and then, as the waits on requests do: a
                 // rank waiting here for long would otherwise leave them silent (a ring
                 // group's member, whose neighbours then take it for failed).
-                let due = self.engine.borrow().last_runtime.elapsed() >= wait::RUNTIME_PERIOD;
-                if due {
-                    wait::run_runtime_briefly(&self.ex);
-                    self.engine.borrow_mut().last_runtime = Instant::now();
-                }
+                wait::run_runtime_if_due(&self.engine, &self.ex);
             }
         }
     }

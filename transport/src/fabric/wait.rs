@@ -114,18 +114,24 @@ pub(crate) fn wait_sync(
                 w.check_peers(&mut e);
             }
         }
-        let due = engine.borrow().last_runtime.elapsed() >= RUNTIME_PERIOD;
-        if due {
-            run_runtime_briefly(ex);
-            engine.borrow_mut().last_runtime = Instant::now();
-        }
+        run_runtime_if_due(engine, ex);
+    }
+}
+
+/// Let glommio run its tasks for a moment if it last did [`RUNTIME_PERIOD`] ago or more
+/// (the waits call this between their rounds).
+pub(crate) fn run_runtime_if_due(engine: &RefCell<Engine>, ex: &LocalExecutor) {
+    let due = engine.borrow().last_runtime.elapsed() >= RUNTIME_PERIOD;
+    if due {
+        run_runtime_briefly(ex);
+        engine.borrow_mut().last_runtime = Instant::now();
     }
 }
 
 /// Let glommio run its tasks (connection management) for a moment. It reaps io_uring
 /// completions only when it parks, so park it on a timer rather than just yield; the
 /// timer is zero-length, so the park reaps what is there and does not sleep.
-pub(crate) fn run_runtime_briefly(ex: &LocalExecutor) {
+fn run_runtime_briefly(ex: &LocalExecutor) {
     tracing::trace!("runtime tick");
     ex.run(glommio::timer::sleep(RUNTIME_TICK));
 }
