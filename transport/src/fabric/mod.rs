@@ -468,7 +468,7 @@ impl Fabric {
     /// at the end of its nap.
     pub fn wait_for(&self, peers: &[u32], mut cond: impl FnMut() -> bool) -> Result<(), OpError> {
         let mut rounds: u32 = 0;
-        let mut last_check: Option<Instant> = None;
+        let mut liveness = wait::Liveness::default();
         let spin_limit = self.engine.borrow().spin_limit;
         loop {
             if cond() {
@@ -487,17 +487,7 @@ impl Fabric {
             }
             if rounds > spin_limit {
                 std::thread::yield_now();
-                let now = Instant::now();
-                match last_check {
-                    None => last_check = Some(now),
-                    Some(t) if now - t >= wait::LIVENESS_PERIOD => {
-                        let mut e = self.engine.borrow_mut();
-                        e.check_local_peers();
-                        e.check_launcher();
-                        last_check = Some(now);
-                    }
-                    Some(_) => {}
-                }
+                liveness.check_if_due(&mut self.engine.borrow_mut());
                 // Let glommio's tasks run now and then, as the waits on requests do: a
                 // rank waiting here for long would otherwise leave them silent (a ring
                 // group's member, whose neighbours then take it for failed).

@@ -34,20 +34,42 @@ pub const LIVENESS_PERIOD: Duration = Duration::from_millis(100);
 /// How often a sleeping waiter lets glommio run its connection-management tasks.
 pub const RUNTIME_PERIOD: Duration = Duration::from_millis(20);
 
+/// When one wait last checked that its shared-memory peers and the launcher live.
+#[derive(Default)]
+pub(crate) struct Liveness {
+    /// Set at the first call, so a wait that ends while spinning (the common case, a
+    /// fraction of a microsecond) never reads the clock.
+    last_check: Option<Instant>,
+}
+
+impl Liveness {
+    /// Check that shared-memory peers and the launcher still live, when that is due
+    /// ([`LIVENESS_PERIOD`] after the last check; the first call only starts the clock).
+    pub(crate) fn check_if_due(&mut self, e: &mut Engine) {
+        match self.last_check {
+            None => self.last_check = Some(Instant::now()),
+            Some(t) if t.elapsed() >= LIVENESS_PERIOD => {
+                e.check_local_peers();
+                e.check_launcher();
+                self.last_check = Some(Instant::now());
+            }
+            Some(_) => {}
+        }
+    }
+}
+
 /// The state of one wait: how long nothing has moved, and when shared-memory peers were
 /// last checked.
 struct Waiter {
     idle: u32,
-    /// Set at the first liveness check, so a wait that ends while spinning (the common
-    /// case, a fraction of a microsecond) never reads the clock.
-    last_check: Option<Instant>,
+    liveness: Liveness,
 }
 
 impl Waiter {
     fn new() -> Self {
         Waiter {
             idle: 0,
-            last_check: None,
+            liveness: Liveness::default(),
         }
     }
 
@@ -66,15 +88,7 @@ impl Waiter {
 
     /// Check that shared-memory peers still live, when that is due.
     fn check_peers(&mut self, e: &mut Engine) {
-        match self.last_check {
-            None => self.last_check = Some(Instant::now()),
-            Some(t) if t.elapsed() >= LIVENESS_PERIOD => {
-                e.check_local_peers();
-                e.check_launcher();
-                self.last_check = Some(Instant::now());
-            }
-            Some(_) => {}
-        }
+        self.liveness.check_if_due(e);
     }
 }
 
