@@ -35,6 +35,24 @@ fn a_rank_left_out_while_stopped_rejoins_with_the_groups_state() {
     }
 }
 
+/// `RingGroup::rejoin` again and again: rank 2 is stopped and left out eight times in a
+/// row under a 300 ms failure detector; it rejoins seven times, each time with what it
+/// missed, and the eighth rejoin is refused, naming the limit, while ranks 0 and 1 go on
+/// (`examples/ring_group_rejoin_limit.rs` checks and says ok).
+#[test]
+fn a_rank_left_out_again_and_again_is_refused_past_the_rejoin_limit() {
+    let mut cmd = Command::new(zrun());
+    cmd.args(["-n", "3"])
+        .arg(example("ring_group_rejoin_limit"))
+        .env("ZR_RING_SUSPECT_MS", "300");
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    let what = "ring_group_rejoin_limit at 3 ranks";
+    assert_ok(&out, what);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let oks = stdout.matches("ring_group_rejoin_limit ok").count();
+    assert_eq!(oks, 3, "{what}: every rank says ok:\n{stdout}");
+}
+
 /// A group stays whole while its ranks are busy elsewhere for 3 s, three times the
 /// group's failure detector (`examples/ring_group_barrier.rs`): ranks waiting in
 /// `MPI_Barrier` (before collective waits let glommio's tasks run, their members fell
