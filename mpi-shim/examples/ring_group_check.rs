@@ -1,9 +1,13 @@
 //! Checks a ring-broadcast group on `MPI_COMM_WORLD` (`Communicator::ring_group`), run
 //! under `zrun -n N`: every rank broadcasts, every rank must deliver every broadcast in
 //! the same order (compared through an allgather of a digest of the order), agree on the
-//! same value, and apply the same linear history of transactions; then broadcasts that
+//! same value, and apply the same linear history of transactions; every rank must take
+//! a 16 MiB broadcast and then leave, all at once, without error; then broadcasts that
 //! rank 0 queued on a second group just before dropping it must reach everyone. Prints
 //! `ring_group_check ok` on every rank, or fails with the reason. Every wait is bounded.
+//!
+//! The first argument (ms, default 0) delays the last rank's `ring_group` call: the
+//! others wait for it in the call, their members already running.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +16,8 @@ const PER_RANK: u64 = 600;
 const CHANGES_PER_RANK: u64 = 3;
 /// Broadcasts rank 0 queues on a second group just before dropping it.
 const DROPPED: u64 = 5;
+/// A broadcast large enough to keep the links busy while every rank leaves.
+const LARGE: usize = 16 << 20;
 
 fn fail(what: String) -> ! {
     eprintln!("ring_group_check: {what}");
@@ -22,6 +28,13 @@ fn main() {
     let universe = zerorank::initialize().unwrap_or_else(|e| fail(e.to_string()));
     let world = universe.world();
     let (me, n) = (world.rank(), world.size());
+    let late = std::env::args().nth(1).map_or(0, |a| {
+        a.parse()
+            .unwrap_or_else(|_| fail(format!("bad delay {a:?}")))
+    });
+    if me == n - 1 {
+        std::thread::sleep(Duration::from_millis(late));
+    }
     let group = world.ring_group().unwrap_or_else(|e| fail(e.to_string()));
     let view = group
         .next_view(Duration::from_secs(10))
@@ -122,6 +135,28 @@ fn main() {
             group.version()
         ));
     }
+    // Every rank takes one large broadcast and then leaves, all at once: the leaders
+    // of the last view changes leave too, and must get the new view out to the others
+    // before they go (with 16 MiB just sent, the last rank used to wait 10 s in vain).
+    if me == 0 {
+        group
+            .broadcast(&vec![7u8; LARGE])
+            .unwrap_or_else(|e| fail(e.to_string()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = group
+            .next_delivery(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|e| fail(format!("waiting for the large broadcast: {e}")))
+            .unwrap_or_else(|| fail("the large broadcast did not come in 30 s".into()));
+        if d.payload.len() == LARGE {
+            break;
+        }
+    }
+    world.barrier().unwrap_or_else(|e| fail(e.to_string()));
+    group
+        .leave(Duration::from_secs(10))
+        .unwrap_or_else(|e| fail(format!("leaving after the large broadcast: {e}")));
     drop(group);
     // A group dropped right after broadcasting: its queued broadcasts still reach
     // everyone (the drop leaves the group, sending them first).

@@ -197,7 +197,7 @@ impl Communicator {
             // Members on one node share memory unless ZR_RING_SHM=0.
             shm: std::env::var("ZR_RING_SHM").map_or(true, |v| v != "0"),
             tcp: zerorank_transport::tcp::TcpConfig {
-                max_frame_payload: 1 << 28,
+                max_frame_payload: RingGroup::MAX_FRAME,
                 ..Default::default()
             },
         };
@@ -224,7 +224,12 @@ impl Communicator {
                 addrs.push((id_of(r as i32, k, size), addr));
             }
         }
-        node.add_addrs(addrs.iter().copied());
+        // Inside the executor: frames the member held for peers with no address yet (its
+        // heartbeats, while a late rank kept the others waiting in the gather above) go
+        // out now, on tasks it spawns (outside, glommio panicked: every early rank
+        // aborted once one came 250 ms late).
+        let book = addrs.clone();
+        fabric.block_on(async { node.add_addrs(book) });
         let mut opts = opts;
         opts.listen = node.local_addr();
         opts.addrs = addrs.into_iter().collect();
@@ -351,6 +356,13 @@ impl RingGroup {
         self.me
     }
 
+    /// Take in what has happened, without waiting; an error saying why if this member
+    /// has stopped (it was left out, or it left).
+    pub fn running(&self) -> Result<()> {
+        self.poll(None);
+        self.check_running()
+    }
+
     fn check_running(&self) -> Result<()> {
         match &self.state.borrow().stopped {
             Some(why) => Err(group_error(format!("the ring group stopped: {why}"))),
@@ -383,6 +395,18 @@ impl RingGroup {
     /// How long a flush waits, under back-pressure, for the member to take the queue.
     const FLUSH_WAIT: Duration = Duration::from_secs(10);
 
+    /// Largest broadcast, in bytes. A view change carries every member's undelivered
+    /// broadcasts in one frame of at most [`MAX_FRAME`](Self::MAX_FRAME) bytes, and a
+    /// member has at most one broadcast this large undelivered at a time (the window
+    /// lets one of any size go when nothing else is in flight): so 16 members can each
+    /// have one in flight. A larger one is refused: sent, it would break the connection
+    /// that carries it, and take its sender out of the group.
+    pub const MAX_BROADCAST: usize = 64 << 20;
+
+    /// Largest frame between members (the transport refuses larger length prefixes
+    /// before it allocates).
+    const MAX_FRAME: usize = 1 << 30;
+
     /// How long dropping a group waits for the view without it (see the module docs).
     pub const DROP_WAIT: Duration = Duration::from_secs(2);
 
@@ -391,6 +415,13 @@ impl RingGroup {
     /// hands the queue over, waiting up to 10 s while this member has too many
     /// broadcasts undelivered; if that fails the queue stays queued.
     pub fn broadcast(&self, payload: &[u8]) -> Result<u64> {
+        if payload.len() > Self::MAX_BROADCAST {
+            return Err(group_error(format!(
+                "a broadcast of {} bytes: at most {} (RingGroup::MAX_BROADCAST)",
+                payload.len(),
+                Self::MAX_BROADCAST
+            )));
+        }
         self.check_running()?;
         let seq = {
             let mut st = self.state.borrow_mut();
@@ -557,13 +588,36 @@ impl RingGroup {
     /// Leave the group gracefully: the others install a view without this member, and
     /// this member delivers nothing more. Waits up to `timeout` for that view.
     pub fn leave(&self, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
         self.flush_within(timeout)?;
         let node = self.node();
         self.fabric.block_on(async move { node.leave() });
         // Its stop is what it waits for, so `wait_for` never fails on it.
-        self.wait_for(timeout, |st| st.stopped.is_some().then_some(()))?
-            .ok_or_else(|| group_error(format!("no view without this member within {timeout:?}")))
+        self.wait_for(timeout.saturating_sub(start.elapsed()), |st| {
+            st.stopped.is_some().then_some(())
+        })?
+        .ok_or_else(|| group_error(format!("no view without this member within {timeout:?}")))?;
+        // What it said last (a leaving leader: the new view, to the others) must be out
+        // before the process may end. (If not in time, the others go on without it
+        // after their failure detector's bound, as after a crash.)
+        let node = self.node();
+        let left = timeout
+            .saturating_sub(start.elapsed())
+            .max(Self::WRITE_WAIT);
+        if !self
+            .fabric
+            .block_on(async move { node.written(left).await })
+        {
+            tracing::warn!(
+                "ring group: left, but frames to the others still unwritten after {left:?}"
+            );
+        }
+        Ok(())
     }
+
+    /// Least time [`leave`](Self::leave) waits for the member's last frames to be
+    /// written once it has left.
+    const WRITE_WAIT: Duration = Duration::from_millis(500);
 
     /// Replicate `machine` on the group: from now on it applies every delivery this
     /// member takes in (in the total order, before [`next_delivery`](Self::next_delivery)
@@ -598,6 +652,9 @@ impl RingGroup {
     /// failure detector's bound (1 s, or `ZR_RING_SUSPECT_MS`) without such a call
     /// falls silent and is left out, so call this now and then in long computations.
     pub fn progress(&self) -> Result<()> {
+        // What came in first: a member that learns it was left out keeps its queue for
+        // the rejoin rather than send it into a view the others have left.
+        self.poll(None);
         self.hand_over()?;
         self.poll(None);
         self.check_running()
@@ -624,8 +681,9 @@ impl RingGroup {
     /// that lets it in on, not those the others delivered without it (virtual synchrony:
     /// what they did to the application's state comes with the replicated state).
     /// Deliveries and views taken in before it stopped stay to be read; broadcasts
-    /// still queued then are dropped (they never went out), as are waits for the
-    /// outcome of proposals and transactions. Fails if the member is still running,
+    /// still queued then (they never went out) go out after the rejoin, as the new
+    /// member's first, numbered anew from 1; waits for the outcome of proposals and
+    /// transactions are dropped. Fails if the member is still running,
     /// after [`REJOINS_MAX`](Self::REJOINS_MAX) rejoins, when no view with this rank
     /// comes in time (call it again to go on waiting), or when the new member stops
     /// too before it gets in (left out again: its process hung again, say; call it
@@ -709,7 +767,8 @@ impl RingGroup {
         let mut st = self.state.borrow_mut();
         st.stopped = None;
         st.state_received = false;
-        st.queued.clear();
+        // What was still queued never went out: it goes with the new member, numbered
+        // from 1 as its first broadcasts.
         st.outcomes.clear();
         st.last_seq = 0;
         st.own_delivered = 0;

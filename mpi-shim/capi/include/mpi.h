@@ -2121,30 +2121,38 @@ int PMPI_T_category_changed(int *update_number);
  * every member's broadcasts in the same total order, each sender's in the order it sent
  * them, despite members failing (the survivors form a new view). See README.md. */
 #define ZERORANK_MPIX_RING 1
+/* The largest broadcast, in bytes (64 MiB); MPIX_Ring_bcast refuses a larger one with
+ * MPI_ERR_COUNT. */
+#define ZERORANK_MPIX_RING_MAX_BYTES 67108864
 /* Collective over comm: make the group (one per communicator). */
 int MPIX_Ring_create(MPI_Comm comm);
 /* Leave the group (this rank). */
 int MPIX_Ring_free(MPI_Comm comm);
-/* Broadcast bytes bytes of buf in total order; *seq (if seq is not NULL) is its sequence
- * number among this rank's broadcasts, from 1. buf is copied and queued: queued broadcasts
- * go out in one batch at this rank's next MPIX_Ring_recv or MPIX_Ring_free, when 32
- * are queued, or at MPI_Finalize (which leaves every group, as MPIX_Ring_free does). */
+/* Broadcast bytes bytes of buf (at most ZERORANK_MPIX_RING_MAX_BYTES) in total order;
+ * *seq (if seq is not NULL) is its sequence number among this rank's broadcasts, from 1.
+ * buf is copied and queued: queued broadcasts go out in one batch at this rank's next
+ * MPIX_Ring_recv or MPIX_Ring_free, when 32 are queued, or at MPI_Finalize (which leaves
+ * every group, as MPIX_Ring_free and MPI_Comm_free do). */
 int MPIX_Ring_bcast(MPI_Comm comm, const void *buf, int bytes, int *seq);
 /* The next delivery, waiting up to timeout seconds: payload into buf (at most maxbytes;
- * a longer one is MPI_ERR_TRUNCATE), sender's rank in *origin (MPI_UNDEFINED if nothing
- * came in time), its sequence number in *seq and its length in *bytes (each may be
- * NULL). */
+ * a longer one is MPI_ERR_TRUNCATE, and taken: its first maxbytes are in buf), sender's
+ * rank in *origin (required; MPI_UNDEFINED if nothing came in time), its sequence number
+ * in *seq and its length in *bytes (seq and bytes may be NULL). */
 int MPIX_Ring_recv(MPI_Comm comm, void *buf, int maxbytes, int *origin, int *seq,
     int *bytes, double timeout);
-/* The current view: its round (views are numbered upwards), its size, and up to
- * maxmembers of its members' ranks, oldest (the leader) first. */
+/* The current view: its round in *round (views are numbered upwards; round may be
+ * NULL), its size in *size (required), and up to maxmembers of its members' ranks,
+ * oldest (the leader) first (members may be NULL if maxmembers is 0). MPI_ERR_OTHER once
+ * this rank's member has stopped (left out, say: see MPIX_Ring_rejoin). */
 int MPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxmembers);
 /* Join the group again after this rank's member stopped because the group went on without
  * it (a partition's minority, a hung process; the other MPIX_Ring_ calls then fail with
  * MPI_ERR_OTHER and say so), waiting up to timeout seconds for a view with this rank and
  * the group's state. The rank comes back as a new member: its sequence numbers start from
- * 1 again and it delivers from that view on. MPI_ERR_OTHER if the member is running, after
- * 7 rejoins, or if it is not let in in time (call it again to go on waiting). */
+ * 1 again and it delivers from that view on. Broadcasts still queued when it stopped (see
+ * MPIX_Ring_bcast) go out after the rejoin, numbered anew from 1. MPI_ERR_OTHER if the
+ * member is running, after 7 rejoins, or if it is not let in in time (call it again to go
+ * on waiting). */
 int MPIX_Ring_rejoin(MPI_Comm comm, double timeout);
 /* Let this rank's member run without waiting: send what is queued and take in what
  * happened. A member runs only inside MPI calls; a rank that computes for longer than the
@@ -2158,7 +2166,8 @@ int MPIX_Ring_progress(MPI_Comm comm);
  * and returns its full size (called first with NULL, 0), taken after exactly the
  * deliveries before the joiner's view, and the joiner's restore(ctx, buf, bytes) takes it
  * before it applies anything. Set it on every rank right after MPIX_Ring_create. The
- * functions must not call MPI. */
+ * functions must not call MPI. A snapshot that returns a negative size sends an empty
+ * state (restore gets 0 bytes; the sender logs a warning). */
 typedef void MPIX_Ring_apply_fn(void *ctx, int origin, int seq, const void *buf, int bytes);
 typedef int MPIX_Ring_snapshot_fn(void *ctx, void *buf, int maxbytes);
 typedef void MPIX_Ring_restore_fn(void *ctx, const void *buf, int bytes);

@@ -164,6 +164,7 @@ pub extern "C" fn MPI_Comm_free(comm: *mut c_int) -> c_int {
     let r = state::with(|s| s.remove_comm(h));
     if r.is_ok() {
         raw::put(comm, MPI_COMM_NULL);
+        crate::ring::comm_freed(h);
     }
     finish(
         "MPI_Comm_free",

@@ -3,7 +3,8 @@
 //! total order; see `mpi.h` for the functions and the README for an example.
 //!
 //! One group per communicator handle, made by the collective `MPIX_Ring_create` and
-//! dropped by `MPIX_Ring_free` (or at `MPI_Finalize`, which leaves every group left).
+//! dropped by `MPIX_Ring_free` (or at `MPI_Comm_free` of its communicator, or at
+//! `MPI_Finalize`, which leaves every group left).
 
 use crate::abi::*;
 use crate::error::{finish, MpiError};
@@ -36,6 +37,21 @@ pub(crate) fn leave_all() {
                 "MPI_Finalize: the ring group on this communicator did not leave cleanly: {e}"
             );
         }
+    }
+}
+
+/// At `MPI_Comm_free` of `comm`: its group (if it has one) leaves, as `MPIX_Ring_free`
+/// would, so that it neither lingers until `MPI_Finalize` nor passes to a communicator
+/// made later under the same handle.
+pub(crate) fn comm_freed(comm: c_int) {
+    let Some(g) = GROUPS.with(|gs| gs.borrow_mut().remove(&comm)) else {
+        return;
+    };
+    if let Err(e) = g.leave(Duration::from_secs(10)) {
+        tracing::warn!(
+            comm,
+            "MPI_Comm_free: the ring group on this communicator did not leave cleanly: {e}"
+        );
     }
 }
 
@@ -108,6 +124,15 @@ pub extern "C" fn MPIX_Ring_bcast(
     let r = group(comm).and_then(|g| {
         let n = usize::try_from(bytes)
             .map_err(|_| MpiError::new(MPI_ERR_COUNT, format!("negative byte count {bytes}")))?;
+        if n > RingGroup::MAX_BROADCAST {
+            return Err(MpiError::new(
+                MPI_ERR_COUNT,
+                format!(
+                    "a broadcast of {n} bytes: at most {} (ZERORANK_MPIX_RING_MAX_BYTES)",
+                    RingGroup::MAX_BROADCAST
+                ),
+            ));
+        }
         let data = raw::bytes(buf.cast(), n)
             .ok_or_else(|| MpiError::new(MPI_ERR_BUFFER, "null buffer with a non-zero count"))?;
         let s = g.broadcast(data).map_err(group_error)?;
@@ -188,9 +213,12 @@ pub extern "C" fn MPIX_Ring_view(
         let cap = usize::try_from(maxmembers).map_err(|_| {
             MpiError::new(MPI_ERR_COUNT, format!("negative member count {maxmembers}"))
         })?;
+        // Not the last view of a member that stopped (left out, say): an error, as the
+        // other calls give.
+        g.running().map_err(group_error)?;
         let v = g
             .view()
-            .ok_or_else(|| MpiError::new(MPI_ERR_OTHER, "this member has no view (it stopped)"))?;
+            .ok_or_else(|| MpiError::new(MPI_ERR_OTHER, "this member has no view yet"))?;
         if size.is_null() {
             return Err(MpiError::new(MPI_ERR_ARG, "size is a null pointer"));
         }
@@ -307,4 +335,19 @@ pub extern "C" fn MPIX_Ring_replicate(
         Ok(())
     });
     finish("MPIX_Ring_replicate", comm, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_states_the_largest_broadcast() {
+        let header = include_str!("../include/mpi.h");
+        let line = format!(
+            "#define ZERORANK_MPIX_RING_MAX_BYTES {}\n",
+            RingGroup::MAX_BROADCAST
+        );
+        assert!(header.contains(&line), "mpi.h lacks {line:?}");
+    }
 }

@@ -53,6 +53,9 @@ fn mpix_ring_delivers_one_order_at_1_to_4_ranks() {
 /// one rank before it is freed. Against the library before 449ac25 (a freed group kept
 /// its listener, connections and timer) it failed 4 runs in 4 at 2 ranks:
 /// `MPIX_Ring_create` of the second or third dup failed after a handshake was reset.
+/// Then a communicator freed without `MPIX_Ring_free` (its group used to live on, and
+/// pass to a communicator made later under the same handle: a one-rank split saw a view
+/// of three and their deliveries), and a broadcast over the largest (`MPI_ERR_COUNT`).
 #[test]
 fn mpix_ring_groups_on_one_communicator_after_another() {
     run_at_1_to_4_ranks("ring_dup");

@@ -114,6 +114,8 @@ struct Queue {
     send: Vec<Control>,
     /// Answers heard to this writer's own offer.
     heard: Vec<Control>,
+    /// The writer took what was queued and is still writing it.
+    writing: bool,
 }
 
 impl Queue {
@@ -363,6 +365,34 @@ impl Node {
         }
         if !closed.get() {
             tracing::warn!("a closed member's listener is still open after 1 s");
+        }
+    }
+
+    /// Wait, at most `limit`, until every frame the member has handed to a connection
+    /// is written (to the socket, or to the shared-memory ring), or its connection is
+    /// gone. A member that left calls this before its process may end: the last thing
+    /// a leaving leader does is to send the new view to the others, which would wait
+    /// for it in vain (and, when the others left as well, block for want of a majority)
+    /// if the process ended with that still queued here. True if all is written.
+    pub async fn written(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let unwritten = {
+                let i = self.inner.borrow();
+                !i.opening.is_empty()
+                    // (A connection lost is out of these, its frames with it.)
+                    || i.conns.values().chain(i.extra.values()).any(|o| {
+                        let q = o.pending.borrow();
+                        !q.is_empty() || q.writing
+                    })
+            };
+            if !unwritten {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            glommio::timer::sleep(Duration::from_millis(1)).await;
         }
     }
 
@@ -934,7 +964,16 @@ async fn write_loop(
     }
     while wake.recv().await.is_some() {
         // Everything queued since the last write.
-        let q = std::mem::take(&mut *pending.borrow_mut());
+        let q = {
+            let mut p = pending.borrow_mut();
+            p.writing = true;
+            Queue {
+                frames: std::mem::take(&mut p.frames),
+                send: std::mem::take(&mut p.send),
+                heard: std::mem::take(&mut p.heard),
+                writing: false,
+            }
+        };
         // The answer to this writer's offer (an answer to no offer of its is ignored).
         for heard in q.heard {
             path = match (heard, path) {
@@ -1000,6 +1039,7 @@ async fn write_loop(
                 return lost(&rc, peer, conn, &e.to_string());
             }
         }
+        pending.borrow_mut().writing = false;
     }
     // The connection was given up here (`lost`: a bad frame or a broken ring on it, or
     // its reader failed): say so to the peer, whose reader may be blocked on it and

@@ -3,8 +3,11 @@
  * before the next is made. In each, every rank broadcasts 20 messages and delivers all of
  * them, then the last rank alone broadcasts one more, which every rank must deliver
  * before it frees the group (a group progresses only inside group calls, and a freed
- * group's tasks must not hold on to the next one's connections). Prints "OK ring_dup" on
- * rank 0. */
+ * group's tasks must not hold on to the next one's connections). Then a group whose
+ * communicator is freed without MPIX_Ring_free: MPI_Comm_free leaves it, and a
+ * communicator made next (one rank each, which may get the same handle) has no group
+ * until it makes its own, whose view is that one rank. A broadcast over
+ * ZERORANK_MPIX_RING_MAX_BYTES is MPI_ERR_COUNT. Prints "OK ring_dup" on rank 0. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +62,35 @@ int main(int argc, char **argv)
         one_group(d, rank, size, round);
         if (MPI_Comm_free(&d) != MPI_SUCCESS)
             fail(rank, "MPI_Comm_free in round", round, 0);
+    }
+    {
+        MPI_Comm d, solo;
+        int round_, vsize = -1, member = -1, seq, origin, bytes, e;
+        char buf[16];
+        if (MPI_Comm_dup(MPI_COMM_WORLD, &d) != MPI_SUCCESS || MPIX_Ring_create(d) != MPI_SUCCESS)
+            fail(rank, "a group on a dup to free without MPIX_Ring_free", 0, 0);
+        e = MPIX_Ring_bcast(d, buf, ZERORANK_MPIX_RING_MAX_BYTES + 1, &seq);
+        if (e != MPI_ERR_COUNT)
+            fail(rank, "a broadcast over the largest was not MPI_ERR_COUNT but", e, 0);
+        if (MPI_Comm_free(&d) != MPI_SUCCESS)
+            fail(rank, "MPI_Comm_free of a communicator with a group", 0, 0);
+        if (MPI_Comm_split(MPI_COMM_WORLD, rank, 0, &solo) != MPI_SUCCESS)
+            fail(rank, "MPI_Comm_split", 0, 0);
+        MPI_Comm_set_errhandler(solo, MPI_ERRORS_RETURN);
+        e = MPIX_Ring_view(solo, &round_, &vsize, &member, 1);
+        if (e == MPI_SUCCESS)
+            fail(rank, "a new communicator has a group before MPIX_Ring_create; its size", vsize, 0);
+        if (MPIX_Ring_create(solo) != MPI_SUCCESS)
+            fail(rank, "MPIX_Ring_create on a split after a freed group", 0, 0);
+        if (MPIX_Ring_view(solo, &round_, &vsize, &member, 1) != MPI_SUCCESS || vsize != 1 ||
+            member != 0)
+            fail(rank, "the one-rank group's view: size, member", vsize, member);
+        if (MPIX_Ring_bcast(solo, "solo", 5, &seq) != MPI_SUCCESS ||
+            MPIX_Ring_recv(solo, buf, sizeof buf, &origin, &seq, &bytes, 20.0) != MPI_SUCCESS ||
+            origin != 0 || bytes != 5)
+            fail(rank, "the one-rank group's own broadcast: origin, bytes", origin, bytes);
+        if (MPIX_Ring_free(solo) != MPI_SUCCESS || MPI_Comm_free(&solo) != MPI_SUCCESS)
+            fail(rank, "freeing the one-rank group", 0, 0);
     }
     if (rank == 0)
         printf("OK ring_dup\n");

@@ -154,6 +154,10 @@ int main(int argc, char **argv)
         }
         if (err != MPI_ERR_OTHER)
             fail("a member left out fails with", err, MPI_ERR_OTHER);
+        int r_, s_, m_[3];
+        err = MPIX_Ring_view(MPI_COMM_WORLD, &r_, &s_, m_, 3);
+        if (err != MPI_ERR_OTHER)
+            fail("MPIX_Ring_view of a member left out gives", err, MPI_ERR_OTHER);
         if (MPIX_Ring_rejoin(MPI_COMM_WORLD, 20.0) != MPI_SUCCESS)
             fail("MPIX_Ring_rejoin", 0, 0);
         int has;
