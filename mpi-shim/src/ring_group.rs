@@ -44,7 +44,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use zerorank_replication::abcast::agreement::{self, Agreement, Outcome};
-use zerorank_replication::abcast::runtime::{Event, Node, Options, Start};
+use zerorank_replication::abcast::runtime::{self, Event, Node, Options, Start};
 use zerorank_replication::abcast::{BroadcastError, Bytes, Config, MsgId, NodeId, View, ViewId};
 use zerorank_transport::fabric::Fabric;
 
@@ -395,17 +395,14 @@ impl RingGroup {
     /// How long a flush waits, under back-pressure, for the member to take the queue.
     const FLUSH_WAIT: Duration = Duration::from_secs(10);
 
-    /// Largest broadcast, in bytes. A view change carries every member's undelivered
-    /// broadcasts in one frame of at most [`MAX_FRAME`](Self::MAX_FRAME) bytes, and a
-    /// member has at most one broadcast this large undelivered at a time (the window
-    /// lets one of any size go when nothing else is in flight): so 16 members can each
-    /// have one in flight. A larger one is refused: sent, it would break the connection
-    /// that carries it, and take its sender out of the group.
-    pub const MAX_BROADCAST: usize = 64 << 20;
+    /// Largest broadcast, in bytes (64 MiB): a larger one is refused. A view change
+    /// carries every member's undelivered broadcasts in one frame (see
+    /// `zerorank_replication::abcast::runtime::MAX_BROADCAST`).
+    pub const MAX_BROADCAST: usize = runtime::MAX_BROADCAST;
 
     /// Largest frame between members (the transport refuses larger length prefixes
     /// before it allocates).
-    const MAX_FRAME: usize = 1 << 30;
+    const MAX_FRAME: usize = runtime::MAX_FRAME;
 
     /// How long dropping a group waits for the view without it (see the module docs).
     pub const DROP_WAIT: Duration = Duration::from_secs(2);

@@ -504,6 +504,214 @@ fn a_stopped_member_is_left_out_then_rejoins_after_sigcont() {
     cut_off(Place::Loopback, CutOff::Sigstop);
 }
 
+/// Connections that never say who they are hold up no other: eight are opened to each
+/// of three founders' ports and left silent, then a fourth process joins. Each is
+/// refused after the 5 s handshake timeout; the joiner must get in meanwhile (when a
+/// member ran one handshake at a time, the joiner's connection waited 8 x 5 s behind
+/// them, past the end of the run).
+#[test]
+fn silent_connections_do_not_hold_up_a_joiner() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(4);
+    let peers: Vec<String> = (1..=4)
+        .map(|id| format!("{id}=127.0.0.1:{}", ports[id - 1]))
+        .collect();
+    let until = unix_ms() + 9000;
+    let spawn = |id: u64, start: &[&str]| -> Proc {
+        let log = dir.path().join(format!("m{id}.log"));
+        let mut c = Place::Loopback.command(0);
+        c.arg("--id")
+            .arg(id.to_string())
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", ports[id as usize - 1]))
+            .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
+            .args(start)
+            .args(["--rate", "100", "--size", "64"])
+            .arg("--until")
+            .arg(until.to_string())
+            .arg("--log")
+            .arg(&log)
+            .env("ZR_GROUP_SECRET", SECRET)
+            .env("ZR_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join(format!("m{id}.err"))).unwrap(),
+            ));
+        Proc {
+            id,
+            child: c.spawn().expect("spawn zr-abcast"),
+            log,
+            killed: false,
+        }
+    };
+    let mut procs: Vec<Proc> = (1..=3u64)
+        .map(|id| spawn(id, &["--found", "1,2,3"]))
+        .collect();
+    let errs = |id: u64| {
+        std::fs::read_to_string(dir.path().join(format!("m{id}.err"))).unwrap_or_default()
+    };
+    // The founders are up once each has listened and formed the group: wait (up to 10
+    // s) until every port takes a connection, then open the silent ones.
+    let mut silent = Vec::new();
+    for &port in &ports[..3] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for _ in 0..8 {
+            let s = loop {
+                match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    Ok(s) => break s,
+                    Err(e) if Instant::now() > deadline => panic!("port {port}: {e}"),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            };
+            silent.push(s);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    procs.push(spawn(4, &["--join", "1,2,3"]));
+    let deadline = Instant::now() + Duration::from_millis(until.saturating_sub(unix_ms()) + 10_000);
+    for p in procs.iter_mut() {
+        while p.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = p.child.kill();
+                panic!(
+                    "member {} did not exit by its deadline:\n{}",
+                    p.id,
+                    errs(p.id)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    drop(silent);
+    let logs: Vec<MemberLog> = procs.iter().map(|p| parse(p.id, &p.log, false).0).collect();
+    let joined = logs[3]
+        .entries
+        .iter()
+        .any(|e| matches!(e, LogEntry::View(v) if v.members.contains(&4)));
+    assert!(
+        joined,
+        "the joiner never got in behind the silent connections:\n{}",
+        errs(4)
+    );
+    assert!(
+        errs(1).contains("timed out") && errs(1).contains("waiting for the handshake"),
+        "member 1 did not refuse the silent connections:\n{}",
+        errs(1)
+    );
+    if let Err(v) = check(&logs, CheckOptions { liveness: true }) {
+        panic!("checker: {v}\nmember 1 stderr:\n{}", errs(1));
+    }
+}
+
+/// SIGTERM and SIGINT end a member gracefully: it leaves the group (the others install
+/// a view without it at once, rather than after their failure detector) and exits 0,
+/// its log ending `left`, `end`. Member 3 gets SIGTERM, then member 1, the leader,
+/// SIGINT; member 2 goes on alone in a view of its own. Every log passes the checker.
+/// (The failure detector is 20 s here: a view change that came from a suspicion rather
+/// than the leave would not come in time.)
+#[test]
+fn sigterm_and_sigint_make_members_leave_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(3);
+    let peers: Vec<String> = (1..=3)
+        .map(|id| format!("{id}=127.0.0.1:{}", ports[id - 1]))
+        .collect();
+    let t0 = unix_ms();
+    let until = t0 + 8000;
+    let mut procs: Vec<Proc> = (1..=3u64)
+        .map(|id| {
+            let log = dir.path().join(format!("m{id}.log"));
+            let mut c = Place::Loopback.command(0);
+            c.arg("--id")
+                .arg(id.to_string())
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{}", ports[id as usize - 1]))
+                .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
+                .args(["--found", "1,2,3", "--rate", "200", "--size", "64"])
+                .args(["--suspect-after", "20000"])
+                .arg("--until")
+                .arg(until.to_string())
+                .arg("--log")
+                .arg(&log)
+                .env("ZR_GROUP_SECRET", SECRET)
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(
+                    std::fs::File::create(dir.path().join(format!("m{id}.err"))).unwrap(),
+                ));
+            Proc {
+                id,
+                child: c.spawn().expect("spawn zr-abcast"),
+                log,
+                killed: false,
+            }
+        })
+        .collect();
+    let errs = |id: u64| {
+        std::fs::read_to_string(dir.path().join(format!("m{id}.err"))).unwrap_or_default()
+    };
+    // Each signalled member must be gone within 3 s of its signal.
+    for (after_ms, id, sig) in [(1500, 3u64, libc::SIGTERM), (2500, 1, libc::SIGINT)] {
+        let now = unix_ms();
+        if t0 + after_ms > now {
+            std::thread::sleep(Duration::from_millis(t0 + after_ms - now));
+        }
+        let p = procs.iter_mut().find(|p| p.id == id).unwrap();
+        // SAFETY: a signal to a child process this test owns.
+        unsafe { libc::kill(p.child.id() as i32, sig) };
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let status = loop {
+            if let Some(st) = p.child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = p.child.kill();
+                panic!(
+                    "member {id} still running 3 s after signal {sig}:\n{}",
+                    errs(id)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "member {id} exited {status:?} after signal {sig}:\n{}",
+            errs(id)
+        );
+        let text = std::fs::read_to_string(&p.log).unwrap();
+        assert!(
+            text.ends_with("left\nend\n"),
+            "member {id}'s log does not end with its leave: ...{}",
+            &text[text.len().saturating_sub(200)..]
+        );
+    }
+    let deadline = Instant::now() + Duration::from_millis(until - t0 + 10_000);
+    let survivor = procs.iter_mut().find(|p| p.id == 2).unwrap();
+    while survivor.child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = survivor.child.kill();
+            panic!("member 2 did not exit by its deadline:\n{}", errs(2));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let logs: Vec<MemberLog> = procs.iter().map(|p| parse(p.id, &p.log, false).0).collect();
+    let views: Vec<Vec<NodeId>> = logs[1]
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            LogEntry::View(v) => Some(v.members.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        views,
+        [vec![1, 2, 3], vec![1, 2], vec![2]],
+        "member 2's views (each leave its own view change, no suspicion)"
+    );
+    if let Err(v) = check(&logs, CheckOptions { liveness: true }) {
+        panic!("checker: {v}\nmember 2 stderr:\n{}", errs(2));
+    }
+}
+
 /// `nodes` network namespaces under a prefix of `tag` and this process's id (torn down
 /// when the place is dropped); `None` (the test is skipped) without root or iproute2.
 fn netns_place(tag: &str, nodes: usize) -> Option<Place> {

@@ -111,7 +111,7 @@ struct Cli {
     max_size: Option<usize>,
     /// Timed iterations per size [default: 10000 up to 8 KiB for latency, 1000 for
     /// collectives, 100 above 8 KiB; windows for bw/bibw: 100, 20 above 64 KiB].
-    #[arg(short = 'i', long)]
+    #[arg(short = 'i', long, value_parser = clap::value_parser!(u64).range(1..))]
     iterations: Option<u64>,
     /// Untimed iterations before the timed ones [default: a tenth of the iterations, at
     /// least 2].
@@ -240,9 +240,10 @@ fn run(cli: &Cli) -> Res<()> {
     let sizes = cli.sizes();
     if sizes.is_empty() {
         return Err(BenchError::Usage(format!(
-            "no sizes between --min-size {} and --max-size {:?}{}",
+            "no sizes between --min-size {} and --max-size {}{}",
             cli.min_size,
-            cli.max_size,
+            cli.max_size
+                .map_or("(default)".to_string(), |m| m.to_string()),
             if cli.test.reduction() {
                 " (reductions need whole 4-byte elements)"
             } else {

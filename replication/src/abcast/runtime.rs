@@ -39,6 +39,18 @@ use zerorank_transport::tcp::{self, FrameReader, FrameWriter, Listener, TcpConfi
 /// The communicator context of ring-broadcast frames (in the transport's frame header).
 pub const CONTEXT: u32 = 0x00ab_ca57;
 
+/// Largest broadcast a group built on this runtime should take, in bytes. A view change
+/// carries every member's undelivered broadcasts in one frame of at most [`MAX_FRAME`]
+/// bytes, and a member has at most one broadcast this large undelivered at a time (its
+/// window lets one of any size go when nothing else is in flight): 16 members can each
+/// have one in flight. One larger than the frame would break the connection that
+/// carries it, and take its sender out of the group.
+pub const MAX_BROADCAST: usize = 64 << 20;
+
+/// The frame limit ([`TcpConfig::max_frame_payload`](zerorank_transport::tcp::TcpConfig))
+/// for a group that takes broadcasts up to [`MAX_BROADCAST`].
+pub const MAX_FRAME: usize = 1 << 30;
+
 /// Most payload bytes of frames sent to a peer in one transport frame, about (the
 /// transport refuses frames above 4 MiB; a single larger broadcast goes alone). A little
 /// under 1 MiB, so that a full batch with its headers fits the receiver's 1 MiB buffer
@@ -1067,22 +1079,55 @@ async fn accept_loop(rc: Rc<RefCell<Inner>>, listener: Listener) {
         closed: rc.borrow().listener_closed.clone(),
     };
     let listener = owned.listener.as_ref().expect("open until dropped");
+    // Handshakes under way, each on a task of its own: a connection that says nothing
+    // (or too little) holds up no other for its handshake timeout.
+    let handshaking = Rc::new(std::cell::Cell::new(0usize));
     loop {
+        let incoming = match listener.accept_stream().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of descriptors, say: not a loop that spins.
+                tracing::warn!(member = rc.borrow().opts.id, error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if handshaking.get() >= MAX_HANDSHAKES {
+            tracing::warn!(
+                member = rc.borrow().opts.id,
+                peer = %incoming.peer_addr(),
+                "refused incoming connection: {MAX_HANDSHAKES} others are still in their handshake"
+            );
+            continue;
+        }
         let (job, id, secret, cfg) = {
             let i = rc.borrow();
             (i.opts.job, i.opts.id, i.opts.secret, i.opts.tcp.clone())
         };
-        // A bad peer (garbage, a wrong secret) is refused and logged by the transport;
-        // the member keeps accepting.
-        if let Ok((peer, conn)) = listener
-            .accept(job, id as u32, u32::MAX, &secret, &cfg)
-            .await
-        {
-            let (reader, writer) = conn.into_split();
-            attach(&rc, NodeId::from(peer), reader, writer, Vec::new());
-        }
+        handshaking.set(handshaking.get() + 1);
+        let (rc, handshaking) = (rc.clone(), handshaking.clone());
+        // Detached: it ends within the handshake timeout, and a connection it brings to
+        // a member that has stopped meanwhile is dropped.
+        glommio::spawn_local(async move {
+            // A bad peer (garbage, a wrong secret) is refused and logged by the
+            // transport.
+            let r = incoming
+                .authenticate(job, id as u32, u32::MAX, &secret, &cfg)
+                .await;
+            handshaking.set(handshaking.get() - 1);
+            if let Ok((peer, conn)) = r {
+                if !rc.borrow().stopping.get() {
+                    let (reader, writer) = conn.into_split();
+                    attach(&rc, NodeId::from(peer), reader, writer, Vec::new());
+                }
+            }
+        })
+        .detach();
     }
 }
+
+/// Most incoming connections in their handshake at once; more are refused (and logged).
+const MAX_HANDSHAKES: usize = 64;
 
 async fn timer_loop(rc: Rc<RefCell<Inner>>, woken: LocalReceiver<()>) {
     loop {

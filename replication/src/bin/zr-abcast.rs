@@ -26,15 +26,19 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use zerorank_replication::abcast::runtime::{Event, Node, Options, Start};
+use zerorank_replication::abcast::runtime::{
+    Event, Node, Options, Start, MAX_BROADCAST, MAX_FRAME,
+};
 use zerorank_replication::abcast::{Config, NodeId};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "One member of a zerorank ring-broadcast group")]
 struct Args {
-    /// This member's id (a restarted process joins under a new one).
-    #[arg(long)]
+    /// This member's id, 1 to 4294967295 (a restarted process joins under a new one).
+    #[arg(long, value_parser = parse_id)]
     id: NodeId,
     /// Address to listen on.
     #[arg(long)]
@@ -43,10 +47,10 @@ struct Args {
     #[arg(long = "peer", value_parser = parse_peer)]
     peers: Vec<(NodeId, SocketAddr)>,
     /// Found the group with these members (comma-separated ids, the same on every founder).
-    #[arg(long, value_delimiter = ',', conflicts_with = "join")]
+    #[arg(long, value_delimiter = ',', conflicts_with = "join", value_parser = parse_id)]
     found: Vec<NodeId>,
     /// Join a running group through these members.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = parse_id)]
     join: Vec<NodeId>,
     /// Job id (every member of the group must use the same).
     #[arg(long, default_value_t = 0xab)]
@@ -54,13 +58,15 @@ struct Args {
     /// Broadcasts per second (0: as fast as back-pressure allows).
     #[arg(long, default_value_t = 100)]
     rate: u64,
-    /// Bytes per broadcast (at least 16).
+    /// Bytes per broadcast (16 to 67108864). A broadcast holds its links for as long as
+    /// it takes to send: past a few MiB, raise --suspect-after to match.
     #[arg(long, default_value_t = 64)]
     size: usize,
     /// Stop broadcasting at this Unix time (ms).
     #[arg(long)]
     stop_at: Option<u64>,
-    /// Exit at this Unix time (ms).
+    /// Exit at this Unix time (ms). SIGTERM or SIGINT end the member sooner, after it
+    /// has left the group gracefully.
     #[arg(long)]
     until: u64,
     /// Write the event log here.
@@ -73,12 +79,12 @@ struct Args {
     measure_from: Option<u64>,
     /// Silence before a ring neighbour is suspected (ms). A killed member's connections
     /// break at once, which is a suspicion too: this bound is for members that hang or
-    /// are cut off.
-    #[arg(long, default_value_t = 1000)]
+    /// are cut off. At least 20.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(20..))]
     suspect_after: u64,
     /// Most of this member's broadcasts in flight (sent, not yet delivered here) before
-    /// back-pressure
-    #[arg(long, default_value_t = Config::default().window)]
+    /// back-pressure (at least 1)
+    #[arg(long, default_value_t = Config::default().window, value_parser = parse_window)]
     window: usize,
     /// Most bytes of them in flight (one broadcast of any size always goes)
     #[arg(long, default_value_t = Config::default().window_bytes)]
@@ -87,7 +93,7 @@ struct Args {
     /// and learns it once the partition heals), join again under the first of these ids,
     /// then the next (comma-separated; each in every member's --peer list, at this
     /// member's address). Without them the process stays out until --until.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = parse_id)]
     rejoin_as: Vec<NodeId>,
     /// Send to members on this node over TCP too, not through shared memory (members
     /// in other network namespaces always use TCP).
@@ -95,11 +101,28 @@ struct Args {
     no_shm: bool,
 }
 
+/// A member id: the transport names peers with 32 bits, and 0 is no member.
+fn parse_id(s: &str) -> Result<NodeId, String> {
+    match s.trim().parse::<NodeId>() {
+        Ok(id) if (1..=NodeId::from(u32::MAX)).contains(&id) => Ok(id),
+        _ => Err(format!("member id {s:?}: a number from 1 to {}", u32::MAX)),
+    }
+}
+
+fn parse_window(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "{s:?}: at least 1 broadcast (with 0 none ever goes)"
+        )),
+    }
+}
+
 fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
     let (id, addr) = s
         .split_once('=')
         .ok_or_else(|| format!("--peer {s}: expected ID=ADDR"))?;
-    let id = id.parse().map_err(|e| format!("--peer {s}: bad id: {e}"))?;
+    let id = parse_id(id).map_err(|e| format!("--peer {s}: {e}"))?;
     let addr = addr
         .parse()
         .map_err(|e| format!("--peer {s}: bad address: {e}"))?;
@@ -141,10 +164,81 @@ fn main() {
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
+/// The checks clap cannot make: arguments that contradict each other, or the clock.
+fn check(args: &Args) -> Result<(), String> {
     if args.size < 16 {
         return Err(format!("--size {}: at least 16 bytes", args.size));
     }
+    if args.size > MAX_BROADCAST {
+        return Err(format!(
+            "--size {}: at most {MAX_BROADCAST} bytes (a view change carries every member's undelivered broadcasts in one frame)",
+            args.size
+        ));
+    }
+    let now = unix_ms();
+    if args.until <= now {
+        let seconds = if args.until < 100_000_000_000 {
+            "; that looks like seconds"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "--until {}: {} ms ago (a Unix time in ms; now is {now}{seconds})",
+            args.until,
+            now - args.until
+        ));
+    }
+    let mut book = BTreeMap::new();
+    for &(id, addr) in &args.peers {
+        if let Some(other) = book.insert(id, addr) {
+            if other != addr {
+                return Err(format!(
+                    "--peer: member {id} given twice ({other} and {addr})"
+                ));
+            }
+        }
+    }
+    let mut found = args.found.clone();
+    found.sort_unstable();
+    if let Some(w) = found.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("--found: member {} given twice", w[0]));
+    }
+    if !args.found.is_empty() && !args.found.contains(&args.id) {
+        return Err(format!(
+            "--found {}: a founder is one of the members (add --id {})",
+            ids(&args.found),
+            args.id
+        ));
+    }
+    let own: Vec<NodeId> = std::iter::once(args.id)
+        .chain(args.rejoin_as.iter().copied())
+        .collect();
+    if let Some(c) = args.join.iter().find(|c| own.contains(c)) {
+        return Err(format!(
+            "--join {}: member {c} is this process (join through the others)",
+            ids(&args.join)
+        ));
+    }
+    for (flag, list) in [("--found", &args.found), ("--join", &args.join)] {
+        if let Some(m) = list.iter().find(|m| !book.contains_key(m)) {
+            return Err(format!(
+                "{flag} {}: no --peer address for member {m}",
+                ids(list)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn ids(list: &[NodeId]) -> String {
+    list.iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn run(args: Args) -> Result<(), String> {
+    check(&args)?;
     let mut ids: Vec<NodeId> = std::iter::once(args.id)
         .chain(args.rejoin_as.iter().copied())
         .collect();
@@ -177,7 +271,7 @@ fn run(args: Args) -> Result<(), String> {
         },
         // A view change's flush carries every unstable broadcast in one message.
         tcp: zerorank_transport::tcp::TcpConfig {
-            max_frame_payload: 1 << 28,
+            max_frame_payload: MAX_FRAME,
             ..Default::default()
         },
         shm: !args.no_shm,
@@ -188,6 +282,11 @@ fn run(args: Args) -> Result<(), String> {
         )),
         None => Box::new(std::io::sink()),
     };
+    let signalled = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, signalled.clone())
+            .map_err(|e| format!("could not handle signal {sig}: {e}"))?;
+    }
     let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
         .name("zr-abcast")
         .io_memory(zerorank_core::executor::IO_MEMORY)
@@ -205,6 +304,7 @@ fn run(args: Args) -> Result<(), String> {
             bench: args.measure_from.is_some(),
             log: log.clone(),
             sent_at: Rc::new(RefCell::new(VecDeque::new())),
+            signalled,
         };
         let mut m = Measure::new(args.measure_from, args.stop_at);
         // The ids this process may go on under; none of its ids is a contact of its own.
@@ -217,7 +317,7 @@ fn run(args: Args) -> Result<(), String> {
             let node = Node::start(opts.clone(), Box::new(Vec::new))
                 .map_err(|e| format!("listen on {}: {e}", opts.listen))?;
             spawn_load(node.clone(), opts.id, load.clone());
-            let excluded = serve(
+            let end = serve(
                 &node,
                 opts.id,
                 args.until,
@@ -226,8 +326,13 @@ fn run(args: Args) -> Result<(), String> {
                 !rejoin.is_empty(),
             )
             .await?;
-            if !excluded {
-                break;
+            match end {
+                End::Until => break,
+                End::Excluded => {}
+                End::Signal => {
+                    leave(&node, opts.id, &load, &mut m, args.suspect_after).await?;
+                    break;
+                }
             }
             // Left out of the group's view (a partition's minority, after the heal): come
             // back as a joiner under the next id, through every other process of the
@@ -276,6 +381,8 @@ struct Load {
     log: Log,
     /// Send instants of this member's broadcasts not yet delivered (bench mode).
     sent_at: Rc<RefCell<VecDeque<(u64, std::time::Instant)>>>,
+    /// SIGTERM or SIGINT came: stop broadcasting, leave the group.
+    signalled: Arc<AtomicBool>,
 }
 
 /// The load: `rate` broadcasts a second from member `id` until `stop_at`, or until the
@@ -288,6 +395,7 @@ fn spawn_load(node: Node, id: NodeId, load: Load) {
         bench,
         log,
         sent_at,
+        signalled,
     } = load;
     glommio::spawn_local(async move {
         // Open loop: the gaps are drawn uniformly from 0.5 to 1.5 times 1 / rate
@@ -309,7 +417,10 @@ fn spawn_load(node: Node, id: NodeId, load: Load) {
         // 64 KiB buffer per message was 6% of a member's time.)
         let same = zerorank_replication::abcast::Bytes::from(vec![b'.'; size]);
         loop {
-            if stop_at.is_some_and(|t| unix_ms() >= t) || node.is_stopped() {
+            if stop_at.is_some_and(|t| unix_ms() >= t)
+                || node.is_stopped()
+                || signalled.load(Ordering::Relaxed)
+            {
                 return;
             }
             k += 1;
@@ -362,9 +473,21 @@ fn spawn_load(node: Node, id: NodeId, load: Load) {
     .detach();
 }
 
+/// Why [`serve`] returned.
+enum End {
+    /// `--until` came, or the member left.
+    Until,
+    /// The member stopped because the group went on without it, and an id to go on
+    /// under is left: the caller starts it again.
+    Excluded,
+    /// SIGTERM or SIGINT: the caller leaves the group.
+    Signal,
+}
+
+/// How often the event loop looks at the signal flag.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
 /// Run member `id`'s event loop until `until` (Unix ms), logging or measuring every event.
-/// True if the member stopped because the group went on without it and `rejoin` (an id
-/// to go on under is left): the caller starts it again.
 async fn serve(
     node: &Node,
     id: NodeId,
@@ -372,14 +495,18 @@ async fn serve(
     load: &Load,
     m: &mut Measure,
     rejoin: bool,
-) -> Result<bool, String> {
+) -> Result<End, String> {
     loop {
+        if load.signalled.load(Ordering::Relaxed) {
+            return Ok(End::Signal);
+        }
         let left = until.saturating_sub(unix_ms());
         if left == 0 {
-            return Ok(false);
+            return Ok(End::Until);
         }
+        let nap = Duration::from_millis(left).min(SIGNAL_POLL);
         let ev = futures_lite::future::or(async { node.next_event().await }, async {
-            glommio::timer::sleep(Duration::from_millis(left)).await;
+            glommio::timer::sleep(nap).await;
             None
         })
         .await;
@@ -391,9 +518,46 @@ async fn serve(
             while let Some(e) = node.try_event().await {
                 gone |= record(Some(e), id, load, m)?;
             }
-            return Ok(!gone);
+            return Ok(if gone { End::Until } else { End::Excluded });
         }
     }
+}
+
+/// Leave the group gracefully (after SIGTERM or SIGINT): wait, up to twice the failure
+/// detector's bound and at least 2 s, for the view without this member, logging the
+/// events until then, and for the last frames to be written.
+async fn leave(
+    node: &Node,
+    id: NodeId,
+    load: &Load,
+    m: &mut Measure,
+    suspect_after: u64,
+) -> Result<(), String> {
+    node.leave();
+    let limit = Duration::from_millis(suspect_after.saturating_mul(2).max(2000));
+    let deadline = std::time::Instant::now() + limit;
+    let mut left = node.is_stopped();
+    while !left {
+        let Some(wait) = deadline.checked_duration_since(std::time::Instant::now()) else {
+            tracing::warn!(
+                "member {id}: no view without it within {limit:?} of the signal; exiting all the same"
+            );
+            return Ok(());
+        };
+        let ev = futures_lite::future::or(async { node.next_event().await }, async {
+            glommio::timer::sleep(wait).await;
+            None
+        })
+        .await;
+        left = record(ev, id, load, m)? || node.is_stopped();
+    }
+    while let Some(e) = node.try_event().await {
+        record(Some(e), id, load, m)?;
+    }
+    if !node.written(Duration::from_millis(500)).await {
+        tracing::warn!("member {id}: left, but frames to the others still unwritten after 500 ms");
+    }
+    Ok(())
 }
 
 /// Log (or, measuring, count) member `id`'s event `ev`; true if it says the member left

@@ -707,27 +707,44 @@ async fn connect_all(
             info.job_id,
             info.size,
         );
-        let mut accepted: Vec<u32> = Vec::new();
+        let accepted: Rc<RefCell<Vec<u32>>> = Rc::default();
         glommio::spawn_local(async move {
             loop {
-                match listener.accept(job, me, size, &secret, &cfg).await {
-                    Ok((peer, conn)) => {
-                        if accept_from.contains(&peer) && !accepted.contains(&peer) {
-                            tracing::debug!(peer, "accepted connection");
-                            accepted.push(peer);
-                            conns.borrow_mut().push((peer, conn));
-                        } else {
-                            tracing::warn!(
-                                peer,
-                                "refused connection: rank {peer} is not expected to connect here"
-                            );
-                        }
-                    }
-                    Err(_) => {
-                        // The TCP layer has logged the refusal with the peer's address.
+                let incoming = match listener.accept_stream().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
                         glommio::timer::sleep(Duration::from_millis(1)).await;
+                        continue;
                     }
-                }
+                };
+                // Each handshake on a task of its own: a connection that says nothing
+                // holds up no rank behind it for the handshake timeout.
+                let (conns, accepted, accept_from, cfg) = (
+                    conns.clone(),
+                    accepted.clone(),
+                    accept_from.clone(),
+                    cfg.clone(),
+                );
+                glommio::spawn_local(async move {
+                    // A refusal is logged by the TCP layer with the peer's address.
+                    let Ok((peer, conn)) =
+                        incoming.authenticate(job, me, size, &secret, &cfg).await
+                    else {
+                        return;
+                    };
+                    if accept_from.contains(&peer) && !accepted.borrow().contains(&peer) {
+                        tracing::debug!(peer, "accepted connection");
+                        accepted.borrow_mut().push(peer);
+                        conns.borrow_mut().push((peer, conn));
+                    } else {
+                        tracing::warn!(
+                            peer,
+                            "refused connection: rank {peer} is not expected to connect here"
+                        );
+                    }
+                })
+                .detach();
             }
         })
         .detach();

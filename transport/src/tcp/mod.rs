@@ -137,7 +137,9 @@ impl Listener {
 
     /// Accept one connection and run the acceptor side of the handshake (bounded by
     /// `cfg.handshake_timeout`). A bad peer returns `Err(reason)` (already logged); the
-    /// caller keeps accepting.
+    /// caller keeps accepting. The next connection waits for this one's handshake: a
+    /// caller that must not let a silent peer hold up others accepts with
+    /// [`accept_stream`](Self::accept_stream) and authenticates on a task of its own.
     pub async fn accept(
         &self,
         job_id: u64,
@@ -146,11 +148,46 @@ impl Listener {
         secret: &[u8; 32],
         cfg: &TcpConfig,
     ) -> Result<(u32, TcpConn), TcpError> {
-        let mut stream = self.inner.accept().await.map_err(std::io::Error::from)?;
+        self.accept_stream()
+            .await?
+            .authenticate(job_id, my_rank, size, secret, cfg)
+            .await
+    }
+
+    /// Accept one connection, not yet authenticated: run [`Incoming::authenticate`] on it.
+    pub async fn accept_stream(&self) -> Result<Incoming, TcpError> {
+        let stream = self.inner.accept().await.map_err(std::io::Error::from)?;
         let addr = stream.peer_addr().unwrap_or_else(|_| unspecified());
         if let Err(e) = stream.set_nodelay(true) {
             tracing::warn!(peer = %addr, error = %e, "could not set TCP_NODELAY");
         }
+        Ok(Incoming { stream, addr })
+    }
+}
+
+/// A connection accepted, before its handshake ([`Listener::accept_stream`]).
+pub struct Incoming {
+    stream: glommio::net::TcpStream,
+    addr: SocketAddr,
+}
+
+impl Incoming {
+    /// Where it comes from.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Run the acceptor side of the handshake (bounded by `cfg.handshake_timeout`): the
+    /// peer's rank and the connection, or why it was refused (already logged).
+    pub async fn authenticate(
+        mut self,
+        job_id: u64,
+        my_rank: u32,
+        size: u32,
+        secret: &[u8; 32],
+        cfg: &TcpConfig,
+    ) -> Result<(u32, TcpConn), TcpError> {
+        let addr = self.addr;
         let params = handshake::Params {
             job: job_id,
             my_rank,
@@ -160,13 +197,13 @@ impl Listener {
         let res = handshake_within(
             cfg.handshake_timeout,
             addr,
-            handshake::acceptor(&mut stream, &params),
+            handshake::acceptor(&mut self.stream, &params),
         )
         .await;
         match res {
             Ok(peer) => {
                 tracing::debug!(peer = %addr, rank = peer, "accepted authenticated connection");
-                Ok((peer, TcpConn::new(stream, peer, addr, cfg)))
+                Ok((peer, TcpConn::new(self.stream, peer, addr, cfg)))
             }
             Err(e) => {
                 tracing::warn!(peer = %addr, error = %e, "refused incoming connection");
