@@ -207,6 +207,10 @@ pub(crate) fn raise(name: &str, comm: c_int, e: MpiError) -> c_int {
     });
     if handler == MPI_ERRORS_RETURN {
         tracing::debug!(call = name, class = e.class, what = %e.what, "MPI error returned");
+        LAST_REASON.with(|l| {
+            l.borrow_mut()
+                .insert(e.class, format!("{name}: {}", e.what));
+        });
         return e.class;
     }
     let class = class_string(e.class).unwrap_or("unknown error class");
@@ -233,7 +237,17 @@ pub extern "C" fn MPI_Error_class(code: c_int, class: *mut c_int) -> c_int {
     finish("MPI_Error_class", MPI_COMM_WORLD, r)
 }
 
-/// `MPI_Error_string`.
+thread_local! {
+    /// Per error class, the call and the reason of the latest error of that class this
+    /// rank returned (`MPI_ERRORS_RETURN`): what `MPI_Error_string` adds to the class's
+    /// text, since every code zerorank returns is a class.
+    static LAST_REASON: std::cell::RefCell<std::collections::HashMap<c_int, String>> =
+        Default::default();
+}
+
+/// `MPI_Error_string`: the class's text and, if this rank has returned an error of that
+/// class, the call and reason of the latest one ("MPI_ERR_COUNT: invalid count
+/// argument (latest: MPIX_Ring_bcast: a broadcast of ... bytes: at most ...)").
 #[no_mangle]
 pub extern "C" fn MPI_Error_string(code: c_int, out: *mut c_char, len: *mut c_int) -> c_int {
     let r = match class_string(code) {
@@ -241,8 +255,17 @@ pub extern "C" fn MPI_Error_string(code: c_int, out: *mut c_char, len: *mut c_in
             MPI_ERR_ARG,
             format!("{code} is not an error code"),
         )),
-        Some(s) if raw::put_cstr(out, MPI_MAX_ERROR_STRING, len, s) => Ok(()),
-        Some(_) => Err(MpiError::new(MPI_ERR_ARG, "string is a null pointer")),
+        Some(s) => {
+            let text = match LAST_REASON.with(|l| l.borrow().get(&code).cloned()) {
+                Some(why) => format!("{s} (latest: {why})"),
+                None => s.to_string(),
+            };
+            if raw::put_cstr(out, MPI_MAX_ERROR_STRING, len, &text) {
+                Ok(())
+            } else {
+                Err(MpiError::new(MPI_ERR_ARG, "string is a null pointer"))
+            }
+        }
     };
     finish("MPI_Error_string", MPI_COMM_WORLD, r)
 }

@@ -7,10 +7,12 @@
  * communicator is freed without MPIX_Ring_free: MPI_Comm_free leaves it, and a
  * communicator made next (one rank each, which may get the same handle) has no group
  * until it makes its own, whose view is that one rank. A broadcast over
- * ZERORANK_MPIX_RING_MAX_BYTES is MPI_ERR_COUNT. Prints "OK ring_dup" on rank 0. */
+ * ZERORANK_MPIX_RING_MAX_BYTES is MPI_ERR_COUNT, and MPI_Error_string of it gives the
+ * reason. Prints "OK ring_dup" on rank 0. */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define N 20
 
@@ -72,6 +74,16 @@ int main(int argc, char **argv)
         e = MPIX_Ring_bcast(d, buf, ZERORANK_MPIX_RING_MAX_BYTES + 1, &seq);
         if (e != MPI_ERR_COUNT)
             fail(rank, "a broadcast over the largest was not MPI_ERR_COUNT but", e, 0);
+        {
+            /* The reason comes with the class's text under MPI_ERRORS_RETURN. */
+            char text[MPI_MAX_ERROR_STRING];
+            int len = 0;
+            if (MPI_Error_string(e, text, &len) != MPI_SUCCESS ||
+                strstr(text, "latest: MPIX_Ring_bcast: a broadcast of") == NULL) {
+                fprintf(stderr, "FAIL ring_dup: [rank %d] MPI_Error_string: %s\n", rank, text);
+                MPI_Abort(MPI_COMM_WORLD, 1);
+            }
+        }
         if (MPI_Comm_free(&d) != MPI_SUCCESS)
             fail(rank, "MPI_Comm_free of a communicator with a group", 0, 0);
         if (MPI_Comm_split(MPI_COMM_WORLD, rank, 0, &solo) != MPI_SUCCESS)
