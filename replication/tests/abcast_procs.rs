@@ -383,6 +383,19 @@ fn scenario(place: Place, tag: &str) {
                 err.contains("wrong job secret") || err.contains("handshake"),
                 "[{tag}] the wrong-secret member's log does not name the cause: {err}"
             );
+            // And its blocked report says why nobody let it in.
+            assert!(
+                log.entries.iter().any(|e| matches!(e, LogEntry::Blocked { reason }
+                    if reason.contains("handshakes refused") && reason.contains("wrong job secret"))),
+                "[{tag}] the wrong-secret member's blocked report does not name the refusal: {:?}",
+                log.entries
+            );
+            // Its failed dials back off: a few dozen log lines, not hundreds.
+            assert!(
+                err.lines().count() < 200,
+                "[{tag}] the wrong-secret member logged {} lines",
+                err.lines().count()
+            );
             continue;
         }
         logs.push(log);

@@ -180,6 +180,11 @@ struct Inner {
     /// Peers whose frames were dropped for want of an address (joiners that have not
     /// connected here): the link layer sends them again once they connect.
     unaddressed: HashSet<NodeId>,
+    /// Failed dials in a row, per peer (the next waits longer: see `open`).
+    dial_failures: HashMap<NodeId, u32>,
+    /// Peers that refused this member's handshake (another job or secret), and why:
+    /// said when the member reports itself blocked.
+    refused_by: BTreeMap<NodeId, String>,
     events: LocalSender<Queued>,
     state: Box<dyn FnMut() -> Vec<u8>>,
     pool: BufferPool,
@@ -287,6 +292,8 @@ impl Node {
             next_conn: 0,
             opening: HashMap::new(),
             unaddressed: HashSet::new(),
+            dial_failures: HashMap::new(),
+            refused_by: BTreeMap::new(),
             events: tx,
             state,
             pool: BufferPool::new(),
@@ -543,7 +550,15 @@ fn pump(rc: &Rc<RefCell<Inner>>) {
                 }
                 Action::Deliver { view, id, payload } => Some(Event::Deliver { view, id, payload }),
                 Action::Install(v) => Some(Event::View(v)),
-                Action::Blocked(why) => {
+                Action::Blocked(mut why) => {
+                    if !i.refused_by.is_empty() {
+                        let refusals: Vec<String> = i
+                            .refused_by
+                            .iter()
+                            .map(|(p, e)| format!("member {p}: {e}"))
+                            .collect();
+                        why.push_str(&format!(" (handshakes refused: {})", refusals.join("; ")));
+                    }
                     tracing::warn!(member = i.opts.id, "ring broadcast blocked: {why}");
                     Some(Event::Blocked(why))
                 }
@@ -662,14 +677,38 @@ async fn open(rc: Rc<RefCell<Inner>>, peer: NodeId, addr: SocketAddr) {
         cfg.connect_timeout = cfg.connect_timeout.min(Duration::from_secs(1));
         (i.opts.job, i.opts.id, i.opts.secret, cfg)
     };
+    // After failures, wait before trying again (doubling, up to a second): a peer
+    // that refuses this member (another job secret) or is gone would otherwise be
+    // dialled, and the failure logged on both sides, at every retransmission.
+    let failures = rc.borrow().dial_failures.get(&peer).copied().unwrap_or(0);
+    if failures > 0 {
+        let backoff = DIAL_BACKOFF_FIRST
+            .saturating_mul(1 << failures.min(16))
+            .min(DIAL_BACKOFF_MAX);
+        glommio::timer::sleep(backoff).await;
+    }
     match tcp::connect(addr, job, id as u32, peer as u32, &secret, &cfg).await {
         Ok(conn) => {
             let (reader, writer) = conn.into_split();
-            let queued = rc.borrow_mut().opening.remove(&peer).unwrap_or_default();
+            let queued = {
+                let mut i = rc.borrow_mut();
+                i.dial_failures.remove(&peer);
+                i.refused_by.remove(&peer);
+                i.opening.remove(&peer).unwrap_or_default()
+            };
             attach(&rc, peer, reader, writer, queued);
         }
         Err(e) => {
             let mut i = rc.borrow_mut();
+            *i.dial_failures.entry(peer).or_insert(0) += 1;
+            if matches!(
+                e,
+                tcp::TcpError::WrongSecret
+                    | tcp::TcpError::WrongJob { .. }
+                    | tcp::TcpError::Refused { .. }
+            ) {
+                i.refused_by.insert(peer, e.to_string());
+            }
             if i.member.view().is_some_and(|v| v.contains(peer)) {
                 tracing::info!(member = id, peer, %addr, error = %e, "could not connect to a member");
             } else {
@@ -686,6 +725,12 @@ async fn open(rc: Rc<RefCell<Inner>>, peer: NodeId, addr: SocketAddr) {
         }
     }
 }
+
+/// The first wait before dialling a peer again after a failed attempt (it doubles with
+/// every further failure).
+const DIAL_BACKOFF_FIRST: Duration = Duration::from_millis(20);
+/// The longest wait before dialling a peer again.
+const DIAL_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Run a connection to `peer`: a reader task, and a writer task fed by a channel that
 /// becomes `peer`'s outgoing queue unless it has one already (then it only answers

@@ -150,13 +150,8 @@ fn secret() -> Result<[u8; 32], String> {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // ZR_LOG filters; colours only on a terminal.
+    zerorank_transport::logging::init();
     let args = Args::parse();
     if let Err(e) = run(args) {
         eprintln!("zr-abcast: {e}");
