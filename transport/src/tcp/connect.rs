@@ -31,15 +31,22 @@ pub async fn connect_stream(addr: SocketAddr, timeout: Duration) -> Result<TcpSt
     let deadline = Instant::now() + timeout;
     let mut backoff = FIRST_BACKOFF;
     let mut attempts = 0u32;
+    // What the last attempt met: a refusal (nobody listens there yet) reads differently
+    // from silence (a host that is down, a cut network).
+    let mut last: Option<std::io::Error> = None;
+    let timed_out = |attempts: u32, last: &Option<std::io::Error>| TcpError::Timeout {
+        addr,
+        what: "connecting",
+        after: timeout,
+        detail: last.as_ref().map_or(String::new(), |e| {
+            format!("; {attempts} attempts, the last: {e}")
+        }),
+    };
     loop {
         let now = Instant::now();
         let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
-            return Err(TcpError::Timeout {
-                addr,
-                what: "connecting",
-                after: timeout,
-            });
+            return Err(timed_out(attempts, &last));
         }
         attempts += 1;
         let err = match TcpStream::connect_timeout(addr, left).await {
@@ -55,13 +62,10 @@ pub async fn connect_stream(addr: SocketAddr, timeout: Duration) -> Result<TcpSt
             return Err(TcpError::Io(err));
         }
         tracing::trace!(peer = %addr, attempts, error = %err, "connect failed, retrying");
+        last = Some(err);
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(TcpError::Timeout {
-                addr,
-                what: "connecting",
-                after: timeout,
-            });
+            return Err(timed_out(attempts, &last));
         }
         glommio::timer::sleep(backoff.min(left)).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);

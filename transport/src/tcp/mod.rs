@@ -90,11 +90,14 @@ pub enum TcpError {
     #[error("peer closed the connection")]
     PeerClosed,
     /// Gave up waiting.
-    #[error("timed out after {after:?} while {what} (peer {addr})")]
+    #[error("timed out after {after:?} while {what} (peer {addr}){detail}")]
     Timeout {
         addr: SocketAddr,
         what: &'static str,
         after: Duration,
+        /// What the last attempt met, if there were several ("; last attempt: ..."),
+        /// or nothing.
+        detail: String,
     },
     /// A previous call on this half was abandoned or failed mid-frame; the stream is out of sync.
     #[error("connection unusable: an earlier frame was abandoned or failed midway")]
@@ -284,6 +287,7 @@ pub(crate) async fn handshake_within<T>(
             addr,
             what: "waiting for the handshake",
             after: d,
+            detail: String::new(),
         })
     })
     .await
