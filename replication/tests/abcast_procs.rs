@@ -540,6 +540,9 @@ fn silent_connections_do_not_hold_up_a_joiner() {
             .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
             .args(start)
             .args(["--rate", "100", "--size", "64"])
+            // Broadcasts end 2 s before the exit, so that every one is delivered.
+            .arg("--stop-at")
+            .arg((until - 2000).to_string())
             .arg("--until")
             .arg(until.to_string())
             .arg("--log")
@@ -642,6 +645,8 @@ fn sigterm_and_sigint_make_members_leave_gracefully() {
                 .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
                 .args(["--found", "1,2,3", "--rate", "200", "--size", "64"])
                 .args(["--suspect-after", "20000"])
+                .arg("--stop-at")
+                .arg((until - 2000).to_string())
                 .arg("--until")
                 .arg(until.to_string())
                 .arg("--log")

@@ -709,3 +709,29 @@ fn gathered_frames_arrive_whole_past_a_full_socket_buffer() {
     wait(&srv, "server");
     wait(&cli, "client");
 }
+
+/// A port a live listener holds is refused, although glommio binds with SO_REUSEPORT
+/// (a second member on the same port used to start, share it, and take some of the
+/// first one's connections); once that listener is closed, the port binds again even
+/// with a connection it accepted still open.
+#[test]
+fn a_port_in_use_is_refused_and_free_again_once_closed() {
+    let r = side("bind", || async {
+        let first = Listener::bind("127.0.0.1:0".parse().unwrap()).expect("first bind");
+        let addr = first.local_addr();
+        let second = Listener::bind(addr).map(|_| ());
+        let kind = second.as_ref().map_err(|e| (e.kind(), e.to_string()));
+        // A connection it accepted outlives it.
+        let client = std::net::TcpStream::connect(addr).expect("connect");
+        let accepted = first.accept_stream().await.expect("accept");
+        drop(first);
+        let again = Listener::bind(addr).map(|_| ()).map_err(|e| e.to_string());
+        drop((client, accepted));
+        (kind.err(), again)
+    });
+    let (refused, again) = wait(&r, "bind");
+    let (kind, text) = refused.expect("a second listener on a live port was allowed");
+    assert_eq!(kind, std::io::ErrorKind::AddrInUse, "{text}");
+    assert!(text.contains("already in use"), "{text}");
+    again.expect("the port did not bind again after its listener closed");
+}

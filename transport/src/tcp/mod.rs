@@ -125,9 +125,29 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Bind and listen. Must be called inside a glommio executor.
+    /// Bind and listen. Must be called inside a glommio executor. A port that a live
+    /// listener holds is refused ("Address already in use"): glommio binds with
+    /// `SO_REUSEPORT`, which would let a second process share the port and take some of
+    /// its connections, so a connection to the address is tried first. (A plain bind
+    /// cannot tell: connections an earlier listener on the port accepted, still open or
+    /// closing, stand in its way too.)
     pub fn bind(addr: SocketAddr) -> std::io::Result<Listener> {
         sigpipe::ignore();
+        if addr.port() != 0 {
+            let mut probe = addr;
+            if probe.ip().is_unspecified() {
+                probe.set_ip(match addr {
+                    SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            if std::net::TcpStream::connect_timeout(&probe, Duration::from_millis(200)).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("another process listens on {addr} (Address already in use)"),
+                ));
+            }
+        }
         let inner = glommio::net::TcpListener::bind(addr).map_err(std::io::Error::from)?;
         let local = inner.local_addr().map_err(std::io::Error::from)?;
         Ok(Listener { inner, local })
