@@ -2134,7 +2134,8 @@ int MPIX_Ring_free(MPI_Comm comm);
  * MPIX_Ring_recv or MPIX_Ring_free, when 32 are queued, or at MPI_Finalize (which leaves
  * every group, as MPIX_Ring_free and MPI_Comm_free do). */
 int MPIX_Ring_bcast(MPI_Comm comm, const void *buf, int bytes, int *seq);
-/* The next delivery, waiting up to timeout seconds: payload into buf (at most maxbytes;
+/* Timeouts are seconds, >= 0; more than 1e6 (INFINITY too) waits 1e6 s.
+ * The next delivery, waiting up to timeout seconds: payload into buf (at most maxbytes;
  * a longer one is MPI_ERR_TRUNCATE, and taken: its first maxbytes are in buf), sender's
  * rank in *origin (required; MPI_UNDEFINED if nothing came in time), its sequence number
  * in *seq and its length in *bytes (seq and bytes may be NULL). */

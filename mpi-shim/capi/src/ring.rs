@@ -72,8 +72,10 @@ fn group(comm: c_int) -> Result<Rc<RingGroup>, MpiError> {
         })
 }
 
+/// A timeout in seconds: non-negative, at most a million (longer, `INFINITY` included,
+/// is taken as a million: 11.6 days).
 fn seconds(timeout: c_double) -> Result<Duration, MpiError> {
-    if timeout.is_finite() && timeout >= 0.0 {
+    if timeout >= 0.0 {
         Ok(Duration::from_secs_f64(timeout.min(1e6)))
     } else {
         Err(MpiError::new(

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 #define N 20
 
@@ -98,7 +99,7 @@ int main(int argc, char **argv)
             member != 0)
             fail(rank, "the one-rank group's view: size, member", vsize, member);
         if (MPIX_Ring_bcast(solo, "solo", 5, &seq) != MPI_SUCCESS ||
-            MPIX_Ring_recv(solo, buf, sizeof buf, &origin, &seq, &bytes, 20.0) != MPI_SUCCESS ||
+            MPIX_Ring_recv(solo, buf, sizeof buf, &origin, &seq, &bytes, INFINITY) != MPI_SUCCESS ||
             origin != 0 || bytes != 5)
             fail(rank, "the one-rank group's own broadcast: origin, bytes", origin, bytes);
         if (MPIX_Ring_free(solo) != MPI_SUCCESS || MPI_Comm_free(&solo) != MPI_SUCCESS)
