@@ -395,8 +395,7 @@ impl RingGroup {
     /// How long a flush waits, under back-pressure, for the member to take the queue.
     const FLUSH_WAIT: Duration = Duration::from_secs(10);
 
-    /// Largest broadcast, in bytes (64 MiB): a larger one is refused. A view change
-    /// carries every member's undelivered broadcasts in one frame (see
+    /// Largest broadcast, in bytes (16 MiB): a larger one is refused (see
     /// `zerorank_replication::abcast::runtime::MAX_BROADCAST`).
     pub const MAX_BROADCAST: usize = runtime::MAX_BROADCAST;
 

@@ -2121,9 +2121,9 @@ int PMPI_T_category_changed(int *update_number);
  * every member's broadcasts in the same total order, each sender's in the order it sent
  * them, despite members failing (the survivors form a new view). See README.md. */
 #define ZERORANK_MPIX_RING 1
-/* The largest broadcast, in bytes (64 MiB); MPIX_Ring_bcast refuses a larger one with
+/* The largest broadcast, in bytes (16 MiB); MPIX_Ring_bcast refuses a larger one with
  * MPI_ERR_COUNT. */
-#define ZERORANK_MPIX_RING_MAX_BYTES 67108864
+#define ZERORANK_MPIX_RING_MAX_BYTES 16777216
 /* Collective over comm: make the group (one per communicator). */
 int MPIX_Ring_create(MPI_Comm comm);
 /* Leave the group (this rank). */

@@ -58,8 +58,7 @@ struct Args {
     /// Broadcasts per second (0: as fast as back-pressure allows).
     #[arg(long, default_value_t = 100)]
     rate: u64,
-    /// Bytes per broadcast (16 to 67108864). A broadcast holds its links for as long as
-    /// it takes to send: past a few MiB, raise --suspect-after to match.
+    /// Bytes per broadcast (16 to 16777216).
     #[arg(long, default_value_t = 64)]
     size: usize,
     /// Stop broadcasting at this Unix time (ms).
