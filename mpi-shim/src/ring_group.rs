@@ -201,6 +201,11 @@ impl Communicator {
                 ..Default::default()
             },
         };
+        // The members start together: a member's failure detector runs from its start,
+        // so one started long before a late rank's would suspect it before it began
+        // (ranks may come to this call seconds apart; in the barrier they wait as long
+        // as it takes, and only the address exchange below lies between the starts).
+        self.barrier()?;
         let node = fabric
             .block_on(async { Node::start(opts.clone(), state_cb) })
             .map_err(|e| group_error(format!("could not listen for the ring group: {e}")))?;
