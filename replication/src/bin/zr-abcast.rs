@@ -52,8 +52,10 @@ struct Args {
     /// Join a running group through these members.
     #[arg(long, value_delimiter = ',', value_parser = parse_id)]
     join: Vec<NodeId>,
-    /// Job id (every member of the group must use the same).
-    #[arg(long, default_value_t = 0xab)]
+    /// Job id, decimal or 0x-hex (every member of the group must use the same, and the
+    /// same ZR_GROUP_SECRET: a handshake between members that differ in either fails,
+    /// "wrong job secret" or "peer is in job ...").
+    #[arg(long, default_value = "0xab", value_parser = parse_job)]
     job: u64,
     /// Broadcasts per second (0: as fast as back-pressure allows).
     #[arg(long, default_value_t = 100)]
@@ -106,6 +108,15 @@ fn parse_id(s: &str) -> Result<NodeId, String> {
         Ok(id) if (1..=NodeId::from(u32::MAX)).contains(&id) => Ok(id),
         _ => Err(format!("member id {s:?}: a number from 1 to {}", u32::MAX)),
     }
+}
+
+fn parse_job(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse(),
+    }
+    .map_err(|e| format!("job id {s:?}: {e} (decimal or 0x-hex)"))
 }
 
 fn parse_window(s: &str) -> Result<usize, String> {
