@@ -149,6 +149,8 @@ pub struct RingGroup {
     opts: Options,
     /// The application's replicated state ([`RingGroup::replicate`]).
     machine: Machine,
+    /// When this group last took in its member's events.
+    last_poll: Cell<Instant>,
 }
 
 #[derive(Default)]
@@ -247,6 +249,7 @@ impl Communicator {
             incarnation: Cell::new(0),
             opts,
             machine,
+            last_poll: Cell::new(Instant::now()),
         })
     }
 }
@@ -257,6 +260,7 @@ impl RingGroup {
     /// comes to the joiner's place in the stream, which must reflect every delivery
     /// before it.
     fn poll(&self, wait: Option<Duration>) {
+        self.last_poll.set(Instant::now());
         let node = self.node();
         self.fabric.block_on(async {
             let mut any = false;
@@ -457,6 +461,18 @@ impl RingGroup {
         Ok(())
     }
 
+    /// After being idle longer than a heartbeat (the rank computed, or hung), let the
+    /// member read what came in meanwhile, which may say the group went on without it,
+    /// and take it in: before it takes the queue, which would otherwise go out in a view
+    /// the others have left and be lost, where a member known to have stopped keeps it
+    /// for the rejoin.
+    fn catch_up_if_idle(&self) {
+        if self.last_poll.get().elapsed() > Duration::from_millis(self.opts.member.heartbeat) {
+            self.fabric.block_on(glommio::timer::sleep(Self::CATCH_UP));
+            self.poll(None);
+        }
+    }
+
     /// Hand the member as much of the queue as it takes now, all in one pass of the
     /// executor (one pump, one batch per link). `Some(undelivered)` if back-pressure left
     /// some queued.
@@ -464,6 +480,7 @@ impl RingGroup {
         if self.state.borrow().queued.is_empty() {
             return Ok(None);
         }
+        self.catch_up_if_idle();
         self.check_running()?;
         let (node, state) = (self.node(), self.state.clone());
         let refused = self.fabric.block_on(async move {
@@ -616,6 +633,10 @@ impl RingGroup {
         Ok(())
     }
 
+    /// How long the member reads what came in, before it takes the queue after being
+    /// idle (see `hand_over`).
+    const CATCH_UP: Duration = Duration::from_millis(20);
+
     /// Least time [`leave`](Self::leave) waits for the member's last frames to be
     /// written once it has left.
     const WRITE_WAIT: Duration = Duration::from_millis(500);
@@ -655,6 +676,7 @@ impl RingGroup {
     pub fn progress(&self) -> Result<()> {
         // What came in first: a member that learns it was left out keeps its queue for
         // the rejoin rather than send it into a view the others have left.
+        self.catch_up_if_idle();
         self.poll(None);
         self.hand_over()?;
         self.poll(None);
