@@ -1570,6 +1570,73 @@ mod tests {
         Member::founder(1, &[1, 2, 3], cfg, 0)
     }
 
+    /// A lone broadcaster's receivers drop what every member delivered: the sender, which
+    /// receives no broadcast to answer, still reports its deliveries. (Its receivers used
+    /// to keep every broadcast, and the next view change carried them all in one frame.)
+    #[test]
+    fn a_lone_senders_receivers_keep_a_bounded_log() {
+        let cfg = Config::default();
+        let mut ms: Vec<Member> = (1..=3)
+            .map(|id| Member::founder(id, &[1, 2, 3], cfg, 0))
+            .collect();
+        let mut delivered = [0u64; 3];
+        let mut most_held = [0usize; 3];
+        let mut now = 0;
+        let mut sent = 0u64;
+        // Bounded: 500 broadcasts, each round of the loop moves every frame once.
+        for _round in 0..20_000 {
+            now += 1;
+            if sent < 500 && ms[0].broadcast(now, Bytes::from_static(b"lone")).is_ok() {
+                sent += 1;
+            }
+            let mut frames = Vec::new();
+            for (i, m) in ms.iter_mut().enumerate() {
+                m.tick(now);
+                m.flush();
+                while let Some(a) = m.poll_action() {
+                    match a {
+                        Action::Send { to, frame } => frames.push((m.id, to, frame)),
+                        Action::Deliver { .. } => delivered[i] += 1,
+                        _ => {}
+                    }
+                }
+                most_held[i] = most_held[i].max(m.vs.log.len());
+            }
+            for (from, to, frame) in frames {
+                ms[to as usize - 1].handle(now, from, frame);
+            }
+            if sent == 500 && delivered == [500; 3] {
+                break;
+            }
+        }
+        assert_eq!(delivered, [500; 3], "every member delivers every broadcast");
+        // Let the last reports go round.
+        for _ in 0..50 {
+            now += 1;
+            let mut frames = Vec::new();
+            for m in ms.iter_mut() {
+                m.tick(now);
+                m.flush();
+                while let Some(a) = m.poll_action() {
+                    if let Action::Send { to, frame } = a {
+                        frames.push((m.id, to, frame));
+                    }
+                }
+            }
+            for (from, to, frame) in frames {
+                ms[to as usize - 1].handle(now, from, frame);
+            }
+        }
+        for (i, m) in ms.iter().enumerate() {
+            assert!(
+                m.vs.log.len() <= 2,
+                "member {} still holds {} broadcasts, all delivered everywhere (most held: {most_held:?})",
+                i + 1,
+                m.vs.log.len()
+            );
+        }
+    }
+
     #[test]
     fn back_pressure_counts_broadcasts_and_bytes() {
         let mut m = member(4, 1 << 20);
