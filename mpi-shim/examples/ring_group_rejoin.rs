@@ -20,6 +20,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use zerorank::{Delivery, Replicated, RingGroup};
 
+#[path = "support/ring_view.rs"]
+mod ring_view;
+
 /// The replicated state: how many plain deliveries were applied, and a digest of them in
 /// order. Every rank must end with the same.
 struct Digest(Rc<Cell<(u64, u64)>>);
@@ -93,24 +96,9 @@ fn await_version(group: &RingGroup, want: u64, step: Duration, taken: &mut Vec<D
     }
 }
 
-/// Wait for a view that `pred` accepts.
+/// Wait up to 30 s for a view whose members, as ranks, `pred` accepts.
 fn await_view(group: &RingGroup, what: &str, pred: impl Fn(&[i32]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            fail(format!("no view {what} in 30 s (last {:?})", group.view()));
-        }
-        let v = group
-            .next_view(left.min(Duration::from_millis(100)))
-            .unwrap_or_else(|e| fail(format!("waiting for a view {what}: {e}")));
-        if let Some(v) = v {
-            let ranks: Vec<i32> = v.members.iter().map(|&m| group.rank_of_member(m)).collect();
-            if pred(&ranks) {
-                return;
-            }
-        }
-    }
+    ring_view::await_view(group, what, pred).unwrap_or_else(|e| fail(e));
 }
 
 fn main() {

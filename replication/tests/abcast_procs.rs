@@ -517,6 +517,63 @@ fn a_stopped_member_is_left_out_then_rejoins_after_sigcont() {
     cut_off(Place::Loopback, CutOff::Sigstop);
 }
 
+/// A `zr-abcast` member of a small group on loopback: member `id` listens on
+/// `ports[id - 1]` and knows every port, starts with `args` (`--found ...` or
+/// `--join ...`, its rate, ...), sends 64 B broadcasts until 2 s before `until` (so
+/// every one is delivered) and exits at `until`; its log and stderr go to `dir`.
+fn spawn_loopback(dir: &Path, ports: &[u16], id: u64, args: &[&str], until: u64) -> Proc {
+    let log = dir.join(format!("m{id}.log"));
+    let peers: Vec<String> = (1..=ports.len())
+        .map(|m| format!("{m}=127.0.0.1:{}", ports[m - 1]))
+        .collect();
+    let mut c = Place::Loopback.command(0);
+    c.arg("--id")
+        .arg(id.to_string())
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", ports[id as usize - 1]))
+        .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
+        .args(args)
+        .args(["--size", "64"])
+        .arg("--stop-at")
+        .arg((until - 2000).to_string())
+        .arg("--until")
+        .arg(until.to_string())
+        .arg("--log")
+        .arg(&log)
+        .env("ZR_GROUP_SECRET", SECRET)
+        .env("ZR_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join(format!("m{id}.err"))).unwrap(),
+        ));
+    Proc {
+        id,
+        child: c.spawn().expect("spawn zr-abcast"),
+        log,
+        killed: false,
+    }
+}
+
+/// Member `id`'s stderr in `dir` (see [`spawn_loopback`]).
+fn member_err(dir: &Path, id: u64) -> String {
+    std::fs::read_to_string(dir.join(format!("m{id}.err"))).unwrap_or_default()
+}
+
+/// Wait until `p` exits, at most until `deadline` (then kill it and fail, saying `what`
+/// with its stderr).
+fn await_exit(p: &mut Proc, dir: &Path, deadline: Instant, what: &str) -> std::process::ExitStatus {
+    loop {
+        if let Some(st) = p.child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = p.child.kill();
+            panic!("member {} {what}:\n{}", p.id, member_err(dir, p.id));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Connections that never say who they are hold up no other: eight are opened to each
 /// of three founders' ports and left silent, then a fourth process joins. Each is
 /// refused after the 5 s handshake timeout; the joiner must get in meanwhile (when a
@@ -526,46 +583,15 @@ fn a_stopped_member_is_left_out_then_rejoins_after_sigcont() {
 fn silent_connections_do_not_hold_up_a_joiner() {
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports(4);
-    let peers: Vec<String> = (1..=4)
-        .map(|id| format!("{id}=127.0.0.1:{}", ports[id - 1]))
-        .collect();
     let until = unix_ms() + 9000;
     let spawn = |id: u64, start: &[&str]| -> Proc {
-        let log = dir.path().join(format!("m{id}.log"));
-        let mut c = Place::Loopback.command(0);
-        c.arg("--id")
-            .arg(id.to_string())
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{}", ports[id as usize - 1]))
-            .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
-            .args(start)
-            .args(["--rate", "100", "--size", "64"])
-            // Broadcasts end 2 s before the exit, so that every one is delivered.
-            .arg("--stop-at")
-            .arg((until - 2000).to_string())
-            .arg("--until")
-            .arg(until.to_string())
-            .arg("--log")
-            .arg(&log)
-            .env("ZR_GROUP_SECRET", SECRET)
-            .env("ZR_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join(format!("m{id}.err"))).unwrap(),
-            ));
-        Proc {
-            id,
-            child: c.spawn().expect("spawn zr-abcast"),
-            log,
-            killed: false,
-        }
+        let args: Vec<&str> = start.iter().copied().chain(["--rate", "100"]).collect();
+        spawn_loopback(dir.path(), &ports, id, &args, until)
     };
     let mut procs: Vec<Proc> = (1..=3u64)
         .map(|id| spawn(id, &["--found", "1,2,3"]))
         .collect();
-    let errs = |id: u64| {
-        std::fs::read_to_string(dir.path().join(format!("m{id}.err"))).unwrap_or_default()
-    };
+    let errs = |id: u64| member_err(dir.path(), id);
     // The founders are up once each has listened and formed the group: wait (up to 10
     // s) until every port takes a connection, then open the silent ones.
     let mut silent = Vec::new();
@@ -586,17 +612,7 @@ fn silent_connections_do_not_hold_up_a_joiner() {
     procs.push(spawn(4, &["--join", "1,2,3"]));
     let deadline = Instant::now() + Duration::from_millis(until.saturating_sub(unix_ms()) + 10_000);
     for p in procs.iter_mut() {
-        while p.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = p.child.kill();
-                panic!(
-                    "member {} did not exit by its deadline:\n{}",
-                    p.id,
-                    errs(p.id)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        await_exit(p, dir.path(), deadline, "did not exit by its deadline");
     }
     drop(silent);
     let logs: Vec<MemberLog> = procs.iter().map(|p| parse(p.id, &p.log, false).0).collect();
@@ -629,44 +645,20 @@ fn silent_connections_do_not_hold_up_a_joiner() {
 fn sigterm_and_sigint_make_members_leave_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let ports = free_ports(3);
-    let peers: Vec<String> = (1..=3)
-        .map(|id| format!("{id}=127.0.0.1:{}", ports[id - 1]))
-        .collect();
     let t0 = unix_ms();
     let until = t0 + 8000;
+    let args = [
+        "--found",
+        "1,2,3",
+        "--rate",
+        "200",
+        "--suspect-after",
+        "20000",
+    ];
     let mut procs: Vec<Proc> = (1..=3u64)
-        .map(|id| {
-            let log = dir.path().join(format!("m{id}.log"));
-            let mut c = Place::Loopback.command(0);
-            c.arg("--id")
-                .arg(id.to_string())
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{}", ports[id as usize - 1]))
-                .args(peers.iter().flat_map(|p| ["--peer", p.as_str()]))
-                .args(["--found", "1,2,3", "--rate", "200", "--size", "64"])
-                .args(["--suspect-after", "20000"])
-                .arg("--stop-at")
-                .arg((until - 2000).to_string())
-                .arg("--until")
-                .arg(until.to_string())
-                .arg("--log")
-                .arg(&log)
-                .env("ZR_GROUP_SECRET", SECRET)
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(
-                    std::fs::File::create(dir.path().join(format!("m{id}.err"))).unwrap(),
-                ));
-            Proc {
-                id,
-                child: c.spawn().expect("spawn zr-abcast"),
-                log,
-                killed: false,
-            }
-        })
+        .map(|id| spawn_loopback(dir.path(), &ports, id, &args, until))
         .collect();
-    let errs = |id: u64| {
-        std::fs::read_to_string(dir.path().join(format!("m{id}.err"))).unwrap_or_default()
-    };
+    let errs = |id: u64| member_err(dir.path(), id);
     // Each signalled member must be gone within 3 s of its signal.
     for (after_ms, id, sig) in [(1500, 3u64, libc::SIGTERM), (2500, 1, libc::SIGINT)] {
         let now = unix_ms();
@@ -677,19 +669,12 @@ fn sigterm_and_sigint_make_members_leave_gracefully() {
         // SAFETY: a signal to a child process this test owns.
         unsafe { libc::kill(p.child.id() as i32, sig) };
         let deadline = Instant::now() + Duration::from_secs(3);
-        let status = loop {
-            if let Some(st) = p.child.try_wait().unwrap() {
-                break st;
-            }
-            if Instant::now() > deadline {
-                let _ = p.child.kill();
-                panic!(
-                    "member {id} still running 3 s after signal {sig}:\n{}",
-                    errs(id)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = await_exit(
+            p,
+            dir.path(),
+            deadline,
+            &format!("still running 3 s after signal {sig}"),
+        );
         assert!(
             status.success(),
             "member {id} exited {status:?} after signal {sig}:\n{}",
@@ -704,13 +689,12 @@ fn sigterm_and_sigint_make_members_leave_gracefully() {
     }
     let deadline = Instant::now() + Duration::from_millis(until - t0 + 10_000);
     let survivor = procs.iter_mut().find(|p| p.id == 2).unwrap();
-    while survivor.child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = survivor.child.kill();
-            panic!("member 2 did not exit by its deadline:\n{}", errs(2));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    await_exit(
+        survivor,
+        dir.path(),
+        deadline,
+        "did not exit by its deadline",
+    );
     let logs: Vec<MemberLog> = procs.iter().map(|p| parse(p.id, &p.log, false).0).collect();
     let views: Vec<Vec<NodeId>> = logs[1]
         .entries
