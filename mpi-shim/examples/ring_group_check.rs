@@ -1,8 +1,8 @@
 //! Checks a ring-broadcast group on `MPI_COMM_WORLD` (`Communicator::ring_group`), run
 //! under `zrun -n N`: every rank broadcasts, every rank must deliver every broadcast in
 //! the same order (compared through an allgather of a digest of the order), agree on the
-//! same value, and apply the same linear history of transactions; every rank must take
-//! a 16 MiB broadcast and then leave, all at once, without error; then broadcasts that
+//! same value, and apply the same linear history of transactions; every rank must
+//! broadcast two of 16 MiB, take everyone's and then leave, all at once, without error; then broadcasts that
 //! rank 0 queued on a second group just before dropping it must reach everyone. Prints
 //! `ring_group_check ok` on every rank, or fails with the reason. Every wait is bounded.
 //!
@@ -18,6 +18,7 @@ const CHANGES_PER_RANK: u64 = 3;
 const DROPPED: u64 = 5;
 /// A broadcast large enough to keep the links busy while every rank leaves.
 const LARGE: usize = 16 << 20;
+const LARGE_PER_RANK: i32 = 2;
 
 fn fail(what: String) -> ! {
     eprintln!("ring_group_check: {what}");
@@ -135,22 +136,33 @@ fn main() {
             group.version()
         ));
     }
-    // Every rank takes one large broadcast and then leaves, all at once: the leaders
-    // of the last view changes leave too, and must get the new view out to the others
-    // before they go (with 16 MiB just sent, the last rank used to wait 10 s in vain).
-    if me == 0 {
+    // Every rank broadcasts large ones, takes everyone's and then leaves, all at once:
+    // the leaders of the last view changes leave too, and must get the new view out to
+    // the others before they go (with 16 MiB just sent, the last rank used to wait 10 s
+    // in vain). A broadcast past the queue's bytes goes to the member at once.
+    for _ in 0..LARGE_PER_RANK {
         group
             .broadcast(&vec![7u8; LARGE])
             .unwrap_or_else(|e| fail(e.to_string()));
+        if group.queued() != 0 {
+            fail(format!("a {LARGE}-byte broadcast left queued"));
+        }
     }
+    let want = LARGE_PER_RANK * n;
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let mut got = 0;
+    while got < want {
         let d = group
             .next_delivery(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|e| fail(format!("waiting for the large broadcast: {e}")))
-            .unwrap_or_else(|| fail("the large broadcast did not come in 30 s".into()));
+            .unwrap_or_else(|| {
+                fail(format!(
+                    "{got} of {want} large broadcasts in 30 s ({} of this rank's undelivered)",
+                    group.undelivered()
+                ))
+            });
         if d.payload.len() == LARGE {
-            break;
+            got += 1;
         }
     }
     world.barrier().unwrap_or_else(|e| fail(e.to_string()));

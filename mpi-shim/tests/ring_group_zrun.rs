@@ -77,14 +77,19 @@ fn a_rank_left_out_again_and_again_is_refused_past_the_rejoin_limit() {
 /// group's failure detector (`examples/ring_group_barrier.rs`): ranks waiting in
 /// `MPI_Barrier` (before collective waits let glommio's tasks run, their members fell
 /// silent and the view changed, 2 runs in 2), a rank computing that calls
-/// `RingGroup::progress` every 200 ms, and one that makes no call at all under
-/// `ZR_RING_SUSPECT_MS=8000`. A bad `ZR_RING_SUSPECT_MS` is refused, saying so.
+/// `RingGroup::progress` every 200 ms, one that makes no call at all under
+/// `ZR_RING_SUSPECT_MS=8000`, and ranks that compute between group calls that each
+/// return at once, queueing broadcasts or reading deliveries taken in earlier (before
+/// such calls let the member run, 2 runs in 2 changed the view). A bad
+/// `ZR_RING_SUSPECT_MS` is refused, saying so.
 #[test]
 fn ranks_busy_elsewhere_stay_in_the_group() {
     for (mode, suspect) in [
         ("barrier", None),
         ("progress", None),
         ("compute", Some("8000")),
+        ("queue", None),
+        ("read", None),
     ] {
         let mut cmd = Command::new(zrun());
         cmd.args(["-n", "3"])

@@ -117,7 +117,9 @@ struct Cli {
     /// least 2].
     #[arg(short = 'x', long)]
     warmup: Option<u64>,
-    /// Messages in flight per window (bw, bibw).
+    /// Messages in flight per window (bw, bibw); messages each rank broadcasts per window
+    /// (abcast-bw: at most 256 MiB of them, fewer above 4 MiB, as every rank holds
+    /// everyone's window of deliveries at once).
     #[arg(short = 'W', long, default_value_t = 64)]
     window: usize,
     /// Check the data every iteration received (outside the timed part where it can be;
@@ -557,6 +559,9 @@ fn next_delivery(g: &zerorank::RingGroup) -> Res<zerorank::Delivery> {
         .ok_or_else(|| BenchError::Invalid("no ring delivery within 30 s".into()))
 }
 
+/// Most bytes a rank broadcasts in one `abcast-bw` window.
+const ABCAST_WINDOW_BYTES: usize = 256 << 20;
+
 /// `abcast`: rank 0 broadcasts one message at a time and times it to its own delivery;
 /// every rank delivers each. `abcast-bw`: windows in which every rank broadcasts
 /// `--window` messages and delivers everyone's.
@@ -567,6 +572,8 @@ fn ring(cli: &Cli, c: &Communicator, g: &zerorank::RingGroup, sz: usize) -> Res<
     let mut payload = vec![0u8; sz];
     let mut delivered_bytes = 0u64;
     let mut total = std::time::Duration::ZERO;
+    // (At 16 MiB a window of 64 from each of 4 ranks held 14 GB.)
+    let window = cli.window.min((ABCAST_WINDOW_BYTES / sz.max(1)).max(1));
     // A rank's k-th broadcast of the run (from 0, over every size) carries pattern k,
     // checked by its sequence number.
     thread_local! {
@@ -591,10 +598,10 @@ fn ring(cli: &Cli, c: &Communicator, g: &zerorank::RingGroup, sz: usize) -> Res<
             }
             1
         } else {
-            for _ in 0..cli.window {
+            for _ in 0..window {
                 send(g, &mut payload)?;
             }
-            cli.window * n
+            window * n
         };
         for _ in 0..expected {
             let d = next_delivery(g)?;

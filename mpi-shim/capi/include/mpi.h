@@ -2131,8 +2131,10 @@ int MPIX_Ring_free(MPI_Comm comm);
 /* Broadcast bytes bytes of buf (at most ZERORANK_MPIX_RING_MAX_BYTES) in total order;
  * *seq (if seq is not NULL) is its sequence number among this rank's broadcasts, from 1.
  * buf is copied and queued: queued broadcasts go out in one batch at this rank's next
- * MPIX_Ring_recv or MPIX_Ring_free, when 32 are queued, or at MPI_Finalize (which leaves
- * every group, as MPIX_Ring_free and MPI_Comm_free do). */
+ * MPIX_Ring_recv or MPIX_Ring_free, when 32 or 2 MiB are queued, at MPI_Finalize (which
+ * leaves every group, as MPIX_Ring_free and MPI_Comm_free do), or at a call 10 ms or more
+ * after the group last ran (every MPIX_Ring_ call lets it run then, even one that
+ * returns at once, so that the others keep hearing from this rank). */
 int MPIX_Ring_bcast(MPI_Comm comm, const void *buf, int bytes, int *seq);
 /* Timeouts are seconds, >= 0; more than 1e6 (INFINITY too) waits 1e6 s.
  * The next delivery, waiting up to timeout seconds: payload into buf (at most maxbytes;
