@@ -224,6 +224,25 @@ fn check(args: &Args) -> Result<(), String> {
             ids(&args.join)
         ));
     }
+    // The others reach this process (under each of its ids) where --peer says it listens.
+    for &m in &own {
+        let flag = if m == args.id { "--id" } else { "--rejoin-as" };
+        match book.get(&m) {
+            None if m != args.id => {
+                return Err(format!(
+                    "{flag} {m}: no --peer address for member {m} (give --peer {m}={}: the others find it only there)",
+                    args.listen
+                ))
+            }
+            Some(&at) if !same_listener(at, args.listen) => {
+                return Err(format!(
+                    "--peer {m}={at}: member {m} is this process, which listens on {} (--listen); the others would look for it at {at}",
+                    args.listen
+                ))
+            }
+            _ => {}
+        }
+    }
     for (flag, list) in [("--found", &args.found), ("--join", &args.join)] {
         if let Some(m) = list.iter().find(|m| !book.contains_key(m)) {
             return Err(format!(
@@ -233,6 +252,13 @@ fn check(args: &Args) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Could `advertised` be where a listener bound to `listen` is reached? The same port,
+/// and the same address unless it listens on every address.
+fn same_listener(advertised: SocketAddr, listen: SocketAddr) -> bool {
+    advertised.port() == listen.port()
+        && (listen.ip().is_unspecified() || advertised.ip() == listen.ip())
 }
 
 fn ids(list: &[NodeId]) -> String {
