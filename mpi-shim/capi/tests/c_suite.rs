@@ -453,16 +453,25 @@ struct Cluster {
 
 impl Cluster {
     fn up(nodes: usize) -> Cluster {
-        // A prefix unique to this process that does not end in a digit.
-        let mut pid = std::process::id();
-        let mut prefix = String::from("zrc");
-        loop {
-            prefix.push((b'a' + (pid % 26) as u8) as char);
-            pid /= 26;
-            if pid == 0 {
+        // A prefix unique to this cluster that does not end in a digit: the process's
+        // and, after a '_', the cluster's number within it, both as letters. (With the
+        // process's alone, two tests running at once under `cargo test` shared the
+        // namespaces, and one's teardown killed the other's ranks.)
+        static CLUSTERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let letters = |mut n: u32, out: &mut String| loop {
+            out.push((b'a' + (n % 26) as u8) as char);
+            n /= 26;
+            if n == 0 {
                 break;
             }
-        }
+        };
+        let mut prefix = String::from("zrc");
+        letters(std::process::id(), &mut prefix);
+        prefix.push('_');
+        letters(
+            CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            &mut prefix,
+        );
         let mut c = Cluster {
             prefix,
             addrs: vec![],
