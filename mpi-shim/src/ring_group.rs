@@ -435,9 +435,11 @@ impl RingGroup {
     pub const DROP_WAIT: Duration = Duration::from_secs(2);
 
     /// Broadcast `payload` to every member, in total order: it is queued (see the module
-    /// docs) and its sequence number returned. Queueing the [`RingGroup::QUEUE_MAX`]-th
-    /// hands the queue over, waiting up to 10 s while this member has too many
-    /// broadcasts undelivered; if that fails the queue stays queued.
+    /// docs) and its sequence number returned. Queueing the [`RingGroup::QUEUE_MAX`]-th,
+    /// or the one that brings the queue to [`RingGroup::QUEUE_BYTES`], hands the queue
+    /// over, waiting up to 10 s while this member has too many broadcasts undelivered;
+    /// if that fails the queue stays queued. Otherwise, if the member has not run for
+    /// [`RingGroup::PROGRESS_EVERY`], it hands over what the member takes now.
     pub fn broadcast(&self, payload: &[u8]) -> Result<u64> {
         if payload.len() > Self::MAX_BROADCAST {
             return Err(group_error(format!(
