@@ -563,6 +563,9 @@ impl RingGroup {
     ) -> Result<Option<T>> {
         let deadline = Instant::now() + timeout;
         if self.progress_due() {
+            // (After a long idle, with time for what came in to be read: see
+            // catch_up_if_idle.)
+            self.catch_up_if_idle();
             self.poll(None);
         }
         loop {
