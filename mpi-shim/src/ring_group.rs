@@ -378,8 +378,15 @@ impl RingGroup {
     /// Take in what has happened, without waiting; an error saying why if this member
     /// has stopped (it was left out, or it left).
     pub fn running(&self) -> Result<()> {
-        self.poll(None);
+        self.take_in();
         self.check_running()
+    }
+
+    /// Take in what has happened, without waiting: after a long idle, with time for
+    /// what came in meanwhile to be read (see [`catch_up_if_idle`](Self::catch_up_if_idle)).
+    fn take_in(&self) {
+        self.catch_up_if_idle();
+        self.poll(None);
     }
 
     fn check_running(&self) -> Result<()> {
@@ -563,10 +570,7 @@ impl RingGroup {
     ) -> Result<Option<T>> {
         let deadline = Instant::now() + timeout;
         if self.progress_due() {
-            // (After a long idle, with time for what came in to be read: see
-            // catch_up_if_idle.)
-            self.catch_up_if_idle();
-            self.poll(None);
+            self.take_in();
         }
         loop {
             if let Some(x) = ready(&mut self.state.borrow_mut()) {
@@ -597,6 +601,9 @@ impl RingGroup {
     /// The installed view. Its members are ids: [`rank_of_member`](Self::rank_of_member)
     /// gives their ranks (before any [`rejoin`](Self::rejoin), rank + 1).
     pub fn view(&self) -> Option<View> {
+        if self.progress_due() {
+            self.take_in();
+        }
         self.node.borrow().view()
     }
 
@@ -716,8 +723,7 @@ impl RingGroup {
     pub fn progress(&self) -> Result<()> {
         // What came in first: a member that learns it was left out keeps its queue for
         // the rejoin rather than send it into a view the others have left.
-        self.catch_up_if_idle();
-        self.poll(None);
+        self.take_in();
         self.hand_over()?;
         self.poll(None);
         self.check_running()
