@@ -507,10 +507,33 @@ impl RingGroup {
     /// and take it in: before it takes the queue, which would otherwise go out in a view
     /// the others have left and be lost, where a member known to have stopped keeps it
     /// for the rejoin.
+    ///
+    /// Idle long enough to have been left out (the failure detector's bound, less a
+    /// heartbeat), it waits until both ring neighbours acknowledged a frame it sent them
+    /// after the idle, or it learnt that it stopped: a neighbour that left it out takes
+    /// none of its frames and says which view the group is in. That wait ends when the
+    /// answer comes, not after a guess at how long one takes (the 20 ms read that was all
+    /// there was before lost the queue whenever the notice came later). It is bounded by
+    /// the failure detector's bound: a neighbour silent that long is suspected anyway.
+    /// Idle less, the member reads for 20 ms.
     fn catch_up_if_idle(&self) {
-        if self.last_poll.get().elapsed() > Duration::from_millis(self.opts.member.heartbeat) {
+        let idle = self.last_poll.get().elapsed();
+        let cfg = &self.opts.member;
+        if idle <= Duration::from_millis(cfg.heartbeat) {
+            return;
+        }
+        if idle < Duration::from_millis(cfg.suspect_after.saturating_sub(cfg.heartbeat)) {
             self.fabric.block_on(glommio::timer::sleep(Self::CATCH_UP));
             self.poll(None);
+            return;
+        }
+        let node = self.node();
+        let mark = node.neighbour_mark();
+        let deadline = Instant::now() + Duration::from_millis(cfg.suspect_after);
+        // (The first pass runs the member's timer: its heartbeats go.)
+        self.poll(None);
+        while !node.heard_back_since(&mark) && !node.is_stopped() && Instant::now() < deadline {
+            self.poll(Some(Duration::from_millis(1)));
         }
     }
 

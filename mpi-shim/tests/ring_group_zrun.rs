@@ -73,6 +73,21 @@ fn a_rank_left_out_again_and_again_is_refused_past_the_rejoin_limit() {
     assert_eq!(oks, 3, "{what}: every rank says ok:\n{stdout}");
 }
 
+/// Broadcasts queued just before a rank computes past the failure detector's bound are
+/// not lost: its next call learns it was left out before it hands the queue over, and
+/// they go out after its rejoin, delivered once everywhere
+/// (`examples/ring_group_queued_out.rs` checks and says ok). Before, the call read for
+/// 20 ms and then handed the queue to the member, lost if the notice came later.
+#[test]
+fn broadcasts_queued_by_a_rank_left_out_go_out_after_its_rejoin() {
+    let out = zrun_example(3, "ring_group_queued_out", &[], Duration::from_secs(120));
+    let what = "ring_group_queued_out at 3 ranks";
+    assert_ok(&out, what);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let oks = stdout.matches("ring_group_queued_out ok").count();
+    assert_eq!(oks, 3, "{what}: every rank says ok:\n{stdout}");
+}
+
 /// A group stays whole while its ranks are busy elsewhere for 3 s, three times the
 /// group's failure detector (`examples/ring_group_barrier.rs`): ranks waiting in
 /// `MPI_Barrier` (before collective waits let glommio's tasks run, their members fell

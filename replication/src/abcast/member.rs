@@ -463,6 +463,31 @@ impl Member {
         Ok(id)
     }
 
+    /// A mark of the frames sent to the ring neighbours so far: with
+    /// [`Member::heard_back_since`] a member that did not run for a while (its process
+    /// computed, or hung) tells whether its neighbours still take its frames.
+    pub fn neighbour_mark(&self) -> Vec<(NodeId, u64)> {
+        let (left, right) = self.neighbours();
+        let mut mark: Vec<(NodeId, u64)> = [left, right]
+            .into_iter()
+            .flatten()
+            .map(|nb| (nb, self.links.sent(nb) + 1))
+            .collect();
+        mark.dedup();
+        mark
+    }
+
+    /// Has each ring neighbour of `mark` that still is one acknowledged a frame sent to
+    /// it after the mark? (A neighbour that left this member out takes none of its
+    /// frames: it answers which view the group is in, and this member stops.) A member
+    /// sends its neighbours a heartbeat at its first tick after a heartbeat's silence.
+    pub fn heard_back_since(&self, mark: &[(NodeId, u64)]) -> bool {
+        let (left, right) = self.neighbours();
+        mark.iter().all(|&(nb, seq)| {
+            (Some(nb) != left && Some(nb) != right) || self.links.acknowledged(nb, seq)
+        })
+    }
+
     /// This member's broadcasts accepted and not yet delivered here, and their bytes (what
     /// [`Config::window`] and [`Config::window_bytes`] bound).
     pub fn in_flight(&self) -> (usize, usize) {

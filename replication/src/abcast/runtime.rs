@@ -500,6 +500,16 @@ impl Node {
     pub fn is_stopped(&self) -> bool {
         self.inner.borrow().member.is_stopped()
     }
+
+    /// See [`Member::neighbour_mark`].
+    pub fn neighbour_mark(&self) -> Vec<(NodeId, u64)> {
+        self.inner.borrow().member.neighbour_mark()
+    }
+
+    /// See [`Member::heard_back_since`].
+    pub fn heard_back_since(&self, mark: &[(NodeId, u64)]) -> bool {
+        self.inner.borrow().member.heard_back_since(mark)
+    }
 }
 
 impl Inner {
