@@ -21,9 +21,12 @@
 //! One batch costs one pass of the executor and one write per link, where one broadcast
 //! at a time cost both per message.
 //!
-//! Every call of this group lets the member run if it has not for
+//! Every call of this group that sends, waits or asks about the group (all but
+//! [`queued`](RingGroup::queued), [`undelivered`](RingGroup::undelivered),
+//! [`rank`](RingGroup::rank), [`rank_of_member`](RingGroup::rank_of_member) and
+//! [`replicate`](RingGroup::replicate)) lets the member run if it has not for
 //! [`RingGroup::PROGRESS_EVERY`], even a call that finds what it wants at once (a
-//! broadcast queued, a delivery already taken in): a rank that only queues broadcasts,
+//! broadcast queued, a delivery already taken in, a decided agreement): a rank that only queues broadcasts,
 //! or only reads deliveries taken in earlier, for longer than the failure detector's
 //! bound would otherwise fall silent while inside the group's calls. (Queueing 32
 //! broadcasts of 16 MiB, a copy of each, took 1.3-1.8 s on 4 ranks of a 2-core machine;
@@ -55,7 +58,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use zerorank_replication::abcast::agreement::{self, Agreement, Outcome};
 use zerorank_replication::abcast::runtime::{self, Event, Node, Options, Start};
-use zerorank_replication::abcast::{BroadcastError, Bytes, Config, MsgId, NodeId, View, ViewId};
+use zerorank_replication::abcast::{
+    BroadcastError, Bytes, Config, MsgId, NeighbourMark, NodeId, View, ViewId,
+};
 use zerorank_transport::fabric::Fabric;
 
 /// One delivered broadcast.
@@ -161,6 +166,9 @@ pub struct RingGroup {
     machine: Machine,
     /// When this group last took in its member's events.
     last_poll: Cell<Instant>,
+    /// After a long idle: the ping to the ring neighbours whose answer the queue waits
+    /// for, and when to stop waiting ([`RingGroup::confirmed`]).
+    confirming: RefCell<Option<(NeighbourMark, Instant)>>,
 }
 
 #[derive(Default)]
@@ -260,6 +268,7 @@ impl Communicator {
             opts,
             machine,
             last_poll: Cell::new(Instant::now()),
+            confirming: RefCell::new(None),
         })
     }
 }
@@ -442,11 +451,12 @@ impl RingGroup {
     pub const DROP_WAIT: Duration = Duration::from_secs(2);
 
     /// Broadcast `payload` to every member, in total order: it is queued (see the module
-    /// docs) and its sequence number returned. Queueing the [`RingGroup::QUEUE_MAX`]-th,
-    /// or the one that brings the queue to [`RingGroup::QUEUE_BYTES`], hands the queue
-    /// over, waiting up to 10 s while this member has too many broadcasts undelivered;
-    /// if that fails the queue stays queued. Otherwise, if the member has not run for
-    /// [`RingGroup::PROGRESS_EVERY`], it hands over what the member takes now.
+    /// docs) and its sequence number returned. If the member has not run for
+    /// [`RingGroup::PROGRESS_EVERY`], it runs first, and takes what it can of the queue.
+    /// Queueing the [`RingGroup::QUEUE_MAX`]-th, or the one that brings the queue to
+    /// [`RingGroup::QUEUE_BYTES`], hands the queue over, waiting up to 10 s while this
+    /// member has too many broadcasts undelivered. An error means `payload` was not
+    /// taken (it does not go out later either); broadcasts queued before it stay queued.
     pub fn broadcast(&self, payload: &[u8]) -> Result<u64> {
         if payload.len() > Self::MAX_BROADCAST {
             return Err(group_error(format!(
@@ -454,6 +464,12 @@ impl RingGroup {
                 payload.len(),
                 Self::MAX_BROADCAST
             )));
+        }
+        if self.progress_due() {
+            // (First what came in: it may say this member stopped.)
+            self.take_in();
+            self.hand_over()?;
+            self.poll(None);
         }
         self.check_running()?;
         let (seq, full) = {
@@ -466,11 +482,18 @@ impl RingGroup {
             )
         };
         if full {
-            self.flush_within(Self::FLUSH_WAIT)?;
-        } else if self.progress_due() {
-            // Out with what the member takes now; the rest stays queued.
-            self.hand_over()?;
-            self.poll(None);
+            if let Err(e) = self.flush_within(Self::FLUSH_WAIT) {
+                // The queue goes from the front, and not all of it went: this one is
+                // still the last. Not taken, as the error says.
+                let mut st = self.state.borrow_mut();
+                let last = st.queued.pop_back();
+                assert_eq!(
+                    last.as_deref().map(|b| &b[1..]),
+                    Some(payload),
+                    "a failed flush left this broadcast last in the queue"
+                );
+                return Err(e);
+            }
         }
         Ok(seq)
     }
@@ -503,38 +526,49 @@ impl RingGroup {
     }
 
     /// After being idle longer than a heartbeat (the rank computed, or hung), let the
-    /// member read what came in meanwhile, which may say the group went on without it,
-    /// and take it in: before it takes the queue, which would otherwise go out in a view
-    /// the others have left and be lost, where a member known to have stopped keeps it
-    /// for the rejoin.
+    /// member read what came in meanwhile for 20 ms, which may say the group went on
+    /// without it, and take it in: before it takes the queue, which would otherwise go
+    /// out in a view the others have left and be lost, where a member known to have
+    /// stopped keeps it for the rejoin.
     ///
     /// Idle long enough to have been left out (the failure detector's bound, less a
-    /// heartbeat), it waits until both ring neighbours acknowledged a frame it sent them
-    /// after the idle, or it learnt that it stopped: a neighbour that left it out takes
-    /// none of its frames and says which view the group is in. That wait ends when the
-    /// answer comes, not after a guess at how long one takes (the 20 ms read that was all
-    /// there was before lost the queue whenever the notice came later). It is bounded by
-    /// the failure detector's bound: a neighbour silent that long is suspected anyway.
-    /// Idle less, the member reads for 20 ms.
+    /// heartbeat), it first pings its ring neighbours: until both have acknowledged the
+    /// ping, or the member learnt that it stopped (a neighbour that left it out takes
+    /// none of its frames and says which view the group is in), or the bound passed, the
+    /// queue is not handed over ([`confirmed`](Self::confirmed)); calls that wait go on
+    /// waiting within their own timeouts. The 20 ms read alone lost the queue whenever
+    /// the notice came later.
     fn catch_up_if_idle(&self) {
         let idle = self.last_poll.get().elapsed();
         let cfg = &self.opts.member;
         if idle <= Duration::from_millis(cfg.heartbeat) {
             return;
         }
-        if idle < Duration::from_millis(cfg.suspect_after.saturating_sub(cfg.heartbeat)) {
-            self.fabric.block_on(glommio::timer::sleep(Self::CATCH_UP));
-            self.poll(None);
-            return;
+        if idle >= Duration::from_millis(cfg.suspect_after.saturating_sub(cfg.heartbeat)) {
+            let node = self.node();
+            let mark = self.fabric.block_on(async move { node.ping_neighbours() });
+            let until = Instant::now() + Duration::from_millis(cfg.suspect_after);
+            *self.confirming.borrow_mut() = Some((mark, until));
         }
-        let node = self.node();
-        let mark = node.neighbour_mark();
-        let deadline = Instant::now() + Duration::from_millis(cfg.suspect_after);
-        // (The first pass runs the member's timer: its heartbeats go.)
+        self.fabric.block_on(glommio::timer::sleep(Self::CATCH_UP));
         self.poll(None);
-        while !node.heard_back_since(&mark) && !node.is_stopped() && Instant::now() < deadline {
-            self.poll(Some(Duration::from_millis(1)));
+    }
+
+    /// May the member take the queue? Not after an idle long enough to have been left
+    /// out (see [`catch_up_if_idle`](Self::catch_up_if_idle)) until the ring neighbours
+    /// answered its ping, it learnt that it stopped, or the failure detector's bound
+    /// passed (a neighbour silent that long is suspected anyway).
+    fn confirmed(&self) -> bool {
+        let mut c = self.confirming.borrow_mut();
+        let Some((mark, until)) = c.as_ref() else {
+            return true;
+        };
+        let node = self.node.borrow();
+        if node.heard_back_since(mark) || node.is_stopped() || Instant::now() >= *until {
+            *c = None;
+            return true;
         }
+        false
     }
 
     /// Hand the member as much of the queue as it takes now, all in one pass of the
@@ -545,7 +579,11 @@ impl RingGroup {
             return Ok(None);
         }
         self.catch_up_if_idle();
+        let confirmed = self.confirmed();
         self.check_running()?;
+        if !confirmed {
+            return Ok(Some(self.undelivered() as usize));
+        }
         let (node, state) = (self.node(), self.state.clone());
         let refused = self.fabric.block_on(async move {
             let mut st = state.borrow_mut();
@@ -638,6 +676,9 @@ impl RingGroup {
                 .decision(instance)
                 .map(|(p, v)| (rank_of(p, self.size), v.to_vec()))
         };
+        if self.progress_due() {
+            self.take_in();
+        }
         if let Some(d) = decided(&mut self.state.borrow_mut()) {
             return Ok(d);
         }
@@ -739,7 +780,10 @@ impl RingGroup {
     }
 
     /// Let the member run: hand it the queued broadcasts and take in what happened,
-    /// without waiting. A member runs only while its rank is inside a zerorank call
+    /// without waiting (but for a 20 ms read after an idle longer than a heartbeat;
+    /// after one near the failure detector's bound the queue stays until the ring
+    /// neighbours answer a ping, for a later call: see the README). A member runs only
+    /// while its rank is inside a zerorank call
     /// (this group's, or any that waits); one whose rank computes for longer than the
     /// failure detector's bound (1 s, or `ZR_RING_SUSPECT_MS`) without such a call
     /// falls silent and is left out, so call this now and then in long computations.
@@ -856,6 +900,8 @@ impl RingGroup {
             .map_err(|e| group_error(format!("rejoin: could not listen again: {e}")))?;
         self.incarnation.set(k);
         *self.node.borrow_mut() = node;
+        // (A new member: no ping of the old one to wait for.)
+        *self.confirming.borrow_mut() = None;
         let mut st = self.state.borrow_mut();
         st.stopped = None;
         st.state_received = false;

@@ -1,7 +1,7 @@
 //! `zr-abcast` refuses arguments that cannot make a working member, before it listens or
 //! connects, naming the argument and why: each case must exit with an error whose
 //! message holds the given words. A well-formed command gets past the checks (it runs
-//! until its `--until`, a second away).
+//! until its `--until`, 3 s away).
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -46,7 +46,8 @@ fn run(args: &[String]) -> Output {
 /// A member 1 of a group of 1 and 2 on loopback, with `extra` appended (later flags of a
 /// single-valued kind are not allowed twice, so the base leaves out what cases change).
 fn base(extra: &[&str]) -> Vec<String> {
-    let until = (unix_ms() + 1_000).to_string();
+    // (Far off: refused before it matters, and a slow start must not make it the past.)
+    let until = (unix_ms() + 60_000).to_string();
     let mut v: Vec<String> = [
         "--id",
         "1",
@@ -124,7 +125,7 @@ fn bad_arguments_are_refused_by_name() {
 /// the wrong place and the member would be left out, so it is refused.
 #[test]
 fn its_own_address_must_be_where_it_listens() {
-    let until = (unix_ms() + 1_000).to_string();
+    let until = (unix_ms() + 60_000).to_string();
     let args: Vec<String> = [
         "--id",
         "1",
@@ -158,7 +159,8 @@ fn a_well_formed_member_is_not_refused() {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let until = (unix_ms() + 1_000).to_string();
+    // (Time to start on a loaded machine: a --until already past is refused.)
+    let until = (unix_ms() + 3_000).to_string();
     let me = format!("127.0.0.1:{port}");
     let peer = format!("1={me}");
     let args: Vec<String> = [

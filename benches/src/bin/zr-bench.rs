@@ -574,6 +574,13 @@ fn ring(cli: &Cli, c: &Communicator, g: &zerorank::RingGroup, sz: usize) -> Res<
     let mut total = std::time::Duration::ZERO;
     // (At 16 MiB a window of 64 from each of 4 ranks held 14 GB.)
     let window = cli.window.min((ABCAST_WINDOW_BYTES / sz.max(1)).max(1));
+    if cli.test == Test::AbcastBw && window < cli.window && rank == 0 {
+        eprintln!(
+            "zr-bench abcast-bw: {sz} B: windows of {window} broadcasts a rank, not {} (at most {} MiB a window)",
+            cli.window,
+            ABCAST_WINDOW_BYTES >> 20
+        );
+    }
     // A rank's k-th broadcast of the run (from 0, over every size) carries pattern k,
     // checked by its sequence number.
     thread_local! {

@@ -2134,7 +2134,8 @@ int MPIX_Ring_free(MPI_Comm comm);
  * MPIX_Ring_recv or MPIX_Ring_free, when 32 or 2 MiB are queued, at MPI_Finalize (which
  * leaves every group, as MPIX_Ring_free and MPI_Comm_free do), or at a call 10 ms or more
  * after the group last ran (every MPIX_Ring_ call lets it run then, even one that
- * returns at once, so that the others keep hearing from this rank). */
+ * returns at once, so that the others keep hearing from this rank). MPI_ERR_OTHER
+ * means buf was not taken (it does not go out later); broadcasts queued before stay. */
 int MPIX_Ring_bcast(MPI_Comm comm, const void *buf, int bytes, int *seq);
 /* Timeouts are seconds, >= 0; more than 1e6 (INFINITY too) waits 1e6 s.
  * The next delivery, waiting up to timeout seconds: payload into buf (at most maxbytes;
@@ -2158,7 +2159,8 @@ int MPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxm
  * on waiting). */
 int MPIX_Ring_rejoin(MPI_Comm comm, double timeout);
 /* Let this rank's member run without waiting: send what is queued and take in what
- * happened. A member runs only inside MPI calls; a rank that computes for longer than the
+ * happened (after an idle near the failure detector's bound the queue waits until the
+ * ring neighbours answer a ping, for a later call). A member runs only inside MPI calls; a rank that computes for longer than the
  * failure detector's bound (1 s, or ZR_RING_SUSPECT_MS) without one is left out, so call
  * this now and then. MPI_ERR_OTHER once the member has stopped (left out, say). */
 int MPIX_Ring_progress(MPI_Comm comm);

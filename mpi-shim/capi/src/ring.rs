@@ -115,7 +115,9 @@ pub extern "C" fn MPIX_Ring_free(comm: c_int) -> c_int {
 
 /// `MPIX_Ring_bcast(comm, buf, bytes, seq)`: broadcast `bytes` bytes in total order; its
 /// sequence number (per sender, from 1) in `*seq` unless `seq` is null. Queued (see
-/// `RingGroup::broadcast`): it goes out at the next `MPIX_Ring_recv` or `MPIX_Ring_free`.
+/// `RingGroup::broadcast` and `mpi.h`): the queue goes out at the next call that waits,
+/// once 32 broadcasts or 2 MiB are queued, or at a call 10 ms or more after the member
+/// last ran. An error means `buf` was not taken.
 #[no_mangle]
 pub extern "C" fn MPIX_Ring_bcast(
     comm: c_int,

@@ -192,6 +192,10 @@ struct Round {
     accepted_by: BTreeSet<NodeId>,
 }
 
+/// The frames a member sent its ring neighbours up to a ping of them, by neighbour
+/// ([`Member::ping_neighbours`], [`Member::heard_back_since`]).
+pub type NeighbourMark = Vec<(NodeId, u64)>;
+
 /// One member of a group.
 pub struct Member {
     id: NodeId,
@@ -463,25 +467,32 @@ impl Member {
         Ok(id)
     }
 
-    /// A mark of the frames sent to the ring neighbours so far: with
+    /// Send each ring neighbour a heartbeat now, and return a mark of them: with
     /// [`Member::heard_back_since`] a member that did not run for a while (its process
     /// computed, or hung) tells whether its neighbours still take its frames.
-    pub fn neighbour_mark(&self) -> Vec<(NodeId, u64)> {
+    pub fn ping_neighbours(&mut self, now: u64) -> NeighbourMark {
+        self.advance(now);
+        if self.phase != Phase::Normal {
+            return Vec::new();
+        }
         let (left, right) = self.neighbours();
-        let mut mark: Vec<(NodeId, u64)> = [left, right]
+        let mut mark: NeighbourMark = [left, right]
             .into_iter()
             .flatten()
             .map(|nb| (nb, self.links.sent(nb) + 1))
             .collect();
         mark.dedup();
+        for &(nb, _) in &mark {
+            self.send(nb, Wire::Heartbeat);
+        }
         mark
     }
 
     /// Has each ring neighbour of `mark` that still is one acknowledged a frame sent to
-    /// it after the mark? (A neighbour that left this member out takes none of its
-    /// frames: it answers which view the group is in, and this member stops.) A member
-    /// sends its neighbours a heartbeat at its first tick after a heartbeat's silence.
-    pub fn heard_back_since(&self, mark: &[(NodeId, u64)]) -> bool {
+    /// it since the mark was taken ([`Member::ping_neighbours`])? A neighbour that left
+    /// this member out takes none of its frames: it answers which view the group is in,
+    /// and this member stops.
+    pub fn heard_back_since(&self, mark: &NeighbourMark) -> bool {
         let (left, right) = self.neighbours();
         mark.iter().all(|&(nb, seq)| {
             (Some(nb) != left && Some(nb) != right) || self.links.acknowledged(nb, seq)

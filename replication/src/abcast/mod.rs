@@ -82,5 +82,5 @@ pub mod wire;
 
 pub use bytes::Bytes;
 pub use link::Carrier;
-pub use member::{Action, BroadcastError, Config, Member, Mutation};
+pub use member::{Action, BroadcastError, Config, Member, Mutation, NeighbourMark};
 pub use types::{LogEntry, MemberLog, MsgId, NodeId, View, ViewId};

@@ -20,7 +20,7 @@
 
 use super::codec;
 use super::link::Frame;
-use super::member::{Action, BroadcastError, Config, Member};
+use super::member::{Action, BroadcastError, Config, Member, NeighbourMark};
 use super::payload::Segments;
 use super::shm_link::{self, Control, RingIn, RingOut};
 use super::types::{MsgId, NodeId, View, ViewId};
@@ -501,13 +501,20 @@ impl Node {
         self.inner.borrow().member.is_stopped()
     }
 
-    /// See [`Member::neighbour_mark`].
-    pub fn neighbour_mark(&self) -> Vec<(NodeId, u64)> {
-        self.inner.borrow().member.neighbour_mark()
+    /// See [`Member::ping_neighbours`]. Call inside the executor (the heartbeats go on
+    /// its tasks).
+    pub fn ping_neighbours(&self) -> NeighbourMark {
+        let mark = {
+            let mut i = self.inner.borrow_mut();
+            let now = i.now();
+            i.member.ping_neighbours(now)
+        };
+        pump(&self.inner);
+        mark
     }
 
     /// See [`Member::heard_back_since`].
-    pub fn heard_back_since(&self, mark: &[(NodeId, u64)]) -> bool {
+    pub fn heard_back_since(&self, mark: &NeighbourMark) -> bool {
         self.inner.borrow().member.heard_back_since(mark)
     }
 }

@@ -255,10 +255,36 @@ fn check(args: &Args) -> Result<(), String> {
 }
 
 /// Could `advertised` be where a listener bound to `listen` is reached? The same port,
-/// and the same address unless it listens on every address.
+/// and the same address (an IPv4-mapped IPv6 one as its IPv4 one) unless it listens on
+/// every address: every IPv4 one for `0.0.0.0`, every one for `[::]`.
 fn same_listener(advertised: SocketAddr, listen: SocketAddr) -> bool {
+    let (a, l) = (advertised.ip().to_canonical(), listen.ip().to_canonical());
     advertised.port() == listen.port()
-        && (listen.ip().is_unspecified() || advertised.ip() == listen.ip())
+        && match l {
+            std::net::IpAddr::V4(v4) if v4.is_unspecified() => a.is_ipv4(),
+            l if l.is_unspecified() => true,
+            l => a == l,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_listener;
+
+    #[test]
+    fn its_own_address_is_where_it_listens() {
+        let ok = |a: &str, l: &str| same_listener(a.parse().unwrap(), l.parse().unwrap());
+        assert!(ok("127.0.0.1:7001", "127.0.0.1:7001"));
+        assert!(!ok("127.0.0.1:7002", "127.0.0.1:7001"), "another port");
+        assert!(!ok("10.0.0.2:7001", "10.0.0.1:7001"), "another address");
+        assert!(ok("10.0.0.2:7001", "0.0.0.0:7001"), "every IPv4 address");
+        assert!(!ok("[fe80::1]:7001", "0.0.0.0:7001"), "not IPv6 on 0.0.0.0");
+        assert!(ok("[fe80::1]:7001", "[::]:7001"), "every address");
+        assert!(
+            ok("127.0.0.1:7001", "[::ffff:127.0.0.1]:7001"),
+            "IPv4-mapped"
+        );
+    }
 }
 
 fn ids(list: &[NodeId]) -> String {
