@@ -86,7 +86,9 @@ pub trait Replicated {
     /// messages).
     fn apply(&mut self, delivery: &Delivery);
     /// The state as bytes, for a member that joins: it reflects exactly the deliveries
-    /// applied before the view that lets the joiner in.
+    /// applied before the view that lets the joiner in. At most about 1 GiB
+    /// (`zerorank_replication::abcast::runtime::MAX_STATE`, with the agreements' state):
+    /// a larger one is not sent (an error is logged) and the joiner stops for want of it.
     fn snapshot(&self) -> Vec<u8>;
     /// Replace the state with a member's `snapshot`, on joining.
     fn restore(&mut self, state: &[u8]);

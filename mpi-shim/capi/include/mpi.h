@@ -2172,7 +2172,8 @@ int MPIX_Ring_progress(MPI_Comm comm);
  * deliveries before the joiner's view, and the joiner's restore(ctx, buf, bytes) takes it
  * before it applies anything. Set it on every rank right after MPIX_Ring_create. The
  * functions must not call MPI. A snapshot that returns a negative size sends an empty
- * state (restore gets 0 bytes; the sender logs a warning). */
+ * state (restore gets 0 bytes; the sender logs a warning); one over about 1 GiB is not
+ * sent (the sender logs an error) and the joiner's rejoin fails for want of it. */
 typedef void MPIX_Ring_apply_fn(void *ctx, int origin, int seq, const void *buf, int bytes);
 typedef int MPIX_Ring_snapshot_fn(void *ctx, void *buf, int maxbytes);
 typedef void MPIX_Ring_restore_fn(void *ctx, const void *buf, int bytes);

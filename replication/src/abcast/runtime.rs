@@ -54,6 +54,10 @@ pub const MAX_BROADCAST: usize = 16 << 20;
 /// for a group that takes broadcasts up to [`MAX_BROADCAST`].
 pub const MAX_FRAME: usize = 1 << 30;
 
+/// Largest state a joiner is sent (the application's and the agreements'): what a frame
+/// of [`MAX_FRAME`] bytes carries, less room for the frame's own fields.
+pub const MAX_STATE: usize = MAX_FRAME - (1 << 20);
+
 /// Most payload bytes of frames sent to a peer in one transport frame, about (the
 /// transport refuses frames above 4 MiB; a single larger broadcast goes alone). A little
 /// under 1 MiB, so that a full batch with its headers fits the receiver's 1 MiB buffer
@@ -446,7 +450,20 @@ impl Node {
                 {
                     let mut i = self.inner.borrow_mut();
                     let s = (i.state)();
-                    i.member.send_state(joiner, view, s);
+                    if s.len() > MAX_STATE {
+                        // Past the frame limit it would break every connection it went
+                        // on (and past 2 GiB rkyv's 32-bit offsets panic): the joiner is
+                        // told nothing and stops for want of the state, saying so.
+                        tracing::error!(
+                            member = i.opts.id,
+                            joiner,
+                            bytes = s.len(),
+                            "the application's state is {} bytes, more than the {MAX_STATE} a joiner can be sent: member {joiner} is not sent it",
+                            s.len()
+                        );
+                    } else {
+                        i.member.send_state(joiner, view, s);
+                    }
                 }
                 pump(&self.inner);
                 None
@@ -1456,6 +1473,88 @@ mod tests {
                     .is_some_and(|w| w.contains("none of the contacts [9]")),
                 "it said its contacts failed first: {blocked:?}"
             );
+        });
+    }
+
+    /// An application state too large for a frame is not sent: the joiner stops for want
+    /// of it, saying so, and the members go on without it. (Past 2 GiB, as here, rkyv's
+    /// 32-bit offsets panicked in the member sending it.)
+    #[test]
+    fn a_state_too_large_to_send_stops_the_joiner_not_the_members() {
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor");
+        ex.run(async {
+            let opts = |id: NodeId, start: Start| Options {
+                id,
+                listen: "127.0.0.1:0".parse().unwrap(),
+                addrs: BTreeMap::new(),
+                start,
+                job: 12,
+                secret: [8; 32],
+                member: Config::default(),
+                tcp: TcpConfig::default(),
+                shm: false,
+            };
+            // (Zeroed pages, never touched unless sent.)
+            let huge = || Box::new(|| vec![0u8; (2 << 30) + 1]) as Box<dyn FnMut() -> Vec<u8>>;
+            let a = Node::start(opts(1, Start::Found(vec![1, 2])), huge()).expect("1");
+            let b = Node::start(opts(2, Start::Found(vec![1, 2])), huge()).expect("2");
+            let j = Node::start(opts(3, Start::Join(vec![1])), Box::new(Vec::new)).expect("3");
+            let addrs = [
+                (1, a.local_addr()),
+                (2, b.local_addr()),
+                (3, j.local_addr()),
+            ];
+            for n in [&a, &b, &j] {
+                n.add_addrs(addrs);
+            }
+            // (Their events taken, the members are asked for the state; member 1's only
+            // until the joiner stopped, to see its own delivery after.)
+            let db = drain(&b);
+            let stop = Rc::new(std::cell::Cell::new(false));
+            let da = {
+                let (a, stop) = (a.clone(), stop.clone());
+                glommio::spawn_local(async move {
+                    while !stop.get() {
+                        let _ = next_event_within(&a, Duration::from_millis(10)).await;
+                    }
+                })
+                .detach()
+            };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut said = Vec::new();
+            while !j.is_stopped() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(
+                    !left.is_zero(),
+                    "the joiner did not stop within 20 s; it said {said:?}"
+                );
+                if let Some(Event::Blocked(why)) = next_event_within(&j, left).await {
+                    said.push(why);
+                }
+            }
+            stop.set(true);
+            da.await;
+            assert!(
+                said.iter().any(|w| w.contains("state never came")),
+                "the joiner says why: {said:?}"
+            );
+            // The members go on, without it.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let id = a
+                .broadcast(Bytes::from_static(b"after"))
+                .expect("member 1 broadcasts");
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(!left.is_zero(), "member 1 did not deliver within 20 s");
+                match next_event_within(&a, left).await {
+                    Some(Event::Deliver { id: got, .. }) if got == id => break,
+                    Some(Event::Blocked(why)) => panic!("member 1 blocked: {why}"),
+                    _ => {}
+                }
+            }
+            drop(db);
         });
     }
 
