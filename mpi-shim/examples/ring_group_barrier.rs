@@ -56,19 +56,23 @@ fn main() {
         extras.set(extras.get() + u64::from(yes));
         yes
     };
+    // Keep to group calls for the 3 s, taking only the deliveries expected.
+    let in_group_calls = || {
+        while three_s() {
+            if let Some(d) = group
+                .next_delivery(Duration::from_millis(50))
+                .unwrap_or_else(|e| fail(e.to_string()))
+            {
+                if !is_extra(&d) {
+                    fail(format!("a delivery nobody sent: {d:?}"));
+                }
+            }
+        }
+    };
     match (mode.as_str(), me) {
         // Rank 0 in group calls; the others go on to the barrier and wait there.
         ("barrier", 0) | ("progress" | "compute" | "queue", 1..) | ("read", 2..) => {
-            while three_s() {
-                if let Some(d) = group
-                    .next_delivery(Duration::from_millis(50))
-                    .unwrap_or_else(|e| fail(e.to_string()))
-                {
-                    if !is_extra(&d) {
-                        fail(format!("a delivery nobody sent: {d:?}"));
-                    }
-                }
-            }
+            in_group_calls()
         }
         ("queue", 0) => {
             for _ in 0..EXTRA {
@@ -88,16 +92,7 @@ fn main() {
                     .unwrap_or_else(|e| fail(e.to_string()));
             }
             group.flush().unwrap_or_else(|e| fail(e.to_string()));
-            while three_s() {
-                if let Some(d) = group
-                    .next_delivery(Duration::from_millis(50))
-                    .unwrap_or_else(|e| fail(e.to_string()))
-                {
-                    if !is_extra(&d) {
-                        fail(format!("a delivery nobody sent: {d:?}"));
-                    }
-                }
-            }
+            in_group_calls();
         }
         ("read", 0) => {
             // Take them all in (waiting in a group call), then read them slowly.

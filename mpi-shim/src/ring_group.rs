@@ -527,6 +527,14 @@ impl RingGroup {
         self.last_poll.get().elapsed() >= Self::PROGRESS_EVERY
     }
 
+    /// [`take_in`](Self::take_in) if the member has gone
+    /// [`RingGroup::PROGRESS_EVERY`] without running.
+    fn take_in_if_due(&self) {
+        if self.progress_due() {
+            self.take_in();
+        }
+    }
+
     /// After being idle longer than a heartbeat (the rank computed, or hung), let the
     /// member read what came in meanwhile for 20 ms, which may say the group went on
     /// without it, and take it in: before it takes the queue, which would otherwise go
@@ -632,9 +640,7 @@ impl RingGroup {
         mut ready: impl FnMut(&mut State) -> Option<T>,
     ) -> Result<Option<T>> {
         let deadline = Instant::now() + timeout;
-        if self.progress_due() {
-            self.take_in();
-        }
+        self.take_in_if_due();
         loop {
             if let Some(x) = ready(&mut self.state.borrow_mut()) {
                 return Ok(Some(x));
@@ -664,9 +670,7 @@ impl RingGroup {
     /// The installed view. Its members are ids: [`rank_of_member`](Self::rank_of_member)
     /// gives their ranks (before any [`rejoin`](Self::rejoin), rank + 1).
     pub fn view(&self) -> Option<View> {
-        if self.progress_due() {
-            self.take_in();
-        }
+        self.take_in_if_due();
         self.node.borrow().view()
     }
 
@@ -678,9 +682,7 @@ impl RingGroup {
                 .decision(instance)
                 .map(|(p, v)| (rank_of(p, self.size), v.to_vec()))
         };
-        if self.progress_due() {
-            self.take_in();
-        }
+        self.take_in_if_due();
         if let Some(d) = decided(&mut self.state.borrow_mut()) {
             return Ok(d);
         }

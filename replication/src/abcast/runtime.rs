@@ -1262,17 +1262,25 @@ mod tests {
     use super::*;
 
     /// Member 1 of a group founded by members 1 and 2, on loopback (job 7).
-    fn founder_of_two() -> Options {
+    /// Member `id` of job `job` on loopback, over TCP only, no addresses known yet.
+    fn loopback(id: NodeId, start: Start, job: u64) -> Options {
         Options {
-            id: 1,
+            id,
             listen: "127.0.0.1:0".parse().unwrap(),
             addrs: BTreeMap::new(),
-            start: Start::Found(vec![1, 2]),
-            job: 7,
-            secret: [3; 32],
+            start,
+            job,
+            secret: [job as u8; 32],
             member: Config::default(),
             tcp: TcpConfig::default(),
+            shm: false,
+        }
+    }
+
+    fn founder_of_two() -> Options {
+        Options {
             shm: true,
+            ..loopback(1, Start::Found(vec![1, 2]), 7)
         }
     }
 
@@ -1365,18 +1373,11 @@ mod tests {
         ex.run(async {
             let start = |id: NodeId| {
                 let opts = Options {
-                    id,
-                    listen: "127.0.0.1:0".parse().unwrap(),
-                    addrs: BTreeMap::new(),
-                    start: Start::Found(vec![1, 2]),
-                    job: 9,
-                    secret: [5; 32],
                     member: Config {
                         window: 4,
                         ..Config::default()
                     },
-                    tcp: TcpConfig::default(),
-                    shm: false,
+                    ..loopback(id, Start::Found(vec![1, 2]), 9)
                 };
                 Node::start(opts, Box::new(Vec::new)).expect("start")
             };
@@ -1431,17 +1432,7 @@ mod tests {
             .make()
             .expect("executor");
         ex.run(async {
-            let opts = |id: NodeId, start: Start| Options {
-                id,
-                listen: "127.0.0.1:0".parse().unwrap(),
-                addrs: BTreeMap::new(),
-                start,
-                job: 11,
-                secret: [6; 32],
-                member: Config::default(),
-                tcp: TcpConfig::default(),
-                shm: false,
-            };
+            let opts = |id, start| loopback(id, start, 11);
             let a = Node::start(opts(1, Start::Found(vec![1, 2])), Box::new(Vec::new)).expect("1");
             let b = Node::start(opts(2, Start::Found(vec![1, 2])), Box::new(Vec::new)).expect("2");
             let addrs = [(1, a.local_addr()), (2, b.local_addr())];
@@ -1485,17 +1476,7 @@ mod tests {
             .make()
             .expect("executor");
         ex.run(async {
-            let opts = |id: NodeId, start: Start| Options {
-                id,
-                listen: "127.0.0.1:0".parse().unwrap(),
-                addrs: BTreeMap::new(),
-                start,
-                job: 12,
-                secret: [8; 32],
-                member: Config::default(),
-                tcp: TcpConfig::default(),
-                shm: false,
-            };
+            let opts = |id, start| loopback(id, start, 12);
             // (Zeroed pages, never touched unless sent.)
             let huge = || Box::new(|| vec![0u8; (2 << 30) + 1]) as Box<dyn FnMut() -> Vec<u8>>;
             let a = Node::start(opts(1, Start::Found(vec![1, 2])), huge()).expect("1");
