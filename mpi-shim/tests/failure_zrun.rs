@@ -68,7 +68,7 @@ fn sigkill_of_a_rank_ends_the_job_cleanly() {
             break;
         }
         assert!(
-            checked.elapsed() < Duration::from_secs(5),
+            checked.elapsed() < Duration::from_secs(30),
             "segments left in /dev/shm: {shm:?}"
         );
         std::thread::sleep(Duration::from_millis(100));

@@ -96,29 +96,97 @@ impl Doorbell {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use std::sync::Arc;
+
+    /// How long a sleep that should end may take before the test calls it hung: far
+    /// beyond any scheduling delay, so that it bounds the test without timing it.
+    const HANG: Duration = Duration::from_secs(60);
+
+    fn doorbell() -> Arc<Doorbell> {
+        Arc::new(Doorbell {
+            word: AtomicU32::new(AWAKE),
+            claimed: AtomicU32::new(0),
+        })
+    }
+
+    /// Run `sleep` on `d` in a thread; whether it returned within [`HANG`].
+    fn returns(d: &Arc<Doorbell>, sleep: impl FnOnce(&Doorbell) + Send + 'static) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = d.clone();
+        std::thread::spawn(move || {
+            sleep(&d);
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(HANG).is_ok()
+    }
 
     #[test]
-    fn sleep_times_out_and_wakes() {
-        let d = Doorbell {
-            word: AtomicU32::new(0),
-            claimed: AtomicU32::new(0),
-        };
+    fn claimed_once() {
+        let d = doorbell();
         assert!(d.claim() && !d.claim());
+    }
+
+    #[test]
+    fn a_sleep_ends_at_its_timeout() {
+        let d = doorbell();
         d.prepare();
-        let t = Instant::now();
-        d.sleep(Duration::from_millis(30));
-        let e = t.elapsed();
-        assert!(e >= Duration::from_millis(25), "woke too early: {e:?}");
-        assert!(e < Duration::from_secs(5), "timeout not honoured: {e:?}");
-        // A notify before the sleep makes the sleep return at once.
-        d.notify();
-        d.finish();
+        assert!(
+            returns(&d, |d| d.sleep(Duration::from_millis(30))),
+            "a 30 ms sleep, never woken, was still asleep after {HANG:?}"
+        );
+    }
+
+    #[test]
+    fn a_notify_before_the_sleep_is_not_lost() {
+        let d = doorbell();
         d.prepare();
         d.notify();
-        let t = Instant::now();
-        d.sleep(Duration::from_secs(10));
-        assert!(t.elapsed() < Duration::from_secs(1), "lost wake-up");
-        d.finish();
+        assert_eq!(
+            d.word.load(Ordering::Relaxed),
+            AWAKE,
+            "notify flips the word"
+        );
+        assert!(
+            returns(&d, |d| d.sleep(Duration::from_secs(3600))),
+            "lost wake-up: notified before sleeping, still asleep after {HANG:?}"
+        );
+    }
+
+    #[test]
+    fn a_notify_during_the_sleep_wakes_it() {
+        let d = doorbell();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sleeper = d.clone();
+        std::thread::spawn(move || {
+            sleeper.prepare();
+            sleeper.sleep(Duration::from_secs(3600));
+            sleeper.finish();
+            let _ = tx.send(());
+        });
+        // Once the word says SLEEPING the sleeper is in the futex or about to enter it,
+        // where the flipped word makes it return at once.
+        let seen = (0..HANG.as_millis())
+            .find(|_| {
+                let sleeping = d.word.load(Ordering::Relaxed) == SLEEPING;
+                if !sleeping {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                sleeping
+            })
+            .is_some();
+        assert!(seen, "the sleeper never announced its sleep");
+        d.notify();
+        assert!(
+            rx.recv_timeout(HANG).is_ok(),
+            "lost wake-up: notified while sleeping, still asleep after {HANG:?}"
+        );
+        assert_eq!(d.word.load(Ordering::Relaxed), AWAKE);
+    }
+
+    #[test]
+    fn a_notify_with_nobody_asleep_leaves_the_word() {
+        let d = doorbell();
+        d.notify();
+        assert_eq!(d.word.load(Ordering::Relaxed), AWAKE);
     }
 }
