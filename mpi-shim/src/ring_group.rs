@@ -542,9 +542,10 @@ impl RingGroup {
     /// stopped keeps it for the rejoin.
     ///
     /// Idle long enough to have been left out (the failure detector's bound, less a
-    /// heartbeat), it first pings its ring neighbours: until both have acknowledged the
-    /// ping, or the member learnt that it stopped (a neighbour that left it out takes
-    /// none of its frames and says which view the group is in), or the bound passed, the
+    /// heartbeat), it first pings its ring neighbours: until both have answered the ping
+    /// (a neighbour frozen in a view change answers once it is over), or the member
+    /// learnt that it stopped (a neighbour that left it out says which view the group is
+    /// in instead of answering), or the bound passed, the
     /// queue is not handed over ([`confirmed`](Self::confirmed)); calls that wait go on
     /// waiting within their own timeouts. The 20 ms read alone lost the queue whenever
     /// the notice came later.

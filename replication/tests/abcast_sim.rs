@@ -337,6 +337,42 @@ fn pauses_shorter_than_the_failure_detector_lose_nothing_and_stalls_back_off() {
     );
 }
 
+/// A member back from a pause pings its ring neighbours and broadcasts only once both
+/// answered, it learnt that it was left out, or the failure detector's bound passed (as
+/// the MPI layer's ring group does). Pauses from 50 ms to well past the bound run the
+/// ping and its answers (held by neighbours in a view change until it is over) through
+/// the fault schedules under the checker. (These schedules seldom put the ping inside
+/// the view change that leaves the member out: the regression test for that is
+/// `neighbours_frozen_in_a_view_change_answer_a_ping_only_after_it` in `member`.)
+#[test]
+fn a_member_back_from_a_pause_hears_back_or_learns_that_it_is_out() {
+    const RUNS: u64 = 60;
+    let mut pings = [0u64; 3];
+    for seed in 0..RUNS {
+        let mut c = SimConfig::random(seed);
+        c.member.carrier = zerorank_replication::abcast::Carrier::Connections;
+        c.crashes = false;
+        c.partitions = false;
+        c.max_pause = 4 * c.member.suspect_after;
+        let r = run(c);
+        if let Err(v) = check(&r.logs, CheckOptions { liveness: true }) {
+            panic!("seed {seed} with pauses: {v}; faults {:?}", r.faults);
+        }
+        for (total, n) in pings.iter_mut().zip(r.pings) {
+            *total += n;
+        }
+    }
+    let [answered, stopped, bound] = pings;
+    eprintln!(
+        "{RUNS} runs: {answered} pings answered, {stopped} stops learnt, {bound} bounds passed"
+    );
+    assert!(answered > 0, "no ping after a pause was answered");
+    assert!(
+        stopped > 0,
+        "no member back from a pause learnt that it was left out"
+    );
+}
+
 /// How many views member log `l` installed.
 fn views(l: &zerorank_replication::abcast::MemberLog) -> usize {
     l.entries

@@ -376,18 +376,6 @@ impl Links {
             .min()
     }
 
-    /// Frames sent to `peer` so far, sequenced ones (numbered `1..=` this).
-    pub fn sent(&self, peer: NodeId) -> u64 {
-        self.links.get(&peer).map_or(0, |l| l.next_seq - 1)
-    }
-
-    /// Has `peer` acknowledged this member's frame `seq` to it (and so every one before)?
-    pub fn acknowledged(&self, peer: NodeId, seq: u64) -> bool {
-        self.links
-            .get(&peer)
-            .is_some_and(|l| seq < l.next_seq && l.unacked.front().is_none_or(|&(s, _)| s > seq))
-    }
-
     /// Frames waiting for acknowledgement, over all links (for back-pressure and tests).
     pub fn in_flight(&self) -> usize {
         self.links.values().map(|l| l.unacked.len()).sum()
@@ -451,26 +439,6 @@ mod tests {
             1,
             "an unsequenced frame passes at once"
         );
-    }
-
-    #[test]
-    fn acknowledged_says_which_frames_the_peer_has() {
-        let mut a = Links::new(Carrier::Connections, 40, 5);
-        let mut b = Links::new(Carrier::Connections, 40, 5);
-        assert_eq!(a.sent(2), 0);
-        assert!(!a.acknowledged(2, 1), "nothing sent yet");
-        let f1 = a.send(0, 2, Wire::Heartbeat);
-        let f2 = a.send(0, 2, Wire::Heartbeat);
-        assert_eq!(a.sent(2), 2);
-        b.receive(1, 1, f1);
-        let ack = b.send(1, 1, Wire::Heartbeat);
-        a.receive(2, 2, ack);
-        assert!(a.acknowledged(2, 1) && !a.acknowledged(2, 2));
-        assert!(!a.acknowledged(2, 3), "never sent");
-        b.receive(3, 1, f2);
-        let ack = b.send(3, 1, Wire::Heartbeat);
-        a.receive(4, 2, ack);
-        assert!(a.acknowledged(2, 2));
     }
 
     #[test]

@@ -193,7 +193,8 @@ struct Round {
 }
 
 /// The frames a member sent its ring neighbours up to a ping of them, by neighbour
-/// ([`Member::ping_neighbours`], [`Member::heard_back_since`]).
+/// ([`Member::ping_neighbours`], [`Member::heard_back_since`]): each neighbour pinged,
+/// with the ping's nonce.
 pub type NeighbourMark = Vec<(NodeId, u64)>;
 
 /// One member of a group.
@@ -237,6 +238,14 @@ pub struct Member {
     leading: Option<Round>,
     /// Rounds this member led in the current view change without reaching a majority.
     failed_rounds: u32,
+    /// The last [`Wire::Ping`] nonce this member sent.
+    ping_nonce: u64,
+    /// The highest nonce each member answered with [`Wire::Pong`].
+    pongs: BTreeMap<NodeId, u64>,
+    /// Pings this member holds while frozen in a view change (or that name a view it
+    /// has not installed yet), answered once it installs one: per pinger, its view and
+    /// its latest nonce.
+    pings_held: BTreeMap<NodeId, (ViewId, u64)>,
     /// The decision that installed the current view (to answer a late leader).
     last_commit: Option<Decision>,
     mutation: Option<Mutation>,
@@ -366,6 +375,9 @@ impl Member {
             accepted: None,
             leading: None,
             failed_rounds: 0,
+            ping_nonce: 0,
+            pongs: BTreeMap::new(),
+            pings_held: BTreeMap::new(),
             last_commit: None,
             mutation: None,
         }
@@ -467,36 +479,71 @@ impl Member {
         Ok(id)
     }
 
-    /// Send each ring neighbour a heartbeat now, and return a mark of them: with
-    /// [`Member::heard_back_since`] a member that did not run for a while (its process
-    /// computed, or hung) tells whether its neighbours still take its frames.
+    /// Ask each ring neighbour now whether the group still goes on with this member
+    /// ([`Wire::Ping`]), and return a mark of them: with [`Member::heard_back_since`] a
+    /// member that did not run for a while (its process computed, or hung) tells whether
+    /// its neighbours still count it in, before it sends what it queued meanwhile.
+    ///
+    /// The answer comes from the neighbour's state machine, not its link: a neighbour
+    /// frozen in a view change (perhaps the one that leaves this member out) answers only
+    /// once the change is over, and then with the view it is in, which stops this
+    /// member if that view does not hold it. A link acknowledgement came at once even
+    /// from a frozen neighbour, so a queue sent then could go out in a view the others
+    /// were leaving, to be delivered nowhere.
     pub fn ping_neighbours(&mut self, now: u64) -> NeighbourMark {
         self.advance(now);
         if self.phase != Phase::Normal {
             return Vec::new();
         }
         let (left, right) = self.neighbours();
-        let mut mark: NeighbourMark = [left, right]
-            .into_iter()
-            .flatten()
-            .map(|nb| (nb, self.links.sent(nb) + 1))
-            .collect();
-        mark.dedup();
-        for &(nb, _) in &mark {
-            self.send(nb, Wire::Heartbeat);
+        let mut nbs: Vec<NodeId> = [left, right].into_iter().flatten().collect();
+        nbs.dedup();
+        let view = self.view_id();
+        self.ping_nonce += 1;
+        let nonce = self.ping_nonce;
+        for &nb in &nbs {
+            self.send(nb, Wire::Ping { view, nonce });
         }
-        mark
+        nbs.into_iter().map(|nb| (nb, nonce)).collect()
     }
 
-    /// Has each ring neighbour of `mark` that still is one acknowledged a frame sent to
-    /// it since the mark was taken ([`Member::ping_neighbours`])? A neighbour that left
-    /// this member out takes none of its frames: it answers which view the group is in,
-    /// and this member stops.
+    /// Has each ring neighbour of `mark` that still is one answered the ping since the
+    /// mark was taken ([`Member::ping_neighbours`])? A neighbour that left this member out
+    /// answers which view the group is in instead, and this member stops.
     pub fn heard_back_since(&self, mark: &NeighbourMark) -> bool {
         let (left, right) = self.neighbours();
-        mark.iter().all(|&(nb, seq)| {
-            (Some(nb) != left && Some(nb) != right) || self.links.acknowledged(nb, seq)
+        mark.iter().all(|&(nb, nonce)| {
+            (Some(nb) != left && Some(nb) != right)
+                || self.pongs.get(&nb).is_some_and(|&n| n >= nonce)
         })
+    }
+
+    /// `from` pinged, from view `view`: answer now if this member is in a view that holds
+    /// it and in no view change; otherwise hold the ping until it installs a view.
+    fn on_ping(&mut self, from: NodeId, view: ViewId, nonce: u64) {
+        if self.phase != Phase::Normal {
+            return;
+        }
+        if self.vs.frozen || view > self.view_id() {
+            let held = self.pings_held.entry(from).or_insert((view, nonce));
+            *held = (held.0.max(view), held.1.max(nonce));
+            return;
+        }
+        // (`tell_if_outdated` answered a pinger outside this member's view.)
+        self.send(from, Wire::Pong { nonce });
+    }
+
+    /// Answer the pings held during a view change, now that `view` is installed.
+    fn answer_held_pings(&mut self, view: &View) {
+        for (from, (v, nonce)) in std::mem::take(&mut self.pings_held) {
+            if v > view.id {
+                self.pings_held.insert(from, (v, nonce));
+            } else if view.contains(from) {
+                self.send(from, Wire::Pong { nonce });
+            } else {
+                self.send(from, Wire::Outdated { view: view.clone() });
+            }
+        }
     }
 
     /// This member's broadcasts accepted and not yet delivered here, and their bytes (what
@@ -942,6 +989,11 @@ impl Member {
         match w {
             Wire::Data { .. } | Wire::Ack { .. } => self.on_ring(from, w),
             Wire::Heartbeat => {}
+            Wire::Ping { view, nonce } => self.on_ping(from, view, nonce),
+            Wire::Pong { nonce } => {
+                let n = self.pongs.entry(from).or_insert(0);
+                *n = (*n).max(nonce);
+            }
             Wire::Suspect { base, who } => {
                 if self.phase == Phase::Normal && base == self.view_id() {
                     self.suspect(who);
@@ -1019,7 +1071,9 @@ impl Member {
         }
         let behind = match w {
             Wire::Heartbeat => true,
-            Wire::Data { view, .. } | Wire::Ack { view, .. } => *view < v.id,
+            Wire::Data { view, .. } | Wire::Ack { view, .. } | Wire::Ping { view, .. } => {
+                *view < v.id
+            }
             Wire::Prepare { base, .. } | Wire::Suspect { base, .. } | Wire::Leave { base, .. } => {
                 *base < v.id && self.last_commit.as_ref().is_none_or(|d| d.base != *base)
             }
@@ -1504,6 +1558,7 @@ impl Member {
                 self.vs.future.push((from, w));
             }
         }
+        self.answer_held_pings(&view);
         if !self.joiners.is_empty() || !self.leavers.is_empty() {
             self.want_change();
         }
@@ -1604,6 +1659,208 @@ mod tests {
         };
         // One of three: its broadcasts wait for the others, so they stay in flight.
         Member::founder(1, &[1, 2, 3], cfg, 0)
+    }
+
+    /// Hand-driven members: every frame goes to its addressee at the next step, except
+    /// those to a paused member or on a held pair, which wait, in order, until released.
+    struct Hand {
+        ms: Vec<Member>,
+        now: u64,
+        paused: BTreeSet<NodeId>,
+        held_pairs: BTreeSet<(NodeId, NodeId)>,
+        held: Vec<(NodeId, NodeId, Frame)>,
+        ready: Vec<(NodeId, NodeId, Frame)>,
+    }
+
+    impl Hand {
+        fn new(n: NodeId) -> Self {
+            let ids: Vec<NodeId> = (1..=n).collect();
+            Hand {
+                ms: ids
+                    .iter()
+                    .map(|&id| Member::founder(id, &ids, Config::default(), 0))
+                    .collect(),
+                now: 0,
+                paused: BTreeSet::new(),
+                held_pairs: BTreeSet::new(),
+                held: Vec::new(),
+                ready: Vec::new(),
+            }
+        }
+
+        fn m(&mut self, id: NodeId) -> &mut Member {
+            &mut self.ms[id as usize - 1]
+        }
+
+        /// Collect what member `id` wants sent (its other actions are dropped).
+        fn drain(&mut self, id: NodeId) {
+            let m = &mut self.ms[id as usize - 1];
+            m.flush();
+            while let Some(a) = m.poll_action() {
+                if let Action::Send { to, frame } = a {
+                    self.ready.push((id, to, frame));
+                }
+            }
+        }
+
+        /// One millisecond: deliver what is ready and not held, then tick the members
+        /// that are not paused.
+        fn step(&mut self) {
+            self.now += 1;
+            let now = self.now;
+            for (from, to, f) in std::mem::take(&mut self.ready) {
+                if self.paused.contains(&to) || self.held_pairs.contains(&(from, to)) {
+                    self.held.push((from, to, f));
+                } else {
+                    self.m(to).handle(now, from, f);
+                    self.drain(to);
+                }
+            }
+            for id in 1..=self.ms.len() as NodeId {
+                if !self.paused.contains(&id) {
+                    self.m(id).tick(now);
+                    self.drain(id);
+                }
+            }
+        }
+
+        /// Unpause `id`: what waited for it goes first at the next step, in order.
+        fn resume(&mut self, id: NodeId) {
+            self.paused.remove(&id);
+            let (mut to, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+                .into_iter()
+                .partition(|(from, t, _)| *t == id && !self.held_pairs.contains(&(*from, *t)));
+            self.held = held;
+            to.append(&mut self.ready);
+            self.ready = to;
+        }
+
+        /// Unpause every member and unhold every pair: the held frames go first, in order.
+        fn release(&mut self) {
+            self.paused.clear();
+            self.held_pairs.clear();
+            let mut held = std::mem::take(&mut self.held);
+            held.append(&mut self.ready);
+            self.ready = held;
+        }
+    }
+
+    /// Review finding 7: a member that computed long enough to be left out pings its ring
+    /// neighbours before it sends its queue. Neighbours frozen in the view change that
+    /// leaves it out must not answer until the change is over, and then answer that it
+    /// is out: before, their links acknowledged the ping at once, and the queue went out
+    /// into a view nobody would deliver it in.
+    #[test]
+    fn neighbours_frozen_in_a_view_change_answer_a_ping_only_after_it() {
+        let mut h = Hand::new(3);
+        for _ in 0..50 {
+            h.step();
+        }
+        assert!(h.ms.iter().all(|m| m.view_id().round == 0 && !m.vs.frozen));
+        // Member 3 computes: 1 and 2 suspect it and 1 leads the change without it. Hold
+        // the pair 1-2 once 1 has proposed the view without 3 (2 has promised), so that
+        // both stay frozen.
+        h.paused.insert(3);
+        let mut steps = 0;
+        while !(h.ms[0].accepted.is_some() && h.ms[1].vs.frozen) {
+            steps += 1;
+            assert!(steps < 5_000, "member 1 never proposed a view");
+            h.step();
+        }
+        let proposed = &h.ms[0].accepted.as_ref().expect("proposed").1.view;
+        assert_eq!(
+            proposed.members,
+            vec![1, 2],
+            "the view proposed leaves 3 out"
+        );
+        h.held_pairs.extend([(1, 2), (2, 1)]);
+        // 3 goes on: it pings, and reads what came meanwhile.
+        h.resume(3);
+        let now = h.now;
+        let mark = h.m(3).ping_neighbours(now);
+        h.drain(3);
+        assert_eq!(mark.len(), 2, "a ring of three: both others are neighbours");
+        // (Shorter than a view change's timeout: held longer, 1 would start a round that
+        // 3, now back, could join, leaving 2 out.)
+        for _ in 0..Config::default().change_timeout / 2 {
+            h.step();
+            assert!(
+                !h.ms[2].heard_back_since(&mark) && !h.ms[2].is_stopped(),
+                "member 3 heard back from neighbours frozen in a view change"
+            );
+        }
+        // The change ends without 3: it learns that it is out, and never heard back.
+        h.release();
+        let mut steps = 0;
+        while !h.ms[2].is_stopped() {
+            steps += 1;
+            assert!(steps < 5_000, "member 3 never learnt that it was left out");
+            assert!(
+                !h.ms[2].heard_back_since(&mark),
+                "member 3 heard back while being left out"
+            );
+            h.step();
+        }
+        for m in &h.ms[..2] {
+            let v = m.view().expect("a view");
+            assert_eq!(v.members, vec![1, 2], "1 and 2 went on without 3");
+        }
+    }
+
+    /// Neighbours in the view and in no view change answer a ping at once; neighbours
+    /// frozen in a view change that keeps the pinger answer once it is over.
+    #[test]
+    fn neighbours_that_go_on_with_the_pinger_answer() {
+        let mut h = Hand::new(4);
+        for _ in 0..50 {
+            h.step();
+        }
+        let now = h.now;
+        let mark = h.m(3).ping_neighbours(now);
+        h.drain(3);
+        assert_eq!(
+            mark.iter().map(|&(nb, _)| nb).collect::<Vec<_>>(),
+            vec![2, 4]
+        );
+        let mut steps = 0;
+        while !h.ms[2].heard_back_since(&mark) {
+            steps += 1;
+            assert!(steps < 100, "no answer to a ping in a quiet group");
+            h.step();
+        }
+        // Member 1 leaves: 2, 3 and 4 go on. 3 pings once 2 and 4 are frozen.
+        let now = h.now;
+        h.m(1).leave(now);
+        h.drain(1);
+        let mut steps = 0;
+        while !(h.ms[1].vs.frozen && h.ms[3].vs.frozen) {
+            steps += 1;
+            assert!(
+                steps < 5_000,
+                "members 2 and 4 never froze in the leave's change"
+            );
+            h.step();
+        }
+        let now = h.now;
+        let mark = h.m(3).ping_neighbours(now);
+        h.drain(3);
+        let mut steps = 0;
+        while !h.ms[2].heard_back_since(&mark) {
+            steps += 1;
+            assert!(steps < 5_000, "no answer after the view change");
+            assert!(!h.ms[2].is_stopped(), "member 3 is in the new view");
+            assert!(
+                h.ms[1].vs.frozen
+                    || h.ms[3].vs.frozen
+                    || h.ms[2].view().unwrap().members.len() == 3,
+                "answered during the change"
+            );
+            h.step();
+        }
+        for m in &h.ms[1..] {
+            let v = m.view().expect("a view");
+            assert_eq!(v.members, vec![2, 3, 4], "1 left");
+        }
     }
 
     /// A lone broadcaster's receivers drop what every member delivered: the sender, which

@@ -518,7 +518,7 @@ impl Node {
         self.inner.borrow().member.is_stopped()
     }
 
-    /// See [`Member::ping_neighbours`]. Call inside the executor (the heartbeats go on
+    /// See [`Member::ping_neighbours`]. Call inside the executor (the pings go on
     /// its tasks).
     pub fn ping_neighbours(&self) -> NeighbourMark {
         let mark = {

@@ -30,7 +30,7 @@
 
 use super::agreement::{self, Agreement, Outcome};
 use super::link::Carrier;
-use super::member::{Action, Config, Member};
+use super::member::{Action, Config, Member, NeighbourMark};
 use super::types::{LogEntry, MemberLog, NodeId, ViewId};
 use bytes::Bytes;
 use rand::rngs::StdRng;
@@ -140,6 +140,10 @@ pub struct SimResult {
     /// member that was not paused meanwhile (a paused member's clock jumps): past the
     /// first stall of a link, its interval doubles while the peer stays silent.
     pub longest_stall_ms: u64,
+    /// Pings after a pause ([`Member::ping_neighbours`]), by how the wait for them
+    /// ended: both neighbours answered, the member learnt that it stopped, the bound
+    /// passed. (Those of members that crashed meanwhile are not counted.)
+    pub pings: [u64; 3],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,6 +202,12 @@ struct Node {
     /// Paused until this time ([`SimConfig::max_pause`]); after the pause, when the last
     /// one ended (0: never paused).
     paused_until: u64,
+    /// Paused since its last broadcast: the next one first pings its ring neighbours.
+    ping_due: bool,
+    /// As the MPI layer's ring group does after a long idle: its broadcasts wait until
+    /// its neighbours answered this ping ([`Member::heard_back_since`]), it stopped, or
+    /// this time (the failure detector's bound) passed.
+    confirming: Option<(NeighbourMark, u64)>,
 }
 
 struct Sim {
@@ -219,6 +229,7 @@ struct Sim {
     stalls: u64,
     unexplained_stalls: Vec<String>,
     longest_stall_ms: u64,
+    pings: [u64; 3],
 }
 
 /// Ticks every this many milliseconds.
@@ -245,6 +256,7 @@ pub fn run(cfg: SimConfig) -> SimResult {
         stalls: 0,
         unexplained_stalls: Vec::new(),
         longest_stall_ms: 0,
+        pings: [0; 3],
     };
     sim.start();
     sim.run();
@@ -281,6 +293,7 @@ pub fn run(cfg: SimConfig) -> SimResult {
         stalls: sim.stalls,
         unexplained_stalls: sim.unexplained_stalls,
         longest_stall_ms: sim.longest_stall_ms,
+        pings: sim.pings,
     }
 }
 
@@ -331,6 +344,8 @@ impl Sim {
                 base: 0,
                 outcomes: Vec::new(),
                 paused_until: 0,
+                ping_due: false,
+                confirming: None,
             },
         );
         let t = self.now + self.rng.gen_range(1..=TICK);
@@ -415,6 +430,12 @@ impl Sim {
                     }
                 }
                 Ev::Broadcast(id) => {
+                    let node = &self.nodes[&id];
+                    if node.alive && !self.confirmed(id) {
+                        self.drain(id);
+                        self.schedule_broadcast(id);
+                        continue;
+                    }
                     let node = &self.nodes[&id];
                     if node.alive && !node.member.is_stopped() {
                         self.payload_no += 1;
@@ -842,12 +863,44 @@ impl Sim {
                     |m| self.nodes.get(&m).map_or(0, |n| n.side),
                 );
                 if ok && until > self.now {
-                    self.nodes.get_mut(&victim).expect("a node").paused_until = until;
+                    let node = self.nodes.get_mut(&victim).expect("a node");
+                    node.paused_until = until;
+                    node.ping_due = true;
                     self.fault_note(format!("{} ms: pause {victim} until {until} ms", self.now));
                 }
             }
             _ => {}
         }
+    }
+
+    /// May member `id` broadcast now? Not after a pause until its ring neighbours
+    /// answered its ping, it stopped, or the failure detector's bound passed.
+    fn confirmed(&mut self, id: NodeId) -> bool {
+        let now = self.now;
+        let bound = self.cfg.member.suspect_after;
+        let node = self.nodes.get_mut(&id).expect("a node");
+        if std::mem::take(&mut node.ping_due) {
+            let mark = node.member.ping_neighbours(now);
+            // (Empty when not in a view's normal course: a joiner, a stopped member.)
+            if !mark.is_empty() {
+                node.confirming = Some((mark, now + bound));
+            }
+        }
+        let Some((mark, until)) = &node.confirming else {
+            return true;
+        };
+        let end = if node.member.is_stopped() {
+            1
+        } else if node.member.heard_back_since(mark) {
+            0
+        } else if now >= *until {
+            2
+        } else {
+            return false;
+        };
+        node.confirming = None;
+        self.pings[end] += 1;
+        true
     }
 
     fn fault_note(&mut self, what: String) {

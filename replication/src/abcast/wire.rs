@@ -56,6 +56,19 @@ pub enum Wire {
     },
     /// Keeps a ring link alive when there is nothing else to send.
     Heartbeat,
+    /// A member that did not run for a while asks a ring neighbour whether the group
+    /// still goes on with it ([`Member::ping_neighbours`](super::Member::ping_neighbours)):
+    /// it was in view `view` when it asked.
+    Ping {
+        view: ViewId,
+        nonce: u64,
+    },
+    /// The answer to `Ping { nonce, .. }`: the sender is in a view that holds the pinger,
+    /// and in no view change. A member frozen in a view change answers once it is over:
+    /// `Pong` if its new view holds the pinger, else `Outdated`.
+    Pong {
+        nonce: u64,
+    },
     /// `who` seems to have failed (sent to the member that should lead the view change).
     Suspect {
         base: ViewId,
@@ -126,6 +139,8 @@ impl Wire {
             Wire::Data { .. } => "data",
             Wire::Ack { .. } => "ack",
             Wire::Heartbeat => "heartbeat",
+            Wire::Ping { .. } => "ping",
+            Wire::Pong { .. } => "pong",
             Wire::Suspect { .. } => "suspect",
             Wire::Join { .. } => "join",
             Wire::Leave { .. } => "leave",
