@@ -11,7 +11,8 @@
 #   5. cargo build (debug, all targets) and cargo build --release (libs, bins, examples)
 #   6. tests: cargo nextest run (or cargo test when nextest is absent)   } all of these run
 #   7. loom model check of the shared-memory ring (--cfg loom)           } even if one fails;
-#   8. doc tests (cargo test --doc; nextest does not run doctests)       } exit 1 at the end
+#   8. doc tests (cargo test --doc; nextest does not run doctests), and  } exit 1 at the end
+#      cargo doc with RUSTDOCFLAGS=-D warnings                           }
 #
 # Every step is bounded by `timeout`, and the whole run by a budget (ZR_CI_BUDGET seconds,
 # default 5100 = 85 min), so it never hangs CI.
@@ -234,8 +235,9 @@ else
     SKIPPED+=("loom (no cfg(loom) in transport/src)")
 fi
 
-# 8. Doc tests
+# 8. Doc tests, and the API docs build without warnings (broken or private links)
 soft_step "doc tests" 900 cargo test --workspace --doc
+soft_step "cargo doc -D warnings" 900 env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 # Leftovers: tests must clean up after themselves (advisory).
 leftover_ns=$(ip netns list 2>/dev/null | awk '{print $1}' | tr '\n' ' ' || true)

@@ -2,7 +2,7 @@
 //!
 //! A shared-memory ring slot starts with a 16-byte flag and length, and the frame follows
 //! in the same cache line (`transport::shm::ring`). The full
-//! [`FrameHeader`](crate::frame::FrameHeader) is a cache line by itself, so a small message
+//! [`crate::frame::FrameHeader`] is a cache line by itself, so a small message
 //! framed with it spans two more lines, and the receiver pays for those lines one after
 //! the other: it sees the flag, then it misses on the header. A [`SmallHeader`] leaves out
 //! what the ring already says (job, source and destination: each pair of ranks of a job

@@ -421,7 +421,7 @@ pub type KernelFn = fn(&[u8], &mut [u8]);
 /// [`reduce_local`] does (measured with callgrind: 150 instructions for a 4-float sum
 /// through `reduce_local`). `None` where MPI does not define `op` on `elem`.
 ///
-/// It computes what [`reduce_local`] computes, byte for byte: both run [`kernel`].
+/// It computes what [`reduce_local`] computes, byte for byte: both run `kernel`.
 pub fn kernel_fn(op: Op, elem: Elem) -> Option<KernelFn> {
     defined(op, elem).then(|| KERNELS[op as usize][elem as usize])
 }

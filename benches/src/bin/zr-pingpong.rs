@@ -1,8 +1,10 @@
 //! OSU-style ping-pong (per-iteration RTT percentiles, one-way = RTT/2) and streaming
 //! bandwidth (window of 64 immediate sends + wait + 4-byte ack) over zerorank.
 //! Output format matches benches/c/pingpong.c:
+//! ```text
 //!   latency <impl> <size> p50=.. p90=.. p99=..   (one-way µs)
 //!   bw <impl> <size> MBps=..                     (median of windows, MB = 1e6 B)
+//! ```
 //!
 //! ```text
 //! ./target/release/zrun -n 2 ./target/release/zr-pingpong [impl-name]

@@ -258,7 +258,7 @@ pub enum Mode {
     Off,
     /// The default: every call that runs a schedule (across nodes, non-blocking calls).
     Schedules,
-    /// `all`: also the blocking calls on one node, through the slots ([`on_node`]): one
+    /// `all`: also the blocking calls on one node, through the slots (`on_node`): one
     /// more exchange per call, for finding a program's disagreeing roots (which the
     /// on-node path cannot tell: a rank that names another root waits for a publication
     /// that never comes).

@@ -15,7 +15,7 @@
 //!
 //! Members on one node (the same kernel, network and pid namespaces) move their frames
 //! through shared memory instead, a ring per direction that the sender offers over the
-//! TCP connection ([`shm_link`](super::shm_link) has the protocol); the connection stays,
+//! TCP connection ([`shm_link`] has the protocol); the connection stays,
 //! for failure detection and wake-ups.
 
 use super::codec;

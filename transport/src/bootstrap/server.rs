@@ -88,7 +88,7 @@ impl KvsServer {
     }
 
     /// Accept TCP connections on `listener` (on a new thread) until every rank finalized.
-    /// With `secret`, each connection must first answer a challenge (see [`super::auth`]);
+    /// With `secret`, each connection must first answer a challenge (see `super::auth`);
     /// a wrong answer is logged and the connection closed, and the server goes on.
     pub fn serve_tcp(
         &self,

@@ -460,7 +460,7 @@ impl Fabric {
 
     /// Wait until `cond` holds, making progress on all traffic meanwhile (a peer may need
     /// this rank to drain its rings), yielding when it takes long (ranks may share cores)
-    /// and then letting glommio's tasks run every [`wait::RUNTIME_PERIOD`], and failing
+    /// and then letting glommio's tasks run every `wait::RUNTIME_PERIOD`, and failing
     /// if one of `peers` (world ranks) fails.
     ///
     /// Unlike the waits on requests (`wait::wait_sync`) it never sleeps on the doorbell:

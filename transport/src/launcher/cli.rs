@@ -23,7 +23,7 @@ pub struct Cli {
     #[arg(short = 'n', long = "np", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub np: u32,
 
-    /// Prefix every output line with "[rank] ".
+    /// Prefix every output line with "\[rank\] ".
     #[arg(long)]
     pub tag_output: bool,
 

@@ -1,4 +1,4 @@
-//! A [`ring`](super::ring) in this process's own memory, both ends in one owner: the
+//! A `ring` in this process's own memory, both ends in one owner: the
 //! same push and pop code the shared-memory transport runs, without a segment, for the
 //! criterion benchmarks (`benches/benches/ring.rs`) and for tests.
 

@@ -7,8 +7,8 @@
 //! * One single-producer single-consumer ring per ordered pair of local ranks, with fixed
 //!   slots; a frame (an rkyv header + payload) is written into one slot and read in
 //!   place, 16-byte aligned. A small eager message (a compact header and up to
-//!   [`SMALL_PAYLOAD_MAX`](zerorank_core::small_frame::SMALL_PAYLOAD_MAX) bytes) travels in
-//!   the slot's control line, next to its flag ([`ring`] documents the protocol).
+//!   `zerorank_core::small_frame::SMALL_PAYLOAD_MAX` bytes) travels in
+//!   the slot's control line, next to its flag (`ring` documents the protocol).
 //! * A futex doorbell per rank for blocking waits ([`ShmEndpoint::wait`]); senders make a
 //!   syscall only when the receiver announced that it sleeps.
 //! * [`cma`]: single-copy reads of large messages from the sender's memory.

@@ -1,4 +1,4 @@
-//! A [`ring`](super::ring) shared with one other process of the job, for a link that
+//! A `ring` shared with one other process of the job, for a link that
 //! is not one of the node segment's rank pairs (the ring broadcast's members, which
 //! find each other over TCP, not through the bootstrap).
 //!
@@ -26,7 +26,7 @@
 //! calls [`RingReceiver::sleep_ready`] and, if it says so, waits for a wake-up through
 //! its caller's other channel (the TCP connection); a sender calls
 //! [`RingSender::take_wake`] after each frame and sends that wake-up when it says so
-//! ([`wake_flag`](super::wake_flag) has the handshake). A busy receiver costs its
+//! (`wake_flag` has the handshake). A busy receiver costs its
 //! sender no system call at all.
 
 use super::ring::{Consumer, Producer, RingRef};

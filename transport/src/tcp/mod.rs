@@ -26,7 +26,7 @@ use zerorank_core::frame::FrameError;
 /// Knobs of the TCP transport.
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
-    /// How long [`connect`] keeps retrying a refused or unreachable address.
+    /// How long [`connect()`] keeps retrying a refused or unreachable address.
     pub connect_timeout: Duration,
     /// Bound on the whole handshake, on either side.
     pub handshake_timeout: Duration,
