@@ -529,8 +529,11 @@ impl Member {
             *held = (held.0.max(view), held.1.max(nonce));
             return;
         }
-        // (`tell_if_outdated` answered a pinger outside this member's view.)
-        self.send(from, Wire::Pong { nonce });
+        // (`tell_if_outdated` answered a pinger from an older view that this member's
+        // view leaves out; one outside it and not behind it is no member: no answer.)
+        if self.view.as_ref().is_some_and(|v| v.contains(from)) {
+            self.send(from, Wire::Pong { nonce });
+        }
     }
 
     /// Answer the pings held during a view change, now that `view` is installed.
@@ -1805,6 +1808,27 @@ mod tests {
             let v = m.view().expect("a view");
             assert_eq!(v.members, vec![1, 2], "1 and 2 went on without 3");
         }
+        // A ping from the old view, from a process the view leaves out, is answered with
+        // the view, not a pong.
+        let (now, old) = (h.now, h.ms[2].view_id());
+        h.m(1).handle(
+            now,
+            3,
+            Frame::unsequenced(Wire::Ping {
+                view: old,
+                nonce: 7,
+            }),
+        );
+        let mut answers = Vec::new();
+        while let Some(a) = h.m(1).poll_action() {
+            if let Action::Send { to: 3, frame } = a {
+                answers.push(frame.body);
+            }
+        }
+        assert!(
+            matches!(answers[..], [Some(Wire::Outdated { .. })]),
+            "answered {answers:?}"
+        );
     }
 
     /// Neighbours in the view and in no view change answer a ping at once; neighbours
