@@ -15,6 +15,8 @@ use zerorank::RingGroup;
 
 #[path = "support/ring_view.rs"]
 mod ring_view;
+#[path = "support/three_ranks.rs"]
+mod three_ranks;
 
 /// Broadcasts rank 2 queues before it computes.
 const QUEUED: usize = 3;
@@ -111,12 +113,9 @@ fn queue_without_hand_over(group: &RingGroup, got: &mut BTreeMap<Vec<u8>, u32>) 
 }
 
 fn main() {
-    let universe = zerorank::initialize().unwrap_or_else(|e| fail(e.to_string()));
+    let universe = three_ranks::initialize().unwrap_or_else(|e| fail(e));
     let world = universe.world();
     let (me, n) = (world.rank(), world.size());
-    if n != 3 {
-        fail(format!("run it at 3 ranks, not {n}"));
-    }
     let group = world.ring_group().unwrap_or_else(|e| fail(e.to_string()));
     await_view(&group, "of all three", |r| r.len() == 3);
     world.barrier().unwrap_or_else(|e| fail(e.to_string()));

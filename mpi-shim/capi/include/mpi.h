@@ -2160,9 +2160,10 @@ int MPIX_Ring_view(MPI_Comm comm, int *round, int *size, int members[], int maxm
 int MPIX_Ring_rejoin(MPI_Comm comm, double timeout);
 /* Let this rank's member run without waiting: send what is queued and take in what
  * happened (after an idle near the failure detector's bound the queue waits until the
- * ring neighbours answer a ping, for a later call). A member runs only inside MPI calls; a rank that computes for longer than the
- * failure detector's bound (1 s, or ZR_RING_SUSPECT_MS) without one is left out, so call
- * this now and then. MPI_ERR_OTHER once the member has stopped (left out, say). */
+ * ring neighbours answer a ping, for a later call). A member runs only inside MPI calls;
+ * a rank that computes for longer than the failure detector's bound (1 s, or
+ * ZR_RING_SUSPECT_MS) without one is left out, so call this now and then. MPI_ERR_OTHER
+ * once the member has stopped (left out, say). */
 int MPIX_Ring_progress(MPI_Comm comm);
 /* An application state replicated on the group: apply(ctx, origin, seq, buf, bytes) is
  * called for every delivery this rank's member takes in, in the total order, before

@@ -1261,7 +1261,14 @@ async fn timer_loop(rc: Rc<RefCell<Inner>>, woken: LocalReceiver<()>) {
 mod tests {
     use super::*;
 
-    /// Member 1 of a group founded by members 1 and 2, on loopback (job 7).
+    /// Run `test` on a glommio executor of its own (unpinned).
+    fn on_executor<T>(test: impl std::future::Future<Output = T>) -> T {
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .make()
+            .expect("executor")
+            .run(test)
+    }
+
     /// Member `id` of job `job` on loopback, over TCP only, no addresses known yet.
     fn loopback(id: NodeId, start: Start, job: u64) -> Options {
         Options {
@@ -1277,6 +1284,7 @@ mod tests {
         }
     }
 
+    /// Member 1 of a group founded by members 1 and 2, on loopback (job 7).
     fn founder_of_two() -> Options {
         Options {
             shm: true,
@@ -1288,10 +1296,7 @@ mod tests {
     /// leaves no socket or task behind.
     #[test]
     fn dropping_the_last_handle_stops_the_member() {
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .make()
-            .expect("executor");
-        ex.run(async {
+        on_executor(async {
             let node = Node::start(founder_of_two(), Box::new(Vec::new)).expect("start");
             let addr = node.local_addr();
             glommio::timer::sleep(Duration::from_millis(20)).await;
@@ -1326,10 +1331,7 @@ mod tests {
     /// still held (a process goes on as another member on the same address after it).
     #[test]
     fn close_returns_once_the_port_is_closed() {
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .make()
-            .expect("executor");
-        ex.run(async {
+        on_executor(async {
             let node = Node::start(founder_of_two(), Box::new(Vec::new)).expect("start");
             let addr = node.local_addr();
             glommio::timer::sleep(Duration::from_millis(20)).await;
@@ -1367,10 +1369,7 @@ mod tests {
     /// ([`Node::add_addrs`]) send what they dropped for want of one.
     #[test]
     fn broadcast_when_room_waits_for_the_window_and_everything_arrives() {
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .make()
-            .expect("executor");
-        ex.run(async {
+        on_executor(async {
             let start = |id: NodeId| {
                 let opts = Options {
                     member: Config {
@@ -1428,10 +1427,7 @@ mod tests {
     /// address book (the directory) and gets in.
     #[test]
     fn a_joiner_with_no_live_contact_gets_in_through_the_address_book() {
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .make()
-            .expect("executor");
-        ex.run(async {
+        on_executor(async {
             let opts = |id, start| loopback(id, start, 11);
             let a = Node::start(opts(1, Start::Found(vec![1, 2])), Box::new(Vec::new)).expect("1");
             let b = Node::start(opts(2, Start::Found(vec![1, 2])), Box::new(Vec::new)).expect("2");
@@ -1472,10 +1468,7 @@ mod tests {
     /// 32-bit offsets panicked in the member sending it.)
     #[test]
     fn a_state_too_large_to_send_stops_the_joiner_not_the_members() {
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .make()
-            .expect("executor");
-        ex.run(async {
+        on_executor(async {
             let opts = |id, start| loopback(id, start, 12);
             // (Zeroed pages, never touched unless sent.)
             let huge = || Box::new(|| vec![0u8; (2 << 30) + 1]) as Box<dyn FnMut() -> Vec<u8>>;
@@ -1545,10 +1538,7 @@ mod tests {
     #[test]
     fn a_peer_that_abuses_a_shared_memory_link_loses_it_and_nothing_else() {
         use zerorank_transport::shm::peer_ring::node_key;
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .make()
-            .expect("executor");
-        ex.run(async {
+        on_executor(async {
             let (job, secret) = (7, [3; 32]);
             let opts = Options {
                 id: 1,
