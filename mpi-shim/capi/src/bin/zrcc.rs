@@ -80,8 +80,17 @@ fn locate() -> Result<(PathBuf, PathBuf), String> {
     }
     let link = bin.join("libmpi.so.12");
     if !link.exists() {
-        std::os::unix::fs::symlink("libmpi.so", &link)
-            .map_err(|e| format!("cannot create {}: {e}", link.display()))?;
+        // Several zrcc at once (make -j) may each find the link missing: each makes its
+        // own under a private name and renames it into place, which is atomic and
+        // replaces whatever another made (or a dangling link) with the same link.
+        let own = bin.join(format!(".libmpi.so.12.zrcc-{}", std::process::id()));
+        let _ = std::fs::remove_file(&own);
+        std::os::unix::fs::symlink("libmpi.so", &own)
+            .and_then(|()| std::fs::rename(&own, &link))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&own);
+                format!("cannot create {}: {e}", link.display())
+            })?;
     }
     Ok((inc, bin.to_path_buf()))
 }
