@@ -13,7 +13,8 @@
 //! * `state`: the rank's universe, the communicator, group and request tables.
 //! * `error`: error classes, strings and handlers.
 //! * `datatype`, `op`: datatypes (derived ones too) and reduction operations.
-//! * `env`, `comm`, `p2p`, `coll`, `topo`: the MPI functions, by chapter of the standard.
+//! * `env`, `comm`, `p2p`, `persistent`, `coll`, `topo`: the MPI functions, by chapter of
+//!   the standard.
 //! * `unsupported`: every other function `mpi.h` declares, as a stub that fails with
 //!   `MPI_ERR_UNSUPPORTED_OPERATION` and says so.
 //! * `pmpi`: the `PMPI_` names of the profiling interface, each a jump to its `MPI_`
@@ -31,6 +32,7 @@ mod env;
 mod error;
 mod op;
 mod p2p;
+mod persistent;
 mod pmpi;
 mod raw;
 mod ring;

@@ -1,5 +1,7 @@
 //! Point-to-point: blocking and immediate sends and receives on any communicator and
 //! any committed datatype, completion (`Wait*`, `Test*`), cancellation and probes.
+//! Completion covers persistent requests (`persistent.rs`) too: completing one makes it
+//! inactive and leaves its handle, and an inactive one counts as `MPI_REQUEST_NULL`.
 //!
 //! A contiguous datatype travels straight from and into the user's buffer. A
 //! non-contiguous one is packed into a staging buffer before sending, and received into
@@ -18,7 +20,7 @@ use zerorank_transport::matching::Pattern;
 
 /// Where a message goes or comes from, after checking the arguments.
 #[derive(Clone, Copy)]
-enum Peer {
+pub(crate) enum Peer {
     /// `MPI_PROC_NULL`: the operation completes at once and moves nothing.
     Null,
     /// A world rank (`None`: any source).
@@ -26,15 +28,17 @@ enum Peer {
 }
 
 /// Checked arguments of a send or receive.
-struct Args {
-    comm: CommEntry,
-    ty: TypeInfo,
-    count: usize,
-    peer: Peer,
-    tag: Option<i32>,
+#[derive(Clone)]
+pub(crate) struct Args {
+    pub comm: CommEntry,
+    pub ty: TypeInfo,
+    pub count: usize,
+    pub peer: Peer,
+    pub tag: Option<i32>,
 }
 
-fn check(
+/// Check the arguments of a send (`recv` false) or receive.
+pub(crate) fn check(
     comm: c_int,
     count: c_int,
     datatype: c_int,
@@ -188,8 +192,18 @@ fn start_send(
     buf: *const c_void,
     mode: SendMode,
 ) -> Result<c_int, MpiError> {
+    send_request(a, comm_h, buf, mode).map(state::add_request)
+}
+
+/// Start a send with checked arguments `a`: the request that completes it.
+pub(crate) fn send_request(
+    a: &Args,
+    comm_h: c_int,
+    buf: *const c_void,
+    mode: SendMode,
+) -> Result<CRequest, MpiError> {
     let Peer::Rank(Some(dst)) = a.peer else {
-        return Ok(state::add_request(CRequest::Done(MpiStatus::proc_null())));
+        return Ok(CRequest::Done(MpiStatus::proc_null()));
     };
     let data = send_data(buf, a.count, &a.ty)?;
     let tag = a.tag.expect("a send has a tag");
@@ -224,12 +238,12 @@ fn start_send(
             Some(v),
         ),
     };
-    Ok(state::add_request(CRequest::Send {
+    Ok(CRequest::Send {
         id,
         comm_h,
         comm: a.comm.comm.clone(),
         keep,
-    }))
+    })
 }
 
 fn pattern(a: &Args, src: Option<u32>) -> Pattern {
@@ -241,18 +255,27 @@ fn pattern(a: &Args, src: Option<u32>) -> Pattern {
 }
 
 fn start_recv(a: &Args, comm_h: c_int, buf: *mut c_void) -> Result<c_int, MpiError> {
+    recv_request(a, comm_h, buf).map(state::add_request)
+}
+
+/// Start a receive with checked arguments `a`: the request that completes it.
+pub(crate) fn recv_request(
+    a: &Args,
+    comm_h: c_int,
+    buf: *mut c_void,
+) -> Result<CRequest, MpiError> {
     let Peer::Rank(src) = a.peer else {
-        return Ok(state::add_request(CRequest::Done(MpiStatus::proc_null())));
+        return Ok(CRequest::Done(MpiStatus::proc_null()));
     };
     let (target, unpack) = recv_target(buf, a.count, &a.ty)?;
     // SAFETY: see recv_target.
     let id = unsafe { a.comm.comm.fabric().irecv(pattern(a, src), target) };
-    Ok(state::add_request(CRequest::Recv {
+    Ok(CRequest::Recv {
         id,
         comm_h,
         comm: a.comm.comm.clone(),
         unpack,
-    }))
+    })
 }
 
 /// The outcome of completing a request: its status, or the error with the status that
@@ -289,6 +312,7 @@ fn transfer_outcome(
 fn complete(r: CRequest, block: bool) -> Result<Outcome, CRequest> {
     match r {
         CRequest::Done(st) => Ok(Ok(st)),
+        CRequest::Persistent(_) => unreachable!("complete_handle completes what one holds"),
         CRequest::Send {
             id,
             comm,
@@ -365,16 +389,76 @@ fn complete(r: CRequest, block: bool) -> Result<Outcome, CRequest> {
     }
 }
 
-/// Complete request handle `h`; `Ok(None)` when a test finds it still running.
-fn complete_handle(h: c_int, block: bool) -> Result<Option<Outcome>, MpiError> {
-    let r = state::take_request(h)?;
-    match complete(r, block) {
-        Ok(o) => Ok(Some(o)),
-        Err(r) => {
-            state::put_back(h, r);
-            Ok(None)
+/// A completed request's outcome, and what became of its handle.
+struct Completion {
+    outcome: Outcome,
+    /// A persistent request: it is inactive now and keeps its handle. Any other is gone
+    /// from the table, and its handle becomes `MPI_REQUEST_NULL`.
+    persistent: bool,
+}
+
+impl Completion {
+    /// The outcome; sets the caller's handle `h` to `MPI_REQUEST_NULL` unless it stays.
+    fn settle(self, h: &mut c_int) -> Outcome {
+        if !self.persistent {
+            *h = MPI_REQUEST_NULL;
+        }
+        self.outcome
+    }
+}
+
+/// Complete request handle `h`; `Ok(None)` when a test finds it still running. An
+/// inactive persistent request completes at once with an empty status.
+fn complete_handle(h: c_int, block: bool) -> Result<Option<Completion>, MpiError> {
+    // A persistent request stays in the table: only the operation it runs is taken out.
+    let held = state::peek_request(h, |r| match r {
+        CRequest::Persistent(p) => Some(p.active.take()),
+        _ => None,
+    });
+    match held {
+        None => Err(state::bad_request(h)),
+        Some(Some(None)) => Ok(Some(Completion {
+            outcome: Ok(empty_status()),
+            persistent: true,
+        })),
+        Some(Some(Some(op))) => match complete(op, block) {
+            Ok(outcome) => Ok(Some(Completion {
+                outcome,
+                persistent: true,
+            })),
+            Err(op) => {
+                state::peek_request(h, |r| match r {
+                    CRequest::Persistent(p) => p.active = Some(op),
+                    _ => unreachable!("request {h:#x} changed kind while running"),
+                });
+                Ok(None)
+            }
+        },
+        Some(None) => {
+            let r = state::take_request(h)?;
+            match complete(r, block) {
+                Ok(outcome) => Ok(Some(Completion {
+                    outcome,
+                    persistent: false,
+                })),
+                Err(r) => {
+                    state::put_back(h, r);
+                    Ok(None)
+                }
+            }
         }
     }
+}
+
+/// Is `h` `MPI_REQUEST_NULL` or an inactive persistent request? (MPI treats both alike
+/// in the completion calls.)
+fn inactive(h: c_int) -> bool {
+    h == MPI_REQUEST_NULL
+        || state::peek_request(
+            h,
+            |r| matches!(r, CRequest::Persistent(p) if p.active.is_none()),
+        )
+        .unwrap_or(false)
 }
 
 /// The status of an inactive (`MPI_REQUEST_NULL`) request: empty.
@@ -425,7 +509,7 @@ fn send_via_request(
 ) -> c_int {
     let r = check(comm, count, datatype, dest, tag, false).and_then(|a| {
         let h = start_send(&a, comm, buf, mode)?;
-        match complete_handle(h, true)? {
+        match complete_handle(h, true)?.map(|c| c.outcome) {
             Some(Ok(_)) => Ok(()),
             Some(Err((_, e))) => Err(e),
             None => unreachable!("a blocking completion completes"),
@@ -671,10 +755,12 @@ fn wait_or_test(
             raw::put(flag, 0);
             MPI_SUCCESS
         }
-        Ok(Some(o)) => {
+        Ok(Some(c)) => {
             raw::put(flag, 1);
-            raw::put(request, MPI_REQUEST_NULL);
-            match o {
+            if !c.persistent {
+                raw::put(request, MPI_REQUEST_NULL);
+            }
+            match c.outcome {
                 Ok(st) => {
                     raw::put_status(status, st);
                     MPI_SUCCESS
@@ -754,11 +840,7 @@ fn all(
             continue;
         }
         let comm = request_comm(*h);
-        let o = match complete_handle(*h, true) {
-            Ok(o) => o.expect("a blocking completion completes"),
-            Err(e) => Err(failed(e)),
-        };
-        *h = MPI_REQUEST_NULL;
+        let o = complete_now(h);
         match o {
             Ok(st) => {
                 raw::put(sp, st);
@@ -778,10 +860,24 @@ fn all(
     }
 }
 
-/// Has request `r` completed? (Without completing it.)
+/// Complete request `*h`, which has completed or may be waited for; `*h` becomes
+/// `MPI_REQUEST_NULL` unless it is persistent. A bad handle is the outcome's error.
+fn complete_now(h: &mut c_int) -> Outcome {
+    match complete_handle(*h, true) {
+        Ok(c) => c.expect("a blocking completion completes").settle(h),
+        Err(e) => {
+            *h = MPI_REQUEST_NULL;
+            Err(failed(e))
+        }
+    }
+}
+
+/// Has request `r` completed? (Without completing it.) An inactive persistent request
+/// has.
 fn request_done(r: &mut CRequest) -> bool {
     match r {
         CRequest::Done(_) => true,
+        CRequest::Persistent(p) => p.active.as_mut().is_none_or(request_done),
         CRequest::Send { id, comm, .. } | CRequest::Recv { id, comm, .. } => {
             comm.fabric().is_done_now(*id)
         }
@@ -845,7 +941,7 @@ fn any(
             Err(MpiError::new(MPI_ERR_ARG, "null request array")),
         );
     };
-    if reqs.iter().all(|&h| h == MPI_REQUEST_NULL) {
+    if reqs.iter().all(|&h| inactive(h)) {
         raw::put(index, MPI_UNDEFINED);
         raw::put(flag, 1);
         raw::put_status(status, empty_status());
@@ -858,7 +954,7 @@ fn any(
         }
         first = false;
         for (i, h) in reqs.iter_mut().enumerate() {
-            if *h == MPI_REQUEST_NULL {
+            if inactive(*h) {
                 continue;
             }
             let done = state::peek_request(*h, request_done);
@@ -866,11 +962,7 @@ fn any(
                 continue;
             }
             let comm = request_comm(*h);
-            let o = match complete_handle(*h, true) {
-                Ok(o) => o.expect("a blocking completion completes"),
-                Err(e) => Err(failed(e)),
-            };
-            *h = MPI_REQUEST_NULL;
+            let o = complete_now(h);
             raw::put(index, i as c_int);
             raw::put(flag, 1);
             return match o {
@@ -961,7 +1053,7 @@ fn some(
             Err(MpiError::new(MPI_ERR_ARG, "null request or index array")),
         );
     };
-    if reqs.iter().all(|&h| h == MPI_REQUEST_NULL) {
+    if reqs.iter().all(|&h| inactive(h)) {
         raw::put(outcount, MPI_UNDEFINED);
         return MPI_SUCCESS;
     }
@@ -970,15 +1062,11 @@ fn some(
         let mut k = 0;
         let mut first_error = None;
         for (i, h) in reqs.iter_mut().enumerate() {
-            if *h == MPI_REQUEST_NULL || state::peek_request(*h, request_done) == Some(false) {
+            if inactive(*h) || state::peek_request(*h, request_done) == Some(false) {
                 continue;
             }
             let comm = request_comm(*h);
-            let o = match complete_handle(*h, true) {
-                Ok(o) => o.expect("a blocking completion completes"),
-                Err(e) => Err(failed(e)),
-            };
-            *h = MPI_REQUEST_NULL;
+            let o = complete_now(h);
             idx[k] = i as c_int;
             let sp = raw::status_at(statuses, k);
             match o {
@@ -1055,7 +1143,7 @@ pub extern "C" fn MPI_Request_get_status(
     flag: *mut c_int,
     status: *mut MpiStatus,
 ) -> c_int {
-    if request == MPI_REQUEST_NULL {
+    if inactive(request) {
         raw::put(flag, 1);
         raw::put_status(status, empty_status());
         return MPI_SUCCESS;
@@ -1075,19 +1163,30 @@ pub extern "C" fn MPI_Request_get_status(
         raw::put(flag, 0);
         return MPI_SUCCESS;
     }
-    // Complete it, keep the outcome as an already-done request under the same handle.
+    // Complete it, keep the outcome as an already-done request under the same handle (in
+    // a persistent request, as the operation it runs: a wait still makes it inactive).
     let comm = request_comm(request);
     let o = match complete_handle(request, true) {
-        Ok(o) => o.expect("a blocking completion completes"),
-        Err(e) => Err(failed(e)),
+        Ok(c) => c.expect("a blocking completion completes"),
+        Err(e) => Completion {
+            outcome: Err(failed(e)),
+            persistent: false,
+        },
     };
     raw::put(flag, 1);
-    let (st, err) = match o {
+    let (st, err) = match o.outcome {
         Ok(st) => (st, None),
         Err((st, e)) => (st, Some(e)),
     };
-    let h = state::add_request(CRequest::Done(st));
-    debug_assert_eq!(h, request, "the freed slot is reused at once");
+    if o.persistent {
+        state::peek_request(request, |r| match r {
+            CRequest::Persistent(p) => p.active = Some(CRequest::Done(st)),
+            _ => unreachable!("request {request:#x} changed kind"),
+        });
+    } else {
+        let h = state::add_request(CRequest::Done(st));
+        assert_eq!(h, request, "the freed slot is reused at once");
+    }
     raw::put_status(status, st);
     match err {
         None => MPI_SUCCESS,
@@ -1102,23 +1201,46 @@ pub extern "C" fn MPI_Request_free(request: *mut c_int) -> c_int {
         return null_request_arg("MPI_Request_free");
     };
     let r = state::take_request(h).and_then(|r| {
-        match r {
-            CRequest::Done(_) => {}
-            CRequest::Send { id, comm, keep, .. } => comm.fabric().adopt(id, Box::new(keep)),
-            CRequest::Recv {
-                id, comm, unpack, ..
-            } => comm.fabric().adopt(id, Box::new(unpack.map(|u| u.staging))),
-            CRequest::Coll { .. } => {
-                return Err(MpiError::new(
-                    MPI_ERR_REQUEST,
-                    "a non-blocking collective cannot be freed before it completes (zerorank)",
-                ))
-            }
-        }
+        abandon(r).map_err(|(r, e)| {
+            state::put_back(h, r);
+            e
+        })?;
         raw::put(request, MPI_REQUEST_NULL);
         Ok(())
     });
     finish("MPI_Request_free", MPI_COMM_WORLD, r)
+}
+
+/// Let request `r` go on with nobody waiting for it (`MPI_Request_free`); gives it back
+/// with the error if it cannot be.
+#[allow(clippy::result_large_err)] // the request is handed back by value on purpose
+fn abandon(r: CRequest) -> Result<(), (CRequest, MpiError)> {
+    match r {
+        CRequest::Done(_) => {}
+        CRequest::Send { id, comm, keep, .. } => comm.fabric().adopt(id, Box::new(keep)),
+        CRequest::Recv {
+            id, comm, unpack, ..
+        } => comm.fabric().adopt(id, Box::new(unpack.map(|u| u.staging))),
+        r @ CRequest::Coll { .. } => {
+            return Err((
+                r,
+                MpiError::new(
+                    MPI_ERR_REQUEST,
+                    "a non-blocking collective cannot be freed before it completes (zerorank)",
+                ),
+            ))
+        }
+        // A started persistent request's operation goes on; the request itself is gone.
+        CRequest::Persistent(mut p) => {
+            if let Some(op) = p.active.take() {
+                if let Err((op, e)) = abandon(op) {
+                    p.active = Some(op);
+                    return Err((CRequest::Persistent(p), e));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `MPI_Cancel`: a receive that has not matched is cancelled (its wait reports
@@ -1129,7 +1251,11 @@ pub extern "C" fn MPI_Cancel(request: *mut c_int) -> c_int {
         return null_request_arg("MPI_Cancel");
     };
     let r = state::peek_request(h, |r| {
-        if let CRequest::Recv { id, comm, .. } = r {
+        let op = match r {
+            CRequest::Persistent(p) => p.active.as_ref(),
+            r => Some(&*r),
+        };
+        if let Some(CRequest::Recv { id, comm, .. }) = op {
             comm.fabric().cancel(*id);
         }
     })
@@ -1169,8 +1295,12 @@ pub extern "C" fn MPI_Sendrecv(
         let ra = check(comm, recvcount, recvtype, source, recvtag, true)?;
         let rh = start_recv(&ra, comm, recvbuf)?;
         let sh = start_send(&sa, comm, sendbuf, SendMode::Standard)?;
-        let ro = complete_handle(rh, true)?.expect("a blocking completion completes");
-        let so = complete_handle(sh, true)?.expect("a blocking completion completes");
+        let ro = complete_handle(rh, true)?
+            .expect("a blocking completion completes")
+            .outcome;
+        let so = complete_handle(sh, true)?
+            .expect("a blocking completion completes")
+            .outcome;
         match ro {
             Ok(st) => raw::put_status(status, st),
             Err((st, e)) => {
@@ -1206,8 +1336,12 @@ pub extern "C" fn MPI_Sendrecv_replace(
         // The copy is in packed form: it goes out as bytes, whatever the datatype.
         let sh = send_bytes_request(&sa, comm, &copy)?;
         let rh = start_recv(&ra, comm, buf)?;
-        let ro = complete_handle(rh, true)?.expect("a blocking completion completes");
-        let so = complete_handle(sh, true)?.expect("a blocking completion completes");
+        let ro = complete_handle(rh, true)?
+            .expect("a blocking completion completes")
+            .outcome;
+        let so = complete_handle(sh, true)?
+            .expect("a blocking completion completes")
+            .outcome;
         drop(copy);
         match ro {
             Ok(st) => raw::put_status(status, st),

@@ -84,6 +84,9 @@ pub(crate) enum CRequest {
     },
     /// Completed already (an operation on `MPI_PROC_NULL`, a cancelled receive).
     Done(MpiStatus),
+    /// A persistent send or receive (`MPI_Send_init`, `MPI_Recv_init`, ...): inactive,
+    /// or started and running the operation it holds.
+    Persistent(Box<crate::persistent::Persistent>),
 }
 
 /// Requests move by value through the table on every non-blocking call (see `Coll`).
@@ -96,6 +99,7 @@ impl CRequest {
             CRequest::Send { comm_h, .. }
             | CRequest::Recv { comm_h, .. }
             | CRequest::Coll { comm_h, .. } => *comm_h,
+            CRequest::Persistent(p) => p.comm_handle(),
             CRequest::Done(_) => MPI_COMM_WORLD,
         }
     }
@@ -362,7 +366,8 @@ fn request_index(h: c_int) -> Option<usize> {
     usize::try_from(h.checked_sub(REQUEST_BASE)?).ok()
 }
 
-fn bad_request(h: c_int) -> MpiError {
+/// The error for `h`, which is not a request in the table.
+pub(crate) fn bad_request(h: c_int) -> MpiError {
     MpiError::new(MPI_ERR_REQUEST, format!("invalid request handle {h:#x}"))
 }
 
