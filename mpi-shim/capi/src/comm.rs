@@ -3,6 +3,7 @@
 //! algebra). This file checks arguments and maps handles.
 
 use crate::abi::*;
+use crate::attr;
 use crate::error::{finish, MpiError};
 use crate::raw;
 use crate::state::{self, CommEntry};
@@ -68,13 +69,23 @@ pub extern "C" fn MPI_Comm_rank(comm: c_int, rank: *mut c_int) -> c_int {
     finish("MPI_Comm_rank", comm, r)
 }
 
-/// `MPI_Comm_dup`: same group, new context; error handler, topology and nothing else are
-/// copied (zerorank has no user attributes).
+/// `MPI_Comm_dup`: same group, new context; the error handler and topology are copied,
+/// and the attributes whose copy callbacks say so (`attr.rs`). If a copy callback fails,
+/// so does the call: what was copied is deleted and the new communicator freed.
 #[no_mangle]
 pub extern "C" fn MPI_Comm_dup(comm: c_int, newcomm: *mut c_int) -> c_int {
     let r = state::comm(comm).and_then(|e| {
+        if newcomm.is_null() {
+            return Err(null_arg("newcomm"));
+        }
         let c = e.comm.dup().map_err(|x| rust_error(MPI_ERR_OTHER, x))?;
-        put_new_comm(&e, Some(c), e.topo.clone(), newcomm)
+        put_new_comm(&e, Some(c), e.topo.clone(), newcomm)?;
+        let h = raw::get(newcomm).expect("put_new_comm wrote it");
+        attr::copy_all(attr::Kind::Comm, comm, h).inspect_err(|_| {
+            let _ = attr::delete_all(attr::Kind::Comm, h);
+            let _ = state::with(|s| s.remove_comm(h));
+            raw::put(newcomm, MPI_COMM_NULL);
+        })
     });
     finish("MPI_Comm_dup", comm, r)
 }
@@ -155,13 +166,20 @@ pub extern "C" fn MPI_Comm_create(comm: c_int, group: c_int, newcomm: *mut c_int
     finish("MPI_Comm_create", comm, r)
 }
 
-/// `MPI_Comm_free`.
+/// `MPI_Comm_free`: the attributes' delete callbacks run first (the last set first); if
+/// one fails, so does the call, and the communicator stays.
 #[no_mangle]
 pub extern "C" fn MPI_Comm_free(comm: *mut c_int) -> c_int {
     let Some(h) = raw::get(comm) else {
         return finish("MPI_Comm_free", MPI_COMM_WORLD, Err(null_arg("comm")));
     };
-    let r = state::with(|s| s.remove_comm(h));
+    let user_comm = h != MPI_COMM_WORLD && h != MPI_COMM_SELF && state::comm(h).is_ok();
+    let r = if user_comm {
+        attr::delete_all(attr::Kind::Comm, h)
+    } else {
+        Ok(())
+    }
+    .and_then(|()| state::with(|s| s.remove_comm(h)));
     if r.is_ok() {
         raw::put(comm, MPI_COMM_NULL);
         crate::ring::comm_freed(h);
@@ -254,8 +272,8 @@ thread_local! {
 }
 
 /// `MPI_Comm_get_attr`: the predefined attributes of `MPI_COMM_WORLD` (`MPI_TAG_UB`,
-/// `MPI_HOST`, `MPI_IO`, `MPI_WTIME_IS_GLOBAL`, `MPI_UNIVERSE_SIZE`, `MPI_APPNUM`); any
-/// other key is not set (zerorank has no user attributes).
+/// `MPI_HOST`, `MPI_IO`, `MPI_WTIME_IS_GLOBAL`, `MPI_UNIVERSE_SIZE`, `MPI_APPNUM`), and
+/// the user's (`attr.rs`).
 #[no_mangle]
 pub extern "C" fn MPI_Comm_get_attr(
     comm: c_int,
@@ -282,7 +300,7 @@ pub extern "C" fn MPI_Comm_get_attr(
             k if k == MPI_KEYVAL_INVALID => {
                 return Err(MpiError::new(MPI_ERR_KEYVAL, "MPI_KEYVAL_INVALID"))
             }
-            _ => None,
+            k => return attr::get_out(attr::Kind::Comm, comm, k, value, flag),
         };
         match p {
             Some(p) => {

@@ -88,6 +88,14 @@ pub extern "C" fn MPI_Finalized(flag: *mut c_int) -> c_int {
 /// `MPI_Finalize`: a barrier, then the runtime shuts down.
 #[no_mangle]
 pub extern "C" fn MPI_Finalize() -> c_int {
+    // MPI-3.1 8.7.1: first, as if MPI_COMM_SELF were freed: its attributes' delete
+    // callbacks run, the last set first (libraries finalize themselves there).
+    if state::with(|s| s.running()).is_ok() {
+        let r = crate::attr::delete_all(crate::attr::Kind::Comm, MPI_COMM_SELF);
+        if r.is_err() {
+            return finish("MPI_Finalize", MPI_COMM_WORLD, r);
+        }
+    }
     crate::ring::leave_all();
     let rc = crate::coll::MPI_Barrier(MPI_COMM_WORLD);
     if rc != MPI_SUCCESS {
@@ -102,6 +110,7 @@ pub extern "C" fn MPI_Finalize() -> c_int {
         })?;
         s.finalized = true;
         s.clear();
+        crate::attr::clear();
         let pending = state::live_requests();
         if pending > 0 {
             tracing::warn!(

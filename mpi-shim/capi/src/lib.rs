@@ -7,12 +7,15 @@
 //!
 //! * [`abi`]: the values of MPICH's handles and constants, and `MPI_Status`.
 //! * `raw`: the dereferences of pointers from C for the handle-level calls;
-//!   `datatype::mem` and `TypeInfo::pack`/`unpack` for datatype-driven copies, and
-//!   `op::call` for calling a user reduction function: the crate's `unsafe`, each block
+//!   `datatype::mem` and `TypeInfo::pack`/`unpack` for datatype-driven copies,
+//!   `op::call` for calling a user reduction function, and `attr::call_delete` and
+//!   `attr::copy_all` for calling attribute callbacks: the crate's `unsafe`, each block
 //!   with its `// SAFETY:` argument.
 //! * `state`: the rank's universe, the communicator, group and request tables.
 //! * `error`: error classes, strings and handlers.
 //! * `datatype`, `op`: datatypes (derived ones too) and reduction operations.
+//! * `attr`: attribute caching (keyvals, copy and delete callbacks) on communicators and
+//!   datatypes.
 //! * `env`, `comm`, `p2p`, `persistent`, `coll`, `topo`: the MPI functions, by chapter of
 //!   the standard.
 //! * `unsupported`: every other function `mpi.h` declares, as a stub that fails with
@@ -25,6 +28,7 @@
 #![allow(clippy::too_many_arguments)]
 
 pub mod abi;
+mod attr;
 mod coll;
 mod comm;
 mod datatype;

@@ -330,7 +330,12 @@ pub extern "C" fn MPI_Type_dup(oldtype: c_int, newtype: *mut c_int) -> c_int {
         };
         let h = register_info(old.info.clone(), def.into(), old.committed)?;
         raw::put(newtype, h);
-        Ok(())
+        // The attributes whose copy callbacks say so; if one fails, so does the call.
+        crate::attr::copy_all(crate::attr::Kind::Type, oldtype, h).inspect_err(|_| {
+            let _ = crate::attr::delete_all(crate::attr::Kind::Type, h);
+            let _ = super::free(h);
+            raw::put(newtype, MPI_DATATYPE_NULL);
+        })
     });
     finish("MPI_Type_dup", MPI_COMM_WORLD, r)
 }
@@ -345,12 +350,20 @@ pub extern "C" fn MPI_Type_commit(datatype: *mut c_int) -> c_int {
 }
 
 /// `MPI_Type_free`: the handle becomes `MPI_DATATYPE_NULL`; operations using the type
-/// and types built from it keep it.
+/// and types built from it keep it. Its attributes' delete callbacks run first (see
+/// `attr.rs`); if one fails, so does the call, and the type stays.
 #[no_mangle]
 pub extern "C" fn MPI_Type_free(datatype: *mut c_int) -> c_int {
     let r = raw::get(datatype)
         .ok_or_else(|| arg("datatype is a null pointer"))
-        .and_then(super::free)
+        .and_then(|h| {
+            // A predefined type cannot be freed (super::free says so) and keeps its
+            // attributes; a derived one's delete callbacks run first.
+            if resolve(h).is_ok_and(|_| super::builtin::index(h).is_none()) {
+                crate::attr::delete_all(crate::attr::Kind::Type, h)?;
+            }
+            super::free(h)
+        })
         .map(|()| {
             raw::put(datatype, MPI_DATATYPE_NULL);
         });
