@@ -307,7 +307,8 @@ fn collective(
             _ => build(&c, &mut st),
         };
         let op = built.inspect_err(|_| {
-            let returns = state::with(|s| s.errhandler(comm)) == Some(MPI_ERRORS_RETURN);
+            let returns =
+                state::with(|s| s.errhandler(comm)).is_some_and(crate::errhandler::returns_errors);
             match (request, refused, returns) {
                 (None, Some(r), true) => {
                     c.refuse_collective(r);

@@ -1,6 +1,7 @@
 //! Errors: classes and their strings, and what a communicator's error handler does with
 //! an error (`MPI_ERRORS_ARE_FATAL` by default: say what failed and end the job;
-//! `MPI_ERRORS_RETURN`: return the class to the caller).
+//! `MPI_ERRORS_RETURN`: return the class to the caller; a user handler, see
+//! `errhandler.rs`: call it, then return the class).
 
 use crate::abi::*;
 use crate::raw;
@@ -197,20 +198,26 @@ pub(crate) fn finish(name: &str, comm: c_int, r: Result<(), MpiError>) -> c_int 
 }
 
 /// Hand error `e` of call `name` on `comm` to the communicator's error handler: return its
-/// class (`MPI_ERRORS_RETURN`) or end the job (`MPI_ERRORS_ARE_FATAL`, the default).
-/// Errors on an invalid communicator go to `MPI_COMM_WORLD`'s handler.
+/// class (`MPI_ERRORS_RETURN`), call the user's handler and return the class, or end the
+/// job (`MPI_ERRORS_ARE_FATAL`, the default). Errors on an invalid communicator go to
+/// `MPI_COMM_WORLD`'s handler.
 pub(crate) fn raise(name: &str, comm: c_int, e: MpiError) -> c_int {
-    let handler = state::with(|s| {
-        s.errhandler(comm)
-            .or_else(|| s.errhandler(MPI_COMM_WORLD))
-            .unwrap_or(MPI_ERRORS_ARE_FATAL)
+    let (target, handler) = state::with(|s| match s.errhandler(comm) {
+        Some(h) => (comm, h),
+        None => (
+            MPI_COMM_WORLD,
+            s.errhandler(MPI_COMM_WORLD).unwrap_or(MPI_ERRORS_ARE_FATAL),
+        ),
     });
-    if handler == MPI_ERRORS_RETURN {
+    if crate::errhandler::returns_errors(handler) {
         tracing::debug!(call = name, class = e.class, what = %e.what, "MPI error returned");
         LAST_REASON.with(|l| {
             l.borrow_mut()
                 .insert(e.class, format!("{name}: {}", e.what));
         });
+        if let Some(f) = crate::errhandler::function(handler) {
+            crate::errhandler::call(f, target, e.class);
+        }
         return e.class;
     }
     let class = class_string(e.class).unwrap_or("unknown error class");
@@ -275,12 +282,7 @@ pub extern "C" fn MPI_Error_string(code: c_int, out: *mut c_char, len: *mut c_in
 pub extern "C" fn MPI_Comm_set_errhandler(comm: c_int, handler: c_int) -> c_int {
     let r = state::with(|s| {
         let e = s.comm_mut(comm)?;
-        if handler != MPI_ERRORS_ARE_FATAL && handler != MPI_ERRORS_RETURN {
-            return Err(MpiError::new(
-                MPI_ERR_ARG,
-                format!("invalid error handler {handler:#x} (zerorank has MPI_ERRORS_ARE_FATAL and MPI_ERRORS_RETURN)"),
-            ));
-        }
+        crate::errhandler::check_settable(handler)?;
         e.errhandler = handler;
         e.follow_errhandler();
         Ok(())
@@ -295,17 +297,23 @@ pub extern "C" fn MPI_Comm_get_errhandler(comm: c_int, handler: *mut c_int) -> c
         let h = s.comm(comm)?.errhandler;
         raw::put(handler, h)
             .then_some(())
-            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "errhandler is a null pointer"))
+            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "errhandler is a null pointer"))?;
+        crate::errhandler::add_reference(h);
+        Ok(())
     });
     finish("MPI_Comm_get_errhandler", comm, r)
 }
 
-/// `MPI_Errhandler_free`: the predefined handlers may be "freed" (the handle becomes
-/// `MPI_ERRHANDLER_NULL`; the handler itself stays).
+/// `MPI_Errhandler_free`: the handle becomes `MPI_ERRHANDLER_NULL`. The predefined
+/// handlers stay; a user handler stays on the communicators that have it.
 #[no_mangle]
 pub extern "C" fn MPI_Errhandler_free(handler: *mut c_int) -> c_int {
     match raw::get(handler) {
         Some(MPI_ERRORS_ARE_FATAL | MPI_ERRORS_RETURN) => {
+            raw::put(handler, MPI_ERRHANDLER_NULL);
+            MPI_SUCCESS
+        }
+        Some(h) if crate::errhandler::free(h) => {
             raw::put(handler, MPI_ERRHANDLER_NULL);
             MPI_SUCCESS
         }

@@ -8,11 +8,12 @@
 //! * [`abi`]: the values of MPICH's handles and constants, and `MPI_Status`.
 //! * `raw`: the dereferences of pointers from C for the handle-level calls;
 //!   `datatype::mem` and `TypeInfo::pack`/`unpack` for datatype-driven copies,
-//!   `op::call` for calling a user reduction function, and `attr::call_delete` and
-//!   `attr::copy_all` for calling attribute callbacks: the crate's `unsafe`, each block
-//!   with its `// SAFETY:` argument.
+//!   `op::call` for calling a user reduction function, `attr::call_delete` and
+//!   `attr::copy_all` for calling attribute callbacks, and `errhandler::call` for calling
+//!   a user error handler: the crate's `unsafe`, each block with its `// SAFETY:`
+//!   argument.
 //! * `state`: the rank's universe, the communicator, group and request tables.
-//! * `error`: error classes, strings and handlers.
+//! * `error`, `errhandler`: error classes, strings and handlers (the user's too).
 //! * `datatype`, `op`: datatypes (derived ones too) and reduction operations.
 //! * `attr`: attribute caching (keyvals, copy and delete callbacks) on communicators and
 //!   datatypes.
@@ -33,6 +34,7 @@ mod coll;
 mod comm;
 mod datatype;
 mod env;
+mod errhandler;
 mod error;
 mod op;
 mod p2p;

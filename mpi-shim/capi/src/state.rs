@@ -37,7 +37,7 @@ impl CommEntry {
     /// `Communicator::set_finish_on_disagreement`).
     pub fn follow_errhandler(&self) {
         self.comm
-            .set_finish_on_disagreement(self.errhandler == crate::abi::MPI_ERRORS_RETURN);
+            .set_finish_on_disagreement(crate::errhandler::returns_errors(self.errhandler));
     }
 }
 
