@@ -168,7 +168,7 @@ pub(crate) fn free_keyval(kind: Kind, h: c_int) -> Result<(), MpiError> {
 
 /// The error a callback's return code `rc` makes.
 fn callback_error(which: &str, key: c_int, rc: c_int) -> MpiError {
-    let class = if crate::error::class_string(rc).is_some() {
+    let class = if crate::error::is_code(rc) {
         rc
     } else {
         MPI_ERR_OTHER

@@ -269,10 +269,12 @@ static IO_VALUE: c_int = MPI_ANY_SOURCE;
 static WTIME_IS_GLOBAL_VALUE: c_int = 0;
 thread_local! {
     static UNIVERSE_SIZE_VALUE: std::cell::Cell<c_int> = const { std::cell::Cell::new(0) };
+    static LASTUSEDCODE_VALUE: std::cell::Cell<c_int> = const { std::cell::Cell::new(0) };
 }
 
 /// `MPI_Comm_get_attr`: the predefined attributes of `MPI_COMM_WORLD` (`MPI_TAG_UB`,
-/// `MPI_HOST`, `MPI_IO`, `MPI_WTIME_IS_GLOBAL`, `MPI_UNIVERSE_SIZE`, `MPI_APPNUM`), and
+/// `MPI_HOST`, `MPI_IO`, `MPI_WTIME_IS_GLOBAL`, `MPI_UNIVERSE_SIZE`, `MPI_LASTUSEDCODE`;
+/// `MPI_APPNUM` is not set), and
 /// the user's (`attr.rs`).
 #[no_mangle]
 pub extern "C" fn MPI_Comm_get_attr(
@@ -296,7 +298,11 @@ pub extern "C" fn MPI_Comm_get_attr(
                     v.as_ptr().cast_const()
                 }))
             }
-            MPI_APPNUM | MPI_LASTUSEDCODE => None,
+            MPI_LASTUSEDCODE => Some(LASTUSEDCODE_VALUE.with(|v| {
+                v.set(crate::error_codes::last_used());
+                v.as_ptr().cast_const()
+            })),
+            MPI_APPNUM => None,
             k if k == MPI_KEYVAL_INVALID => {
                 return Err(MpiError::new(MPI_ERR_KEYVAL, "MPI_KEYVAL_INVALID"))
             }

@@ -184,9 +184,14 @@ const CLASSES: &[(c_int, &str)] = &[
     ),
 ];
 
-/// The text of an error class.
+/// The text of a predefined error class.
 pub(crate) fn class_string(class: c_int) -> Option<&'static str> {
     CLASSES.iter().find(|(c, _)| *c == class).map(|(_, s)| *s)
+}
+
+/// Is `code` an error code: a predefined class, or a user class or code?
+pub(crate) fn is_code(code: c_int) -> bool {
+    class_string(code).is_some() || crate::error_codes::class_of(code).is_some()
 }
 
 /// Hand the outcome of MPI call `name` on `comm` to the communicator's error handler.
@@ -220,7 +225,14 @@ pub(crate) fn raise(name: &str, comm: c_int, e: MpiError) -> c_int {
         }
         return e.class;
     }
-    let class = class_string(e.class).unwrap_or("unknown error class");
+    let class = match class_string(e.class) {
+        Some(s) => s.to_string(),
+        None => match crate::error_codes::text(e.class) {
+            Some(t) if !t.is_empty() => format!("user error code {} ({t})", e.class),
+            Some(_) => format!("user error code {}", e.class),
+            None => format!("unknown error code {}", e.class),
+        },
+    };
     let rank = state::with(|s| s.comm(MPI_COMM_WORLD).map(|w| w.comm.rank()).ok());
     let who = rank.map_or(String::new(), |r| format!(" (rank {r})"));
     eprintln!("zerorank{who}: {name}: {class}: {}", e.what);
@@ -228,18 +240,26 @@ pub(crate) fn raise(name: &str, comm: c_int, e: MpiError) -> c_int {
     raw::exit_now(1);
 }
 
-/// `MPI_Error_class`: every code zerorank returns is a class.
+/// `MPI_Error_class`: every code zerorank returns is a class; a user code has the class
+/// it was added to.
 #[no_mangle]
 pub extern "C" fn MPI_Error_class(code: c_int, class: *mut c_int) -> c_int {
-    let r = if class_string(code).is_none() {
+    let of = if class_string(code).is_some() {
+        Some(code)
+    } else {
+        crate::error_codes::class_of(code)
+    };
+    let r = if let Some(of) = of {
+        if raw::put(class, of) {
+            Ok(())
+        } else {
+            Err(MpiError::new(MPI_ERR_ARG, "errorclass is a null pointer"))
+        }
+    } else {
         Err(MpiError::new(
             MPI_ERR_ARG,
             format!("{code} is not an error code"),
         ))
-    } else if !raw::put(class, code) {
-        Err(MpiError::new(MPI_ERR_ARG, "errorclass is a null pointer"))
-    } else {
-        Ok(())
     };
     finish("MPI_Error_class", MPI_COMM_WORLD, r)
 }
@@ -257,6 +277,14 @@ thread_local! {
 /// argument (latest: MPIX_Ring_bcast: a broadcast of ... bytes: at most ...)").
 #[no_mangle]
 pub extern "C" fn MPI_Error_string(code: c_int, out: *mut c_char, len: *mut c_int) -> c_int {
+    if let Some(text) = crate::error_codes::text(code) {
+        let r = if raw::put_cstr(out, MPI_MAX_ERROR_STRING, len, &text) {
+            Ok(())
+        } else {
+            Err(MpiError::new(MPI_ERR_ARG, "string is a null pointer"))
+        };
+        return finish("MPI_Error_string", MPI_COMM_WORLD, r);
+    }
     let r = match class_string(code) {
         None => Err(MpiError::new(
             MPI_ERR_ARG,

@@ -13,7 +13,8 @@
 //!   a user error handler: the crate's `unsafe`, each block with its `// SAFETY:`
 //!   argument.
 //! * `state`: the rank's universe, the communicator, group and request tables.
-//! * `error`, `errhandler`: error classes, strings and handlers (the user's too).
+//! * `error`, `error_codes`, `errhandler`: error classes, codes, strings and handlers (the
+//!   user's too).
 //! * `datatype`, `op`: datatypes (derived ones too) and reduction operations.
 //! * `attr`: attribute caching (keyvals, copy and delete callbacks) on communicators and
 //!   datatypes.
@@ -36,6 +37,7 @@ mod datatype;
 mod env;
 mod errhandler;
 mod error;
+mod error_codes;
 mod op;
 mod p2p;
 mod persistent;
