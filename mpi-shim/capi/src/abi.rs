@@ -128,6 +128,8 @@ pub const MPI_PROC_NULL: c_int = -1;
 pub const MPI_UNDEFINED: c_int = -32766;
 pub const MPI_MAX_PROCESSOR_NAME: usize = 128;
 pub const MPI_MAX_ERROR_STRING: usize = 512;
+/// Bytes each message counts against the buffer of `MPI_Buffer_attach`, beyond its own.
+pub const MPI_BSEND_OVERHEAD: usize = 96;
 pub const MPI_MAX_LIBRARY_VERSION_STRING: usize = 8192;
 
 pub const MPI_THREAD_SINGLE: c_int = 0;

@@ -125,10 +125,11 @@ pub extern "C" fn MPI_Comm_split_type(
     comm: c_int,
     split_type: c_int,
     key: c_int,
-    _info: c_int,
+    info: c_int,
     newcomm: *mut c_int,
 ) -> c_int {
     let r = state::comm(comm).and_then(|e| {
+        crate::info::check_hints(info)?;
         let c = match split_type {
             MPI_COMM_TYPE_SHARED => Some(
                 e.comm

@@ -96,6 +96,8 @@ pub extern "C" fn MPI_Finalize() -> c_int {
             return finish("MPI_Finalize", MPI_COMM_WORLD, r);
         }
     }
+    // As if MPI_Buffer_detach: buffered sends go out before the job ends.
+    crate::bsend::flush();
     crate::ring::leave_all();
     let rc = crate::coll::MPI_Barrier(MPI_COMM_WORLD);
     if rc != MPI_SUCCESS {
@@ -111,6 +113,7 @@ pub extern "C" fn MPI_Finalize() -> c_int {
         s.finalized = true;
         s.clear();
         crate::attr::clear();
+        crate::info::clear();
         let pending = state::live_requests();
         if pending > 0 {
             tracing::warn!(
@@ -133,6 +136,14 @@ pub extern "C" fn MPI_Abort(comm: c_int, code: c_int) -> c_int {
         rank.map_or("?".to_string(), |r| r.to_string())
     );
     raw::exit_now(if code == 0 { 1 } else { code & 0xff });
+}
+
+/// `MPI_Pcontrol`: profiling control for tools in front of the library; zerorank's own
+/// does nothing, as the standard says the default does. (C declares it variadic; the
+/// extra arguments are not read.)
+#[no_mangle]
+pub extern "C" fn MPI_Pcontrol(_level: c_int) -> c_int {
+    MPI_SUCCESS
 }
 
 /// `MPI_Wtime`: seconds since initialization.

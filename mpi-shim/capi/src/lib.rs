@@ -18,8 +18,8 @@
 //! * `datatype`, `op`: datatypes (derived ones too) and reduction operations.
 //! * `attr`: attribute caching (keyvals, copy and delete callbacks) on communicators and
 //!   datatypes.
-//! * `env`, `comm`, `p2p`, `persistent`, `coll`, `topo`: the MPI functions, by chapter of
-//!   the standard.
+//! * `env`, `comm`, `p2p`, `persistent`, `bsend`, `mprobe`, `coll`, `topo`, `info`: the
+//!   MPI functions, by chapter of the standard.
 //! * `unsupported`: every other function `mpi.h` declares, as a stub that fails with
 //!   `MPI_ERR_UNSUPPORTED_OPERATION` and says so.
 //! * `pmpi`: the `PMPI_` names of the profiling interface, each a jump to its `MPI_`
@@ -31,6 +31,7 @@
 
 pub mod abi;
 mod attr;
+mod bsend;
 mod coll;
 mod comm;
 mod datatype;
@@ -38,6 +39,8 @@ mod env;
 mod errhandler;
 mod error;
 mod error_codes;
+mod info;
+mod mprobe;
 mod op;
 mod p2p;
 mod persistent;

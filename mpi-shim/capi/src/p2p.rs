@@ -246,7 +246,7 @@ pub(crate) fn send_request(
     })
 }
 
-fn pattern(a: &Args, src: Option<u32>) -> Pattern {
+pub(crate) fn pattern(a: &Args, src: Option<u32>) -> Pattern {
     Pattern {
         comm: a.comm.comm.context(),
         src,
@@ -349,8 +349,15 @@ fn complete(r: CRequest, block: bool) -> Result<Outcome, CRequest> {
             };
             Ok(match outcome {
                 Err(e) => Err(failed(op_error(e))),
-                Ok(st) => {
+                Ok(mut st) => {
                     if let Some(u) = unpack {
+                        // A matched receive (`mprobe.rs`) stages the whole message, which
+                        // may be more than the receive holds: that is a truncation.
+                        let holds = u.count * u.ty.size();
+                        if st.len > holds {
+                            st.sent = st.sent.max(st.len);
+                            st.len = holds;
+                        }
                         finish_unpack(u, st.len);
                     }
                     recv_status(&comm, &st)
@@ -404,6 +411,14 @@ impl Completion {
             *h = MPI_REQUEST_NULL;
         }
         self.outcome
+    }
+}
+
+/// Wait for request `r`, which is in no table; its outcome.
+pub(crate) fn wait_for(r: CRequest) -> Result<MpiStatus, (MpiStatus, MpiError)> {
+    match complete(r, true) {
+        Ok(o) => o,
+        Err(_) => unreachable!("a blocking completion completes"),
     }
 }
 

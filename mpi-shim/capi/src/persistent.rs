@@ -1,5 +1,5 @@
 //! Persistent point-to-point requests: `MPI_Send_init`, `MPI_Ssend_init`,
-//! `MPI_Rsend_init`, `MPI_Recv_init`, `MPI_Start` and `MPI_Startall`.
+//! `MPI_Rsend_init`, `MPI_Bsend_init`, `MPI_Recv_init`, `MPI_Start` and `MPI_Startall`.
 //!
 //! An `*_init` call checks its arguments as the immediate call would and makes an
 //! inactive request that holds them. `MPI_Start` runs the operation (a send or receive
@@ -7,7 +7,7 @@
 //! (`p2p.rs`) complete that operation and make the request inactive again, leaving its
 //! handle; they treat an inactive request as `MPI_REQUEST_NULL`. `MPI_Request_free`
 //! frees it (an operation it is running goes on). A ready send is a standard send, as in
-//! `MPI_Rsend`.
+//! `MPI_Rsend`. A buffered one is buffered when started (`bsend.rs`), and so complete.
 
 use crate::abi::*;
 use crate::error::{finish, MpiError};
@@ -21,6 +21,7 @@ use zerorank_transport::fabric::SendMode;
 #[derive(Clone, Copy)]
 enum Kind {
     Send(SendMode),
+    Bsend,
     Recv,
 }
 
@@ -153,6 +154,30 @@ pub extern "C" fn MPI_Rsend_init(
     )
 }
 
+/// `MPI_Bsend_init`.
+#[no_mangle]
+pub extern "C" fn MPI_Bsend_init(
+    buf: *const c_void,
+    count: c_int,
+    datatype: c_int,
+    dest: c_int,
+    tag: c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    init(
+        "MPI_Bsend_init",
+        Kind::Bsend,
+        buf.cast_mut(),
+        count,
+        datatype,
+        dest,
+        tag,
+        comm,
+        request,
+    )
+}
+
 /// `MPI_Recv_init`.
 #[no_mangle]
 pub extern "C" fn MPI_Recv_init(
@@ -212,6 +237,10 @@ fn start(h: c_int) -> Result<(), MpiError> {
     .expect("startable() accepted the handle");
     let op = match kind {
         Kind::Send(mode) => p2p::send_request(&args, comm_h, buf, mode)?,
+        Kind::Bsend => {
+            crate::bsend::bsend(&args, buf)?;
+            CRequest::Done(MpiStatus::new(MPI_PROC_NULL, MPI_ANY_TAG, 0, false))
+        }
         Kind::Recv => p2p::recv_request(&args, comm_h, buf)?,
     };
     state::peek_request(h, |r| match r {

@@ -19,6 +19,7 @@ mod builtin;
 pub(crate) mod ffi;
 mod layout;
 pub(crate) mod mem;
+mod subarray;
 
 use crate::abi::*;
 use crate::error::MpiError;
@@ -259,6 +260,7 @@ pub(super) mod combiner {
     pub const HINDEXED: c_int = 9;
     pub const INDEXED_BLOCK: c_int = 10;
     pub const STRUCT: c_int = 12;
+    pub const SUBARRAY: c_int = 13;
     pub const RESIZED: c_int = 18;
     pub const HINDEXED_BLOCK: c_int = 19;
 }
