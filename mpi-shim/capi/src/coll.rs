@@ -243,6 +243,192 @@ impl Staging {
     }
 }
 
+impl Staging {
+    /// A staged buffer of typed blocks (`MPI_Alltoallw`): block `i` is `counts[i]`
+    /// elements of `types[i]` at byte displacement `displs[i]` from `buf`, packed one after
+    /// the other (read from `buf` now if `read`, written back after the operation if
+    /// `write`). The engine's view: the staging bytes, and the byte counts and
+    /// displacements in it.
+    fn typed_blocks(
+        &mut self,
+        buf: *mut c_void,
+        counts: &[usize],
+        displs: &[isize],
+        types: &[TypeInfo],
+        read: bool,
+        write: bool,
+    ) -> Result<(RawBuf, Vec<usize>, Vec<usize>), MpiError> {
+        let bcounts: Vec<usize> = counts
+            .iter()
+            .zip(types)
+            .map(|(c, t)| c * t.size())
+            .collect();
+        let mut bdispls = Vec::with_capacity(counts.len());
+        let mut total = 0;
+        for &b in &bcounts {
+            bdispls.push(total);
+            total += b;
+        }
+        if total > 0 && buf.is_null() {
+            return Err(bad_buffer());
+        }
+        let at = move |i: usize| (buf as usize as isize).wrapping_add(displs[i]) as usize;
+        let mut v = vec![0u8; total];
+        if read {
+            for i in 0..counts.len() {
+                if bcounts[i] > 0 {
+                    // SAFETY (the caller's, under MPI): block i holds counts[i] elements
+                    // of types[i].
+                    unsafe {
+                        types[i].pack(
+                            at(i) as *const u8,
+                            counts[i],
+                            &mut v[bdispls[i]..bdispls[i] + bcounts[i]],
+                        )
+                    };
+                }
+            }
+        }
+        // SAFETY: as in `input`.
+        let r = unsafe { RawBuf::new(v.as_mut_ptr(), total) };
+        if write {
+            let ptr = v.as_ptr() as usize;
+            let (types, counts, bd, bc) = (
+                types.to_vec(),
+                counts.to_vec(),
+                bdispls.clone(),
+                bcounts.clone(),
+            );
+            let starts: Vec<usize> = (0..counts.len()).map(at).collect();
+            self.after.push(Box::new(move || {
+                for i in 0..counts.len() {
+                    if bc[i] > 0 {
+                        // SAFETY: the staging vector lives until the `after` steps ran;
+                        // block i of the user's buffer holds counts[i] elements of
+                        // types[i].
+                        unsafe {
+                            let staged =
+                                std::slice::from_raw_parts((ptr + bd[i]) as *const u8, bc[i]);
+                            types[i].unpack(staged, starts[i] as *mut u8, counts[i]);
+                        }
+                    }
+                }
+                Ok(())
+            }));
+        }
+        self.keep.push(v);
+        Ok((r, bcounts, bdispls))
+    }
+}
+
+/// One side of `MPI_Alltoallw`: counts, byte displacements, types.
+type WSide = (Vec<usize>, Vec<isize>, Vec<TypeInfo>);
+
+/// The checked arguments of `MPI_Alltoallw`'s one side.
+fn w_args(
+    n: usize,
+    counts: *const c_int,
+    displs: *const c_int,
+    types: *const c_int,
+) -> Result<WSide, MpiError> {
+    if displs.is_null() {
+        return Err(MpiError::new(
+            MPI_ERR_ARG,
+            "the displacements array is a null pointer",
+        ));
+    }
+    let (c, d) = vec_args(n, counts, displs)?;
+    let t = raw::slice(types, n)
+        .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "the datatypes array is a null pointer"))?
+        .iter()
+        .map(|&h| datatype::lookup(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((c, d, t))
+}
+
+/// `MPI_Alltoallw` as an all-to-all of bytes: each side's typed blocks are staged
+/// (packed) one after the other, and the received ones unpacked when it completes.
+fn alltoallw(
+    send: *const c_void,
+    scounts: *const c_int,
+    sdispls: *const c_int,
+    stypes: *const c_int,
+    recv: *mut c_void,
+    rcounts: *const c_int,
+    rdispls: *const c_int,
+    rtypes: *const c_int,
+) -> impl FnOnce(&Communicator, &mut Staging) -> Result<CollOp, MpiError> {
+    move |c, st| {
+        let n = c.size() as usize;
+        let (rc, rd, rt) = w_args(n, rcounts, rdispls, rtypes)?;
+        // In place, the receive buffer's blocks are what is sent.
+        let (sbuf, (sc, sd, stt)) = if raw::in_place(send) {
+            (recv, (rc.clone(), rd.clone(), rt.clone()))
+        } else {
+            (send as *mut c_void, w_args(n, scounts, sdispls, stypes)?)
+        };
+        let (sb, sbc, sbd) = st.typed_blocks(sbuf, &sc, &sd, &stt, true, false)?;
+        let (rb, rbc, rbd) = st.typed_blocks(recv, &rc, &rd, &rt, false, true)?;
+        Ok(CollOp::Alltoallv {
+            send: Some(sb),
+            scounts: sbc.into(),
+            sdispls: sbd.into(),
+            recv: rb,
+            rcounts: rbc.into(),
+            rdispls: rbd.into(),
+        })
+    }
+}
+
+/// `MPI_Alltoallw`.
+#[no_mangle]
+pub extern "C" fn MPI_Alltoallw(
+    send: *const c_void,
+    scounts: *const c_int,
+    sdispls: *const c_int,
+    stypes: *const c_int,
+    recv: *mut c_void,
+    rcounts: *const c_int,
+    rdispls: *const c_int,
+    rtypes: *const c_int,
+    comm: c_int,
+) -> c_int {
+    collective(
+        "MPI_Alltoallw",
+        comm,
+        None,
+        Some(Refused::Alltoallv),
+        alltoallw(
+            send, scounts, sdispls, stypes, recv, rcounts, rdispls, rtypes,
+        ),
+    )
+}
+
+/// `MPI_Ialltoallw`.
+#[no_mangle]
+pub extern "C" fn MPI_Ialltoallw(
+    send: *const c_void,
+    scounts: *const c_int,
+    sdispls: *const c_int,
+    stypes: *const c_int,
+    recv: *mut c_void,
+    rcounts: *const c_int,
+    rdispls: *const c_int,
+    rtypes: *const c_int,
+    comm: c_int,
+    request: *mut c_int,
+) -> c_int {
+    collective(
+        "MPI_Ialltoallw",
+        comm,
+        Some(request),
+        None,
+        alltoallw(
+            send, scounts, sdispls, stypes, recv, rcounts, rdispls, rtypes,
+        ),
+    )
+}
+
 /// Run `op` on `c` now, or start it and store a request in `request`; `staging` holds
 /// the buffers it uses and the steps to run once it completed.
 fn execute(
