@@ -91,6 +91,7 @@ pub const MPI_COMM_NULL: c_int = 0x0400_0000;
 pub const MPI_DATATYPE_NULL: c_int = 0x0c00_0000;
 /// `MPI_BYTE` (probes match any message as bytes).
 pub const MPI_BYTE: c_int = 0x4c00_010d;
+pub const MPI_INT: c_int = 0x4c00_0405;
 pub const MPI_REQUEST_NULL: c_int = 0x2c00_0000;
 pub const MPI_ERRHANDLER_NULL: c_int = 0x1400_0000;
 pub const MPI_ERRORS_ARE_FATAL: c_int = 0x5400_0000;

@@ -16,6 +16,7 @@ use std::rc::Rc;
 use zerorank::collective::{CollError, CollOp, RawBuf, Reducer, Refused};
 use zerorank::Communicator;
 
+mod neighbor;
 mod small;
 
 /// A collective-engine error as an MPI error.

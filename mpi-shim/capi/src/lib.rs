@@ -18,10 +18,11 @@
 //! * `datatype`, `op`: datatypes (derived ones too) and reduction operations.
 //! * `attr`: attribute caching (keyvals, copy and delete callbacks) on communicators and
 //!   datatypes.
-//! * `env`, `comm`, `p2p`, `persistent`, `bsend`, `mprobe`, `coll`, `topo`, `info`: the
-//!   MPI functions, by chapter of the standard.
+//! * `env`, `comm`, `p2p`, `persistent`, `bsend`, `mprobe`, `coll`, `topo`, `graph`,
+//!   `info`: the MPI functions, by chapter of the standard.
 //! * `unsupported`: every other function `mpi.h` declares, as a stub that fails with
 //!   `MPI_ERR_UNSUPPORTED_OPERATION` and says so.
+//! * `symbols`: the data objects `mpi.h` declares `extern` (`MPI_UNWEIGHTED`, ...).
 //! * `pmpi`: the `PMPI_` names of the profiling interface, each a jump to its `MPI_`
 //!   function.
 
@@ -39,6 +40,7 @@ mod env;
 mod errhandler;
 mod error;
 mod error_codes;
+mod graph;
 mod info;
 mod mprobe;
 mod op;
@@ -48,5 +50,6 @@ mod pmpi;
 mod raw;
 mod ring;
 mod state;
+mod symbols;
 mod topo;
 mod unsupported;

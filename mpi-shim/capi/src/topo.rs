@@ -1,7 +1,9 @@
-//! Cartesian process topologies: `MPI_Dims_create`, `MPI_Cart_create` and the queries on
-//! a Cartesian communicator. Ranks are laid out row-major (the last dimension varies
-//! fastest), as MPI specifies; `reorder` is accepted and ignored (rank `r` of the old
-//! communicator keeps rank `r`).
+//! Process topologies: what a communicator's topology is (Cartesian, graph or
+//! distributed graph, see `graph.rs`) and its neighbours for the neighbourhood
+//! collectives; and the Cartesian calls: `MPI_Dims_create`, `MPI_Cart_create`,
+//! `MPI_Cart_map` and the queries on a Cartesian communicator. Ranks are laid out
+//! row-major (the last dimension varies fastest), as MPI specifies; `reorder` is accepted
+//! and ignored (rank `r` of the old communicator keeps rank `r`).
 
 use crate::abi::*;
 use crate::comm::{put_new_comm, rust_error};
@@ -11,14 +13,87 @@ use crate::state;
 use std::ffi::c_int;
 use std::rc::Rc;
 
+/// A communicator's topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Topology {
+    Cart(Cart),
+    Graph(crate::graph::Graph),
+    DistGraph(crate::graph::DistGraph),
+}
+
+/// A rank's neighbours, in the order the neighbourhood collectives use their blocks.
+pub(crate) struct Neighbours {
+    /// Where block `j` of the receive buffer comes from (`MPI_PROC_NULL`: nowhere).
+    pub sources: Vec<c_int>,
+    /// Where block `i` of the send buffer goes (`MPI_PROC_NULL`: nowhere).
+    pub destinations: Vec<c_int>,
+    /// The order in which this rank's blocks for one destination go out, so that they
+    /// meet that destination's blocks from this rank in its order: a permutation of the
+    /// destination indices.
+    pub send_order: Vec<usize>,
+}
+
+impl Topology {
+    /// The neighbours of `rank`.
+    pub fn neighbours(&self, rank: c_int) -> Neighbours {
+        match self {
+            Topology::Cart(c) => c.neighbours(rank),
+            Topology::Graph(g) => {
+                let n = g.neighbours(rank);
+                Neighbours {
+                    send_order: (0..n.len()).collect(),
+                    sources: n.clone(),
+                    destinations: n,
+                }
+            }
+            Topology::DistGraph(d) => Neighbours {
+                send_order: (0..d.destinations.len()).collect(),
+                sources: d.sources.clone(),
+                destinations: d.destinations.clone(),
+            },
+        }
+    }
+
+    /// `MPI_CART`, `MPI_GRAPH` or `MPI_DIST_GRAPH`.
+    fn kind(&self) -> c_int {
+        match self {
+            Topology::Cart(_) => MPI_CART,
+            Topology::Graph(_) => MPI_GRAPH,
+            Topology::DistGraph(_) => MPI_DIST_GRAPH,
+        }
+    }
+}
+
 /// The shape of a Cartesian communicator.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Topology {
+pub(crate) struct Cart {
     pub dims: Vec<c_int>,
     pub periods: Vec<bool>,
 }
 
-impl Topology {
+impl Cart {
+    /// The neighbours of `rank`: per dimension, the one in the negative direction, then
+    /// the one in the positive (MPI-3.1 7.6), for receiving and for sending alike. A
+    /// block sent in the positive direction is the neighbour's block from its negative
+    /// one, so when both neighbours in a dimension are one process (a periodic dimension
+    /// of size 1 or 2), the positive direction's block goes out first.
+    fn neighbours(&self, rank: c_int) -> Neighbours {
+        let c = self.coords(rank);
+        let mut v = Vec::with_capacity(2 * c.len());
+        for k in 0..c.len() {
+            for step in [-1, 1] {
+                let mut at = c.clone();
+                at[k] += step;
+                v.push(self.rank(&at).unwrap_or(MPI_PROC_NULL));
+            }
+        }
+        Neighbours {
+            send_order: (0..c.len()).flat_map(|k| [2 * k + 1, 2 * k]).collect(),
+            sources: v.clone(),
+            destinations: v,
+        }
+    }
+
     fn size(&self) -> c_int {
         self.dims.iter().product()
     }
@@ -178,7 +253,7 @@ pub extern "C" fn MPI_Cart_create(
                 format!("dimension {x} is not positive"),
             ));
         }
-        let topo = Topology {
+        let topo = Cart {
             periods: p.iter().map(|&x| x != 0).collect(),
             dims: d,
         };
@@ -197,33 +272,85 @@ pub extern "C" fn MPI_Cart_create(
             .comm
             .split(color, e.comm.rank())
             .map_err(|x| rust_error(MPI_ERR_OTHER, x))?;
-        put_new_comm(&e, c, Some(Rc::new(topo)), newcomm)
+        put_new_comm(&e, c, Some(Rc::new(Topology::Cart(topo))), newcomm)
     });
     finish("MPI_Cart_create", comm, r)
 }
 
-fn cart(comm: c_int) -> Result<(Rc<Topology>, c_int, c_int), MpiError> {
+/// `MPI_Cart_map`: the rank `MPI_Cart_create` would give this process (zerorank does not
+/// reorder): its rank, or `MPI_UNDEFINED` if the grid has no place for it.
+#[no_mangle]
+pub extern "C" fn MPI_Cart_map(
+    comm: c_int,
+    ndims: c_int,
+    dims: *const c_int,
+    _periods: *const c_int,
+    newrank: *mut c_int,
+) -> c_int {
+    let r = state::comm(comm).and_then(|e| {
+        let n = usize::try_from(ndims)
+            .map_err(|_| MpiError::new(MPI_ERR_DIMS, format!("negative ndims {ndims}")))?;
+        let d = raw::slice(dims, n)
+            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "dims is a null pointer"))?;
+        if let Some(&x) = d.iter().find(|&&x| x <= 0) {
+            return Err(MpiError::new(
+                MPI_ERR_DIMS,
+                format!("dimension {x} is not positive"),
+            ));
+        }
+        let places: i64 = d.iter().map(|&x| i64::from(x)).product();
+        if places > i64::from(e.comm.size()) {
+            return Err(MpiError::new(
+                MPI_ERR_DIMS,
+                format!(
+                    "the grid has {places} places, the communicator only {} ranks",
+                    e.comm.size()
+                ),
+            ));
+        }
+        let me = e.comm.rank();
+        let v = if i64::from(me) < places {
+            me
+        } else {
+            MPI_UNDEFINED
+        };
+        raw::put(newrank, v)
+            .then_some(())
+            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "newrank is a null pointer"))
+    });
+    finish("MPI_Cart_map", comm, r)
+}
+
+/// The topology of `comm`, if it has one.
+pub(crate) fn topology(comm: c_int) -> Result<Option<Rc<Topology>>, MpiError> {
+    state::with(|s| s.comm(comm).map(|e| e.topo.clone()))
+}
+
+fn cart(comm: c_int) -> Result<(Cart, c_int, c_int), MpiError> {
     state::with(|s| {
         let e = s.comm(comm)?;
-        let t = e.topo.clone().ok_or_else(|| {
-            MpiError::new(
-                MPI_ERR_TOPOLOGY,
-                "the communicator has no Cartesian topology",
-            )
-        })?;
+        let t = match e.topo.as_deref() {
+            Some(Topology::Cart(c)) => c.clone(),
+            _ => {
+                return Err(MpiError::new(
+                    MPI_ERR_TOPOLOGY,
+                    "the communicator has no Cartesian topology",
+                ))
+            }
+        };
         Ok((t, e.comm.rank(), e.comm.size()))
     })
 }
 
-/// `MPI_Topo_test`: `MPI_CART` or `MPI_UNDEFINED`.
+/// `MPI_Topo_test`: `MPI_CART`, `MPI_GRAPH`, `MPI_DIST_GRAPH` or `MPI_UNDEFINED`.
 #[no_mangle]
 pub extern "C" fn MPI_Topo_test(comm: c_int, status: *mut c_int) -> c_int {
     let r = state::with(|s| {
-        let t = if s.comm(comm)?.topo.is_some() {
-            MPI_CART
-        } else {
-            MPI_UNDEFINED
-        };
+        let t = s
+            .comm(comm)?
+            .topo
+            .as_deref()
+            .map_or(MPI_UNDEFINED, Topology::kind);
         raw::put(status, t)
             .then_some(())
             .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "status is a null pointer"))
@@ -372,7 +499,7 @@ pub extern "C" fn MPI_Cart_sub(
         // Colour: my coordinates in the dropped dimensions; key: my rank (row-major order
         // of the kept dimensions follows from it).
         let mut color = 0;
-        let mut sub = Topology {
+        let mut sub = Cart {
             dims: Vec::new(),
             periods: Vec::new(),
         };
@@ -389,7 +516,7 @@ pub extern "C" fn MPI_Cart_sub(
             .comm
             .split(Some(color), me)
             .map_err(|x| rust_error(MPI_ERR_OTHER, x))?;
-        put_new_comm(&e, nc, Some(Rc::new(sub)), newcomm)
+        put_new_comm(&e, nc, Some(Rc::new(Topology::Cart(sub))), newcomm)
     });
     finish("MPI_Cart_sub", comm, r)
 }
@@ -412,7 +539,7 @@ mod tests {
 
     #[test]
     fn row_major_coordinates_round_trip() {
-        let t = Topology {
+        let t = Cart {
             dims: vec![3, 4],
             periods: vec![true, false],
         };
