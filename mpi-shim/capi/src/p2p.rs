@@ -1477,3 +1477,62 @@ pub extern "C" fn MPI_Get_count(
     })();
     finish("MPI_Get_count", MPI_COMM_WORLD, r)
 }
+
+/// Set `status`'s count to `count` items of `datatype` (as MPICH does: `MPI_Get_count`
+/// with that type then gives `count`).
+fn set_elements(name: &str, status: *mut MpiStatus, datatype: c_int, count: i64) -> c_int {
+    let r = (|| {
+        let mut st = raw::get(status.cast_const())
+            .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "null status"))?;
+        let ty = datatype::lookup_any(datatype)?;
+        let n = u64::try_from(count)
+            .map_err(|_| MpiError::new(MPI_ERR_COUNT, format!("negative count {count}")))?;
+        let bytes = n
+            .checked_mul(ty.size() as u64)
+            .filter(|&b| b < 1 << 62)
+            .ok_or_else(|| MpiError::new(MPI_ERR_COUNT, format!("count {count} is too large")))?;
+        let fresh = MpiStatus::new(st.source, st.tag, bytes as usize, st.cancelled());
+        st.count_lo = fresh.count_lo;
+        st.count_hi_and_cancelled = fresh.count_hi_and_cancelled;
+        raw::put(status, st);
+        Ok(())
+    })();
+    finish(name, MPI_COMM_WORLD, r)
+}
+
+/// `MPI_Status_set_elements`.
+#[no_mangle]
+pub extern "C" fn MPI_Status_set_elements(
+    status: *mut MpiStatus,
+    datatype: c_int,
+    count: c_int,
+) -> c_int {
+    set_elements(
+        "MPI_Status_set_elements",
+        status,
+        datatype,
+        i64::from(count),
+    )
+}
+
+/// `MPI_Status_set_elements_x`.
+#[no_mangle]
+pub extern "C" fn MPI_Status_set_elements_x(
+    status: *mut MpiStatus,
+    datatype: c_int,
+    count: i64,
+) -> c_int {
+    set_elements("MPI_Status_set_elements_x", status, datatype, count)
+}
+
+/// `MPI_Status_set_cancelled`.
+#[no_mangle]
+pub extern "C" fn MPI_Status_set_cancelled(status: *mut MpiStatus, flag: c_int) -> c_int {
+    let r = raw::get(status.cast_const())
+        .ok_or_else(|| MpiError::new(MPI_ERR_ARG, "null status"))
+        .map(|mut st| {
+            st.count_hi_and_cancelled = (st.count_hi_and_cancelled & !1) | c_int::from(flag != 0);
+            raw::put(status, st);
+        });
+    finish("MPI_Status_set_cancelled", MPI_COMM_WORLD, r)
+}

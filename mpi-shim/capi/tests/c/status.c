@@ -1,0 +1,40 @@
+/* status.c - Status_set_elements, Status_set_elements_x and
+ * Status_set_cancelled: what Get_count, Get_elements and Test_cancelled then
+ * read from the status, and that each leaves the other fields alone. */
+#define TEST_NAME "status"
+#include "check.h"
+
+int main(int argc, char **argv)
+{
+    MPI_Status st;
+    int n = -1, flag = -1;
+    MPI_Count nx = -1;
+
+    CHECK_MPI(MPI_Init(&argc, &argv));
+    memset(&st, 0, sizeof st);
+    st.MPI_SOURCE = 3;
+    st.MPI_TAG = 44;
+    CHECK_MPI(MPI_Status_set_elements(&st, MPI_INT, 5));
+    CHECK_MPI(MPI_Get_count(&st, MPI_INT, &n));
+    CHECK_EQ_INT(n, 5, "Get_count after Status_set_elements");
+    CHECK_MPI(MPI_Get_elements(&st, MPI_INT, &n));
+    CHECK_EQ_INT(n, 5, "Get_elements after Status_set_elements");
+    CHECK_EQ_INT(st.MPI_SOURCE, 3, "Status_set_elements kept the source");
+    CHECK_EQ_INT(st.MPI_TAG, 44, "Status_set_elements kept the tag");
+
+    CHECK_MPI(MPI_Status_set_cancelled(&st, 1));
+    CHECK_MPI(MPI_Test_cancelled(&st, &flag));
+    CHECK_EQ_INT(flag, 1, "Test_cancelled after Status_set_cancelled(1)");
+    CHECK_MPI(MPI_Get_count(&st, MPI_INT, &n));
+    CHECK_EQ_INT(n, 5, "Status_set_cancelled kept the count");
+    CHECK_MPI(MPI_Status_set_cancelled(&st, 0));
+    CHECK_MPI(MPI_Test_cancelled(&st, &flag));
+    CHECK_EQ_INT(flag, 0, "Test_cancelled after Status_set_cancelled(0)");
+
+    CHECK_MPI(MPI_Status_set_elements_x(&st, MPI_DOUBLE, 3));
+    CHECK_MPI(MPI_Get_count(&st, MPI_DOUBLE, &n));
+    CHECK_EQ_INT(n, 3, "Get_count after Status_set_elements_x");
+    CHECK_MPI(MPI_Get_elements_x(&st, MPI_INT, &nx));
+    CHECK_EQ_INT(nx, 6, "Get_elements_x in ints of 3 doubles");
+    return zr_finish();
+}
