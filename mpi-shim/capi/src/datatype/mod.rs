@@ -16,6 +16,7 @@
 //! * `ffi`: the MPI functions of the datatype chapter.
 
 mod builtin;
+mod darray;
 pub(crate) mod ffi;
 mod layout;
 pub(crate) mod mem;
@@ -261,6 +262,7 @@ pub(super) mod combiner {
     pub const INDEXED_BLOCK: c_int = 10;
     pub const STRUCT: c_int = 12;
     pub const SUBARRAY: c_int = 13;
+    pub const DARRAY: c_int = 14;
     pub const RESIZED: c_int = 18;
     pub const HINDEXED_BLOCK: c_int = 19;
 }
