@@ -181,10 +181,7 @@ fn callback_error(which: &str, key: c_int, rc: c_int) -> MpiError {
 
 /// Run the delete callback of attribute `key` = `value` on `obj`.
 fn call_delete(kind: Kind, obj: c_int, key: c_int, value: *mut c_void) -> Result<(), MpiError> {
-    let (delete, extra) = with(|t| {
-        let k = t.keyval(kind, key, true).expect("a set attribute's keyval");
-        (k.delete, k.extra)
-    });
+    let (delete, extra) = with(|t| t.keyval(kind, key, true).map(|k| (k.delete, k.extra)))?;
     let Some(f) = delete else {
         return Ok(());
     };
@@ -199,21 +196,38 @@ fn call_delete(kind: Kind, obj: c_int, key: c_int, value: *mut c_void) -> Result
     }
 }
 
+/// Take attribute (`key`, `value`) off `obj` if it is still there (a callback may have
+/// deleted it already); whether it was.
+fn unlink(t: &mut Tables, kind: Kind, obj: c_int, key: c_int, value: *mut c_void) -> bool {
+    let Some(list) = t.attrs.get_mut(&(kind, obj)) else {
+        return false;
+    };
+    let Some(i) = list.iter().position(|&a| a == (key, value)) else {
+        return false;
+    };
+    list.remove(i);
+    if list.is_empty() {
+        t.attrs.remove(&(kind, obj));
+    }
+    t.release(key);
+    true
+}
+
 /// Set attribute `key` of `obj` to `value` (deleting the value it had first).
+///
+/// The new attribute's use of the keyval is taken before the old value's delete
+/// callback runs, so a callback that frees the keyval does not take it away.
 pub(crate) fn set(kind: Kind, obj: c_int, key: c_int, value: *mut c_void) -> Result<(), MpiError> {
     with(|t| t.keyval(kind, key, false).map(|_| ()))?;
+    with(|t| t.keyval_mut(key).uses += 1);
     if let Some(old) = get(kind, obj, key)? {
-        call_delete(kind, obj, key, old)?;
-        with(|t| {
-            let list = t.attrs.get_mut(&(kind, obj)).expect("the attribute is set");
-            list.retain(|&(k, _)| k != key);
-            t.release(key);
-        });
+        if let Err(e) = call_delete(kind, obj, key, old) {
+            with(|t| t.release(key));
+            return Err(e);
+        }
+        with(|t| unlink(t, kind, obj, key, old));
     }
-    with(|t| {
-        t.attrs.entry((kind, obj)).or_default().push((key, value));
-        t.keyval_mut(key).uses += 1;
-    });
+    with(|t| t.attrs.entry((kind, obj)).or_default().push((key, value)));
     Ok(())
 }
 
@@ -234,15 +248,7 @@ pub(crate) fn delete(kind: Kind, obj: c_int, key: c_int) -> Result<(), MpiError>
         return Ok(());
     };
     call_delete(kind, obj, key, value)?;
-    with(|t| {
-        if let Some(list) = t.attrs.get_mut(&(kind, obj)) {
-            list.retain(|&(k, _)| k != key);
-            if list.is_empty() {
-                t.attrs.remove(&(kind, obj));
-            }
-        }
-        t.release(key);
-    });
+    with(|t| unlink(t, kind, obj, key, value));
     Ok(())
 }
 
@@ -263,30 +269,48 @@ pub(crate) fn delete_all(kind: Kind, obj: c_int) -> Result<(), MpiError> {
 pub(crate) fn copy_all(kind: Kind, old: c_int, new: c_int) -> Result<(), MpiError> {
     let list = with(|t| t.attrs.get(&(kind, old)).cloned().unwrap_or_default());
     for (key, value) in list {
-        let (copy, extra) = with(|t| {
-            let k = t.keyval(kind, key, true).expect("a set attribute's keyval");
-            (k.copy, k.extra)
+        // A callback before this one may have deleted it (and freed its keyval).
+        let still = with(|t| {
+            t.attrs
+                .get(&(kind, old))
+                .is_some_and(|l| l.contains(&(key, value)))
         });
+        if !still {
+            continue;
+        }
+        let (copy, extra) = with(|t| t.keyval(kind, key, true).map(|k| (k.copy, k.extra)))?;
         let Some(f) = copy else {
             continue;
         };
+        // The copy's use of the keyval, taken before the callback runs (it may free the
+        // keyval); given back if it does not copy.
+        with(|t| t.keyval_mut(key).uses += 1);
         let mut out: *mut c_void = std::ptr::null_mut();
         let mut flag: c_int = 0;
         // SAFETY: `f` is the copy callback the program gave for this keyval (or
         // `MPIR_Dup_fn`), with the signature mpi.h declares; `out` and `flag` are valid
         // for its writes. No borrow is held: it may call MPI.
         let rc = unsafe { f(old, key, extra, value, (&raw mut out).cast(), &raw mut flag) };
-        if rc != MPI_SUCCESS {
-            return Err(callback_error("copy", key, rc));
+        if rc != MPI_SUCCESS || flag == 0 {
+            with(|t| t.release(key));
+            if rc != MPI_SUCCESS {
+                return Err(callback_error("copy", key, rc));
+            }
+            continue;
         }
-        if flag != 0 {
-            with(|t| {
-                t.attrs.entry((kind, new)).or_default().push((key, out));
-                t.keyval_mut(key).uses += 1;
-            });
-        }
+        with(|t| t.attrs.entry((kind, new)).or_default().push((key, out)));
     }
     Ok(())
+}
+
+/// Drop every attribute of `obj` without running callbacks (a duplicate that failed is
+/// being freed, and its delete callbacks failed too).
+pub(crate) fn forget_all(kind: Kind, obj: c_int) {
+    with(|t| {
+        for (key, _) in t.attrs.remove(&(kind, obj)).unwrap_or_default() {
+            t.release(key);
+        }
+    });
 }
 
 /// Forget every keyval and attribute (after `MPI_Finalize` deleted what it must).

@@ -270,10 +270,16 @@ impl Staging {
             bdispls.push(total);
             total += b;
         }
-        if total > 0 && buf.is_null() {
-            return Err(bad_buffer());
-        }
         let at = move |i: usize| (buf as usize as isize).wrapping_add(displs[i]) as usize;
+        // MPI_BOTTOM with absolute addresses is fine; a contiguous block at address 0 is not.
+        for i in 0..counts.len() {
+            if bcounts[i] > 0
+                && types[i].is_contiguous()
+                && (at(i) as isize).wrapping_add(types[i].lb()) == 0
+            {
+                return Err(bad_buffer());
+            }
+        }
         let mut v = vec![0u8; total];
         if read {
             for i in 0..counts.len() {

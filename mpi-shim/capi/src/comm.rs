@@ -82,7 +82,9 @@ pub extern "C" fn MPI_Comm_dup(comm: c_int, newcomm: *mut c_int) -> c_int {
         put_new_comm(&e, Some(c), e.topo.clone(), newcomm)?;
         let h = raw::get(newcomm).expect("put_new_comm wrote it");
         attr::copy_all(attr::Kind::Comm, comm, h).inspect_err(|_| {
-            let _ = attr::delete_all(attr::Kind::Comm, h);
+            if attr::delete_all(attr::Kind::Comm, h).is_err() {
+                attr::forget_all(attr::Kind::Comm, h);
+            }
             let _ = state::with(|s| s.remove_comm(h));
             raw::put(newcomm, MPI_COMM_NULL);
         })

@@ -119,13 +119,14 @@ pub extern "C" fn MPI_Graph_create(
     newcomm: *mut c_int,
 ) -> c_int {
     let r = state::comm(comm).and_then(|e| {
-        let g = graph_args(nnodes, index, edges, e.comm.size())?;
-        let color = (e.comm.rank() < nnodes).then_some(0);
+        // A rank with wrong arguments still takes part (see MPI_Cart_create).
+        let g = graph_args(nnodes, index, edges, e.comm.size());
+        let color = (g.is_ok() && e.comm.rank() < nnodes).then_some(0);
         let c = e
             .comm
             .split(color, e.comm.rank())
             .map_err(|x| rust_error(MPI_ERR_OTHER, x))?;
-        put_new_comm(&e, c, Some(Rc::new(Topology::Graph(g))), newcomm)
+        put_new_comm(&e, c, Some(Rc::new(Topology::Graph(g?))), newcomm)
     });
     finish("MPI_Graph_create", comm, r)
 }
@@ -262,11 +263,17 @@ fn weights(p: *const c_int, n: usize, what: &str) -> Result<Vec<c_int>, MpiError
     Ok(v)
 }
 
-/// A new communicator over `comm`'s group with distributed graph `d`.
-fn dist_comm(comm: c_int, d: DistGraph, newcomm: *mut c_int) -> Result<(), MpiError> {
+/// A new communicator over `comm`'s group with distributed graph `d`. A rank whose
+/// graph is an error still takes part in the creation (see MPI_Cart_create), then
+/// returns the error.
+fn dist_comm(
+    comm: c_int,
+    d: Result<DistGraph, MpiError>,
+    newcomm: *mut c_int,
+) -> Result<(), MpiError> {
     let e = state::comm(comm)?;
     let c = e.comm.dup().map_err(|x| rust_error(MPI_ERR_OTHER, x))?;
-    put_new_comm(&e, Some(c), Some(Rc::new(Topology::DistGraph(d))), newcomm)
+    put_new_comm(&e, Some(c), Some(Rc::new(Topology::DistGraph(d?))), newcomm)
 }
 
 /// `MPI_Dist_graph_create_adjacent`.
@@ -284,31 +291,33 @@ pub extern "C" fn MPI_Dist_graph_create_adjacent(
     newcomm: *mut c_int,
 ) -> c_int {
     let r = state::comm(comm).and_then(|e| {
-        crate::info::check_hints(info)?;
-        let size = e.comm.size();
-        let (ni, no) = match (usize::try_from(indegree), usize::try_from(outdegree)) {
-            (Ok(i), Ok(o)) => (i, o),
-            _ => {
-                return Err(arg(format!(
-                    "negative degree (in {indegree}, out {outdegree})"
-                )))
-            }
-        };
-        let s = ranks(sources, ni, size, "sources")?;
-        let d = ranks(destinations, no, size, "destinations")?;
-        let w = if unweighted(sourceweights) || unweighted(destweights) {
-            None
-        } else {
-            Some((
-                weights(sourceweights, ni, "sourceweights")?,
-                weights(destweights, no, "destweights")?,
-            ))
-        };
-        let d = DistGraph {
-            sources: s,
-            destinations: d,
-            weights: w,
-        };
+        let d = (|| {
+            crate::info::check_hints(info)?;
+            let size = e.comm.size();
+            let (ni, no) = match (usize::try_from(indegree), usize::try_from(outdegree)) {
+                (Ok(i), Ok(o)) => (i, o),
+                _ => {
+                    return Err(arg(format!(
+                        "negative degree (in {indegree}, out {outdegree})"
+                    )))
+                }
+            };
+            let s = ranks(sources, ni, size, "sources")?;
+            let d = ranks(destinations, no, size, "destinations")?;
+            let w = if unweighted(sourceweights) || unweighted(destweights) {
+                None
+            } else {
+                Some((
+                    weights(sourceweights, ni, "sourceweights")?,
+                    weights(destweights, no, "destweights")?,
+                ))
+            };
+            Ok(DistGraph {
+                sources: s,
+                destinations: d,
+                weights: w,
+            })
+        })();
         dist_comm(comm, d, newcomm)
     });
     finish("MPI_Dist_graph_create_adjacent", comm, r)
@@ -328,37 +337,46 @@ pub extern "C" fn MPI_Dist_graph_create(
     newcomm: *mut c_int,
 ) -> c_int {
     let r = state::comm(comm).and_then(|e| {
-        crate::info::check_hints(info)?;
         let size = e.comm.size();
-        let n = usize::try_from(n).map_err(|_| arg(format!("negative n {n}")))?;
-        let src = ranks(sources, n, size, "sources")?;
-        let deg = raw::slice(degrees, n)
-            .ok_or_else(|| arg("degrees is a null pointer"))?
-            .to_vec();
-        if let Some(&k) = deg.iter().find(|&&k| k < 0) {
-            return Err(arg(format!("negative degree {k}")));
-        }
-        let total: usize = deg.iter().map(|&k| k as usize).sum();
-        let dst = ranks(destinations, total, size, "destinations")?;
-        let weighted = !unweighted(weights_in);
-        let w = if weighted {
-            weights(weights_in, total, "weights")?
-        } else {
-            Vec::new()
-        };
-        // Per end: (named by, its index there, is-in-edge, other end, weight).
-        let me = e.comm.rank();
-        let mut out: Vec<Vec<c_int>> = vec![Vec::new(); size as usize];
-        let mut k = 0;
-        for (i, &s) in src.iter().enumerate() {
-            for _ in 0..deg[i] {
-                let (d, wt) = (dst[k], w.get(k).copied().unwrap_or(0));
-                let at = k as c_int;
-                out[s as usize].extend([me, at, 0, d, wt]);
-                out[d as usize].extend([me, at, 1, s, wt]);
-                k += 1;
+        // Per end: (named by, its index there, is-in-edge, other end, weight). A rank
+        // whose arguments are wrong names no edge and still takes part (see
+        // MPI_Cart_create), then returns the error.
+        let named = (|| {
+            crate::info::check_hints(info)?;
+            let n = usize::try_from(n).map_err(|_| arg(format!("negative n {n}")))?;
+            let src = ranks(sources, n, size, "sources")?;
+            let deg = raw::slice(degrees, n)
+                .ok_or_else(|| arg("degrees is a null pointer"))?
+                .to_vec();
+            if let Some(&k) = deg.iter().find(|&&k| k < 0) {
+                return Err(arg(format!("negative degree {k}")));
             }
-        }
+            let total: usize = deg.iter().map(|&k| k as usize).sum();
+            let dst = ranks(destinations, total, size, "destinations")?;
+            let weighted = !unweighted(weights_in);
+            let w = if weighted {
+                weights(weights_in, total, "weights")?
+            } else {
+                Vec::new()
+            };
+            let me = e.comm.rank();
+            let mut out: Vec<Vec<c_int>> = vec![Vec::new(); size as usize];
+            let mut k = 0;
+            for (i, &s) in src.iter().enumerate() {
+                for _ in 0..deg[i] {
+                    let (d, wt) = (dst[k], w.get(k).copied().unwrap_or(0));
+                    let at = k as c_int;
+                    out[s as usize].extend([me, at, 0, d, wt]);
+                    out[d as usize].extend([me, at, 1, s, wt]);
+                    k += 1;
+                }
+            }
+            Ok((out, weighted))
+        })();
+        let (out, weighted) = match &named {
+            Ok((out, w)) => (out.clone(), *w),
+            Err(_) => (vec![Vec::new(); size as usize], false),
+        };
         let edges = exchange(comm, &out)?;
         let mut mine: Vec<[c_int; 5]> = edges
             .chunks_exact(5)
@@ -373,11 +391,11 @@ pub extern "C" fn MPI_Dist_graph_create(
         };
         let (s, sw) = pick(1);
         let (d, dw) = pick(0);
-        let g = DistGraph {
+        let g = named.map(|_| DistGraph {
             sources: s,
             destinations: d,
             weights: weighted.then_some((sw, dw)),
-        };
+        });
         dist_comm(comm, g, newcomm)
     });
     finish("MPI_Dist_graph_create", comm, r)

@@ -21,7 +21,8 @@ const MPI_INFO_ENV: c_int = 0x5c00_0001;
 /// First user info handle (MPICH's direct info handles).
 const INFO_BASE: c_int = 0x9c00_0000u32 as c_int;
 
-type Pairs = Vec<(String, String)>;
+/// Keys and values as the program gave them: C strings' bytes, not necessarily UTF-8.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 thread_local! {
     static INFOS: RefCell<Vec<Option<Pairs>>> = const { RefCell::new(Vec::new()) };
@@ -42,22 +43,23 @@ fn bad_info(h: c_int) -> MpiError {
 
 /// What `MPI_INFO_ENV` holds.
 fn env_pairs() -> Pairs {
-    let args: Vec<String> = std::env::args().collect();
-    let mut v = Vec::new();
+    use std::os::unix::ffi::OsStrExt;
+    let args: Vec<Vec<u8>> = std::env::args_os().map(|a| a.as_bytes().to_vec()).collect();
+    let mut v: Pairs = Vec::new();
     if let Some(cmd) = args.first() {
-        v.push(("command".into(), cmd.clone()));
+        v.push((b"command".to_vec(), cmd.clone()));
     }
     if args.len() > 1 {
-        v.push(("argv".into(), args[1..].join(" ")));
+        v.push((b"argv".to_vec(), args[1..].join(&b' ')));
     }
     if let Ok(w) = state::comm(MPI_COMM_WORLD) {
-        v.push(("maxprocs".into(), w.comm.size().to_string()));
+        v.push((b"maxprocs".to_vec(), w.comm.size().to_string().into_bytes()));
     }
     if let Ok(d) = std::env::current_dir() {
-        v.push(("wdir".into(), d.display().to_string()));
+        v.push((b"wdir".to_vec(), d.as_os_str().as_bytes().to_vec()));
     }
-    v.push(("host".into(), raw::hostname()));
-    v.push(("thread_level".into(), "MPI_THREAD_FUNNELED".into()));
+    v.push((b"host".to_vec(), raw::hostname().into_bytes()));
+    v.push((b"thread_level".to_vec(), b"MPI_THREAD_FUNNELED".to_vec()));
     v
 }
 
@@ -109,8 +111,8 @@ fn add(p: Pairs) -> c_int {
 }
 
 /// A key argument: a C string of 1 to `MPI_MAX_INFO_KEY - 1` characters.
-fn key_arg(key: *const c_char) -> Result<String, MpiError> {
-    let k = raw::cstr(key, MPI_MAX_INFO_KEY)
+fn key_arg(key: *const c_char) -> Result<Vec<u8>, MpiError> {
+    let k = raw::cstr_bytes(key, MPI_MAX_INFO_KEY)
         .ok_or_else(|| MpiError::new(MPI_ERR_INFO_KEY, "key is a null pointer"))?;
     if k.is_empty() || k.len() >= MPI_MAX_INFO_KEY {
         return Err(MpiError::new(
@@ -152,7 +154,7 @@ pub extern "C" fn MPI_Info_create(info: *mut c_int) -> c_int {
 pub extern "C" fn MPI_Info_set(info: c_int, key: *const c_char, value: *const c_char) -> c_int {
     let r = (|| {
         let k = key_arg(key)?;
-        let v = raw::cstr(value, MPI_MAX_INFO_VAL)
+        let v = raw::cstr_bytes(value, MPI_MAX_INFO_VAL)
             .ok_or_else(|| MpiError::new(MPI_ERR_INFO_VALUE, "value is a null pointer"))?;
         if v.len() >= MPI_MAX_INFO_VAL {
             return Err(MpiError::new(
@@ -176,10 +178,10 @@ pub extern "C" fn MPI_Info_set(info: c_int, key: *const c_char, value: *const c_
 pub extern "C" fn MPI_Info_delete(info: c_int, key: *const c_char) -> c_int {
     let r = key_arg(key).and_then(|k| {
         change(info, |p| {
-            let i = p
-                .iter()
-                .position(|(pk, _)| *pk == k)
-                .ok_or_else(|| MpiError::new(MPI_ERR_INFO_NOKEY, format!("no key \"{k}\"")))?;
+            let i = p.iter().position(|(pk, _)| *pk == k).ok_or_else(|| {
+                let k = String::from_utf8_lossy(&k);
+                MpiError::new(MPI_ERR_INFO_NOKEY, format!("no key \"{k}\""))
+            })?;
             p.remove(i);
             Ok(())
         })
@@ -209,7 +211,7 @@ pub extern "C" fn MPI_Info_get(
             Some((_, v)) => {
                 out_ptr(value, "value")?;
                 let n = v.len().min(cap);
-                raw::put_cstr(value, n + 1, std::ptr::null_mut(), &v[..n]);
+                raw::put_cbytes(value, n + 1, std::ptr::null_mut(), &v[..n]);
                 raw::put(flag, 1);
             }
         }
@@ -270,7 +272,7 @@ pub extern "C" fn MPI_Info_get_nthkey(info: c_int, n: c_int, key: *mut c_char) -
                 )
             })?;
         out_ptr(key, "key")?;
-        raw::put_cstr(key, k.len() + 1, std::ptr::null_mut(), k);
+        raw::put_cbytes(key, k.len() + 1, std::ptr::null_mut(), k);
         Ok(())
     });
     finish("MPI_Info_get_nthkey", MPI_COMM_WORLD, r)

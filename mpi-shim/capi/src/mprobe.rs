@@ -187,7 +187,8 @@ fn receive(
     let count = usize::try_from(count)
         .map_err(|_| MpiError::new(MPI_ERR_COUNT, format!("negative count {count}")))?;
     let ty = crate::datatype::lookup(datatype)?;
-    if buf.is_null() && count * ty.size() > 0 {
+    // MPI_BOTTOM is fine for a type of absolute addresses (see persistent.rs).
+    if count * ty.size() > 0 && ty.is_contiguous() && buf.wrapping_byte_offset(ty.lb()).is_null() {
         return Err(MpiError::new(
             MPI_ERR_BUFFER,
             "null buffer with a non-zero count",

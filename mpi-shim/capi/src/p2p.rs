@@ -312,6 +312,7 @@ fn transfer_outcome(
 fn complete(r: CRequest, block: bool) -> Result<Outcome, CRequest> {
     match r {
         CRequest::Done(st) => Ok(Ok(st)),
+        CRequest::Failed { status, error, .. } => Ok(Err((status, *error))),
         CRequest::Persistent(_) => unreachable!("complete_handle completes what one holds"),
         CRequest::Send {
             id,
@@ -891,7 +892,7 @@ fn complete_now(h: &mut c_int) -> Outcome {
 /// has.
 fn request_done(r: &mut CRequest) -> bool {
     match r {
-        CRequest::Done(_) => true,
+        CRequest::Done(_) | CRequest::Failed { .. } => true,
         CRequest::Persistent(p) => p.active.as_mut().is_none_or(request_done),
         CRequest::Send { id, comm, .. } | CRequest::Recv { id, comm, .. } => {
             comm.fabric().is_done_now(*id)
@@ -1193,13 +1194,22 @@ pub extern "C" fn MPI_Request_get_status(
         Ok(st) => (st, None),
         Err((st, e)) => (st, Some(e)),
     };
+    // What the wait that frees (or deactivates) the request will report.
+    let kept = match &err {
+        None => CRequest::Done(st),
+        Some(e) => CRequest::Failed {
+            comm_h: comm,
+            status: st,
+            error: Box::new(e.clone()),
+        },
+    };
     if o.persistent {
         state::peek_request(request, |r| match r {
-            CRequest::Persistent(p) => p.active = Some(CRequest::Done(st)),
+            CRequest::Persistent(p) => p.active = Some(kept),
             _ => unreachable!("request {request:#x} changed kind"),
         });
     } else {
-        let h = state::add_request(CRequest::Done(st));
+        let h = state::add_request(kept);
         assert_eq!(h, request, "the freed slot is reused at once");
     }
     raw::put_status(status, st);
@@ -1231,7 +1241,7 @@ pub extern "C" fn MPI_Request_free(request: *mut c_int) -> c_int {
 #[allow(clippy::result_large_err)] // the request is handed back by value on purpose
 fn abandon(r: CRequest) -> Result<(), (CRequest, MpiError)> {
     match r {
-        CRequest::Done(_) => {}
+        CRequest::Done(_) | CRequest::Failed { .. } => {}
         CRequest::Send { id, comm, keep, .. } => comm.fabric().adopt(id, Box::new(keep)),
         CRequest::Recv {
             id, comm, unpack, ..

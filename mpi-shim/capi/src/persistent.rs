@@ -60,7 +60,13 @@ fn init(
             if request.is_null() {
                 return Err(MpiError::new(MPI_ERR_ARG, "request is a null pointer"));
             }
-            if buf.is_null() && args.count * args.ty.size() > 0 {
+            // A null buffer (MPI_BOTTOM) is fine for a type of absolute addresses; only a
+            // contiguous one would be read at address lb.
+            let bytes = args.count * args.ty.size();
+            if bytes > 0
+                && args.ty.is_contiguous()
+                && buf.wrapping_byte_offset(args.ty.lb()).is_null()
+            {
                 return Err(MpiError::new(
                     MPI_ERR_BUFFER,
                     "null buffer with a non-zero count",

@@ -77,11 +77,16 @@ pub(crate) fn array_mut<'a, T>(p: *mut T, n: usize) -> Option<&'a mut [T]> {
 /// Copy `s` as a NUL-terminated C string into `out` (capacity `cap` bytes, including the
 /// NUL), truncating if needed; writes the length (without NUL) to `len`.
 pub(crate) fn put_cstr(out: *mut c_char, cap: usize, len: *mut c_int, s: &str) -> bool {
+    put_cbytes(out, cap, len, s.as_bytes())
+}
+
+/// [`put_cstr`] for bytes that need not be UTF-8.
+pub(crate) fn put_cbytes(out: *mut c_char, cap: usize, len: *mut c_int, s: &[u8]) -> bool {
     let Some(dst) = bytes_mut(out.cast(), cap) else {
         return false;
     };
     let n = s.len().min(cap.saturating_sub(1));
-    dst[..n].copy_from_slice(&s.as_bytes()[..n]);
+    dst[..n].copy_from_slice(&s[..n]);
     if cap > 0 {
         dst[n] = 0;
     }
@@ -126,13 +131,19 @@ pub(crate) fn slice<'a, T>(p: *const T, n: usize) -> Option<&'a [T]> {
 
 /// The NUL-terminated C string at `p`, cut to at most `max` bytes.
 pub(crate) fn cstr(p: *const c_char, max: usize) -> Option<String> {
+    cstr_bytes(p, max).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// The bytes of the NUL-terminated C string at `p`, cut to at most `max`, as they are
+/// (not necessarily UTF-8).
+pub(crate) fn cstr_bytes(p: *const c_char, max: usize) -> Option<Vec<u8>> {
     if p.is_null() {
         return None;
     }
     // SAFETY: MPI string arguments are NUL-terminated C strings.
     let s = unsafe { std::ffi::CStr::from_ptr(p) };
     let b = s.to_bytes();
-    Some(String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned())
+    Some(b[..b.len().min(max)].to_vec())
 }
 
 /// Is `p` the `MPI_IN_PLACE` sentinel?

@@ -84,6 +84,13 @@ pub(crate) enum CRequest {
     },
     /// Completed already (an operation on `MPI_PROC_NULL`, a cancelled receive).
     Done(MpiStatus),
+    /// Completed already with an error that `MPI_Request_get_status` reported; the wait
+    /// that frees it reports it again.
+    Failed {
+        comm_h: c_int,
+        status: MpiStatus,
+        error: Box<MpiError>,
+    },
     /// A persistent send or receive (`MPI_Send_init`, `MPI_Recv_init`, ...): inactive,
     /// or started and running the operation it holds.
     Persistent(Box<crate::persistent::Persistent>),
@@ -98,7 +105,8 @@ impl CRequest {
         match self {
             CRequest::Send { comm_h, .. }
             | CRequest::Recv { comm_h, .. }
-            | CRequest::Coll { comm_h, .. } => *comm_h,
+            | CRequest::Coll { comm_h, .. }
+            | CRequest::Failed { comm_h, .. } => *comm_h,
             CRequest::Persistent(p) => p.comm_handle(),
             CRequest::Done(_) => MPI_COMM_WORLD,
         }

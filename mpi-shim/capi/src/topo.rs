@@ -94,8 +94,11 @@ impl Cart {
         }
     }
 
-    fn size(&self) -> c_int {
-        self.dims.iter().product()
+    /// The grid's places, if they fit an `int`.
+    fn size(&self) -> Option<c_int> {
+        self.dims
+            .iter()
+            .try_fold(1 as c_int, |acc, &d| acc.checked_mul(d))
     }
 
     /// Coordinates of `rank`.
@@ -226,7 +229,9 @@ pub extern "C" fn MPI_Dims_create(nnodes: c_int, ndims: c_int, dims: *mut c_int)
     finish("MPI_Dims_create", MPI_COMM_WORLD, r)
 }
 
-/// `MPI_Cart_create`.
+/// `MPI_Cart_create`. A rank whose arguments are wrong still takes part in the
+/// communicator's creation (with nothing to gain from it), so that the others, which
+/// cannot know, do not wait for it; then it returns the error.
 #[no_mangle]
 pub extern "C" fn MPI_Cart_create(
     comm: c_int,
@@ -237,6 +242,29 @@ pub extern "C" fn MPI_Cart_create(
     newcomm: *mut c_int,
 ) -> c_int {
     let r = state::comm(comm).and_then(|e| {
+        let checked = cart_args(&e, ndims, dims, periods);
+        let color = match &checked {
+            Ok((_, need)) if e.comm.rank() < *need => Some(0),
+            _ => None,
+        };
+        let c = e
+            .comm
+            .split(color, e.comm.rank())
+            .map_err(|x| rust_error(MPI_ERR_OTHER, x))?;
+        let (topo, _) = checked?;
+        put_new_comm(&e, c, Some(Rc::new(Topology::Cart(topo))), newcomm)
+    });
+    finish("MPI_Cart_create", comm, r)
+}
+
+/// The checked arguments of `MPI_Cart_create`: the grid and its number of places.
+fn cart_args(
+    e: &state::CommEntry,
+    ndims: c_int,
+    dims: *const c_int,
+    periods: *const c_int,
+) -> Result<(Cart, c_int), MpiError> {
+    {
         if ndims < 0 {
             return Err(MpiError::new(
                 MPI_ERR_DIMS,
@@ -257,24 +285,18 @@ pub extern "C" fn MPI_Cart_create(
             periods: p.iter().map(|&x| x != 0).collect(),
             dims: d,
         };
-        let need = topo.size();
-        if need > e.comm.size() {
+        let Some(need) = topo.size().filter(|&n| n <= e.comm.size()) else {
             return Err(MpiError::new(
                 MPI_ERR_DIMS,
                 format!(
-                    "the grid has {need} places, the communicator only {} ranks",
+                    "the grid {:?} has more places than the communicator's {} ranks",
+                    topo.dims,
                     e.comm.size()
                 ),
             ));
-        }
-        let color = (e.comm.rank() < need).then_some(0);
-        let c = e
-            .comm
-            .split(color, e.comm.rank())
-            .map_err(|x| rust_error(MPI_ERR_OTHER, x))?;
-        put_new_comm(&e, c, Some(Rc::new(Topology::Cart(topo))), newcomm)
-    });
-    finish("MPI_Cart_create", comm, r)
+        };
+        Ok((topo, need))
+    }
 }
 
 /// `MPI_Cart_map`: the rank `MPI_Cart_create` would give this process (zerorank does not
@@ -298,16 +320,19 @@ pub extern "C" fn MPI_Cart_map(
                 format!("dimension {x} is not positive"),
             ));
         }
-        let places: i64 = d.iter().map(|&x| i64::from(x)).product();
-        if places > i64::from(e.comm.size()) {
+        let places = d
+            .iter()
+            .try_fold(1i64, |acc, &x| acc.checked_mul(i64::from(x)))
+            .filter(|&p| p <= i64::from(e.comm.size()));
+        let Some(places) = places else {
             return Err(MpiError::new(
                 MPI_ERR_DIMS,
                 format!(
-                    "the grid has {places} places, the communicator only {} ranks",
+                    "the grid {d:?} has more places than the communicator's {} ranks",
                     e.comm.size()
                 ),
             ));
-        }
+        };
         let me = e.comm.rank();
         let v = if i64::from(me) < places {
             me

@@ -72,7 +72,8 @@ fn exchange(
     );
     assert_eq!(recvs.len(), nb.sources.len(), "a receive block per source");
     for b in sends.iter().chain(&recvs) {
-        if b.at == 0 && b.bytes() > 0 {
+        // MPI_BOTTOM with absolute addresses is fine; a contiguous block at 0 is not.
+        if b.bytes() > 0 && b.ty.is_contiguous() && (b.at as isize).wrapping_add(b.ty.lb()) == 0 {
             return Err(bad_buffer());
         }
     }

@@ -332,7 +332,9 @@ pub extern "C" fn MPI_Type_dup(oldtype: c_int, newtype: *mut c_int) -> c_int {
         raw::put(newtype, h);
         // The attributes whose copy callbacks say so; if one fails, so does the call.
         crate::attr::copy_all(crate::attr::Kind::Type, oldtype, h).inspect_err(|_| {
-            let _ = crate::attr::delete_all(crate::attr::Kind::Type, h);
+            if crate::attr::delete_all(crate::attr::Kind::Type, h).is_err() {
+                crate::attr::forget_all(crate::attr::Kind::Type, h);
+            }
             let _ = super::free(h);
             raw::put(newtype, MPI_DATATYPE_NULL);
         })

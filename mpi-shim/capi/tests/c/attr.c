@@ -253,6 +253,74 @@ static void check_type_attrs(void)
     CHECK_MPI(MPI_Type_free_keyval(&k));
 }
 
+/* Callbacks that free keyvals while the library runs them. */
+static int freeing_key = MPI_KEYVAL_INVALID, other_key = MPI_KEYVAL_INVALID;
+static MPI_Comm other_comm = MPI_COMM_NULL;
+
+static int delete_frees_own(MPI_Comm c, int key, void *v, void *extra)
+{
+    (void)c;
+    (void)v;
+    (void)extra;
+    if (freeing_key == key)
+        MPI_Comm_free_keyval(&freeing_key);
+    return MPI_SUCCESS;
+}
+
+static int copy_drops_other(MPI_Comm old, int key, void *extra, void *in,
+                            void *out, int *flag)
+{
+    (void)key;
+    (void)extra;
+    if (other_key != MPI_KEYVAL_INVALID) {
+        MPI_Comm_delete_attr(old, other_key);
+        MPI_Comm_free_keyval(&other_key);
+    }
+    other_comm = old;
+    *(void **)out = in;
+    *flag = 1;
+    return MPI_SUCCESS;
+}
+
+static void check_reentrant_callbacks(void)
+{
+    int k, a, flag = -1;
+    MPI_Comm c, d;
+    void *v;
+
+    /* setting again runs the old value's delete callback, which frees the
+     * keyval: the new value is still set, and is deleted with c */
+    CHECK_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &c));
+    CHECK_MPI(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, delete_frees_own,
+                                     &k, NULL));
+    freeing_key = k;
+    CHECK_MPI(MPI_Comm_set_attr(c, k, &values[0]));
+    CHECK_MPI(MPI_Comm_set_attr(c, k, &values[1]));
+    CHECK_MPI(MPI_Comm_get_attr(c, k, &v, &flag));
+    CHECK_EQ_INT(flag, 1, "set again after the keyval was freed: flag");
+    CHECK(v == &values[1], "set again after the keyval was freed: value");
+    CHECK_MPI(MPI_Comm_free(&c));
+
+    /* a copy callback that deletes the next attribute and frees its keyval:
+     * the duplicate does not get it */
+    CHECK_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &c));
+    CHECK_MPI(MPI_Comm_create_keyval(copy_drops_other, MPI_COMM_NULL_DELETE_FN,
+                                     &a, NULL));
+    CHECK_MPI(MPI_Comm_create_keyval(MPI_COMM_DUP_FN, MPI_COMM_NULL_DELETE_FN,
+                                     &other_key, NULL));
+    k = other_key;
+    CHECK_MPI(MPI_Comm_set_attr(c, a, &values[2]));
+    CHECK_MPI(MPI_Comm_set_attr(c, other_key, &values[3]));
+    CHECK_MPI(MPI_Comm_dup(c, &d));
+    CHECK(other_comm == c, "the copy callback ran");
+    CHECK_MPI(MPI_Comm_get_attr(d, a, &v, &flag));
+    CHECK_EQ_INT(flag, 1, "the copying attribute is on the duplicate");
+    CHECK_MPI(MPI_Comm_free(&d));
+    CHECK_MPI(MPI_Comm_free(&c));
+    CHECK_MPI(MPI_Comm_free_keyval(&a));
+    (void)k;
+}
+
 /* Attributes of MPI_COMM_SELF: deleted first thing in MPI_Finalize. */
 static int order[4], norder, finalized_inside = -1, rank_inside = -1;
 
@@ -277,6 +345,7 @@ int main(int argc, char **argv)
     check_comm_attrs();
     check_mpi1_names();
     check_type_attrs();
+    check_reentrant_callbacks();
 
     CHECK_MPI(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, self_delete, &k1,
                                      NULL));

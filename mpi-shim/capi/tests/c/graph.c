@@ -140,6 +140,30 @@ static void check_cart_map_and_errors(void)
     CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
     CHECK_ERR_CLASS(MPI_Graphdims_get(MPI_COMM_WORLD, &nn, &ne),
                     MPI_ERR_TOPOLOGY);
+#ifdef ZERORANK_MPI
+    {
+        /* a grid too large for an int is refused, not wrapped around */
+        int big[4] = {65536, 65536, 65536, 65536}, per[4] = {0, 0, 0, 0};
+        MPI_Comm dg;
+        int left = (rank + size - 1) % size, right = (rank + 1) % size;
+        int bad = size;
+        CHECK_ERR_CLASS(MPI_Cart_map(MPI_COMM_WORLD, 4, big, per, &newrank),
+                        MPI_ERR_DIMS);
+        /* one rank's wrong arguments: it gets the error, the others are not
+         * left waiting (erroneous in MPI; MPICH and Open MPI may hang) */
+        if (rank == 0) {
+            CHECK_ERR_CLASS(MPI_Dist_graph_create_adjacent(
+                                MPI_COMM_WORLD, 1, &bad, MPI_UNWEIGHTED, 1,
+                                &right, MPI_UNWEIGHTED, MPI_INFO_NULL, 0, &dg),
+                            MPI_ERR_RANK);
+        } else {
+            CHECK_MPI(MPI_Dist_graph_create_adjacent(
+                MPI_COMM_WORLD, 1, &left, MPI_UNWEIGHTED, 1, &right,
+                MPI_UNWEIGHTED, MPI_INFO_NULL, 0, &dg));
+            CHECK_MPI(MPI_Comm_free(&dg));
+        }
+    }
+#endif
     CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL));
 }
 
