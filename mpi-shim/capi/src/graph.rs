@@ -377,7 +377,7 @@ pub extern "C" fn MPI_Dist_graph_create(
             Ok((out, w)) => (out.clone(), *w),
             Err(_) => (vec![Vec::new(); size as usize], false),
         };
-        let edges = exchange(comm, &out)?;
+        let edges = exchange(&e.comm, &out)?;
         let mut mine: Vec<[c_int; 5]> = edges
             .chunks_exact(5)
             .map(|c| [c[0], c[1], c[2], c[3], c[4]])
@@ -401,25 +401,16 @@ pub extern "C" fn MPI_Dist_graph_create(
     finish("MPI_Dist_graph_create", comm, r)
 }
 
-/// Send `out[r]` to each rank `r` of `comm` and return what all sent here, in rank order.
-fn exchange(comm: c_int, out: &[Vec<c_int>]) -> Result<Vec<c_int>, MpiError> {
-    let n = out.len();
-    let fail = |rc: c_int| MpiError::new(rc, "exchanging the graph's edges failed");
+/// Send `out[r]` to each rank `r` of `c` and return what all sent here, in rank order
+/// (through the Rust layer's collectives, so an error reaches the program's error handler
+/// once, from the caller).
+fn exchange(c: &zerorank::Communicator, out: &[Vec<c_int>]) -> Result<Vec<c_int>, MpiError> {
+    let fail = |x| rust_error(MPI_ERR_OTHER, x);
     let counts: Vec<c_int> = out.iter().map(|v| v.len() as c_int).collect();
-    let mut incoming = vec![0 as c_int; n];
-    let rc = crate::coll::MPI_Alltoall(
-        counts.as_ptr().cast(),
-        1,
-        MPI_INT,
-        incoming.as_mut_ptr().cast(),
-        1,
-        MPI_INT,
-        comm,
-    );
-    if rc != MPI_SUCCESS {
-        return Err(fail(rc));
-    }
-    let displs = |c: &[c_int]| -> Vec<c_int> {
+    let mut incoming = vec![0 as c_int; out.len()];
+    c.all_to_all_into(&counts[..], &mut incoming[..])
+        .map_err(fail)?;
+    let prefix = |c: &[usize]| -> Vec<usize> {
         c.iter()
             .scan(0, |acc, &x| {
                 let d = *acc;
@@ -428,23 +419,19 @@ fn exchange(comm: c_int, out: &[Vec<c_int>]) -> Result<Vec<c_int>, MpiError> {
             })
             .collect()
     };
+    let sc: Vec<usize> = counts.iter().map(|&x| x as usize).collect();
+    let rc: Vec<usize> = incoming.iter().map(|&x| x as usize).collect();
     let send: Vec<c_int> = out.concat();
-    let mut recv = vec![0 as c_int; incoming.iter().map(|&x| x as usize).sum()];
-    let (sd, rd) = (displs(&counts), displs(&incoming));
-    let rc = crate::coll::MPI_Alltoallv(
-        send.as_ptr().cast(),
-        counts.as_ptr(),
-        sd.as_ptr(),
-        MPI_INT,
-        recv.as_mut_ptr().cast(),
-        incoming.as_ptr(),
-        rd.as_ptr(),
-        MPI_INT,
-        comm,
-    );
-    if rc != MPI_SUCCESS {
-        return Err(fail(rc));
-    }
+    let mut recv = vec![0 as c_int; rc.iter().sum()];
+    c.all_to_all_varcount_into(
+        &send[..],
+        &sc,
+        &prefix(&sc),
+        &mut recv[..],
+        &rc,
+        &prefix(&rc),
+    )
+    .map_err(fail)?;
     Ok(recv)
 }
 
