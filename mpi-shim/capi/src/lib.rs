@@ -9,8 +9,8 @@
 //! * `raw`: the dereferences of pointers from C for the handle-level calls;
 //!   `datatype::mem` and `TypeInfo::pack`/`unpack` for datatype-driven copies,
 //!   `op::call` for calling a user reduction function, `attr::call_delete` and
-//!   `attr::copy_all` for calling attribute callbacks, and `errhandler::call` for calling
-//!   a user error handler: the crate's `unsafe`, each block with its `// SAFETY:`
+//!   `attr::copy_all` for calling attribute callbacks, `errhandler::call` for calling
+//!   a user error handler, and `grequest` for a generalized request's callbacks: the crate's `unsafe`, each block with its `// SAFETY:`
 //!   argument.
 //! * `state`: the rank's universe, the communicator, group and request tables.
 //! * `error`, `error_codes`, `errhandler`: error classes, codes, strings and handlers (the
@@ -19,7 +19,7 @@
 //! * `attr`: attribute caching (keyvals, copy and delete callbacks) on communicators and
 //!   datatypes.
 //! * `env`, `comm`, `p2p`, `persistent`, `bsend`, `mprobe`, `coll`, `topo`, `graph`,
-//!   `info`: the MPI functions, by chapter of the standard.
+//!   `info`, `grequest`: the MPI functions, by chapter of the standard.
 //! * `unsupported`: every other function `mpi.h` declares, as a stub that fails with
 //!   `MPI_ERR_UNSUPPORTED_OPERATION` and says so.
 //! * `symbols`: the data objects `mpi.h` declares `extern` (`MPI_UNWEIGHTED`, ...).
@@ -41,6 +41,7 @@ mod errhandler;
 mod error;
 mod error_codes;
 mod graph;
+mod grequest;
 mod info;
 mod mprobe;
 mod op;

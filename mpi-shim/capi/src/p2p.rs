@@ -10,6 +10,7 @@
 use crate::abi::*;
 use crate::datatype::{self, TypeInfo};
 use crate::error::{finish, raise, MpiError};
+use crate::grequest::Grequest;
 use crate::raw;
 use crate::state::{self, CRequest, CommEntry, Unpack};
 use std::ffi::{c_int, c_void};
@@ -313,6 +314,16 @@ fn complete(r: CRequest, block: bool) -> Result<Outcome, CRequest> {
     match r {
         CRequest::Done(st) => Ok(Ok(st)),
         CRequest::Failed { status, error, .. } => Ok(Err((status, *error))),
+        CRequest::Generalized(g) => {
+            if g.complete {
+                Ok(g.finish())
+            } else if block {
+                // Only this thread could complete it (see grequest.rs).
+                Ok(Err(failed(crate::grequest::Grequest::never_completes())))
+            } else {
+                Err(CRequest::Generalized(g))
+            }
+        }
         CRequest::Persistent(_) => unreachable!("complete_handle completes what one holds"),
         CRequest::Send {
             id,
@@ -893,6 +904,7 @@ fn complete_now(h: &mut c_int) -> Outcome {
 fn request_done(r: &mut CRequest) -> bool {
     match r {
         CRequest::Done(_) | CRequest::Failed { .. } => true,
+        CRequest::Generalized(g) => g.complete,
         CRequest::Persistent(p) => p.active.as_mut().is_none_or(request_done),
         CRequest::Send { id, comm, .. } | CRequest::Recv { id, comm, .. } => {
             comm.fabric().is_done_now(*id)
@@ -997,8 +1009,21 @@ fn any(
             raw::put(index, MPI_UNDEFINED);
             return MPI_SUCCESS;
         }
+        if all_stuck(reqs) {
+            raw::put(index, MPI_UNDEFINED);
+            return finish(name, MPI_COMM_WORLD, Err(Grequest::never_completes()));
+        }
         wait_a_little();
     }
+}
+
+/// Is every active request among `reqs` a generalized one that has not completed, which
+/// only this thread could complete (see grequest.rs)? Then a wait would never end.
+fn all_stuck(reqs: &[c_int]) -> bool {
+    reqs.iter().filter(|&&h| !inactive(h)).all(|&h| {
+        state::peek_request(h, |r| matches!(r, CRequest::Generalized(g) if !g.complete))
+            .unwrap_or(false)
+    })
 }
 
 /// Between rounds of a wait over several requests: let the runtime progress (and sleep
@@ -1108,6 +1133,10 @@ fn some(
                 Some((comm, e)) => raise(name, comm, e),
             };
         }
+        if all_stuck(reqs) {
+            raw::put(outcount, 0);
+            return finish(name, MPI_COMM_WORLD, Err(Grequest::never_completes()));
+        }
         wait_a_little();
     }
 }
@@ -1174,6 +1203,29 @@ pub extern "C" fn MPI_Request_get_status(
             )),
         );
     }
+    // A generalized request that completed: its status from the query callback (run on a
+    // copy, with no borrow held), and it stays until a wait frees it.
+    let generalized = state::peek_request(request, |r| match r {
+        CRequest::Generalized(g) => Some((**g).clone()),
+        _ => None,
+    })
+    .flatten();
+    if let Some(g) = generalized {
+        raw::put(flag, c_int::from(g.complete));
+        if !g.complete {
+            return MPI_SUCCESS;
+        }
+        return match g.query() {
+            Ok(st) => {
+                raw::put_status(status, st);
+                MPI_SUCCESS
+            }
+            Err((st, e)) => {
+                raw::put_status(status, st);
+                raise("MPI_Request_get_status", MPI_COMM_WORLD, e)
+            }
+        };
+    }
     progress();
     if state::peek_request(request, request_done) != Some(true) {
         raw::put(flag, 0);
@@ -1225,6 +1277,18 @@ pub extern "C" fn MPI_Request_free(request: *mut c_int) -> c_int {
     let Some(h) = raw::get(request) else {
         return null_request_arg("MPI_Request_free");
     };
+    // A generalized request still running stays until MPI_Grequest_complete frees it.
+    let orphaned = state::peek_request(h, |r| match r {
+        CRequest::Generalized(g) if !g.complete => {
+            g.orphan();
+            true
+        }
+        _ => false,
+    });
+    if orphaned == Some(true) {
+        raw::put(request, MPI_REQUEST_NULL);
+        return MPI_SUCCESS;
+    }
     let r = state::take_request(h).and_then(|r| {
         abandon(r).map_err(|(r, e)| {
             state::put_back(h, r);
@@ -1242,6 +1306,10 @@ pub extern "C" fn MPI_Request_free(request: *mut c_int) -> c_int {
 fn abandon(r: CRequest) -> Result<(), (CRequest, MpiError)> {
     match r {
         CRequest::Done(_) | CRequest::Failed { .. } => {}
+        // One still running stays in the table (MPI_Request_free marks it first).
+        CRequest::Generalized(g) => g
+            .release()
+            .map_err(|e| (CRequest::Done(empty_status()), e))?,
         CRequest::Send { id, comm, keep, .. } => comm.fabric().adopt(id, Box::new(keep)),
         CRequest::Recv {
             id, comm, unpack, ..
@@ -1278,13 +1346,17 @@ pub extern "C" fn MPI_Cancel(request: *mut c_int) -> c_int {
     let r = state::peek_request(h, |r| {
         let op = match r {
             CRequest::Persistent(p) => p.active.as_ref(),
+            CRequest::Generalized(g) => return Some((**g).clone()),
             r => Some(&*r),
         };
         if let Some(CRequest::Recv { id, comm, .. }) = op {
             comm.fabric().cancel(*id);
         }
+        None
     })
-    .ok_or_else(|| MpiError::new(MPI_ERR_REQUEST, format!("invalid request handle {h:#x}")));
+    .ok_or_else(|| MpiError::new(MPI_ERR_REQUEST, format!("invalid request handle {h:#x}")))
+    // A generalized request's cancel callback runs on a copy, with no borrow held.
+    .and_then(|g| g.map_or(Ok(()), |g| g.cancel()));
     finish("MPI_Cancel", MPI_COMM_WORLD, r)
 }
 

@@ -91,6 +91,8 @@ pub(crate) enum CRequest {
         status: MpiStatus,
         error: Box<MpiError>,
     },
+    /// A generalized request (`grequest.rs`).
+    Generalized(Box<crate::grequest::Grequest>),
     /// A persistent send or receive (`MPI_Send_init`, `MPI_Recv_init`, ...): inactive,
     /// or started and running the operation it holds.
     Persistent(Box<crate::persistent::Persistent>),
@@ -108,7 +110,7 @@ impl CRequest {
             | CRequest::Coll { comm_h, .. }
             | CRequest::Failed { comm_h, .. } => *comm_h,
             CRequest::Persistent(p) => p.comm_handle(),
-            CRequest::Done(_) => MPI_COMM_WORLD,
+            CRequest::Done(_) | CRequest::Generalized(_) => MPI_COMM_WORLD,
         }
     }
 }
