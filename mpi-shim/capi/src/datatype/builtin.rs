@@ -270,6 +270,11 @@ const PAIR_BASE: usize = {
     i
 };
 
+/// The handle of the predefined datatype called `name`.
+pub fn handle_of(name: &str) -> Option<c_int> {
+    BASICS.iter().find(|b| b.name == name).map(|b| b.handle)
+}
+
 /// The index into [`BASICS`] of predefined datatype `h`.
 pub fn index(h: c_int) -> Option<usize> {
     let u = h as u32;

@@ -754,3 +754,39 @@ pub extern "C" fn MPI_Pack_size(
     });
     finish("MPI_Pack_size", comm, r)
 }
+
+/// `MPI_Type_match_size`: the Fortran-sized type of `typeclass` and `size` bytes, as MPICH
+/// answers (`MPI_INTEGERn`, `MPI_REALn`, `MPI_COMPLEXn`).
+#[no_mangle]
+pub extern "C" fn MPI_Type_match_size(
+    typeclass: c_int,
+    size: c_int,
+    datatype: *mut c_int,
+) -> c_int {
+    const REAL: c_int = 1;
+    const INTEGER: c_int = 2;
+    const COMPLEX: c_int = 3;
+    let name = match (typeclass, size) {
+        (INTEGER, 1) => Some("MPI_INTEGER1"),
+        (INTEGER, 2) => Some("MPI_INTEGER2"),
+        (INTEGER, 4) => Some("MPI_INTEGER4"),
+        (INTEGER, 8) => Some("MPI_INTEGER8"),
+        (REAL, 4) => Some("MPI_REAL4"),
+        (REAL, 8) => Some("MPI_REAL8"),
+        (REAL, 16) => Some("MPI_REAL16"),
+        (COMPLEX, 8) => Some("MPI_COMPLEX8"),
+        (COMPLEX, 16) => Some("MPI_COMPLEX16"),
+        (COMPLEX, 32) => Some("MPI_COMPLEX32"),
+        _ => None,
+    };
+    let r = out(datatype, "datatype").and_then(|()| {
+        let h = name.and_then(builtin::handle_of).ok_or_else(|| {
+            arg(format!(
+                "no type of class {typeclass} (1 real, 2 integer, 3 complex) has {size} bytes"
+            ))
+        })?;
+        raw::put(datatype, h);
+        Ok(())
+    });
+    finish("MPI_Type_match_size", MPI_COMM_WORLD, r)
+}

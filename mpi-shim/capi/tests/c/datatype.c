@@ -266,10 +266,38 @@ static void check_derived_shapes(void)
     }
 }
 
+/* Type_match_size: a type of the class with that many bytes. */
+static void check_match_size(void)
+{
+    static const int cases[][2] = {
+        {MPI_TYPECLASS_INTEGER, 1}, {MPI_TYPECLASS_INTEGER, 4},
+        {MPI_TYPECLASS_INTEGER, 8}, {MPI_TYPECLASS_REAL, 4},
+        {MPI_TYPECLASS_REAL, 8},    {MPI_TYPECLASS_COMPLEX, 16}};
+    unsigned i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        MPI_Datatype t = MPI_DATATYPE_NULL;
+        int sz = -1;
+        CHECK_MPI(MPI_Type_match_size(cases[i][0], cases[i][1], &t));
+        CHECK_MPI(MPI_Type_size(t, &sz));
+        CHECK_EQ_INT(sz, cases[i][1], "Type_match_size(class %d, %d): size",
+                     cases[i][0], cases[i][1]);
+    }
+    {
+        MPI_Datatype t;
+        CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
+        CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN));
+        CHECK(MPI_Type_match_size(MPI_TYPECLASS_REAL, 3, &t) != MPI_SUCCESS,
+              "Type_match_size of a 3-byte real succeeded");
+        CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL));
+        CHECK_MPI(MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_ARE_FATAL));
+    }
+}
+
 int main(int argc, char **argv)
 {
     CHECK_MPI(MPI_Init(&argc, &argv));
     check_predefined();
     check_derived_shapes();
+    check_match_size();
     return zr_finish();
 }
