@@ -437,44 +437,36 @@ pub(crate) fn wait_for(r: CRequest) -> Result<MpiStatus, (MpiStatus, MpiError)> 
 /// Complete request handle `h`; `Ok(None)` when a test finds it still running. An
 /// inactive persistent request completes at once with an empty status.
 fn complete_handle(h: c_int, block: bool) -> Result<Option<Completion>, MpiError> {
-    // A persistent request stays in the table: only the operation it runs is taken out.
-    let held = state::peek_request(h, |r| match r {
-        CRequest::Persistent(p) => Some(p.active.take()),
-        _ => None,
-    });
-    match held {
-        None => Err(state::bad_request(h)),
-        Some(Some(None)) => Ok(Some(Completion {
-            outcome: Ok(empty_status()),
-            persistent: true,
-        })),
-        Some(Some(Some(op))) => match complete(op, block) {
+    let r = state::take_request(h)?;
+    let CRequest::Persistent(mut p) = r else {
+        return match complete(r, block) {
             Ok(outcome) => Ok(Some(Completion {
                 outcome,
-                persistent: true,
+                persistent: false,
             })),
-            Err(op) => {
-                state::peek_request(h, |r| match r {
-                    CRequest::Persistent(p) => p.active = Some(op),
-                    _ => unreachable!("request {h:#x} changed kind while running"),
-                });
+            Err(r) => {
+                state::put_back(h, r);
                 Ok(None)
             }
-        },
-        Some(None) => {
-            let r = state::take_request(h)?;
-            match complete(r, block) {
-                Ok(outcome) => Ok(Some(Completion {
-                    outcome,
-                    persistent: false,
-                })),
-                Err(r) => {
-                    state::put_back(h, r);
-                    Ok(None)
-                }
+        };
+    };
+    // A persistent request goes back under its handle; only the operation it runs
+    // completes (no program code runs meanwhile, so nothing can take its slot).
+    let outcome = match p.active.take() {
+        None => Some(Ok(empty_status())),
+        Some(op) => match complete(op, block) {
+            Ok(o) => Some(o),
+            Err(op) => {
+                p.active = Some(op);
+                None
             }
-        }
-    }
+        },
+    };
+    state::put_back(h, CRequest::Persistent(p));
+    Ok(outcome.map(|outcome| Completion {
+        outcome,
+        persistent: true,
+    }))
 }
 
 /// Is `h` `MPI_REQUEST_NULL` or an inactive persistent request? (MPI treats both alike
