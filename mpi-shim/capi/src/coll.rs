@@ -190,57 +190,10 @@ impl Staging {
             return Ok((unsafe { RawBuf::new(p, span) }, bcounts, bdispls));
         }
         // Staged: blocks packed one after the other.
-        let mut bdispls = Vec::with_capacity(counts.len());
-        let mut off = 0;
-        for &b in &bcounts {
-            bdispls.push(off);
-            off += b;
-        }
-        let mut v = vec![0u8; total];
         let ext = ty.extent();
-        let at = |i: usize| (buf as usize as isize + displs[i] * ext) as usize;
-        if read {
-            for i in 0..counts.len() {
-                if counts[i] > 0 {
-                    // SAFETY (the caller's): block i holds counts[i] elements of `ty`.
-                    unsafe {
-                        ty.pack(
-                            at(i) as *const u8,
-                            counts[i],
-                            &mut v[bdispls[i]..bdispls[i] + bcounts[i]],
-                        )
-                    };
-                }
-            }
-        }
-        // SAFETY: as in `input`.
-        let r = unsafe { RawBuf::new(v.as_mut_ptr(), total) };
-        if write {
-            let ptr = v.as_ptr() as usize;
-            let (ty, counts, bd, bc) = (
-                ty.clone(),
-                counts.to_vec(),
-                bdispls.clone(),
-                bcounts.clone(),
-            );
-            let starts: Vec<usize> = (0..counts.len()).map(at).collect();
-            self.after.push(Box::new(move || {
-                for i in 0..counts.len() {
-                    if counts[i] > 0 {
-                        // SAFETY: the staging vector lives until the `after` steps ran;
-                        // block i of the user's buffer holds counts[i] elements.
-                        unsafe {
-                            let staged =
-                                std::slice::from_raw_parts((ptr + bd[i]) as *const u8, bc[i]);
-                            ty.unpack(staged, starts[i] as *mut u8, counts[i]);
-                        }
-                    }
-                }
-                Ok(())
-            }));
-        }
-        self.keep.push(v);
-        Ok((r, bcounts, bdispls))
+        let byte_displs: Vec<isize> = displs.iter().map(|&d| d * ext).collect();
+        let types = vec![ty.clone(); counts.len()];
+        self.typed_blocks(buf, counts, &byte_displs, &types, read, write)
     }
 }
 

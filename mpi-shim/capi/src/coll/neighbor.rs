@@ -12,14 +12,14 @@
 //! receive blocks untouched. The all-to-all costs a message per rank of the communicator
 //! and per call, not per neighbour.
 
-use super::{bad_buffer, check_count, collective, Staging};
+use super::{check_count, collective, Staging};
 use crate::abi::*;
 use crate::datatype::{self, TypeInfo};
 use crate::error::MpiError;
 use crate::raw;
 use crate::topo::Neighbours;
 use std::ffi::{c_int, c_void};
-use zerorank::collective::{CollOp, RawBuf, Refused};
+use zerorank::collective::{CollOp, Refused};
 use zerorank::Communicator;
 
 /// A block of a buffer: `count` elements of `ty` at address `at`.
@@ -27,12 +27,6 @@ struct Block {
     at: usize,
     count: usize,
     ty: TypeInfo,
-}
-
-impl Block {
-    fn bytes(&self) -> usize {
-        self.count * self.ty.size()
-    }
 }
 
 /// The neighbours of this rank of `comm` (`MPI_ERR_TOPOLOGY` without a topology).
@@ -56,7 +50,8 @@ fn block_at(buf: *const c_void, disp: isize, count: usize, ty: &TypeInfo) -> Blo
 }
 
 /// The all-to-all that moves `sends[i]` to `nb.destinations[i]` and `nb.sources[j]`'s
-/// block for this rank into `recvs[j]`.
+/// block for this rank into `recvs[j]`: each side's blocks, in peer order, staged by
+/// [`Staging::typed_blocks`] at their absolute addresses.
 fn exchange(
     c: &Communicator,
     st: &mut Staging,
@@ -71,12 +66,6 @@ fn exchange(
         "a send block per destination"
     );
     assert_eq!(recvs.len(), nb.sources.len(), "a receive block per source");
-    for b in sends.iter().chain(&recvs) {
-        // MPI_BOTTOM with absolute addresses is fine; a contiguous block at 0 is not.
-        if b.bytes() > 0 && b.ty.is_contiguous() && (b.at as isize).wrapping_add(b.ty.lb()) == 0 {
-            return Err(bad_buffer());
-        }
-    }
     let mut to: Vec<Vec<usize>> = vec![Vec::new(); n];
     for &i in &nb.send_order {
         if let Ok(d) = usize::try_from(nb.destinations[i]) {
@@ -89,12 +78,21 @@ fn exchange(
             from[s].push(j);
         }
     }
-    let sizes = |lists: &[Vec<usize>], blocks: &[Block]| -> (Vec<usize>, Vec<usize>) {
-        let counts: Vec<usize> = lists
-            .iter()
-            .map(|l| l.iter().map(|&i| blocks[i].bytes()).sum())
-            .collect();
-        let displs = counts
+    // Stage `blocks` in the peers' order; the engine's byte count and displacement per
+    // peer.
+    let mut stage = |blocks: &[Block], lists: &[Vec<usize>], read: bool| {
+        let order: Vec<&Block> = lists.iter().flatten().map(|&i| &blocks[i]).collect();
+        let counts: Vec<usize> = order.iter().map(|b| b.count).collect();
+        let addrs: Vec<isize> = order.iter().map(|b| b.at as isize).collect();
+        let types: Vec<TypeInfo> = order.iter().map(|b| b.ty.clone()).collect();
+        let (buf, bytes, _) =
+            st.typed_blocks(std::ptr::null_mut(), &counts, &addrs, &types, read, !read)?;
+        let mut per_peer = Vec::with_capacity(n);
+        let mut next = bytes.iter();
+        for l in lists {
+            per_peer.push(next.by_ref().take(l.len()).sum::<usize>());
+        }
+        let displs: Vec<usize> = per_peer
             .iter()
             .scan(0, |acc, &x| {
                 let d = *acc;
@@ -102,52 +100,10 @@ fn exchange(
                 Some(d)
             })
             .collect();
-        (counts, displs)
+        Ok::<_, MpiError>((buf, per_peer, displs))
     };
-    let (scounts, sdispls) = sizes(&to, &sends);
-    let (rcounts, rdispls) = sizes(&from, &recvs);
-
-    let mut sv = vec![0u8; scounts.iter().sum::<usize>().max(1)];
-    let mut off = 0;
-    for &i in to.iter().flatten() {
-        let b = &sends[i];
-        let len = b.bytes();
-        // SAFETY (the caller's, under MPI): the send block holds `count` elements of its
-        // type.
-        unsafe {
-            b.ty.pack(b.at as *const u8, b.count, &mut sv[off..off + len])
-        };
-        off += len;
-    }
-    let total_r: usize = rcounts.iter().sum();
-    let mut rv = vec![0u8; total_r.max(1)];
-    // SAFETY: both staging vectors move into `st.keep`, which keeps them (their heap
-    // blocks do not move) until the operation and its `after` steps are done.
-    let (sraw, rraw) = unsafe {
-        (
-            RawBuf::new(sv.as_mut_ptr(), off),
-            RawBuf::new(rv.as_mut_ptr(), total_r),
-        )
-    };
-    let ptr = rv.as_ptr() as usize;
-    let order: Vec<usize> = from.into_iter().flatten().collect();
-    st.after.push(Box::new(move || {
-        let mut off = 0;
-        for j in order {
-            let b = &recvs[j];
-            let len = b.bytes();
-            // SAFETY: the staging vector lives until the `after` steps ran; the receive
-            // block holds `count` elements of its type.
-            unsafe {
-                let staged = std::slice::from_raw_parts((ptr + off) as *const u8, len);
-                b.ty.unpack(staged, b.at as *mut u8, b.count);
-            }
-            off += len;
-        }
-        Ok(())
-    }));
-    st.keep.push(sv);
-    st.keep.push(rv);
+    let (sraw, scounts, sdispls) = stage(&sends, &to, true)?;
+    let (rraw, rcounts, rdispls) = stage(&recvs, &from, false)?;
     Ok(CollOp::Alltoallv {
         send: Some(sraw),
         scounts: scounts.into(),
