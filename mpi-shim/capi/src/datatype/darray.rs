@@ -8,22 +8,17 @@
 //! block each. Its lower bound is 0 and its extent the whole array's.
 
 use super::layout::Layout;
+use super::subarray::{arg, array_dims, ORDER_C, ORDER_FORTRAN};
 use super::{combiner, register, resolve, Def};
 use crate::abi::*;
 use crate::error::{finish, MpiError};
 use crate::raw;
 use std::ffi::c_int;
 
-const ORDER_C: c_int = 56;
-const ORDER_FORTRAN: c_int = 57;
 const DISTRIBUTE_BLOCK: c_int = 121;
 const DISTRIBUTE_CYCLIC: c_int = 122;
 const DISTRIBUTE_NONE: c_int = 123;
 const DISTRIBUTE_DFLT_DARG: c_int = -49767;
-
-fn arg(what: impl Into<String>) -> MpiError {
-    MpiError::new(MPI_ERR_ARG, what)
-}
 
 /// The global indices along one dimension of `gsize` that process coordinate `coord` of
 /// `psize` owns.
@@ -133,14 +128,7 @@ pub extern "C" fn MPI_Type_create_darray(
         if newtype.is_null() {
             return Err(arg("newtype is a null pointer"));
         }
-        let n = usize::try_from(ndims)
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| {
-                arg(format!(
-                    "ndims {ndims}: an array has at least one dimension"
-                ))
-            })?;
+        let n = array_dims(ndims)?;
         let get = |p: *const c_int, what: &str| {
             super::mem::array(p, n).ok_or_else(|| arg(format!("{what} is a null pointer")))
         };

@@ -10,12 +10,24 @@ use crate::error::{finish, MpiError};
 use crate::raw;
 use std::ffi::c_int;
 
-/// `MPI_ORDER_C` and `MPI_ORDER_FORTRAN`.
-const ORDER_C: c_int = 56;
-const ORDER_FORTRAN: c_int = 57;
+/// `MPI_ORDER_C` and `MPI_ORDER_FORTRAN` (`darray.rs` uses them too).
+pub(super) const ORDER_C: c_int = 56;
+pub(super) const ORDER_FORTRAN: c_int = 57;
 
-fn arg(what: impl Into<String>) -> MpiError {
+pub(super) fn arg(what: impl Into<String>) -> MpiError {
     MpiError::new(MPI_ERR_ARG, what)
+}
+
+/// The number of an array's dimensions, `ndims`: at least one.
+pub(super) fn array_dims(ndims: c_int) -> Result<usize, MpiError> {
+    usize::try_from(ndims)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            arg(format!(
+                "ndims {ndims}: an array has at least one dimension"
+            ))
+        })
 }
 
 fn overflow() -> MpiError {
@@ -64,14 +76,7 @@ pub extern "C" fn MPI_Type_create_subarray(
         if newtype.is_null() {
             return Err(arg("newtype is a null pointer"));
         }
-        let n = usize::try_from(ndims)
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| {
-                arg(format!(
-                    "ndims {ndims}: an array has at least one dimension"
-                ))
-            })?;
+        let n = array_dims(ndims)?;
         let sizes = super::mem::array(sizes, n).ok_or_else(|| arg("sizes is a null pointer"))?;
         let subsizes =
             super::mem::array(subsizes, n).ok_or_else(|| arg("subsizes is a null pointer"))?;
