@@ -139,17 +139,7 @@ pub(crate) fn create_keyval(
             freed: false,
             uses: 0,
         };
-        let i = match t.keyvals.iter().position(Option::is_none) {
-            Some(i) => {
-                t.keyvals[i] = Some(k);
-                i
-            }
-            None => {
-                t.keyvals.push(Some(k));
-                t.keyvals.len() - 1
-            }
-        };
-        KEYVAL_BASE + i as c_int
+        KEYVAL_BASE + crate::state::fill_slot(&mut t.keyvals, 0, k) as c_int
     })
 }
 

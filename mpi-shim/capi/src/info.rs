@@ -94,20 +94,7 @@ fn change<R>(h: c_int, f: impl FnOnce(&mut Pairs) -> Result<R, MpiError>) -> Res
 
 /// Store `p`; its handle.
 fn add(p: Pairs) -> c_int {
-    INFOS.with(|t| {
-        let mut t = t.borrow_mut();
-        let i = match t.iter().position(Option::is_none) {
-            Some(i) => {
-                t[i] = Some(p);
-                i
-            }
-            None => {
-                t.push(Some(p));
-                t.len() - 1
-            }
-        };
-        INFO_BASE + i as c_int
-    })
+    INFOS.with(|t| INFO_BASE + state::fill_slot(&mut t.borrow_mut(), 0, p) as c_int)
 }
 
 /// A key argument: a C string of 1 to `MPI_MAX_INFO_KEY - 1` characters.

@@ -45,20 +45,7 @@ fn index(h: c_int) -> Option<usize> {
 }
 
 fn add(m: Message) -> c_int {
-    MESSAGES.with(|t| {
-        let mut t = t.borrow_mut();
-        let i = match t.iter().position(Option::is_none) {
-            Some(i) => {
-                t[i] = Some(m);
-                i
-            }
-            None => {
-                t.push(Some(m));
-                t.len() - 1
-            }
-        };
-        MESSAGE_BASE + i as c_int
-    })
+    MESSAGES.with(|t| MESSAGE_BASE + state::fill_slot(&mut t.borrow_mut(), 0, m) as c_int)
 }
 
 fn take(h: c_int) -> Result<Message, MpiError> {

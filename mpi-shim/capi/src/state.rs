@@ -246,17 +246,7 @@ impl State {
     /// Store a new communicator; its handle.
     pub fn add_comm(&mut self, e: CommEntry) -> c_int {
         e.follow_errhandler();
-        let i = match self.comms.iter().skip(2).position(Option::is_none) {
-            Some(j) => {
-                self.comms[j + 2] = Some(e);
-                j + 2
-            }
-            None => {
-                self.comms.push(Some(e));
-                self.comms.len() - 1
-            }
-        };
-        comm_handle(i)
+        comm_handle(fill_slot(&mut self.comms, 2, e))
     }
 
     /// Remove user communicator `h` (`MPI_Comm_free`).
@@ -299,17 +289,7 @@ impl State {
         if g.size() == 0 {
             return MPI_GROUP_EMPTY;
         }
-        let i = match self.groups.iter().position(Option::is_none) {
-            Some(i) => {
-                self.groups[i] = Some(g);
-                i
-            }
-            None => {
-                self.groups.push(Some(g));
-                self.groups.len() - 1
-            }
-        };
-        GROUP_BASE + i as c_int
+        GROUP_BASE + fill_slot(&mut self.groups, 0, g) as c_int
     }
 
     /// Free group `h` (`MPI_Group_free`; `MPI_GROUP_EMPTY` may be freed and stays).
@@ -336,6 +316,21 @@ fn bad_comm(h: c_int) -> MpiError {
         format!("invalid communicator handle {h:#x}")
     };
     MpiError::new(MPI_ERR_COMM, what)
+}
+
+/// Put `x` in the first free slot of `slots` from index `from` on (or in a new one at the
+/// end); its index. The tables behind handles reuse the slots of freed objects.
+pub(crate) fn fill_slot<T>(slots: &mut Vec<Option<T>>, from: usize, x: T) -> usize {
+    match slots.iter().skip(from).position(Option::is_none) {
+        Some(j) => {
+            slots[from + j] = Some(x);
+            from + j
+        }
+        None => {
+            slots.push(Some(x));
+            slots.len() - 1
+        }
+    }
 }
 
 /// A copy of communicator `h`'s entry (to communicate without holding the state).
